@@ -1,0 +1,132 @@
+# kvarbiter - one pattern rule builds every tools/X.c against the library.
+#
+#   make            build everything (CUDA kernels too when nvcc is present)
+#   make demo       the main job: a tour of the tools on built-in data
+#   make check      C unit tests + every tests/*.bats
+#   make asan       the whole suite under AddressSanitizer + UBSan
+#   make lint       man pages, shell scripts, every tool documented and tested
+#   make bench      tests/bench/*.sh (ratios against a peer, not timed tests)
+#   make deps       install missing Debian packages (root), else print the line
+#   make install    PREFIX=/usr/local DESTDIR=
+
+B       ?= build
+PREFIX  ?= /usr/local
+DESTDIR ?=
+CC      ?= cc
+NVCC    ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
+
+WARN    = -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes \
+          -Wmissing-prototypes -Wwrite-strings -Wformat=2 -Wvla
+CFLAGS  ?= -O2 -g
+ifeq ($(WERROR),1)
+WARN   += -Werror
+endif
+ALL_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(WARN) \
+             $(CFLAGS) -Ilib -Ikernels
+LDLIBS  = -lm
+
+TOOLS   = $(patsubst tools/%.c,%,$(wildcard tools/*.c))
+LIBSRC  = $(wildcard lib/*.c) $(wildcard kernels/*.c)
+LIBOBJ  = $(patsubst %.c,$(B)/%.o,$(LIBSRC)) $(B)/gen/fixtures.o
+UNITSRC = $(wildcard tests/unit/*.c)
+CUSRC   = $(wildcard kernels/*.cu)
+HDRS    = $(wildcard lib/*.h) $(wildcard kernels/*.h)
+
+DEBS    = gcc make bats bats-assert bats-support jq mandoc shellcheck python3
+
+.PHONY: all check unit bats asan lint bench install clean deps cuda demo
+.DELETE_ON_ERROR:
+
+all: $(addprefix $(B)/bin/,$(TOOLS)) $(B)/unit cuda
+
+$(B)/%.o: %.c $(HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+# ImpactArbiter's boundary fixtures, embedded so an installed route-oracle
+# needs no data directory.
+$(B)/gen/fixtures.c: $(wildcard fixtures/boundaries/*.jsonl)
+	@mkdir -p $(@D)
+	{ echo '/* generated from fixtures/boundaries by make */'; \
+	  echo 'const char *const kva_boundary_fixtures[] = {'; \
+	  cat $^ | sed -e '/^[[:space:]]*$$/d' -e '/^#/d' \
+	    -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/",/'; \
+	  echo '0 };'; } > $@
+
+$(B)/gen/fixtures.o: $(B)/gen/fixtures.c
+	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -c -o $@ $<
+
+$(B)/libkvarbiter.a: $(LIBOBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+$(B)/bin/%: $(B)/tools/%.o $(B)/libkvarbiter.a
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/unit: $(patsubst %.c,$(B)/%.o,$(UNITSRC)) $(B)/libkvarbiter.a
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+$(B)/tests/unit/%.o: tests/unit/%.c $(HDRS) tests/unit/unit.h
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Itests/unit -c -o $@ $<
+
+# CUDA: compiled when nvcc exists; the CPU twins in kernels/*.c always are.
+ifneq ($(NVCC),)
+CUOBJ = $(patsubst kernels/%.cu,$(B)/cuda/%.o,$(CUSRC))
+cuda: $(CUOBJ)
+$(B)/cuda/%.o: kernels/%.cu $(HDRS)
+	@mkdir -p $(@D)
+	$(NVCC) -O2 -std=c++17 -Ilib -Ikernels -c -o $@ $<
+else
+cuda:
+	@[ -z "$(CUSRC)" ] || echo "make: nvcc not found: skipping $(CUSRC) (CPU twins built)"
+endif
+
+demo: all
+	sh pipelines/tour
+
+unit: $(B)/unit
+	$(B)/unit
+
+bats: all
+	KVA_BUILD=$(B) bats tests/*.bats
+
+check: all
+	$(B)/unit
+	KVA_BUILD=$(B) bats tests/*.bats
+
+asan:
+	$(MAKE) B=build-asan CC=$(CC) NVCC= \
+	  CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
+	  check
+
+lint:
+	mandoc -Tlint -W warning man/*.1 man/*.7
+	shellcheck -x .ci/run tests/bench/*.sh $(wildcard pipelines/*)
+	@for t in $(TOOLS); do \
+	  [ -f man/$$t.1 ] || { echo "lint: tools/$$t.c has no man/$$t.1"; exit 1; }; \
+	  [ -f tests/$$t.bats ] || { echo "lint: tools/$$t.c has no tests/$$t.bats"; exit 1; }; \
+	done; echo "lint: $(words $(TOOLS)) tools have man pages and tests"
+
+bench: all
+	@for s in tests/bench/*.sh; do KVA_BUILD=$(B) sh $$s || exit 1; done
+
+deps:
+	@missing=$$(for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -z "$$missing" ]; then echo "deps: all present"; exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	else \
+	  echo "deps: missing packages; run as root:"; \
+	  echo "  apt-get install -y $$missing"; exit 2; \
+	fi
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+	  $(DESTDIR)$(PREFIX)/share/man/man7
+	install -m 755 $(addprefix $(B)/bin/,$(TOOLS)) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 644 man/*.7 $(DESTDIR)$(PREFIX)/share/man/man7/
+
+clean:
+	rm -rf build build-asan
