@@ -44,7 +44,8 @@ void kva_buf_puts(kva_buf *b, const char *s)
 
 void kva_buf_putc(kva_buf *b, int c)
 {
-	buf_reserve(b, 1);
+	if (b->len + 2 > b->cap)
+		buf_reserve(b, 1);
 	b->p[b->len++] = (char)c;
 	b->p[b->len] = '\0';
 }
@@ -82,41 +83,44 @@ void kva_buf_i64(kva_buf *b, int64_t v)
 }
 
 /* JSON string literal: escapes ", \ and control bytes; other bytes pass
- * through (input was validated UTF-8 or is our own ASCII). */
+ * through (input was validated UTF-8 or is our own ASCII).  Reserves the
+ * worst case once so the loop writes without checks. */
 void kva_buf_jstr(kva_buf *b, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
-	size_t i, run = 0;
+	char *q;
 
-	kva_buf_putc(b, '"');
-	for (i = 0; i < n; i++) {
+	if (n > (SIZE_MAX - 3) / 6)
+		kva_die(KVA_EXIT_TROUBLE, "buffer size overflow");
+	buf_reserve(b, 6 * n + 2);
+	q = b->p + b->len;
+	*q++ = '"';
+	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
-		char esc[7];
-		size_t el = 2;
 
-		if (c >= 0x20 && c != '"' && c != '\\')
+		if (c >= 0x20 && c != '"' && c != '\\') {
+			*q++ = (char)c;
 			continue;
-		kva_buf_put(b, s + run, i - run);
-		run = i + 1;
-		esc[0] = '\\';
-		switch (c) {
-		case '"': esc[1] = '"'; break;
-		case '\\': esc[1] = '\\'; break;
-		case '\n': esc[1] = 'n'; break;
-		case '\r': esc[1] = 'r'; break;
-		case '\t': esc[1] = 't'; break;
-		case '\b': esc[1] = 'b'; break;
-		case '\f': esc[1] = 'f'; break;
-		default:
-			memcpy(esc + 1, "u00", 3);
-			esc[4] = hex[c >> 4];
-			esc[5] = hex[c & 15];
-			el = 6;
 		}
-		kva_buf_put(b, esc, el);
+		*q++ = '\\';
+		switch (c) {
+		case '"': *q++ = '"'; break;
+		case '\\': *q++ = '\\'; break;
+		case '\n': *q++ = 'n'; break;
+		case '\r': *q++ = 'r'; break;
+		case '\t': *q++ = 't'; break;
+		case '\b': *q++ = 'b'; break;
+		case '\f': *q++ = 'f'; break;
+		default:
+			memcpy(q, "u00", 3);
+			q[3] = hex[c >> 4];
+			q[4] = hex[c & 15];
+			q += 5;
+		}
 	}
-	kva_buf_put(b, s + run, n - run);
-	kva_buf_putc(b, '"');
+	*q++ = '"';
+	*q = '\0';
+	b->len = (size_t)(q - b->p);
 }
 
 void kva_buf_free(kva_buf *b)

@@ -181,12 +181,12 @@ static size_t utf8_len(const unsigned char *p, const unsigned char *end)
 	return n;
 }
 
-/* Parse a string token at ps->p (a '"'); decoded text into the arena. */
+/* Parse a string token at ps->p (a '"'); decoded text into the arena.
+ * Plain ASCII runs are copied in bulk: they are nearly all of JSONL. */
 static int parse_string(parser *ps, const char **out, size_t *outlen)
 {
 	const char *p = ps->p + 1, *start;
 	char *q, *dst;
-	size_t maxlen;
 
 	/* find the closing quote first so the decoded buffer can be sized */
 	for (start = p; p < ps->end && *p != '"'; p++)
@@ -194,11 +194,15 @@ static int parse_string(parser *ps, const char **out, size_t *outlen)
 			break;
 	if (p >= ps->end)
 		return fail(ps, "unterminated string");
-	maxlen = (size_t)(p - start);
-	dst = q = arena_alloc(ps->a, maxlen + 1);
+	dst = q = arena_alloc(ps->a, (size_t)(p - start) + 1);
 	for (p = start; *p != '"';) {
 		unsigned char c = (unsigned char)*p;
 
+		if (c >= 0x20 && c < 0x80 && c != '\\') {
+			*q++ = (char)c;
+			p++;
+			continue;
+		}
 		if (c < 0x20) {
 			ps->p = p;
 			return fail(ps, "control character in string");
@@ -216,7 +220,8 @@ static int parse_string(parser *ps, const char **out, size_t *outlen)
 			p += n;
 			continue;
 		}
-		p++;
+		const char *esc = p++; /* errors point at the backslash */
+
 		switch (*p) {
 		case '"': *q++ = '"'; break;
 		case '\\': *q++ = '\\'; break;
@@ -230,18 +235,18 @@ static int parse_string(parser *ps, const char **out, size_t *outlen)
 			unsigned cp, lo;
 
 			if (ps->end - p < 5 || hex4(p + 1, &cp)) {
-				ps->p = p;
+				ps->p = esc;
 				return fail(ps, "bad \\u escape");
 			}
 			p += 4;
 			if (cp >= 0xDC00 && cp <= 0xDFFF) {
-				ps->p = p;
+				ps->p = esc;
 				return fail(ps, "lone low surrogate");
 			}
 			if (cp >= 0xD800 && cp <= 0xDBFF) {
 				if (ps->end - p < 7 || p[1] != '\\' || p[2] != 'u' ||
 				    hex4(p + 3, &lo) || lo < 0xDC00 || lo > 0xDFFF) {
-					ps->p = p;
+					ps->p = esc;
 					return fail(ps, "lone high surrogate");
 				}
 				cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
@@ -251,7 +256,7 @@ static int parse_string(parser *ps, const char **out, size_t *outlen)
 			break;
 		}
 		default:
-			ps->p = p;
+			ps->p = esc;
 			return fail(ps, "bad escape in string");
 		}
 		p++;
@@ -488,7 +493,6 @@ int kva_json_int(const kva_jval *v, const char *field, int64_t *out, kva_err *e)
 		excerpt(v, ex, sizeof ex);
 		return kva_errf(e, field, "must be an integer, got %s", ex);
 	}
-	excerpt(v, ex, sizeof ex);
 	p = v->raw;
 	end = v->raw + v->rawlen;
 	if (*p == '-')
@@ -521,21 +525,26 @@ int kva_json_int(const kva_jval *v, const char *field, int64_t *out, kva_err *e)
 		return 0;
 	}
 	if (ndig > (int)sizeof dig)
-		return kva_errf(e, field, "%s is beyond +-2^53", ex);
+		goto toobig;
 	while (ndig > 0 && dig[ndig - 1] == '0')
 		ndig--, e10++;
-	if (e10 < 0)
+	if (e10 < 0) {
+		excerpt(v, ex, sizeof ex);
 		return kva_errf(e, field, "must be an integer, got %s", ex);
+	}
 	if (ndig + e10 > 16)
-		return kva_errf(e, field, "%s is beyond +-2^53", ex);
+		goto toobig;
 	for (int i = 0; i < ndig; i++)
 		u = u * 10 + (uint64_t)(dig[i] - '0');
 	for (long i = 0; i < e10; i++)
 		u *= 10;
 	if (u > (uint64_t)KVA_INT_LIMIT)
-		return kva_errf(e, field, "%s is beyond +-2^53", ex);
+		goto toobig;
 	*out = neg ? -(int64_t)u : (int64_t)u;
 	return 0;
+toobig:
+	excerpt(v, ex, sizeof ex);
+	return kva_errf(e, field, "%s is beyond +-2^53", ex);
 }
 
 int kva_json_num(const kva_jval *v, const char *field, double *out, kva_err *e)

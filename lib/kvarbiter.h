@@ -295,7 +295,7 @@ int kva_oracle_eval(const kva_oracle *o, const kva_args *a, kva_route *r,
 
 /*
  * Parse a formula file's text.  Returns NULL with e filled ("LINE:COL:
- * message").  name_hint names the source in messages.
+ * message").
  */
 struct kva_formula *kva_formula_parse(const char *text, size_t len, kva_err *e);
 void kva_formula_free(struct kva_formula *f);

@@ -135,7 +135,7 @@ static int eval_flashinfer(const kva_args *a, kva_route *r, kva_err *e)
 		seqlen = 0;
 	} else if (__builtin_mul_overflow(pages - 1, P, &seqlen) ||
 		   __builtin_add_overflow(seqlen, last->v[batch], &seqlen)) {
-		return kva_errf(e, "page_size", "sequence length overflows int64");
+		return kva_errf(e, "page_size", "seqlen overflows int64");
 	}
 	if (pos >= seqlen) {
 		r->status = KVA_UNMAPPED;
@@ -238,11 +238,17 @@ int kva_args_from_json(const kva_oracle *o, const kva_jval *rec, kva_args *a,
 			ts->cap[i] = v->n;
 		}
 		for (x = v->child; x; x = x->next, k++) {
+			int bad = kva_json_int(x, NULL, &ts->v[i][k], e);
+
+			if (!bad && ts->v[i][k] >= 0 && ts->v[i][k] <= INT32_MAX)
+				continue;
+			/* name the element only on the error path */
 			snprintf(elem[i], sizeof elem[i], "%s[%zu]", o->tab[i], k);
-			if (kva_json_int(x, elem[i], &ts->v[i][k], e))
+			if (bad) {
+				e->field = elem[i];
 				return -1;
-			if (ts->v[i][k] < 0 || ts->v[i][k] > INT32_MAX)
-				return kva_errf(e, elem[i], "must be in [0, 2^31-1]");
+			}
+			return kva_errf(e, elem[i], "must be in [0, 2^31-1]");
 		}
 		a->tab[i].v = ts->v[i];
 		a->tab[i].n = v->n;
