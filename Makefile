@@ -36,6 +36,7 @@ DEBS    = gcc make bats bats-assert bats-support jq mandoc shellcheck python3
 
 .PHONY: all check unit bats asan lint bench install clean deps cuda demo
 .DELETE_ON_ERROR:
+.SECONDARY:
 
 all: $(addprefix $(B)/bin/,$(TOOLS)) $(B)/unit cuda
 

@@ -1,7 +1,7 @@
 /*
  * expr.c - the formula language: a small line-oriented file that defines a
  * routing oracle as checked int64 expressions over named inputs and
- * tables (SPEC section 3; the reference is doc/formula-language.md).
+ * tables (SPEC section 3; the reference is route-oracle(1)).
  *
  * Parsing builds a flat node array (struct kva_formula in expr_internal.h);
  * evaluation walks it recursively without allocating.  The depth of every

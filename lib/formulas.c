@@ -1,6 +1,6 @@
 /*
  * formulas.c - the built-in oracles written in the formula language
- * (doc/formula-language.md).  The compiled twins in lib/route.c check the
+ * (route-oracle(1)).  The compiled twins in lib/route.c check the
  * same requires, in the same order, naming the same fields; the unit test
  * suite_equiv holds the two paths equal.  Input and output orders are the
  * ABI: never reorder them.

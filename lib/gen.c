@@ -17,7 +17,7 @@
  *
  * Only queries that pass validation (kva_oracle_eval) are emitted.  Output
  * depends on nothing but the oracle, the options and the seed.  The
- * reference is doc/formula-language.md, section "case generation".
+ * reference is route-oracle(1), section FORMULA LANGUAGE, "Case generation".
  */
 #include <stdlib.h>
 #include <string.h>

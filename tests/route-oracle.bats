@@ -320,3 +320,31 @@ F="$BATS_TEST_DIRNAME/fixtures/route-oracle"
 	assert_line --partial "ImpactArbiter's demo token"
 	assert_line --partial "refused as it should be"
 }
+
+@test "--unbuffered answers each query before the input ends" {
+	Q='{"type":"query","oracle":"radix-1d","b_local_idx":3,"prefix_length":13,"block_size":16}'
+	coproc RO { exec route-oracle --unbuffered; }
+	pid=$RO_PID in=${RO[1]} out=${RO[0]}
+	echo "$Q" >&"$in"
+	read -t 10 -r line <&"$out"
+	assert_equal "$line" "$(head -n 1 "$F/queries.expected")"
+	exec {in}>&-
+	wait "$pid"
+	# buffered (the default), the answer waits for more input or the end
+	coproc RB { exec route-oracle; }
+	pid=$RB_PID in=${RB[1]} out=${RB[0]}
+	echo "$Q" >&"$in"
+	run -142 read -t 1 -r line <&"$out"
+	exec {in}>&-
+	wait "$pid"
+}
+
+@test "--progress reports on stderr; --quiet and a non-terminal stay silent" {
+	run -0 --separate-stderr route-oracle --random 3000 --progress
+	assert_equal "${#lines[@]}" 3000
+	[[ $stderr == *"3000 cases, done" ]]
+	run -0 --separate-stderr route-oracle --random 3000
+	assert_equal "$stderr" ""
+	run -0 --separate-stderr route-oracle --random 3000 --progress --quiet
+	assert_equal "$stderr" ""
+}
