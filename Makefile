@@ -119,7 +119,7 @@ deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	else \
 	  echo "deps: missing packages; run as root:"; \
-	  echo "  apt-get install -y $$missing"; exit 2; \
+	  echo "  apt-get install -y" $$missing; exit 2; \
 	fi
 
 install: all

@@ -316,9 +316,72 @@ static int literal(parser *ps, const char *word)
 	return 0;
 }
 
+/* Member names seen in one object: a linear scan while the object is
+ * small, an open-addressing table of names once it is not, so a record
+ * with a million members cannot turn duplicate checks quadratic. */
+typedef struct keyset {
+	const kva_jval **slot;
+	size_t cap;
+} keyset;
+
+#define KEYSET_LINEAR 16
+
+static uint64_t key_hash(const char *k, size_t n)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)k[i]) * 0x100000001b3ULL;
+	return h;
+}
+
+static void keyset_put(keyset *ks, const kva_jval *m)
+{
+	size_t i = key_hash(m->key, m->keylen) & (ks->cap - 1);
+
+	while (ks->slot[i])
+		i = (i + 1) & (ks->cap - 1);
+	ks->slot[i] = m;
+}
+
+/* Is key among v's members so far?  Members already in v->child are
+ * indexed lazily; the caller appends the new member afterwards. */
+static int member_seen(parser *ps, keyset *ks, const kva_jval *v,
+		       const kva_jval *last, const char *key, size_t keylen)
+{
+	const kva_jval *k;
+	size_t i;
+
+	if (v->n < KEYSET_LINEAR) {
+		for (k = v->child; k; k = k->next)
+			if (k->keylen == keylen && !memcmp(k->key, key, keylen))
+				return 1;
+		return 0;
+	}
+	if (2 * (v->n + 1) > ks->cap) {
+		size_t cap = ks->cap ? 2 * ks->cap : 4 * KEYSET_LINEAR;
+
+		ks->slot = arena_alloc(ps->a, cap * sizeof *ks->slot);
+		memset(ks->slot, 0, cap * sizeof *ks->slot);
+		ks->cap = cap;
+		for (k = v->child; k; k = k->next)
+			keyset_put(ks, k);
+	} else if (v->n > KEYSET_LINEAR) {
+		keyset_put(ks, last); /* appended since the last call */
+	}
+	for (i = key_hash(key, keylen) & (ks->cap - 1); ks->slot[i];
+	     i = (i + 1) & (ks->cap - 1))
+		if (ks->slot[i]->keylen == keylen &&
+		    !memcmp(ks->slot[i]->key, key, keylen))
+			return 1;
+	return 0;
+}
+
 static kva_jval *parse_container(parser *ps, kva_jval *v, int obj)
 {
 	kva_jval **tail = &v->child;
+	keyset ks = { NULL, 0 };
+	kva_jval *last = NULL;
 	char close = obj ? '}' : ']';
 
 	if (++ps->depth > JSON_MAX_DEPTH) {
@@ -345,11 +408,10 @@ static kva_jval *parse_container(parser *ps, kva_jval *v, int obj)
 			}
 			if (parse_string(ps, &key, &keylen))
 				return NULL;
-			for (const kva_jval *k = v->child; k; k = k->next)
-				if (k->keylen == keylen && !memcmp(k->key, key, keylen)) {
-					kva_errf(ps->e, NULL, "duplicate member \"%s\"", key);
-					return NULL;
-				}
+			if (member_seen(ps, &ks, v, last, key, keylen)) {
+				kva_errf(ps->e, NULL, "duplicate member \"%.60s\"", key);
+				return NULL;
+			}
 			skip_ws(ps);
 			if (ps->p >= ps->end || *ps->p != ':') {
 				fail(ps, "expected ':'");
@@ -366,6 +428,7 @@ static kva_jval *parse_container(parser *ps, kva_jval *v, int obj)
 		}
 		*tail = kid;
 		tail = &kid->next;
+		last = kid;
 		v->n++;
 		skip_ws(ps);
 		if (ps->p < ps->end && *ps->p == ',') {

@@ -114,6 +114,45 @@ static void t_json_depth(void)
 	kva_arena_free(&ar);
 }
 
+/* Duplicate names are found in big objects too (hashed past 16 members,
+ * so a 200000-member record parses in linear time). */
+static void t_json_many_members(void)
+{
+	kva_buf b = { 0 };
+	kva_err e;
+
+	for (int dup = 0; dup < 2; dup++) {
+		b.len = 0;
+		kva_buf_putc(&b, '{');
+		for (int i = 0; i < 200000; i++)
+			kva_buf_printf(&b, "%s\"k%d\":%d", i ? "," : "", i, i);
+		if (dup)
+			kva_buf_puts(&b, ",\"k123456\":0");
+		kva_buf_putc(&b, '}');
+		kva_arena_reset(&ar);
+		const kva_jval *v = kva_json_parse(&ar, b.p, b.len, &e);
+		if (dup) {
+			CHECK(!v);
+			CHECK_STR(e.msg, "duplicate member \"k123456\"");
+		} else {
+			CHECK(v && v->n == 200000);
+			const kva_jval *k = kva_json_get(v, "k199999");
+			CHECK(k && k->rawlen == 6);
+		}
+	}
+	for (int n = 1; n < 40; n++) { /* around the switch to hashing */
+		b.len = 0;
+		kva_buf_putc(&b, '{');
+		for (int i = 0; i < n; i++)
+			kva_buf_printf(&b, "\"k%d\":0,", i);
+		kva_buf_printf(&b, "\"k%d\":1}", n - 1);
+		kva_arena_reset(&ar);
+		CHECK(!kva_json_parse(&ar, b.p, b.len, &e));
+	}
+	kva_buf_free(&b);
+	kva_arena_free(&ar);
+}
+
 static void t_buf_i64(void)
 {
 	kva_buf b = { 0 };
@@ -133,6 +172,7 @@ const unit_test suite_json[] = {
 	{ "json_malformed", t_json_malformed },
 	{ "json_strings_and_write", t_json_strings_and_write },
 	{ "json_depth", t_json_depth },
+	{ "json_many_members", t_json_many_members },
 	{ "buf_i64", t_buf_i64 },
 	{ NULL, NULL }
 };
