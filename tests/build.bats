@@ -4,13 +4,16 @@
 
 load test_helper
 
+# make as a user types it, even when this suite runs under make asan
+mk() { env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS make --no-print-directory -s "$@"; }
+
 @test "make deps as a non-root user prints the exact apt-get line, exit 2" {
 	mkdir -p "$BATS_TEST_TMPDIR/shim"
 	printf '#!/bin/sh\necho 1000\n' > "$BATS_TEST_TMPDIR/shim/id"
 	# pretend bats and jq are missing, everything else present
 	printf '#!/bin/sh\ncase "$2" in bats|jq) exit 1;; esac\nexit 0\n' > "$BATS_TEST_TMPDIR/shim/dpkg"
 	chmod +x "$BATS_TEST_TMPDIR/shim/id" "$BATS_TEST_TMPDIR/shim/dpkg"
-	PATH="$BATS_TEST_TMPDIR/shim:$PATH" run -2 make -s -C "$ROOT" deps
+	PATH="$BATS_TEST_TMPDIR/shim:$PATH" run -2 mk -C "$ROOT" deps
 	assert_line "deps: missing packages; run as root:"
 	assert_line "  apt-get install -y bats jq"
 }
@@ -19,12 +22,12 @@ load test_helper
 	mkdir -p "$BATS_TEST_TMPDIR/shim"
 	printf '#!/bin/sh\nexit 0\n' > "$BATS_TEST_TMPDIR/shim/dpkg"
 	chmod +x "$BATS_TEST_TMPDIR/shim/dpkg"
-	PATH="$BATS_TEST_TMPDIR/shim:$PATH" run -0 make -s -C "$ROOT" deps
+	PATH="$BATS_TEST_TMPDIR/shim:$PATH" run -0 mk -C "$ROOT" deps
 	assert_output "deps: all present"
 }
 
 @test "make install puts tools and man pages under DESTDIR/PREFIX" {
-	run -0 make -s -C "$ROOT" B="${KVA_BUILD:-build}" install DESTDIR="$BATS_TEST_TMPDIR/d" PREFIX=/opt/kva
+	run -0 mk -C "$ROOT" B="${KVA_BUILD:-build}" install DESTDIR="$BATS_TEST_TMPDIR/d" PREFIX=/opt/kva
 	[ -x "$BATS_TEST_TMPDIR/d/opt/kva/bin/route-oracle" ]
 	[ -f "$BATS_TEST_TMPDIR/d/opt/kva/share/man/man1/route-oracle.1" ]
 	[ -f "$BATS_TEST_TMPDIR/d/opt/kva/share/man/man7/kvarbiter.7" ]
@@ -49,12 +52,12 @@ load test_helper
 	cp "$ROOT"/tests/bench/*.sh "$T/tests/bench/"
 	cp "$ROOT"/tools/*.c "$T/tools/"
 	cp "$ROOT"/tests/*.bats "$T/tests/"
-	run -0 make -s -C "$T" lint
+	run -0 mk -C "$T" lint
 	assert_line --partial "tools have man pages and tests"
 	touch "$T/tools/fake.c"
-	run -2 make -s -C "$T" lint
+	run -2 mk -C "$T" lint
 	assert_line "lint: tools/fake.c has no man/fake.1"
 	sed 's/ROUTE-ORACLE/FAKE/' "$ROOT/man/route-oracle.1" > "$T/man/fake.1"
-	run -2 make -s -C "$T" lint
+	run -2 mk -C "$T" lint
 	assert_line "lint: tools/fake.c has no tests/fake.bats"
 }
