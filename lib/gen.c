@@ -104,8 +104,7 @@ struct gen {
 	size_t poolcap;
 	int pick;                    /* one table variant per case (sweep, random) */
 	kva_rng *rng;                /* chooses it */
-	uint64_t *set;               /* hashes of cases seen (boundaries) */
-	size_t setcap, setn;
+	kva_hset seen;               /* hashes of cases seen (boundaries) */
 	uint64_t cycle;              /* free inputs cycle through their range */
 	uint64_t emitted;
 	uint64_t valid;              /* valid cases met, duplicates included */
@@ -150,42 +149,6 @@ static uint64_t case_hash(const struct gen *g)
 			h = mix(h, (uint64_t)g->args.tab[t].v[k]);
 	}
 	return h;
-}
-
-/* Add h to the set of cases seen.  Returns 1 if it is new, 0 if seen
- * (or, setting g->failed, if memory ran out).  A 64-bit hash stands for
- * the case: a collision (odds ~2^-40 at these sizes) would drop one. */
-static int set_add(struct gen *g, uint64_t h)
-{
-	size_t i;
-
-	if (h == 0)
-		h = 1; /* 0 marks an empty slot */
-	if (2 * (g->setn + 1) > g->setcap) {
-		size_t cap = g->setcap ? 2 * g->setcap : 1024;
-		uint64_t *s = calloc(cap, sizeof *s);
-
-		if (!s) {
-			g->failed = 1;
-			kva_errf(g->e, NULL, "out of memory");
-			return 0;
-		}
-		for (size_t k = 0; k < g->setcap; k++)
-			if (g->set[k]) {
-				for (i = g->set[k] & (cap - 1); s[i]; i = (i + 1) & (cap - 1))
-					;
-				s[i] = g->set[k];
-			}
-		free(g->set);
-		g->set = s;
-		g->setcap = cap;
-	}
-	for (i = h & (g->setcap - 1); g->set[i]; i = (i + 1) & (g->setcap - 1))
-		if (g->set[i] == h)
-			return 0;
-	g->set[i] = h;
-	g->setn++;
-	return 1;
 }
 
 /* ---- reading the AST ---------------------------------------------------- */
@@ -714,7 +677,7 @@ static void finish(struct gen *g)
 	if (kva_oracle_eval(g->o, &g->args, &r, &e))
 		return;
 	g->valid++;
-	if (!g->pick && !set_add(g, case_hash(g)))
+	if (!g->pick && !kva_hset_add(&g->seen, case_hash(g)))
 		return;
 	g->emitted++;
 	if (g->emit(g->ctx, g->o, &g->args))
@@ -976,7 +939,7 @@ static void gen_free(struct gen *g)
 	for (int t = 0; t < KVA_MAX_TAB; t++)
 		free(g->tv[t]);
 	free(g->pool);
-	free(g->set);
+	kva_hset_free(&g->seen);
 }
 
 /* Prepare g for oracle o.  Returns 0, or -1 with e filled (g needs

@@ -67,6 +67,16 @@ void kva_buf_i64(kva_buf *b, int64_t v);
 void kva_buf_jstr(kva_buf *b, const char *s, size_t n);
 void kva_buf_free(kva_buf *b); /* accepts a zeroed buffer */
 
+/* ---- set of 64-bit hashes (lib/hset.c) ------------------------------- */
+
+typedef struct kva_hset {
+	uint64_t *h;  /* slots; 0 = empty */
+	size_t cap;   /* power of two */
+	size_t n;     /* members */
+} kva_hset;
+int kva_hset_add(kva_hset *s, uint64_t h); /* 1 if new, 0 if present */
+void kva_hset_free(kva_hset *s);           /* accepts a zeroed set */
+
 /* ---- JSON values (lib/json.c) ---------------------------------------- */
 
 typedef enum {

@@ -29,56 +29,19 @@ static void usage(FILE *fp)
 /* The built-in fixtures (fixtures/boundaries/), embedded by make. */
 extern const char *const kva_boundary_fixtures[];
 
-/* Exact-duplicate filter for generated cases: 64-bit FNV-1a of the line in
- * an open-addressing set.  Collisions of 64-bit hashes are ignored: at
- * 10^5 cases the chance is ~10^-10. */
-typedef struct seen {
-	uint64_t *h;
-	size_t cap, n;
-} seen;
-
+/* 64-bit FNV-1a of a serialised case, for kva_hset. */
 static uint64_t fnv1a(const char *s, size_t n)
 {
 	uint64_t h = 0xcbf29ce484222325ULL;
 
 	for (size_t i = 0; i < n; i++)
 		h = (h ^ (unsigned char)s[i]) * 0x100000001b3ULL;
-	return h | 1; /* 0 marks an empty slot */
-}
-
-/* Returns 1 if the line was new (and remembers it), 0 if seen before. */
-static int seen_add(seen *s, const char *line, size_t n)
-{
-	uint64_t h = fnv1a(line, n);
-	size_t i;
-
-	if (2 * (s->n + 1) > s->cap) {
-		size_t cap = s->cap ? 2 * s->cap : 4096;
-		uint64_t *nh = calloc(cap, sizeof *nh);
-
-		if (!nh)
-			kva_die(KVA_EXIT_TROUBLE, "out of memory");
-		for (size_t k = 0; k < s->cap; k++)
-			if (s->h[k]) {
-				for (i = s->h[k] & (cap - 1); nh[i]; i = (i + 1) & (cap - 1))
-					;
-				nh[i] = s->h[k];
-			}
-		free(s->h);
-		s->h = nh;
-		s->cap = cap;
-	}
-	for (i = h & (s->cap - 1); s->h[i]; i = (i + 1) & (s->cap - 1))
-		if (s->h[i] == h)
-			return 0;
-	s->h[i] = h;
-	s->n++;
-	return 1;
+	return h;
 }
 
 typedef struct gen_ctx {
 	kva_buf b;
-	seen *dedup;   /* NULL: emit everything */
+	kva_hset *dedup; /* NULL: emit everything */
 	uint64_t n;
 	kva_progress prog;
 } gen_ctx;
@@ -107,7 +70,7 @@ static int emit_case(void *vctx, const kva_oracle *o, const kva_args *a)
 		return 0; /* generators emit valid queries; skip defensively */
 	g->b.len = 0;
 	write_case(&g->b, o, a, &r);
-	if (g->dedup && !seen_add(g->dedup, g->b.p, g->b.len))
+	if (g->dedup && !kva_hset_add(g->dedup, fnv1a(g->b.p, g->b.len)))
 		return 0;
 	kva_out_record(&g->b);
 	kva_progress_tick(&g->prog, ++g->n);
@@ -409,7 +372,7 @@ int main(int argc, char **argv)
 	kva_progress_init(&prog, "cases", op.progress, op.quiet);
 	if (modes) {
 		gen_ctx g = { { 0 }, NULL, 0, prog };
-		seen dd = { 0 };
+		kva_hset dd = { 0 };
 		int grc;
 
 		if (boundaries) {
@@ -425,7 +388,7 @@ int main(int argc, char **argv)
 		}
 		kva_progress_done(&g.prog, g.n);
 		kva_buf_free(&g.b);
-		free(dd.h);
+		kva_hset_free(&dd);
 		if (grc) {
 			kva_out_flush();
 			kva_warnx("%s", e.msg);
