@@ -23,7 +23,7 @@ WARN   += -Werror
 endif
 ALL_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(WARN) \
              $(CFLAGS) -Ilib -Ikernels
-LDLIBS  = -lm
+LDLIBS  = -lsqlite3 -ldl -lm
 
 TOOLS   = $(patsubst tools/%.c,%,$(wildcard tools/*.c))
 LIBSRC  = $(wildcard lib/*.c) $(wildcard kernels/*.c)
@@ -32,7 +32,8 @@ UNITSRC = $(wildcard tests/unit/*.c)
 CUSRC   = $(wildcard kernels/*.cu)
 HDRS    = $(wildcard lib/*.h) $(wildcard kernels/*.h)
 
-DEBS    = gcc make bats bats-assert bats-support jq mandoc shellcheck python3
+DEBS    = gcc make bats bats-assert bats-support jq mandoc shellcheck python3 \
+          libsqlite3-dev sqlite3
 
 .PHONY: all check unit bats asan lint bench install clean deps cuda demo
 .DELETE_ON_ERROR:

@@ -1,0 +1,104 @@
+/*
+ * kvarbiter_candidate.h - the ABI a candidate implements for grad-trap(1).
+ *
+ * A candidate is a C (or CUDA, or any language through --candidate-cmd)
+ * implementation of one of three things:
+ *
+ *   route   a function returning a token's coordinates (one per oracle);
+ *   write   a kernel that scatters token rows into a paged KV cache by
+ *           slot, as vLLM's reshape_and_cache(_flash) does;
+ *   gather  a kernel that reads token rows back out of the cache by slot,
+ *           the read path of paged attention.
+ *
+ * grad-trap calls candidates in a sandboxed child process; a crash, hang
+ * or abort is a finding, never a crash of grad-trap.  This header is
+ * self-contained (C99 or later, or C++) so a candidate needs nothing else.
+ */
+#ifndef KVARBITER_CANDIDATE_H
+#define KVARBITER_CANDIDATE_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- route: return 0 with out[] filled, non-zero for "no route" --------
+ * "No route" is correct only where the oracle says unmapped (or padding,
+ * for the paged oracles).  Exactly the signatures of SPEC section 4. */
+
+int route_radix_1d(int64_t b_local_idx, int64_t prefix_length,
+		   int64_t block_size, int64_t out[2]);      /* block, offset */
+int route_radix_2d(int64_t b_local_idx, int64_t head_idx,
+		   int64_t prefix_length_h, int64_t total_blocks_h,
+		   int64_t block_size, int64_t out[3]); /* head, block, offset */
+int route_paged(int64_t pos, const int32_t *block_table, int64_t table_len,
+		int64_t block_size, int64_t out[3]);  /* block, offset, slot */
+int route_paged_ring(int64_t pos, const int32_t *block_table,
+		     int64_t table_len, int64_t block_size,
+		     int64_t window_blocks, int64_t out[3]);
+int route_flashinfer(int64_t batch, int64_t pos, const int32_t *kv_indptr,
+		     const int32_t *kv_indices, const int32_t *kv_last_page_len,
+		     int64_t batch_size, int64_t page_size,
+		     int64_t out[2]);                          /* page, entry */
+
+/* ---- write and gather kernels ------------------------------------------ */
+
+/* Cache layouts.  B = num_blocks, S = block_size, H = num_heads,
+ * D = head_dim; element (slot, head, dim) with block = slot / S and
+ * offset = slot % S lives at:
+ *   NHD     [B][S][H][D]        ((block*S + offset)*H + head)*D + dim
+ *   HND     [B][H][S][D]        ((block*H + head)*S + offset)*D + dim
+ *   VLLM_X  [B][H][D/x][S][x]   (((block*H + head)*(D/x) + dim/x)*S
+ *                                + offset)*x + dim%x
+ * VLLM_X is vLLM's key-cache layout (x = 16 bytes / element size; here
+ * elements are float, so x is 4, but any x dividing D is allowed). */
+enum kva_layout {
+	KVA_LAYOUT_NHD = 0,
+	KVA_LAYOUT_HND = 1,
+	KVA_LAYOUT_VLLM_X = 2
+};
+
+typedef struct kva_cache_desc {
+	int32_t layout;     /* enum kva_layout */
+	int32_t num_blocks; /* B */
+	int32_t block_size; /* S */
+	int32_t num_heads;  /* H */
+	int32_t head_dim;   /* D */
+	int32_t x;          /* VLLM_X chunk; 1 for the other layouts */
+} kva_cache_desc;
+
+/*
+ * Scatter num_tokens rows into cache.  Row t starts at src + t*src_stride
+ * (src_stride >= H*D elements; the row holds H*D floats, head-major) and
+ * goes to slot slot_mapping[t]; slot -1 means padding: write nothing.
+ * The kernel must write exactly the H*D elements of each row's cell and
+ * nothing else.  Returns 0, or non-zero to report failure.
+ */
+int kva_write_kv(const float *src, int64_t src_stride,
+		 const int64_t *slot_mapping, int64_t num_tokens,
+		 float *cache, const kva_cache_desc *desc);
+
+/*
+ * Gather num_tokens rows out of cache: row t of dst (at dst +
+ * t*dst_stride, dst_stride >= H*D) receives the H*D elements of slot
+ * slot_mapping[t]; slot -1 means padding: leave that dst row untouched.
+ * Returns 0, or non-zero to report failure.
+ */
+int kva_gather_kv(const float *cache, const kva_cache_desc *desc,
+		  const int64_t *slot_mapping, int64_t num_tokens,
+		  float *dst, int64_t dst_stride);
+
+/*
+ * CUDA candidates (a .cu file, run with grad-trap --device cuda) export
+ * the same two functions as extern "C" host functions; src, cache, dst
+ * and slot_mapping are then DEVICE pointers (desc stays in host memory),
+ * and the function launches its kernels and synchronises before it
+ * returns.
+ */
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
