@@ -27,7 +27,8 @@ LDLIBS  = -lsqlite3 -ldl -lm
 
 TOOLS   = $(patsubst tools/%.c,%,$(wildcard tools/*.c))
 LIBSRC  = $(wildcard lib/*.c) $(wildcard kernels/*.c)
-LIBOBJ  = $(patsubst %.c,$(B)/%.o,$(LIBSRC)) $(B)/gen/fixtures.o
+LIBOBJ  = $(patsubst %.c,$(B)/%.o,$(LIBSRC)) $(B)/gen/fixtures.o \
+          $(B)/gen/candidate_h.o
 UNITSRC = $(wildcard tests/unit/*.c)
 CUSRC   = $(wildcard kernels/*.cu)
 HDRS    = $(wildcard lib/*.h) $(wildcard kernels/*.h)
@@ -37,9 +38,10 @@ DEBS    = gcc make bats bats-assert bats-support jq mandoc shellcheck python3 \
 
 .PHONY: all check unit bats asan lint bench install clean deps cuda demo
 .DELETE_ON_ERROR:
-.SECONDARY:
 
-all: $(addprefix $(B)/bin/,$(TOOLS)) $(B)/unit cuda
+# tool objects are named here so make never treats them as intermediate
+all: $(patsubst %,$(B)/tools/%.o,$(TOOLS)) $(addprefix $(B)/bin/,$(TOOLS)) \
+     $(B)/unit cuda
 
 $(B)/%.o: %.c $(HDRS)
 	@mkdir -p $(@D)
@@ -54,6 +56,18 @@ $(B)/gen/fixtures.c: $(wildcard fixtures/boundaries/*.jsonl)
 	  cat $^ | sed -e '/^[[:space:]]*$$/d' -e '/^#/d' \
 	    -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/",/'; \
 	  echo '0 };'; } > $@
+
+# The candidate ABI header, embedded so grad-trap can compile a .c
+# candidate against it wherever it is installed.
+$(B)/gen/candidate_h.c: lib/kvarbiter_candidate.h
+	@mkdir -p $(@D)
+	{ echo '/* generated from lib/kvarbiter_candidate.h by make */'; \
+	  echo 'const char kva_candidate_h[] ='; \
+	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/\\n"/' $<; \
+	  echo ';'; } > $@
+
+$(B)/gen/candidate_h.o: $(B)/gen/candidate_h.c
+	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -Wno-overlength-strings -c -o $@ $<
 
 $(B)/gen/fixtures.o: $(B)/gen/fixtures.c
 	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -c -o $@ $<

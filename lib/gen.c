@@ -974,6 +974,22 @@ static int gen_init(struct gen *g, const kva_oracle *o, const char *mode,
 	return analyse(g);
 }
 
+/* See kvarbiter.h: the size inputs (block and ring sizes) read off the
+ * AST, which with the tables fix the cache a token is routed into. */
+int kva_oracle_world(const kva_oracle *o, unsigned *mask, kva_err *e)
+{
+	struct gen g;
+	int rc = gen_init(&g, o, "world", NULL, NULL, NULL, e);
+
+	*mask = 0;
+	if (!rc)
+		for (int i = 0; i < g.f->nin; i++)
+			if (g.role[i] == R_BLOCK || g.role[i] == R_RING)
+				*mask |= 1u << i;
+	gen_free(&g);
+	return rc;
+}
+
 /* ---- the three generators ------------------------------------------------ */
 
 /*

@@ -67,6 +67,11 @@ void kva_buf_i64(kva_buf *b, int64_t v);
 void kva_buf_jstr(kva_buf *b, const char *s, size_t n);
 void kva_buf_free(kva_buf *b); /* accepts a zeroed buffer */
 
+/* ---- SHA-256 (lib/sha256.c) ------------------------------------------ */
+
+/* Lower-case hex SHA-256 of data[0..n) into out (64 digits + NUL). */
+void kva_sha256_hex(const void *data, size_t n, char out[65]);
+
 /* ---- set of 64-bit hashes (lib/hset.c) ------------------------------- */
 
 typedef struct kva_hset {
@@ -336,6 +341,13 @@ int kva_gen_boundaries(const kva_oracle *o, const kva_gen_opts *opt,
 int kva_gen_sweep(const kva_oracle *o, const char *spec,
 		  const kva_gen_opts *opt, kva_emit_fn emit, void *ctx,
 		  kva_err *e);
+/*
+ * The scalar inputs that, with the tables, fix the cache a token routes
+ * into (bit i set for input i): its block and ring sizes, read off the
+ * formula's div/mod divisors.  The rest (positions, heads, batch) pick the
+ * token.  Two cases whose world inputs and tables are equal share a cache.
+ */
+int kva_oracle_world(const kva_oracle *o, unsigned *mask, kva_err *e);
 /* n seeded random valid queries. */
 int kva_gen_random(const kva_oracle *o, uint64_t n, const kva_gen_opts *opt,
 		   kva_emit_fn emit, void *ctx, kva_err *e);

@@ -1,0 +1,144 @@
+/*
+ * kvcache.h - the reference KV-cache write and gather kernels.
+ *
+ * The oracles grad-trap(1) holds write and gather candidates against:
+ * a CPU twin of each (kernels/kvcache_cpu.c, always built into
+ * libkvarbiter.a) and a CUDA version (kernels/kvcache.cu).  Both have
+ * exactly the ABI of kva_write_kv / kva_gather_kv in
+ * kvarbiter_candidate.h, so a candidate and a reference are called the
+ * same way.  Usable from C11 and from CUDA C++.
+ *
+ * Return codes, everywhere below:
+ *    0  done;
+ *   -1  invalid argument (bad descriptor, negative token count, stride
+ *       shorter than a row, NULL buffer, or a slot outside [-1, B*S));
+ *       nothing was written;
+ *   -2  device failure (a CUDA error, or no CUDA support in this build).
+ *
+ * Linking.  kvcache_cpu.c defines kva_ref_* and fallbacks kva_cuda_*
+ * that report "built without CUDA support".  The real CUDA host
+ * wrappers are named kva_cudak_* and live only in build/cuda/kvcache.o
+ * (`make cuda`, when nvcc exists); they are not in libkvarbiter.a yet.
+ * A later change will link them and route kva_cuda_* to them; until
+ * then a program that wants the GPU links build/cuda/kvcache.o itself
+ * and calls kva_cudak_* (tests/gpu/run.sh does).
+ */
+#ifndef KVCACHE_H
+#define KVCACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kvarbiter_candidate.h"
+
+#ifdef __CUDACC__
+#define KVA_HOST_DEVICE __host__ __device__
+#else
+#define KVA_HOST_DEVICE
+#endif
+
+/*
+ * The element offset of (slot, head, dim) in a cache described by d,
+ * per the layout formulas of kvarbiter_candidate.h.  d must have passed
+ * kva_cache_desc_check and the coordinates must be in range (slot in
+ * [0, B*S), head in [0, H), dim in [0, D)); nothing is checked here.
+ * An unknown layout gives -1.  Callable from host and device code.
+ */
+static inline KVA_HOST_DEVICE int64_t
+kva_cache_index(const kva_cache_desc *d, int64_t slot, int64_t head,
+		int64_t dim)
+{
+	int64_t S = d->block_size, H = d->num_heads, D = d->head_dim;
+	int64_t x = d->x;
+	int64_t block = slot / S, offset = slot % S;
+
+	switch (d->layout) {
+	case KVA_LAYOUT_NHD:
+		return ((block * S + offset) * H + head) * D + dim;
+	case KVA_LAYOUT_HND:
+		return ((block * H + head) * S + offset) * D + dim;
+	case KVA_LAYOUT_VLLM_X:
+		return (((block * H + head) * (D / x) + dim / x) * S + offset)
+			* x + dim % x;
+	default:
+		return -1;
+	}
+}
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * The number of floats in the cache, B*S*H*D, or -1 if d is NULL, a
+ * size is below 1, or the product does not fit in int64.
+ */
+int64_t kva_cache_elems(const kva_cache_desc *d);
+
+/*
+ * Returns 0 if d describes a usable cache: a known layout, every size
+ * >= 1, x >= 1 dividing head_dim (x == 1 for NHD and HND), and B*S*H*D
+ * fitting in int64.  Otherwise returns -1 and, if why is non-NULL, sets
+ * *why to a static message naming the first problem found.
+ */
+int kva_cache_desc_check(const kva_cache_desc *d, const char **why);
+
+/*
+ * CPU twins of kva_write_kv / kva_gather_kv (kvarbiter_candidate.h):
+ * same arguments, same semantics, host pointers.  Every slot is
+ * validated before anything is written: if any slot is < -1 or >= B*S
+ * the call returns -1 and the cache (write) or dst (gather) is left
+ * untouched.  Slot -1 is padding and is skipped.  Rows are copied bit
+ * for bit (memcpy, no float arithmetic), so NaN payloads survive.  If
+ * two tokens of one write share a slot the later token wins.  The
+ * elements of a source row past H*D (src_stride > H*D) are never read;
+ * those of a dst row are never written.
+ */
+int kva_ref_write_kv(const float *src, int64_t src_stride,
+		     const int64_t *slot_mapping, int64_t num_tokens,
+		     float *cache, const kva_cache_desc *desc);
+int kva_ref_gather_kv(const float *cache, const kva_cache_desc *desc,
+		      const int64_t *slot_mapping, int64_t num_tokens,
+		      float *dst, int64_t dst_stride);
+
+/*
+ * The CUDA references, as linked into libkvarbiter.a: same arguments
+ * as the CPU twins, but src, cache, dst and slot_mapping are DEVICE
+ * pointers (desc stays in host memory); they launch, synchronise and
+ * return.  In this build they are the fallbacks of kvcache_cpu.c and
+ * always return -2.
+ *
+ * kva_cuda_available returns 1 if a CUDA device is usable, else 0 with
+ * a reason (at most n-1 bytes plus NUL) in why, e.g. "no CUDA device"
+ * or "built without CUDA support".  why may be NULL when n is 0.
+ */
+int kva_cuda_write_kv(const float *src, int64_t src_stride,
+		      const int64_t *slot_mapping, int64_t num_tokens,
+		      float *cache, const kva_cache_desc *desc);
+int kva_cuda_gather_kv(const float *cache, const kva_cache_desc *desc,
+		       const int64_t *slot_mapping, int64_t num_tokens,
+		       float *dst, int64_t dst_stride);
+int kva_cuda_available(char *why, size_t n);
+
+/*
+ * The real CUDA host wrappers, defined only in kernels/kvcache.cu
+ * (build/cuda/kvcache.o).  Semantics as kva_cuda_* above, with the
+ * CPU twins' slot rule: a bad slot anywhere means -1 and no write.
+ * With two tokens on one slot, which row lands is unspecified.  Slot
+ * validation uses one __device__ flag, so calls from several host
+ * threads at once are not supported.  On success kva_cudak_available
+ * writes device 0's name to why.
+ */
+int kva_cudak_write_kv(const float *src, int64_t src_stride,
+		       const int64_t *slot_mapping, int64_t num_tokens,
+		       float *cache, const kva_cache_desc *desc);
+int kva_cudak_gather_kv(const float *cache, const kva_cache_desc *desc,
+			const int64_t *slot_mapping, int64_t num_tokens,
+			float *dst, int64_t dst_stride);
+int kva_cudak_available(char *why, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,188 @@
+/*
+ * kvcache_cpu.c - the CPU twins of the KV-cache write and gather
+ * kernels, the descriptor checks, and the kva_cuda_* fallbacks of a
+ * build without CUDA support.  Self-contained (kvcache.h and libc) so
+ * tests/gpu/run.sh can compile it on its own.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "kvcache.h"
+
+/*
+ * Multiply *acc by f (f >= 1) in place; returns -1, leaving *acc alone,
+ * if the product would pass INT64_MAX.
+ */
+static int mul_checked(int64_t *acc, int64_t f)
+{
+	if (*acc > INT64_MAX / f)
+		return -1;
+	*acc *= f;
+	return 0;
+}
+
+/* B*S*H*D, or -1 for a NULL desc, a size below 1, or int64 overflow. */
+int64_t kva_cache_elems(const kva_cache_desc *d)
+{
+	int64_t n = 1;
+
+	if (!d || d->num_blocks < 1 || d->block_size < 1 || d->num_heads < 1
+	    || d->head_dim < 1)
+		return -1;
+	if (mul_checked(&n, d->num_blocks) || mul_checked(&n, d->block_size)
+	    || mul_checked(&n, d->num_heads) || mul_checked(&n, d->head_dim))
+		return -1;
+	return n;
+}
+
+/* 0 if d is usable, else -1 with *why (if why) naming the first fault. */
+int kva_cache_desc_check(const kva_cache_desc *d, const char **why)
+{
+	const char *msg = NULL;
+
+	if (!d)
+		msg = "no cache descriptor";
+	else if (d->layout != KVA_LAYOUT_NHD && d->layout != KVA_LAYOUT_HND
+		 && d->layout != KVA_LAYOUT_VLLM_X)
+		msg = "unknown layout";
+	else if (d->num_blocks < 1)
+		msg = "num_blocks must be >= 1";
+	else if (d->block_size < 1)
+		msg = "block_size must be >= 1";
+	else if (d->num_heads < 1)
+		msg = "num_heads must be >= 1";
+	else if (d->head_dim < 1)
+		msg = "head_dim must be >= 1";
+	else if (d->x < 1)
+		msg = "x must be >= 1";
+	else if (d->layout != KVA_LAYOUT_VLLM_X && d->x != 1)
+		msg = "x must be 1 for the nhd and hnd layouts";
+	else if (d->head_dim % d->x != 0)
+		msg = "head_dim must be a multiple of x";
+	else if (kva_cache_elems(d) < 0)
+		msg = "cache size overflows int64";
+	if (why)
+		*why = msg;
+	return msg ? -1 : 0;
+}
+
+/*
+ * The argument checks shared by both twins: returns 0 if the call may
+ * go ahead (desc valid, num_tokens >= 0, stride >= H*D, buffers non-NULL
+ * unless there are no tokens, every slot in [-1, B*S)), else -1.
+ */
+static int check_call(const kva_cache_desc *desc, const int64_t *slots,
+		      int64_t num_tokens, const float *rows, int64_t stride,
+		      const float *cache)
+{
+	int64_t nslots;
+
+	if (kva_cache_desc_check(desc, NULL) || num_tokens < 0)
+		return -1;
+	if (stride < (int64_t)desc->num_heads * desc->head_dim)
+		return -1;
+	if (num_tokens == 0)
+		return 0;
+	if (!slots || !rows || !cache)
+		return -1;
+	nslots = (int64_t)desc->num_blocks * desc->block_size;
+	for (int64_t t = 0; t < num_tokens; t++)
+		if (slots[t] < -1 || slots[t] >= nslots)
+			return -1;
+	return 0;
+}
+
+/*
+ * The length of a contiguous run of one head's floats in the cache: all
+ * D of them in NHD and HND, x of them in VLLM_X.
+ */
+static int64_t run_length(const kva_cache_desc *d)
+{
+	return d->layout == KVA_LAYOUT_VLLM_X ? d->x : d->head_dim;
+}
+
+/* Scatter rows into cache by slot; -1, cache untouched, on any bad
+ * argument or slot (the whole contract is in kvcache.h). */
+int kva_ref_write_kv(const float *src, int64_t src_stride,
+		     const int64_t *slot_mapping, int64_t num_tokens,
+		     float *cache, const kva_cache_desc *desc)
+{
+	int64_t H, D, run;
+
+	if (check_call(desc, slot_mapping, num_tokens, src, src_stride, cache))
+		return -1;
+	H = desc->num_heads;
+	D = desc->head_dim;
+	run = run_length(desc);
+	for (int64_t t = 0; t < num_tokens; t++) {
+		const float *row = src + t * src_stride;
+		int64_t slot = slot_mapping[t];
+
+		if (slot == -1)
+			continue;
+		for (int64_t h = 0; h < H; h++)
+			for (int64_t dim = 0; dim < D; dim += run)
+				memcpy(cache + kva_cache_index(desc, slot, h, dim),
+				       row + h * D + dim,
+				       (size_t)run * sizeof(float));
+	}
+	return 0;
+}
+
+/* Gather rows out of cache by slot; -1, dst untouched, on any bad
+ * argument or slot (the whole contract is in kvcache.h). */
+int kva_ref_gather_kv(const float *cache, const kva_cache_desc *desc,
+		      const int64_t *slot_mapping, int64_t num_tokens,
+		      float *dst, int64_t dst_stride)
+{
+	int64_t H, D, run;
+
+	if (check_call(desc, slot_mapping, num_tokens, dst, dst_stride, cache))
+		return -1;
+	H = desc->num_heads;
+	D = desc->head_dim;
+	run = run_length(desc);
+	for (int64_t t = 0; t < num_tokens; t++) {
+		float *row = dst + t * dst_stride;
+		int64_t slot = slot_mapping[t];
+
+		if (slot == -1)
+			continue;
+		for (int64_t h = 0; h < H; h++)
+			for (int64_t dim = 0; dim < D; dim += run)
+				memcpy(row + h * D + dim,
+				       cache + kva_cache_index(desc, slot, h, dim),
+				       (size_t)run * sizeof(float));
+	}
+	return 0;
+}
+
+/* ---- fallbacks until the CUDA object is linked (see kvcache.h) ------- */
+
+/* Fallback: no CUDA support in this build; always -2, touches nothing. */
+int kva_cuda_write_kv(const float *src, int64_t src_stride,
+		      const int64_t *slot_mapping, int64_t num_tokens,
+		      float *cache, const kva_cache_desc *desc)
+{
+	(void)src, (void)src_stride, (void)slot_mapping, (void)num_tokens;
+	(void)cache, (void)desc;
+	return -2;
+}
+
+/* Fallback: no CUDA support in this build; always -2, touches nothing. */
+int kva_cuda_gather_kv(const float *cache, const kva_cache_desc *desc,
+		       const int64_t *slot_mapping, int64_t num_tokens,
+		       float *dst, int64_t dst_stride)
+{
+	(void)cache, (void)desc, (void)slot_mapping, (void)num_tokens;
+	(void)dst, (void)dst_stride;
+	return -2;
+}
+
+/* Fallback: returns 0 with "built without CUDA support" in why. */
+int kva_cuda_available(char *why, size_t n)
+{
+	if (why && n)
+		snprintf(why, n, "%s", "built without CUDA support");
+	return 0;
+}

@@ -1,0 +1,24 @@
+/*
+ * candidate.h - building candidates for grad-trap (lib/candidate.c).
+ */
+#ifndef KVA_CANDIDATE_H
+#define KVA_CANDIDATE_H
+
+#include "kvarbiter.h"
+#include "sandbox.h"
+
+typedef struct kva_candidate {
+	char so[4200];     /* shared object to dlopen */
+	char sha256[65];   /* of the candidate's file */
+	int cuda;          /* built with nvcc: needs --device cuda */
+} kva_candidate;
+
+/*
+ * Prepare the candidate at path (.so as is; .c with $CC or cc, .cu with
+ * nvcc, cached under cache_dir or the default cache).  A compiler's
+ * messages go to stderr.  Returns 0, or -1 with e ("build failed").
+ */
+int kva_candidate_build(const char *path, const char *cache_dir,
+			kva_candidate *c, kva_err *e);
+
+#endif

@@ -1,0 +1,464 @@
+/*
+ * db.c - the SQLite trace store: open, migrate, append grad-trap runs.
+ *
+ * The schema grows by migrations: migrations[i] takes a store from version
+ * i to i+1.  Append new entries; never edit one that has shipped, since
+ * stores in the field already ran it.  Each migration runs in one
+ * BEGIN IMMEDIATE transaction together with its version bump, and the
+ * version is re-read after the lock is taken, so of several processes
+ * opening a new file at once exactly one migrates and the rest wait on the
+ * busy timeout and then see the work done.
+ */
+#include <ctype.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sqlite3.h>
+
+#include "db.h"
+
+/* How long a connection waits for another's lock before failing. */
+#define DB_BUSY_MS 5000
+
+static const char *const migrations[] = {
+	/* 1: grad-trap runs */
+	"CREATE TABLE trap_runs ("
+	" id INTEGER PRIMARY KEY,"
+	" ts TEXT NOT NULL,"                 /* UTC ISO-8601 with 'Z' */
+	" tool TEXT NOT NULL,"
+	" oracle TEXT NOT NULL,"
+	" kind TEXT NOT NULL,"
+	" candidate TEXT NOT NULL,"
+	" candidate_sha256 TEXT NOT NULL,"
+	" cases INTEGER NOT NULL,"
+	" diverged INTEGER NOT NULL,"
+	" divergence REAL NOT NULL,"
+	" tol REAL NOT NULL,"
+	" verdict TEXT NOT NULL"
+	"  CHECK (verdict IN ('PASS','HARD_BLOCK','ERROR')),"
+	" first_case TEXT,"                  /* JSON: smallest failing case */
+	" classes TEXT NOT NULL,"            /* JSON: per-class counts */
+	" seconds REAL NOT NULL,"
+	" seed INTEGER NOT NULL"
+	");"
+	"CREATE INDEX trap_runs_oracle_ts ON trap_runs(oracle, ts);",
+};
+
+_Static_assert(sizeof migrations / sizeof migrations[0] ==
+	       KVA_DB_SCHEMA_VERSION,
+	       "KVA_DB_SCHEMA_VERSION must equal the number of migrations");
+
+struct kva_db {
+	sqlite3 *h;           /* the connection */
+	char *path;           /* as given to kva_db_open, for diagnostics */
+	sqlite3_stmt *ins;    /* INSERT INTO trap_runs, prepared on first use */
+};
+
+/* Fill e with "trace store PATH: WHAT: sqlite's message" (WHAT may be NULL);
+ * returns -1.  Call before anything else touches the connection. */
+static int db_fail(const kva_db *db, const char *what, kva_err *e)
+{
+	const char *msg = sqlite3_errmsg(db->h);
+
+	if (what)
+		return kva_errf(e, NULL, "trace store %s: %s: %s", db->path,
+				what, msg);
+	return kva_errf(e, NULL, "trace store %s: %s", db->path, msg);
+}
+
+/* Run sql (static text, no data in it) on db; returns 0, or -1 with e
+ * filled by db_fail(what). */
+static int db_exec(const kva_db *db, const char *sql, const char *what,
+		   kva_err *e)
+{
+	if (sqlite3_exec(db->h, sql, NULL, NULL, NULL) != SQLITE_OK)
+		return db_fail(db, what, e);
+	return 0;
+}
+
+/* Abandon the open transaction after a failure already described in e.
+ * Its own result does not matter: a failed ROLLBACK means there was
+ * nothing left to roll back.  Returns -1. */
+static int db_abandon(const kva_db *db)
+{
+	sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+	return -1;
+}
+
+/*
+ * Read the schema version of the open file into *version: 0 for an empty
+ * file, -1 for an SQLite file holding other things but no schema_version.
+ * Returns 0, or -1 with e filled (unreadable file, or a schema_version
+ * table that does not hold exactly one non-negative integer).
+ */
+static int db_read_version(const kva_db *db, int *version, kva_err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t objects, have_table, v;
+	int rc;
+
+	if (sqlite3_prepare_v2(db->h,
+	    "SELECT (SELECT count(*) FROM sqlite_master),"
+	    " (SELECT count(*) FROM sqlite_master"
+	    "  WHERE type = 'table' AND name = 'schema_version')",
+	    -1, &st, NULL) != SQLITE_OK)
+		return db_fail(db, NULL, e);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		db_fail(db, NULL, e);
+		sqlite3_finalize(st);
+		return -1;
+	}
+	objects = sqlite3_column_int64(st, 0);
+	have_table = sqlite3_column_int64(st, 1);
+	sqlite3_finalize(st);
+	if (!have_table) {
+		*version = objects ? -1 : 0;
+		return 0;
+	}
+
+	if (sqlite3_prepare_v2(db->h,
+	    "SELECT version, typeof(version) = 'integer' FROM schema_version",
+	    -1, &st, NULL) != SQLITE_OK)
+		return db_fail(db, NULL, e);
+	if ((rc = sqlite3_step(st)) != SQLITE_ROW) {
+		if (rc == SQLITE_DONE)
+			kva_errf(e, NULL, "trace store %s: schema_version has "
+				 "no row", db->path);
+		else
+			db_fail(db, NULL, e);
+		sqlite3_finalize(st);
+		return -1;
+	}
+	v = sqlite3_column_int64(st, 0);
+	if (!sqlite3_column_int(st, 1) || v < 0 || v > INT32_MAX) {
+		sqlite3_finalize(st);
+		return kva_errf(e, NULL, "trace store %s: schema_version does "
+				"not hold a version number", db->path);
+	}
+	if ((rc = sqlite3_step(st)) != SQLITE_DONE) {
+		if (rc == SQLITE_ROW)
+			kva_errf(e, NULL, "trace store %s: schema_version has "
+				 "more than one row", db->path);
+		else
+			db_fail(db, NULL, e);
+		sqlite3_finalize(st);
+		return -1;
+	}
+	sqlite3_finalize(st);
+	*version = (int)v;
+	return 0;
+}
+
+/* Refuse a version this build cannot use (see db_read_version); returns
+ * 0 when version is one a migration can start from or the latest. */
+static int db_check_version(const kva_db *db, int version, kva_err *e)
+{
+	if (version < 0)
+		return kva_errf(e, NULL, "trace store %s: not a kvarbiter "
+				"trace store (it has tables but no "
+				"schema_version)", db->path);
+	if (version > KVA_DB_SCHEMA_VERSION)
+		return kva_errf(e, NULL, "trace store %s has schema version "
+				"%d, newer than this build's %d", db->path,
+				version, KVA_DB_SCHEMA_VERSION);
+	return 0;
+}
+
+/*
+ * Apply the one migration the store needs next, under BEGIN IMMEDIATE.
+ * Sets *version to the version the store has when the transaction ends
+ * (another process may have migrated first).  Returns 0, or -1 with e
+ * filled and the transaction rolled back.
+ */
+static int db_migrate_step(kva_db *db, int *version, kva_err *e)
+{
+	sqlite3_stmt *st = NULL;
+	char what[32];
+	int v = 0;
+
+	if (db_exec(db, "BEGIN IMMEDIATE", "cannot lock for migration", e))
+		return -1;
+	if (db_read_version(db, &v, e) || db_check_version(db, v, e))
+		return db_abandon(db);
+	if (v < KVA_DB_SCHEMA_VERSION) {
+		snprintf(what, sizeof what, "migration %d", v + 1);
+		if (v == 0 && db_exec(db,
+		    "CREATE TABLE IF NOT EXISTS schema_version"
+		    " (version INTEGER NOT NULL);"
+		    "INSERT INTO schema_version (version) SELECT 0"
+		    " WHERE NOT EXISTS (SELECT 1 FROM schema_version);",
+		    what, e))
+			return db_abandon(db);
+		if (db_exec(db, migrations[v], what, e))
+			return db_abandon(db);
+		if (sqlite3_prepare_v2(db->h,
+		    "UPDATE schema_version SET version = ?1", -1, &st,
+		    NULL) != SQLITE_OK) {
+			db_fail(db, what, e);
+			return db_abandon(db);
+		}
+		sqlite3_bind_int(st, 1, v + 1);
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			db_fail(db, what, e);
+			sqlite3_finalize(st);
+			return db_abandon(db);
+		}
+		sqlite3_finalize(st);
+		v++;
+	}
+	if (db_exec(db, "COMMIT", "cannot commit migration", e))
+		return db_abandon(db);
+	*version = v;
+	return 0;
+}
+
+/*
+ * Switch db to WAL (persistent in the file).  An in-memory store cannot
+ * use WAL and keeps its mode.  The switch upgrades a read lock to a write
+ * lock, and SQLite does not call the busy handler for such an upgrade
+ * (it could deadlock), so a file another process is creating or
+ * migrating would fail at once with "database is locked": retry here, for
+ * as long as the busy timeout allows.  Returns 0, or -1 with e filled.
+ */
+static int db_use_wal(kva_db *db, kva_err *e)
+{
+	sqlite3_stmt *st = NULL;
+	const unsigned char *mode;
+	const char *file = sqlite3_db_filename(db->h, "main");
+	double give_up = kva_now() + DB_BUSY_MS / 1000.0;
+	int nap_ms = 1, rc, ok;
+
+	if (sqlite3_prepare_v2(db->h, "PRAGMA journal_mode = WAL", -1, &st,
+	    NULL) != SQLITE_OK)
+		return db_fail(db, NULL, e);
+	while ((rc = sqlite3_step(st)) == SQLITE_BUSY && kva_now() < give_up) {
+		sqlite3_reset(st);
+		sqlite3_sleep(nap_ms);
+		if (nap_ms < 50)
+			nap_ms *= 2;
+	}
+	if (rc != SQLITE_ROW) {
+		db_fail(db, NULL, e);
+		sqlite3_finalize(st);
+		return -1;
+	}
+	mode = sqlite3_column_text(st, 0);
+	ok = (mode && strcmp((const char *)mode, "wal") == 0) || !file ||
+	     !*file;
+	if (!ok)
+		kva_errf(e, NULL, "trace store %s: cannot use WAL journal "
+			 "mode (still %s)", db->path,
+			 mode ? (const char *)mode : "?");
+	sqlite3_finalize(st);
+	return ok ? 0 : -1;
+}
+
+/* See db.h.  The version is read before anything is written, so a file
+ * that is refused is left exactly as it was. */
+int kva_db_open(const char *path, kva_db **out, kva_err *e)
+{
+	kva_db *db;
+	int version = 0, rc;
+
+	*out = NULL;
+	if (!path || !*path)
+		return kva_errf(e, NULL, "trace store path is empty");
+	if (!(db = calloc(1, sizeof *db)) || !(db->path = strdup(path))) {
+		free(db);
+		return kva_errf(e, NULL, "trace store %s: out of memory", path);
+	}
+	rc = sqlite3_open_v2(path, &db->h,
+			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+	if (rc != SQLITE_OK) {
+		int err = db->h ? sqlite3_system_errno(db->h) : 0;
+
+		if (!db->h)
+			kva_errf(e, NULL, "trace store %s: out of memory",
+				 path);
+		else if (err)
+			kva_errf(e, NULL, "trace store %s: %s: %s", path,
+				 sqlite3_errmsg(db->h), strerror(err));
+		else
+			db_fail(db, NULL, e);
+		goto fail;
+	}
+	/* Same as PRAGMA busy_timeout = 5000. */
+	if (sqlite3_busy_timeout(db->h, DB_BUSY_MS) != SQLITE_OK) {
+		db_fail(db, NULL, e);
+		goto fail;
+	}
+	if (db_read_version(db, &version, e) ||
+	    db_check_version(db, version, e))
+		goto fail;
+	if (db_use_wal(db, e) ||
+	    db_exec(db, "PRAGMA foreign_keys = ON", NULL, e))
+		goto fail;
+	while (version < KVA_DB_SCHEMA_VERSION)
+		if (db_migrate_step(db, &version, e))
+			goto fail;
+	*out = db;
+	return 0;
+fail:
+	kva_db_close(db);
+	return -1;
+}
+
+/* See db.h. */
+void kva_db_close(kva_db *db)
+{
+	if (!db)
+		return;
+	sqlite3_finalize(db->ins);
+	sqlite3_close(db->h);
+	free(db->path);
+	free(db);
+}
+
+/* See db.h. */
+int kva_db_version(kva_db *db)
+{
+	int v = -1;
+
+	if (!db || db_read_version(db, &v, NULL))
+		return -1;
+	return v;
+}
+
+/* Value of digits s[0..n), which the caller has checked are digits. */
+static int digits_value(const char *s, int n)
+{
+	int v = 0;
+
+	while (n--)
+		v = v * 10 + (*s++ - '0');
+	return v;
+}
+
+/*
+ * The timestamp for a new row, "YYYY-MM-DDTHH:MM:SSZ" in UTC, into
+ * buf[21]: KVA_NOW when set and not empty, else the clock.  Returns 0, or
+ * -1 with e filled when KVA_NOW is not a real time in exactly that form
+ * (normalising it through timegm catches Feb 30 and the like).
+ */
+static int db_timestamp(char buf[21], kva_err *e)
+{
+	static const char shape[] = "dddd-dd-ddTdd:dd:ddZ";
+	const char *now = getenv("KVA_NOW");
+	struct tm tm;
+	time_t t;
+	size_t i;
+
+	if (!now || !*now) {
+		t = time(NULL);
+		if (!gmtime_r(&t, &tm) ||
+		    !strftime(buf, 21, "%Y-%m-%dT%H:%M:%SZ", &tm))
+			return kva_errf(e, NULL, "cannot format the current "
+					"time");
+		return 0;
+	}
+	if (strlen(now) != sizeof shape - 1)
+		goto bad;
+	for (i = 0; shape[i]; i++)
+		if (shape[i] == 'd' ? !isdigit((unsigned char)now[i])
+				    : now[i] != shape[i])
+			goto bad;
+	memset(&tm, 0, sizeof tm);
+	tm.tm_year = digits_value(now, 4) - 1900;
+	tm.tm_mon = digits_value(now + 5, 2) - 1;
+	tm.tm_mday = digits_value(now + 8, 2);
+	tm.tm_hour = digits_value(now + 11, 2);
+	tm.tm_min = digits_value(now + 14, 2);
+	tm.tm_sec = digits_value(now + 17, 2);
+	t = timegm(&tm);
+	if (!gmtime_r(&t, &tm) ||
+	    !strftime(buf, 21, "%Y-%m-%dT%H:%M:%SZ", &tm) || strcmp(buf, now))
+		goto bad;
+	return 0;
+bad:
+	return kva_errf(e, "KVA_NOW", "KVA_NOW: expected a UTC time as "
+			"YYYY-MM-DDTHH:MM:SSZ, got \"%.40s\"", now);
+}
+
+/* Check that json (NULL allowed when nullable) is one JSON object.
+ * Returns 0, or -1 with e naming field. */
+static int db_check_object(const kva_db *db, const char *field,
+			   const char *json, int nullable, kva_err *e)
+{
+	kva_arena a = { 0 };
+	kva_err je = { 0 };
+	const kva_jval *v;
+	int rc = 0;
+
+	if (!json)
+		return nullable ? 0 : kva_errf(e, field, "trace store %s: %s "
+					       "is required", db->path, field);
+	if (!(v = kva_json_parse(&a, json, strlen(json), &je)))
+		rc = kva_errf(e, field, "trace store %s: %s: %s", db->path,
+			      field, je.msg);
+	else if (v->t != KVA_JOBJ)
+		rc = kva_errf(e, field, "trace store %s: %s: not a json object",
+			      db->path, field);
+	kva_arena_free(&a);
+	return rc;
+}
+
+/* Bind a string that may be NULL (NULL binds SQL NULL, which the schema
+ * refuses where a value is required). */
+static void bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+	if (s)
+		sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+/* See db.h. */
+int kva_db_add_trap_run(kva_db *db, const kva_trap_row *r, int64_t *id_out,
+			kva_err *e)
+{
+	char ts[21];
+	sqlite3_stmt *st;
+	int rc;
+
+	if (isnan(r->divergence) || isnan(r->tol) || isnan(r->seconds))
+		return kva_errf(e, NULL, "trace store %s: divergence, tol and "
+				"seconds must be numbers", db->path);
+	if (db_check_object(db, "classes", r->classes_json, 0, e) ||
+	    db_check_object(db, "first_case", r->first_case_json, 1, e) ||
+	    db_timestamp(ts, e))
+		return -1;
+	if (!db->ins && sqlite3_prepare_v2(db->h,
+	    "INSERT INTO trap_runs (ts, tool, oracle, kind, candidate,"
+	    " candidate_sha256, cases, diverged, divergence, tol, verdict,"
+	    " first_case, classes, seconds, seed)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
+	    " ?14, ?15)", -1, &db->ins, NULL) != SQLITE_OK)
+		return db_fail(db, NULL, e);
+	st = db->ins;
+	bind_text(st, 1, ts);
+	bind_text(st, 2, kva_progname);
+	bind_text(st, 3, r->oracle);
+	bind_text(st, 4, r->kind);
+	bind_text(st, 5, r->candidate);
+	bind_text(st, 6, r->candidate_sha256);
+	sqlite3_bind_int64(st, 7, r->cases);
+	sqlite3_bind_int64(st, 8, r->diverged);
+	sqlite3_bind_double(st, 9, r->divergence);
+	sqlite3_bind_double(st, 10, r->tol);
+	bind_text(st, 11, r->verdict);
+	bind_text(st, 12, r->first_case_json);
+	bind_text(st, 13, r->classes_json);
+	sqlite3_bind_double(st, 14, r->seconds);
+	sqlite3_bind_int64(st, 15, r->seed);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE)
+		db_fail(db, NULL, e);
+	else if (id_out)
+		*id_out = sqlite3_last_insert_rowid(db->h);
+	/* The bindings point into the caller's strings and ts: drop them. */
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}

@@ -1,0 +1,93 @@
+/*
+ * db.h - the SQLite trace store behind --db FILE (SPEC section 2).
+ *
+ * Every verdict a tool reaches with --db is appended as one row; the
+ * pipelines (report, sweep, auto-heal) read the rows back with plain SQL.
+ * The file is SQLite in WAL mode, so many writers (sweep shards, cron jobs)
+ * may append at once; a writer waits up to 5 s for the write lock.
+ *
+ * Schema, version 1 (later versions only add; see the migrations in db.c):
+ *
+ *   schema_version(version INTEGER NOT NULL)        exactly one row
+ *   trap_runs(id INTEGER PRIMARY KEY,
+ *             ts TEXT NOT NULL,                     UTC "YYYY-MM-DDTHH:MM:SSZ"
+ *             tool TEXT NOT NULL,                   kva_progname of the writer
+ *             oracle TEXT NOT NULL, kind TEXT NOT NULL,
+ *             candidate TEXT NOT NULL, candidate_sha256 TEXT NOT NULL,
+ *             cases INTEGER NOT NULL, diverged INTEGER NOT NULL,
+ *             divergence REAL NOT NULL, tol REAL NOT NULL,
+ *             verdict TEXT NOT NULL,                PASS | HARD_BLOCK | ERROR
+ *             first_case TEXT,                      JSON object, or NULL
+ *             classes TEXT NOT NULL,                JSON object of counts
+ *             seconds REAL NOT NULL, seed INTEGER NOT NULL)
+ *   index trap_runs_oracle_ts on trap_runs(oracle, ts)
+ *
+ * Environment: KVA_NOW, when set and not empty, is the timestamp stored in
+ * ts instead of the clock's, so tests and replays are reproducible.  It
+ * must be a real UTC time written exactly as YYYY-MM-DDTHH:MM:SSZ.
+ *
+ * Errors are described in the caller's kva_err ("trace store FILE: ..."),
+ * never printed.  A handle is for one thread; do not carry one across fork.
+ */
+#ifndef KVA_DB_H
+#define KVA_DB_H
+
+#include <stdint.h>
+
+#include "kvarbiter.h"
+
+/* The schema version this build creates and understands. */
+#define KVA_DB_SCHEMA_VERSION 1
+
+/* An open trace store (opaque). */
+typedef struct kva_db kva_db;
+
+/*
+ * Open the trace store at path, creating the file if it does not exist,
+ * and bring its schema up to KVA_DB_SCHEMA_VERSION.  Each missing migration
+ * runs in its own BEGIN IMMEDIATE transaction with the version bump, so
+ * processes opening one new file at once migrate it exactly once.
+ * Returns 0 with *out set (free with kva_db_close), or -1 with *out NULL
+ * and e filled.  Refused, with the file untouched: a file that is not
+ * SQLite, an SQLite file that is not a trace store (tables but no
+ * schema_version), and a store whose version is newer than this build's
+ * ("trace store FILE has schema version N, newer than this build's M").
+ */
+int kva_db_open(const char *path, kva_db **out, kva_err *e);
+
+/* Close db, finishing its statements; accepts NULL. */
+void kva_db_close(kva_db *db);
+
+/* The version recorded in db's schema_version row, or -1 if unreadable. */
+int kva_db_version(kva_db *db);
+
+/* One grad-trap run, as the summary record reports it (SPEC section 4).
+ * Strings are borrowed for the duration of the call. */
+typedef struct kva_trap_row {
+	const char *oracle;           /* oracle name, e.g. "radix-2d" */
+	const char *kind;             /* route | write | gather */
+	const char *candidate;        /* path or command of the candidate */
+	const char *candidate_sha256; /* hex digest of the candidate */
+	const char *verdict;          /* PASS | HARD_BLOCK | ERROR */
+	const char *first_case_json;  /* smallest failing case, or NULL */
+	const char *classes_json;     /* per-class counts (object), required */
+	int64_t cases;                /* cases run */
+	int64_t diverged;             /* cases that diverged */
+	int64_t seed;                 /* --seed of the run */
+	double divergence;            /* max|G_cand - G_orc| / max|G_orc| */
+	double tol;                   /* --tol */
+	double seconds;               /* wall time of the run */
+} kva_trap_row;
+
+/*
+ * Append r to trap_runs, stamped with the current UTC time (or KVA_NOW)
+ * and tool = kva_progname.  Only bound parameters reach SQL.  The JSON
+ * fields are parsed first: classes must be an object, first_case an object
+ * or NULL.  Returns 0 and stores the new row id in *id_out (if non-NULL),
+ * or -1 with e filled and nothing written; the schema refuses a NULL
+ * required string and a verdict outside PASS, HARD_BLOCK, ERROR.
+ */
+int kva_db_add_trap_run(kva_db *db, const kva_trap_row *r, int64_t *id_out,
+			kva_err *e);
+
+#endif

@@ -1,0 +1,1184 @@
+/*
+ * trap.c - the gradient trap for route candidates (see trap.h).
+ *
+ * The parent never runs candidate code.  A child (lib/sandbox.c) loads the
+ * candidate and answers batches of cases over a pipe: a request is a
+ * header and the cases' inputs; the reply is one fixed-size result per
+ * case, flushed every RES_FLUSH results (or after each one when a batch is
+ * re-run to find the case that crashed or hung).
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kvarbiter_candidate.h"
+#include "trap.h"
+
+const char *const kva_class_names[KVA_C_N] = {
+	"misroute", "permutation", "collision", "out_of_bounds",
+	"unmapped_write", "missing", "stray_write", "partial_row", "crash",
+	"timeout", "error"
+};
+
+enum { OR_RADIX_1D, OR_RADIX_2D, OR_PAGED, OR_PAGED_RING, OR_FLASHINFER,
+       OR_OTHER };
+
+#define REQ_MAGIC 0x6b766172u /* "kvar" */
+#define RES_FLUSH 256
+#define MAX_TABLE (1u << 24)
+
+enum { MODE_CASES = 1, MODE_GENERATE = 2 };
+enum { FLAG_UNBUFFERED = 1 };
+
+struct req_hdr {
+	uint32_t magic, mode, n, flags;
+	uint64_t len;            /* payload bytes after the header */
+};
+
+struct cres {                    /* one case's answer from the child */
+	int32_t rc;
+	int32_t done;            /* 1: the candidate returned */
+	int64_t out[KVA_MAX_OUT];
+};
+
+/* ---- the candidate's side ------------------------------------------------ */
+
+typedef int (*fn_r1)(int64_t, int64_t, int64_t, int64_t *);
+typedef int (*fn_r2)(int64_t, int64_t, int64_t, int64_t, int64_t, int64_t *);
+typedef int (*fn_pg)(int64_t, const int32_t *, int64_t, int64_t, int64_t *);
+typedef int (*fn_pr)(int64_t, const int32_t *, int64_t, int64_t, int64_t,
+		     int64_t *);
+typedef int (*fn_fi)(int64_t, int64_t, const int32_t *, const int32_t *,
+		     const int32_t *, int64_t, int64_t, int64_t *);
+
+struct child_ctx {
+	const kva_trap_conf *c;
+	int oid;
+	void (*fn)(void);        /* the route_* symbol, cast by call_route */
+};
+
+static int oracle_id(const kva_oracle *o)
+{
+	static const char *const names[] = { "radix-1d", "radix-2d", "paged",
+					     "paged-ring", "flashinfer" };
+
+	for (int i = 0; i < 5; i++)
+		if (o->eval && !strcmp(o->name, names[i]))
+			return i;
+	return OR_OTHER;
+}
+
+/* Call the candidate on one case.  Tables arrive as int32 (the ABI). */
+static int call_route(const struct child_ctx *cc, const int64_t *in,
+		      int32_t *const *tab, const uint32_t *tlen, int64_t *out)
+{
+	switch (cc->oid) {
+	case OR_RADIX_1D:
+		return ((fn_r1)cc->fn)(in[0], in[1], in[2], out);
+	case OR_RADIX_2D:
+		return ((fn_r2)cc->fn)(in[0], in[1], in[2], in[3], in[4], out);
+	case OR_PAGED:
+		return ((fn_pg)cc->fn)(in[0], tab[0], tlen[0], in[1], out);
+	case OR_PAGED_RING:
+		return ((fn_pr)cc->fn)(in[0], tab[0], tlen[0], in[1], in[2], out);
+	default:
+		return ((fn_fi)cc->fn)(in[0], in[1], tab[0], tab[1], tab[2],
+				       tlen[2], in[2], out);
+	}
+}
+
+/* Decode one case of a request payload at *p: scalars, then each table
+ * as a u32 length and int32 values.  Returns 0, or -1 if malformed. */
+static int take_case(const kva_oracle *o, const char **p, const char *end,
+		     int64_t *in, int32_t **tab, uint32_t *tlen)
+{
+	size_t sz = (size_t)o->nin * sizeof *in;
+
+	if ((size_t)(end - *p) < sz)
+		return -1;
+	memcpy(in, *p, sz);
+	*p += sz;
+	for (int k = 0; k < o->ntab; k++) {
+		if ((size_t)(end - *p) < 4)
+			return -1;
+		memcpy(&tlen[k], *p, 4);
+		*p += 4;
+		if ((size_t)(end - *p) < (size_t)tlen[k] * 4)
+			return -1;
+		tab[k] = (int32_t *)(uintptr_t)*p; /* payload is 8-aligned per case */
+		*p += (size_t)tlen[k] * 4;
+		/* keep the next case's scalars aligned */
+		while (((uintptr_t)*p) & 7)
+			(*p)++;
+	}
+	return 0;
+}
+
+/* The child: load the candidate, say so, then serve requests. */
+static void child_main(void *vctx, int rfd, int wfd)
+{
+	struct child_ctx *cc = vctx;
+	const kva_oracle *o = cc->c->o;
+	char sym[64], msg[512] = "";
+	void *h = dlopen(cc->c->so, RTLD_NOW | RTLD_LOCAL);
+	uint32_t mlen;
+	char *payload = NULL;
+	size_t cap = 0;
+
+	if (!h) {
+		snprintf(msg, sizeof msg, "cannot load: %s", dlerror());
+	} else {
+		snprintf(sym, sizeof sym, "route_%s", o->name);
+		for (char *q = sym; *q; q++)
+			if (*q == '-')
+				*q = '_';
+		void *p = dlsym(h, sym);
+
+		/* POSIX: a dlsym result may be copied into a function pointer */
+		memcpy(&cc->fn, &p, sizeof p);
+		if (!p)
+			snprintf(msg, sizeof msg, "does not define %s()", sym);
+	}
+	mlen = (uint32_t)strlen(msg);
+	if (kva_sbx_write_full(wfd, &mlen, 4) || kva_sbx_write_full(wfd, msg, mlen) ||
+	    mlen)
+		return;
+	for (;;) {
+		struct req_hdr hd;
+		struct cres res[RES_FLUSH];
+		int nres = 0;
+		const char *p, *end;
+
+		if (kva_sbx_read_full(rfd, &hd, sizeof hd) || hd.magic != REQ_MAGIC)
+			break;
+		if (hd.len > cap) {
+			free(payload);
+			cap = hd.len;
+			if (!(payload = malloc(cap)))
+				_exit(3);
+		}
+		if (kva_sbx_read_full(rfd, payload, hd.len))
+			break;
+		p = payload;
+		end = payload + hd.len;
+		for (uint32_t i = 0; i < hd.n; i++) {
+			int64_t in[KVA_MAX_IN] = { 0 };
+			int32_t *tab[KVA_MAX_TAB] = { 0 };
+			uint32_t tlen[KVA_MAX_TAB] = { 0 };
+			struct cres *r = &res[nres];
+
+			if (take_case(o, &p, end, in, tab, tlen))
+				_exit(4);
+			memset(r, 0, sizeof *r);
+			r->rc = call_route(cc, in, tab, tlen, r->out);
+			r->done = 1;
+			if (++nres == RES_FLUSH || (hd.flags & FLAG_UNBUFFERED) ||
+			    i + 1 == hd.n) {
+				if (kva_sbx_write_full(wfd, res, (size_t)nres * sizeof *res))
+					_exit(5);
+				nres = 0;
+			}
+		}
+	}
+	free(payload);
+}
+
+/* ---- the parent's side ------------------------------------------------------ */
+
+struct tcase {                   /* one queued case */
+	int64_t in[KVA_MAX_IN];
+	size_t toff[KVA_MAX_TAB];    /* into pool */
+	size_t tlen[KVA_MAX_TAB];
+	kva_route expect;
+	long line;
+	uint64_t index;              /* 0-based, over the run */
+	struct cres got;
+	int cls;                     /* -1: agrees with the oracle */
+	char why[96];
+};
+
+struct kva_trap {
+	kva_trap_conf c;
+	int oid;
+	unsigned world;              /* world inputs mask */
+	kva_sbx sbx;
+	struct child_ctx cc;
+	const char *file;            /* source of the cases being queued */
+	struct tcase *q;
+	size_t nq, capq;
+	int64_t *pool;
+	size_t npool, cappool;
+	kva_buf req, rep;
+	uint64_t cases, diverged, printed;
+	uint64_t cls[KVA_C_N];
+	double divergence, t0, t1;
+	int have_first;
+	struct tcase first;          /* smallest failing case */
+	int64_t *first_tab;          /* its tables */
+	char first_file[256];
+	kva_buf map;                 /* text map lines (first max_map) */
+	uint64_t heat[8][16];        /* misrouted floats by head x block */
+	int heat_h, heat_b;
+};
+
+static int table_elem(const kva_trap *t, const struct tcase *k, int i,
+		      size_t j, int64_t *v)
+{
+	*v = t->pool[k->toff[i] + j];
+	return 0;
+}
+
+/* done() for reading the greeting: 4-byte length then the text. */
+static int greeting_done(const kva_buf *b, void *ctx)
+{
+	uint32_t n;
+
+	(void)ctx;
+	if (b->len < 4)
+		return 0;
+	memcpy(&n, b->p, 4);
+	return b->len >= 4 + (size_t)n;
+}
+
+static int greet(kva_trap *t, kva_err *e)
+{
+	kva_buf hello = { 0 };
+	uint32_t n;
+	int st;
+
+	if (t->c.cmd)
+		return kva_sbx_spawn_cmd(&t->sbx, &t->c.lim, t->c.cmd, e);
+	t->cc.c = &t->c;
+	t->cc.oid = t->oid;
+	if (kva_sbx_spawn(&t->sbx, &t->c.lim, child_main, &t->cc, e))
+		return -1;
+	st = kva_sbx_exchange(&t->sbx, NULL, 0, &hello, greeting_done, NULL,
+			      t->c.lim.timeout_s);
+	if (st != KVA_SBX_OK) {
+		kva_buf_free(&hello);
+		return kva_errf(e, NULL, "candidate %s: %s while loading",
+				t->c.cand_name, st == KVA_SBX_TIMEOUT ?
+				"hung" : t->sbx.why);
+	}
+	memcpy(&n, hello.p, 4);
+	if (n) {
+		kva_errf(e, NULL, "candidate %s: %.*s", t->c.cand_name, (int)n,
+			 hello.p + 4);
+		kva_buf_free(&hello);
+		kva_sbx_stop(&t->sbx);
+		return -1;
+	}
+	kva_buf_free(&hello);
+	return 0;
+}
+
+kva_trap *kva_trap_new(const kva_trap_conf *c, kva_err *e)
+{
+	kva_trap *t = calloc(1, sizeof *t);
+
+	if (!t)
+		kva_die(KVA_EXIT_TROUBLE, "out of memory");
+	t->c = *c;
+	t->oid = oracle_id(c->o);
+	if (!c->cmd && t->oid == OR_OTHER) {
+		kva_errf(e, NULL, "oracle %s has no C ABI: use --candidate-cmd",
+			 c->o->name);
+		free(t);
+		return NULL;
+	}
+	if (kva_oracle_world(c->o, &t->world, e) || greet(t, e)) {
+		free(t);
+		return NULL;
+	}
+	t->t0 = kva_now();
+	return t;
+}
+
+/* ---- queueing ----------------------------------------------------------------- */
+
+int kva_trap_add(kva_trap *t, const kva_args *a, const kva_route *expect,
+		 const char *file, long line, kva_err *e)
+{
+	struct tcase *k;
+
+	if (t->nq && file != t->file && kva_trap_flush(t, e))
+		return -1;
+	t->file = file;
+	if (t->nq == t->capq) {
+		t->capq = t->capq ? 2 * t->capq : 1024;
+		if (!(t->q = realloc(t->q, t->capq * sizeof *t->q)))
+			kva_die(KVA_EXIT_TROUBLE, "out of memory");
+	}
+	k = &t->q[t->nq++];
+	memset(k, 0, sizeof *k);
+	memcpy(k->in, a->in, sizeof k->in);
+	for (int i = 0; i < t->c.o->ntab; i++) {
+		if (a->tab[i].n > MAX_TABLE)
+			return kva_errf(e, t->c.o->tab[i], "longer than %u entries",
+					MAX_TABLE);
+		if (t->npool + a->tab[i].n > t->cappool) {
+			t->cappool = 2 * (t->npool + a->tab[i].n) + 1024;
+			if (!(t->pool = realloc(t->pool, t->cappool * sizeof *t->pool)))
+				kva_die(KVA_EXIT_TROUBLE, "out of memory");
+		}
+		k->toff[i] = t->npool;
+		k->tlen[i] = a->tab[i].n;
+		if (a->tab[i].n)
+			memcpy(t->pool + t->npool, a->tab[i].v,
+			       a->tab[i].n * sizeof *t->pool);
+		t->npool += a->tab[i].n;
+	}
+	k->expect = *expect;
+	k->line = line;
+	k->index = t->cases + t->nq - 1;
+	k->cls = -1;
+	if (t->nq >= t->c.batch)
+		return kva_trap_flush(t, e);
+	return 0;
+}
+
+/* ---- talking to the child -------------------------------------------------------- */
+
+/* Serialise cases [from, to) of the queue as a request into t->req. */
+static void put_request(kva_trap *t, size_t from, size_t to, uint32_t flags)
+{
+	struct req_hdr hd = { REQ_MAGIC, MODE_CASES, (uint32_t)(to - from), flags, 0 };
+	const kva_oracle *o = t->c.o;
+
+	t->req.len = 0;
+	kva_buf_put(&t->req, &hd, sizeof hd);
+	for (size_t i = from; i < to; i++) {
+		const struct tcase *k = &t->q[i];
+
+		kva_buf_put(&t->req, k->in, (size_t)o->nin * sizeof *k->in);
+		for (int j = 0; j < o->ntab; j++) {
+			uint32_t n = (uint32_t)k->tlen[j];
+
+			kva_buf_put(&t->req, &n, 4);
+			for (size_t x = 0; x < n; x++) {
+				int32_t v = (int32_t)t->pool[k->toff[j] + x];
+
+				kva_buf_put(&t->req, &v, 4);
+			}
+			while (t->req.len & 7)
+				kva_buf_putc(&t->req, 0);
+		}
+	}
+	((struct req_hdr *)(void *)t->req.p)->len = t->req.len - sizeof hd;
+}
+
+struct want { size_t bytes; size_t lines; };
+
+static int bytes_done(const kva_buf *b, void *ctx)
+{
+	return b->len >= ((struct want *)ctx)->bytes;
+}
+
+static int lines_done(const kva_buf *b, void *ctx)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < b->len; i++)
+		n += b->p[i] == '\n';
+	return n >= ((struct want *)ctx)->lines;
+}
+
+/* A co-process request: the cases as JSONL, without their expect. */
+static void put_cmd_request(kva_trap *t, size_t from, size_t to)
+{
+	const kva_oracle *o = t->c.o;
+
+	t->req.len = 0;
+	for (size_t i = from; i < to; i++) {
+		const struct tcase *k = &t->q[i];
+		kva_args a;
+
+		memset(&a, 0, sizeof a);
+		memcpy(a.in, k->in, sizeof a.in);
+		for (int j = 0; j < o->ntab; j++) {
+			a.tab[j].v = t->pool + k->toff[j];
+			a.tab[j].n = k->tlen[j];
+		}
+		kva_buf_puts(&t->req, "{\"type\":\"case\"");
+		kva_args_write(&t->req, o, &a);
+		kva_buf_puts(&t->req, ",\"oracle\":");
+		kva_buf_jstr(&t->req, o->name, strlen(o->name));
+		kva_buf_puts(&t->req, "}\n");
+	}
+}
+
+/* Parse the co-process's answer lines into results.  A line that is not
+ * a route record is an error finding for its case. */
+static void take_cmd_replies(kva_trap *t, size_t from, size_t navail)
+{
+	const char *p = t->rep.p, *end = t->rep.p + t->rep.len;
+	kva_arena ar = { 0 };
+
+	for (size_t i = 0; i < navail; i++) {
+		struct tcase *k = &t->q[from + i];
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const kva_jval *v, *out, *none;
+		kva_err e;
+		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+
+		kva_arena_reset(&ar);
+		k->got.done = 1;
+		if (!(v = kva_json_parse(&ar, p, n, &e)) || v->t != KVA_JOBJ) {
+			k->cls = KVA_C_ERROR;
+			snprintf(k->why, sizeof k->why, "bad reply: %.60s",
+				 v ? "not an object" : e.msg);
+		} else if ((none = kva_json_get(v, "none")) && none->t == KVA_JTRUE) {
+			k->got.rc = 1;
+		} else if (!(out = kva_json_get(v, "out")) || out->t != KVA_JARR ||
+			   (int)out->n != t->c.o->nout) {
+			k->cls = KVA_C_ERROR;
+			snprintf(k->why, sizeof k->why,
+				 "reply has no \"out\" array of %d integers",
+				 t->c.o->nout);
+		} else {
+			int j = 0;
+
+			for (const kva_jval *x = out->child; x; x = x->next, j++)
+				if (kva_json_int(x, "out", &k->got.out[j], &e)) {
+					k->cls = KVA_C_ERROR;
+					snprintf(k->why, sizeof k->why, "reply: %.80s", e.msg);
+					break;
+				}
+		}
+		p = nl ? nl + 1 : end;
+	}
+	kva_arena_free(&ar);
+}
+
+/*
+ * Run cases [from, to) in the child.  Returns how many got an answer:
+ * all of them, or fewer when the child died or hung, in which case the
+ * child is gone and *st says which.
+ */
+static size_t run_range(kva_trap *t, size_t from, size_t to, uint32_t flags,
+			int *st, kva_err *e)
+{
+	struct want w = { 0, 0 };
+	size_t got;
+
+	if (t->sbx.pid <= 0 && greet(t, e))
+		return (size_t)-1;
+	t->rep.len = 0;
+	if (t->c.cmd) {
+		put_cmd_request(t, from, to);
+		w.lines = to - from;
+		*st = kva_sbx_exchange(&t->sbx, t->req.p, t->req.len, &t->rep,
+				       lines_done, &w, t->c.lim.timeout_s);
+		got = 0;
+		for (size_t i = 0; i < t->rep.len; i++)
+			got += t->rep.p[i] == '\n';
+		if (got > to - from)
+			got = to - from;
+		take_cmd_replies(t, from, got);
+		return got;
+	}
+	put_request(t, from, to, flags);
+	w.bytes = (to - from) * sizeof(struct cres);
+	*st = kva_sbx_exchange(&t->sbx, t->req.p, t->req.len, &t->rep,
+			       bytes_done, &w, t->c.lim.timeout_s);
+	got = t->rep.len / sizeof(struct cres);
+	if (got > to - from)
+		got = to - from;
+	for (size_t i = 0; i < got; i++)
+		memcpy(&t->q[from + i].got, t->rep.p + i * sizeof(struct cres),
+		       sizeof(struct cres));
+	return got;
+}
+
+/*
+ * Run the whole queue, naming the case behind a crash or hang: after a
+ * failure the rest is re-run with the child answering case by case, so
+ * the first case without an answer is the culprit.
+ */
+static int run_queue(kva_trap *t, kva_err *e)
+{
+	size_t from = 0;
+	int careful = 0;
+
+	while (from < t->nq) {
+		int st = KVA_SBX_OK;
+		size_t to = careful ? from + 1 : t->nq;
+		size_t got = run_range(t, from, to, careful ? FLAG_UNBUFFERED : 0,
+				       &st, e);
+
+		if (got == (size_t)-1)
+			return -1;
+		from += got;
+		if (st == KVA_SBX_OK)
+			continue;
+		if (!careful) {
+			careful = 1; /* find the culprit among the rest */
+			continue;
+		}
+		/* from is the culprit: the child died or hung on it */
+		t->q[from].cls = st == KVA_SBX_TIMEOUT ? KVA_C_TIMEOUT : KVA_C_CRASH;
+		snprintf(t->q[from].why, sizeof t->q[from].why, "%s", t->sbx.why);
+		from++;
+	}
+	return 0;
+}
+
+/* ---- judging ------------------------------------------------------------------------ */
+
+/* Does the candidate's cell lie outside the cache the case describes? */
+static int out_of_bounds(const kva_trap *t, const struct tcase *k)
+{
+	const int64_t *o = k->got.out, *in = k->in;
+	int64_t maxid = -1, v;
+
+	for (int i = 0; i < t->c.o->nout; i++)
+		if (o[i] < 0)
+			return 1;
+	switch (t->oid) {
+	case OR_RADIX_1D:
+		return o[1] >= in[2];
+	case OR_RADIX_2D:
+		return o[1] >= in[3] || o[2] >= in[4];
+	case OR_PAGED:
+	case OR_PAGED_RING:
+		for (size_t j = 0; j < k->tlen[0]; j++)
+			if (!table_elem(t, k, 0, j, &v) && v > maxid)
+				maxid = v;
+		return o[1] >= in[1] || o[2] >= (maxid + 1) * in[1] ||
+		       o[0] > maxid;
+	case OR_FLASHINFER:
+		for (size_t j = 0; j < k->tlen[1]; j++)
+			if (!table_elem(t, k, 1, j, &v) && v > maxid)
+				maxid = v;
+		return o[1] >= in[2] || o[0] > maxid;
+	default:
+		return 0;
+	}
+}
+
+/* First-pass class of one case, or -1 when it agrees with the oracle. */
+static int judge(const kva_trap *t, const struct tcase *k)
+{
+	if (k->cls >= 0)
+		return k->cls;
+	if (k->expect.status != KVA_ROUTED)
+		return k->got.rc == 0 ? KVA_C_UNMAPPED_WRITE : -1;
+	if (k->got.rc != 0)
+		return KVA_C_MISSING;
+	if (!memcmp(k->got.out, k->expect.out, (size_t)t->c.o->nout * sizeof(int64_t)))
+		return -1;
+	return out_of_bounds(t, k) ? KVA_C_OOB : KVA_C_MISROUTE;
+}
+
+static uint64_t mix64(uint64_t h, uint64_t v)
+{
+	uint64_t z = h + 0x9e3779b97f4a7c15ULL + v * 0xbf58476d1ce4e5b9ULL;
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+/* Hash of a case's world (the inputs and tables that fix its cache). */
+static uint64_t world_hash(const kva_trap *t, const struct tcase *k)
+{
+	uint64_t h = 0x776f726c64ULL;
+
+	for (int i = 0; i < t->c.o->nin; i++)
+		if (t->world >> i & 1)
+			h = mix64(h, (uint64_t)k->in[i]);
+	for (int i = 0; i < t->c.o->ntab; i++) {
+		h = mix64(h, k->tlen[i]);
+		for (size_t j = 0; j < k->tlen[i]; j++)
+			h = mix64(h, (uint64_t)t->pool[k->toff[i] + j]);
+	}
+	return h;
+}
+
+static uint64_t cell_hash(uint64_t w, const int64_t *out, int n)
+{
+	for (int i = 0; i < n; i++)
+		w = mix64(w, (uint64_t)out[i]);
+	return w;
+}
+
+/* A map from cell hash to the queue index of the one case whose oracle
+ * cell it is (-2 when several own it). */
+struct cellmap {
+	uint64_t *key;
+	int64_t *val;
+	size_t cap;
+};
+
+static int64_t *cellmap_slot(struct cellmap *m, uint64_t k)
+{
+	size_t i;
+
+	k |= !k;
+	for (i = k & (m->cap - 1); m->key[i] && m->key[i] != k; i = (i + 1) & (m->cap - 1))
+		;
+	if (!m->key[i]) {
+		m->key[i] = k;
+		m->val[i] = -1;
+	}
+	return &m->val[i];
+}
+
+/*
+ * Second pass over the misroutes of the queue: a token sent to the cell
+ * that another token alone owns is a collision, or, when that token was
+ * sent to the first one's cell, a permutation.  Cells are compared only
+ * within one world (same sizes and tables).
+ */
+static void refine(kva_trap *t)
+{
+	struct cellmap own = { 0 }, sent = { 0 };
+	uint64_t *wh;
+	int nout = t->c.o->nout, any = 0;
+
+	for (size_t i = 0; i < t->nq; i++)
+		any |= t->q[i].cls == KVA_C_MISROUTE;
+	if (!any)
+		return;
+	for (own.cap = 16; own.cap < 4 * t->nq; own.cap *= 2)
+		;
+	sent.cap = own.cap;
+	own.key = calloc(own.cap, sizeof *own.key);
+	own.val = calloc(own.cap, sizeof *own.val);
+	sent.key = calloc(sent.cap, sizeof *sent.key);
+	sent.val = calloc(sent.cap, sizeof *sent.val);
+	wh = calloc(t->nq, sizeof *wh);
+	if (!own.key || !own.val || !sent.key || !sent.val || !wh)
+		kva_die(KVA_EXIT_TROUBLE, "out of memory");
+	for (size_t i = 0; i < t->nq; i++) {
+		struct tcase *k = &t->q[i];
+		int64_t *v;
+
+		wh[i] = world_hash(t, k);
+		if (k->expect.status != KVA_ROUTED)
+			continue;
+		v = cellmap_slot(&own, cell_hash(wh[i], k->expect.out, nout));
+		*v = *v == -1 ? (int64_t)i : -2;
+	}
+	for (size_t i = 0; i < t->nq; i++) {
+		struct tcase *k = &t->q[i];
+		int64_t *v, u;
+
+		if (k->cls != KVA_C_MISROUTE)
+			continue;
+		u = *cellmap_slot(&own, cell_hash(wh[i], k->got.out, nout));
+		if (u >= 0 && (size_t)u != i) {
+			const struct tcase *o = &t->q[u];
+
+			k->cls = o->got.rc == 0 && !memcmp(o->got.out, k->expect.out,
+				 (size_t)nout * sizeof(int64_t)) ?
+				 KVA_C_PERMUTATION : KVA_C_COLLISION;
+			continue;
+		}
+		v = cellmap_slot(&sent, cell_hash(wh[i], k->got.out, nout));
+		if (*v >= 0) {
+			k->cls = KVA_C_COLLISION;
+			t->q[*v].cls = KVA_C_COLLISION;
+		} else {
+			*v = (int64_t)i;
+		}
+	}
+	free(own.key); free(own.val); free(sent.key); free(sent.val); free(wh);
+}
+
+/* Order on failing cases: smaller inputs first (sum of magnitudes, then
+ * the inputs in order, then table lengths), so "first" is reproducible and
+ * the smallest reproducer. */
+static int smaller(const kva_trap *t, const struct tcase *a, const int64_t *atab,
+		   const struct tcase *b, const int64_t *btab)
+{
+	uint64_t sa = 0, sb = 0;
+	const kva_oracle *o = t->c.o;
+
+	(void)atab; (void)btab;
+	for (int i = 0; i < o->nin; i++) {
+		sa += (uint64_t)llabs(a->in[i]);
+		sb += (uint64_t)llabs(b->in[i]);
+	}
+	for (int i = 0; i < o->ntab; i++) {
+		sa += a->tlen[i];
+		sb += b->tlen[i];
+	}
+	if (sa != sb)
+		return sa < sb;
+	for (int i = 0; i < o->nin; i++)
+		if (a->in[i] != b->in[i])
+			return a->in[i] < b->in[i];
+	return a->index < b->index;
+}
+
+/* Write the inputs of k as ,"name":v... */
+static void put_inputs(const kva_trap *t, kva_buf *b, const struct tcase *k,
+		       const int64_t *pool)
+{
+	kva_args a;
+
+	memset(&a, 0, sizeof a);
+	memcpy(a.in, k->in, sizeof a.in);
+	for (int j = 0; j < t->c.o->ntab; j++) {
+		a.tab[j].v = (int64_t *)(uintptr_t)(pool + k->toff[j]);
+		a.tab[j].n = k->tlen[j];
+	}
+	kva_args_write(b, t->c.o, &a);
+}
+
+static void put_got(const kva_trap *t, kva_buf *b, const struct tcase *k)
+{
+	if (k->cls == KVA_C_CRASH || k->cls == KVA_C_TIMEOUT ||
+	    k->cls == KVA_C_ERROR || !k->got.done) {
+		kva_buf_puts(b, "null");
+		return;
+	}
+	if (k->got.rc != 0) {
+		kva_buf_puts(b, "{\"none\":true}");
+		return;
+	}
+	kva_route r = { KVA_ROUTED, { 0 } };
+
+	memcpy(r.out, k->got.out, sizeof r.out);
+	kva_route_write(b, t->c.o, &r);
+}
+
+/* ImpactArbiter's short names for the radix-2d inputs, in its map lines. */
+static const char *short_name(const kva_trap *t, int i)
+{
+	static const char *const r2[] = { "b", "h", "prefix_h", "N_h", "bs" };
+
+	if (t->oid == OR_RADIX_2D)
+		return r2[i];
+	return t->c.o->in[i];
+}
+
+static void put_coords(const kva_trap *t, kva_buf *b, const int64_t *out)
+{
+	for (int i = 0; i < t->c.o->nout; i++)
+		kva_buf_printf(b, "%s%s=%lld", i ? " " : "", t->c.o->out[i],
+			       (long long)out[i]);
+}
+
+/* The map lines for one diverging case, as ImpactArbiter prints them. */
+static void map_lines(kva_trap *t, const struct tcase *k)
+{
+	kva_buf *b = &t->map;
+	int nout = t->c.o->nout;
+
+	kva_buf_puts(b, "Token (");
+	for (int i = 0; i < t->c.o->nin; i++)
+		kva_buf_printf(b, "%s%s=%lld", i ? "," : "", short_name(t, i),
+			       (long long)k->in[i]);
+	kva_buf_puts(b, ") | Expected: ");
+	if (k->expect.status == KVA_UNMAPPED)
+		kva_buf_puts(b, "unmapped (no write)");
+	else if (k->expect.status == KVA_PADDING)
+		kva_buf_puts(b, "padding (no write)");
+	else
+		put_coords(t, b, k->expect.out);
+	kva_buf_puts(b, " | Got: ");
+	switch (k->cls) {
+	case KVA_C_CRASH:
+	case KVA_C_TIMEOUT:
+	case KVA_C_ERROR:
+		kva_buf_printf(b, "%s (%s)\n", kva_class_names[k->cls], k->why);
+		return;
+	}
+	if (k->got.rc != 0) {
+		kva_buf_puts(b, "no route\n");
+		kva_buf_puts(b, "No gradient at: [");
+		for (int i = 0; i < nout; i++)
+			kva_buf_printf(b, "%lld, ", (long long)k->expect.out[i]);
+		kva_buf_printf(b, ":] - %s, %d floats dropped\n",
+			       kva_class_names[k->cls], t->c.head_dim);
+		return;
+	}
+	put_coords(t, b, k->got.out);
+	kva_buf_puts(b, "\nNon-zero gradient at: [");
+	for (int i = 0; i < nout; i++)
+		kva_buf_printf(b, "%lld, ", (long long)k->got.out[i]);
+	if (k->cls == KVA_C_MISROUTE)
+		kva_buf_printf(b, ":] \xe2\x80\x94 misrouted %d floats\n",
+			       t->c.head_dim);
+	else
+		kva_buf_printf(b, ":] \xe2\x80\x94 misrouted %d floats (%s)\n",
+			       t->c.head_dim, kva_class_names[k->cls]);
+}
+
+/* Account for one judged case: counts, divergence record, map, first. */
+static void record(kva_trap *t, struct tcase *k)
+{
+	kva_buf b = { 0 };
+	int hi = -1, bi = -1;
+
+	t->diverged++;
+	t->cls[k->cls]++;
+	t->divergence = 1.0; /* |g_t| = 1: one token fully elsewhere */
+	if (!t->have_first || smaller(t, k, t->pool, &t->first, t->first_tab)) {
+		int64_t *tabs;
+		size_t tot = 0, off = 0;
+
+		for (int i = 0; i < t->c.o->ntab; i++)
+			tot += k->tlen[i];
+		if (!(tabs = malloc((tot + 1) * sizeof *tabs)))
+			kva_die(KVA_EXIT_TROUBLE, "out of memory");
+		t->first = *k;
+		for (int i = 0; i < t->c.o->ntab; i++) {
+			memcpy(tabs + off, t->pool + k->toff[i], k->tlen[i] * sizeof *tabs);
+			t->first.toff[i] = off;
+			off += k->tlen[i];
+		}
+		free(t->first_tab);
+		t->first_tab = tabs;
+		t->have_first = 1;
+		snprintf(t->first_file, sizeof t->first_file, "%s",
+			 t->file ? t->file : "");
+	}
+	/* heat map of misrouted mass by the cell's head and block */
+	for (int i = 0; i < t->c.o->nout; i++) {
+		if (!strcmp(t->c.o->out[i], "head"))
+			hi = i;
+		if (!strcmp(t->c.o->out[i], "block") || !strcmp(t->c.o->out[i], "page"))
+			bi = i;
+	}
+	if (k->got.done && k->got.rc == 0 && bi >= 0) {
+		int64_t h = hi >= 0 ? k->got.out[hi] : 0, bl = k->got.out[bi];
+
+		if (h >= 0 && h < 8 && bl >= 0 && bl < 16) {
+			t->heat[h][bl] += (uint64_t)t->c.head_dim;
+			if (h + 1 > t->heat_h)
+				t->heat_h = (int)h + 1;
+			if (bl + 1 > t->heat_b)
+				t->heat_b = (int)bl + 1;
+		}
+	}
+	if (t->printed >= (uint64_t)t->c.max_map)
+		return;
+	t->printed++;
+	map_lines(t, k);
+	if (t->c.text)
+		return;
+	kva_buf_puts(&b, "{\"type\":\"divergence\",\"case\":");
+	kva_buf_i64(&b, (int64_t)k->index);
+	if (k->line) {
+		kva_buf_puts(&b, ",\"file\":");
+		kva_buf_jstr(&b, t->file, strlen(t->file));
+		kva_buf_puts(&b, ",\"line\":");
+		kva_buf_i64(&b, k->line);
+	}
+	kva_buf_puts(&b, ",\"class\":");
+	kva_buf_jstr(&b, kva_class_names[k->cls], strlen(kva_class_names[k->cls]));
+	kva_buf_puts(&b, ",\"oracle\":");
+	kva_buf_jstr(&b, t->c.o->name, strlen(t->c.o->name));
+	kva_buf_puts(&b, ",\"inputs\":{");
+	{
+		size_t at = b.len;
+
+		put_inputs(t, &b, k, t->pool);
+		b.p[at] = ' '; /* drop the leading comma */
+		memmove(b.p + at, b.p + at + 1, b.len - at - 1);
+		b.len--;
+	}
+	kva_buf_puts(&b, "},\"expect\":");
+	kva_route_write(&b, t->c.o, &k->expect);
+	kva_buf_puts(&b, ",\"got\":");
+	put_got(t, &b, k);
+	if (k->why[0]) {
+		kva_buf_puts(&b, ",\"why\":");
+		kva_buf_jstr(&b, k->why, strlen(k->why));
+	}
+	kva_buf_puts(&b, ",\"divergence\":1,\"floats\":");
+	kva_buf_i64(&b, t->c.head_dim);
+	kva_buf_putc(&b, '}');
+	kva_out_record(&b);
+	kva_buf_free(&b);
+}
+
+int kva_trap_flush(kva_trap *t, kva_err *e)
+{
+	if (!t->nq)
+		return 0;
+	if (run_queue(t, e))
+		return -1;
+	for (size_t i = 0; i < t->nq; i++)
+		t->q[i].cls = judge(t, &t->q[i]);
+	refine(t);
+	for (size_t i = 0; i < t->nq; i++)
+		if (t->q[i].cls >= 0)
+			record(t, &t->q[i]);
+	t->cases += t->nq;
+	t->nq = 0;
+	t->npool = 0;
+	return 0;
+}
+
+/* ---- built-in generator mode ----------------------------------------------------------- */
+
+struct gen_feed {
+	kva_trap *t;
+	kva_err *e;
+	int failed;
+};
+
+static int feed(void *vctx, const kva_oracle *o, const kva_args *a)
+{
+	struct gen_feed *f = vctx;
+	kva_route r;
+	kva_err e;
+
+	if (kva_oracle_eval(o, a, &r, &e))
+		return 0;
+	if (kva_trap_add(f->t, a, &r, "", 0, f->e)) {
+		f->failed = 1;
+		return 1;
+	}
+	return 0;
+}
+
+int kva_trap_generate(kva_trap *t, const char *mode, const char *arg,
+		      uint64_t n, const kva_gen_opts *go, kva_err *e)
+{
+	struct gen_feed f = { t, e, 0 };
+	int rc;
+
+	if (!strcmp(mode, "boundaries"))
+		rc = kva_gen_boundaries(t->c.o, go, feed, &f, e);
+	else if (!strcmp(mode, "sweep"))
+		rc = kva_gen_sweep(t->c.o, arg, go, feed, &f, e);
+	else
+		rc = kva_gen_random(t->c.o, n, go, feed, &f, e);
+	if (rc || f.failed)
+		return -1;
+	return kva_trap_flush(t, e);
+}
+
+/* ---- reports ------------------------------------------------------------------------------ */
+
+int kva_trap_verdict(const kva_trap *t)
+{
+	return t->divergence > t->c.tol || t->diverged > 0;
+}
+
+static void put_classes(const kva_trap *t, kva_buf *b)
+{
+	kva_buf_putc(b, '{');
+	for (int i = 0; i < KVA_C_N; i++) {
+		if (i)
+			kva_buf_putc(b, ',');
+		kva_buf_jstr(b, kva_class_names[i], strlen(kva_class_names[i]));
+		kva_buf_putc(b, ':');
+		kva_buf_i64(b, (int64_t)t->cls[i]);
+	}
+	kva_buf_putc(b, '}');
+}
+
+static void put_first(const kva_trap *t, kva_buf *b)
+{
+	if (!t->have_first) {
+		kva_buf_puts(b, "null");
+		return;
+	}
+	kva_buf_puts(b, "{\"class\":");
+	kva_buf_jstr(b, kva_class_names[t->first.cls],
+		     strlen(kva_class_names[t->first.cls]));
+	kva_buf_puts(b, ",\"case\":");
+	kva_buf_i64(b, (int64_t)t->first.index);
+	put_inputs(t, b, &t->first, t->first_tab);
+	kva_buf_puts(b, ",\"expect\":");
+	kva_route_write(b, t->c.o, &t->first.expect);
+	kva_buf_puts(b, ",\"got\":");
+	put_got(t, b, &t->first);
+	kva_buf_putc(b, '}');
+}
+
+static double elapsed(const kva_trap *t)
+{
+	return (t->t1 > 0 ? t->t1 : kva_now()) - t->t0;
+}
+
+void kva_trap_summary(const kva_trap *t, kva_buf *b)
+{
+	double s = elapsed(t);
+	int hard = kva_trap_verdict(t);
+
+	kva_buf_puts(b, "{\"type\":\"summary\",\"oracle\":");
+	kva_buf_jstr(b, t->c.o->name, strlen(t->c.o->name));
+	kva_buf_puts(b, ",\"kind\":\"route\",\"candidate\":{\"path\":");
+	kva_buf_jstr(b, t->c.cand_name, strlen(t->c.cand_name));
+	kva_buf_puts(b, ",\"sha256\":\"");
+	kva_buf_puts(b, t->c.sha256);
+	kva_buf_puts(b, "\"},\"cases\":");
+	kva_buf_i64(b, (int64_t)t->cases);
+	kva_buf_puts(b, ",\"diverged\":");
+	kva_buf_i64(b, (int64_t)t->diverged);
+	kva_buf_printf(b, ",\"divergence\":%.17g,\"tol\":%.17g,\"verdict\":\"%s\","
+		       "\"classes\":", t->divergence, t->c.tol,
+		       hard ? "HARD_BLOCK" : "PASS");
+	put_classes(t, b);
+	kva_buf_puts(b, ",\"first\":");
+	put_first(t, b);
+	kva_buf_printf(b, ",\"seconds\":%.6f,\"cases_per_s\":%.0f,\"seed\":%llu}",
+		       s, s > 0 ? (double)t->cases / s : 0.0,
+		       (unsigned long long)t->c.seed);
+}
+
+void kva_trap_text(const kva_trap *t, kva_buf *b)
+{
+	static const char ramp[] = " .:-=+*#%@";
+
+	if (!kva_trap_verdict(t)) {
+		kva_buf_printf(b, "[AUTOGRAD TRAP PASS] divergence=%.2e <= tol=%.0e "
+			       "(%llu cases, oracle %s)\n", t->divergence, t->c.tol,
+			       (unsigned long long)t->cases, t->c.o->name);
+		return;
+	}
+	kva_buf_printf(b, "[AUTOGRAD TRAP FAIL \xe2\x80\x94 HARD_BLOCK] divergence=%.2e "
+		       "> tol=%.0e\n", t->divergence, t->c.tol);
+	kva_buf_puts(b, "GRADIENT DIVERGENCE MAP \xe2\x80\x94 KV_cache.grad (");
+	for (int i = 0; i < t->c.o->nout; i++)
+		kva_buf_printf(b, "%s%s", i ? " \xc3\x97 " : "", t->c.o->out[i]);
+	kva_buf_puts(b, ")\n");
+	kva_buf_put(b, t->map.p ? t->map.p : "", t->map.len);
+	if (t->diverged > t->printed)
+		kva_buf_printf(b, "... %llu more diverging cases (see --max-map)\n",
+			       (unsigned long long)(t->diverged - t->printed));
+	kva_buf_printf(b, "%llu of %llu cases diverged:", (unsigned long long)t->diverged,
+		       (unsigned long long)t->cases);
+	for (int i = 0; i < KVA_C_N; i++)
+		if (t->cls[i])
+			kva_buf_printf(b, " %s=%llu", kva_class_names[i],
+				       (unsigned long long)t->cls[i]);
+	kva_buf_putc(b, '\n');
+	if (t->heat_b > 0) {
+		uint64_t max = 1;
+
+		for (int h = 0; h < t->heat_h; h++)
+			for (int bl = 0; bl < t->heat_b; bl++)
+				if (t->heat[h][bl] > max)
+					max = t->heat[h][bl];
+		kva_buf_puts(b, "misrouted mass, head \xc3\x97 block (where it landed):\n");
+		kva_buf_puts(b, "     block");
+		for (int bl = 0; bl < t->heat_b; bl++)
+			kva_buf_printf(b, "%3d", bl);
+		kva_buf_putc(b, '\n');
+		for (int h = 0; h < t->heat_h; h++) {
+			kva_buf_printf(b, "head %-6d", h);
+			for (int bl = 0; bl < t->heat_b; bl++) {
+				uint64_t v = t->heat[h][bl];
+				int lvl = v ? 1 + (int)((v * 8) / max) : 0;
+
+				kva_buf_puts(b, "  ");
+				kva_buf_putc(b, ramp[lvl > 9 ? 9 : lvl]);
+			}
+			kva_buf_putc(b, '\n');
+		}
+	}
+}
+
+void kva_trap_get_facts(const kva_trap *t, kva_trap_facts *f)
+{
+	kva_buf b = { 0 };
+
+	memset(f, 0, sizeof *f);
+	f->cases = t->cases;
+	f->diverged = t->diverged;
+	f->divergence = t->divergence;
+	f->seconds = elapsed(t);
+	f->verdict = kva_trap_verdict(t) ? "HARD_BLOCK" : "PASS";
+	if (t->have_first) {
+		put_first(t, &b);
+		snprintf(f->first_case, sizeof f->first_case, "%s", b.p);
+	}
+	b.len = 0;
+	put_classes(t, &b);
+	snprintf(f->classes, sizeof f->classes, "%s", b.p);
+	kva_buf_free(&b);
+}
+
+/* Signature value of token `id`, element d (seeded, exact in float,
+ * in [-1, 1], element 0 always 1 so max|g_t| = 1). */
+static float signature(uint64_t seed, uint64_t id, int d)
+{
+	if (d == 0)
+		return 1.0f;
+	return (float)((int)(mix64(mix64(seed, id), (uint64_t)d) & 0xffff) - 32768) /
+	       32768.0f;
+}
+
+int kva_trap_dump(const kva_trap *t, const char *path, kva_err *e)
+{
+	FILE *fp;
+	kva_buf b = { 0 };
+	const struct tcase *k = &t->first;
+	int nout = t->c.o->nout;
+
+	if (!(fp = fopen(path, "w")))
+		return kva_errf(e, NULL, "%s: %s", path, strerror(errno));
+	/* the two gradients of the smallest failing token: the oracle's row
+	 * at its cell, the candidate's at the cell it chose */
+	for (int which = 0; which < 2; which++) {
+		const char *name = which ? "grad.candidate" : "grad.oracle";
+		const int64_t *cell = which ? k->got.out : k->expect.out;
+		int has = t->have_first && (which ? k->got.done && k->got.rc == 0 :
+					  k->expect.status == KVA_ROUTED);
+
+		b.len = 0;
+		kva_buf_puts(&b, "{\"type\":\"tensor\",\"name\":");
+		kva_buf_jstr(&b, name, strlen(name));
+		kva_buf_puts(&b, ",\"dtype\":\"f32\",\"shape\":[");
+		for (int i = 0; i < nout; i++) {
+			int64_t m = 1 + (has && cell[i] >= 0 ? cell[i] : 0);
+
+			kva_buf_printf(&b, "%lld,", (long long)m);
+		}
+		kva_buf_printf(&b, "%d],\"layout\":\"", t->c.head_dim);
+		for (int i = 0; i < nout; i++)
+			kva_buf_printf(&b, "%s,", t->c.o->out[i]);
+		kva_buf_puts(&b, "dim\",\"source\":\"grad-trap\",\"rows\":\"values\","
+			     "\"sparse\":true}\n");
+		if (has && (nout < 1 || cell[0] >= 0)) {
+			int neg = 0;
+
+			for (int i = 0; i < nout; i++)
+				neg |= cell[i] < 0;
+			if (!neg) {
+				kva_buf_puts(&b, "{\"type\":\"cells\",\"name\":");
+				kva_buf_jstr(&b, name, strlen(name));
+				kva_buf_puts(&b, ",\"index\":[");
+				for (int i = 0; i < nout; i++)
+					kva_buf_printf(&b, "%s%lld", i ? "," : "",
+						       (long long)cell[i]);
+				kva_buf_puts(&b, "],\"values\":[");
+				for (int d = 0; d < t->c.head_dim; d++)
+					kva_buf_printf(&b, "%s%.9g", d ? "," : "",
+						       (double)signature(t->c.seed,
+									 k->index, d));
+				kva_buf_puts(&b, "]}\n");
+			}
+		}
+		fwrite(b.p, 1, b.len, fp);
+	}
+	kva_buf_free(&b);
+	if (fclose(fp))
+		return kva_errf(e, NULL, "%s: %s", path, strerror(errno));
+	return 0;
+}
+
+void kva_trap_free(kva_trap *t)
+{
+	if (!t)
+		return;
+	kva_sbx_stop(&t->sbx);
+	free(t->q);
+	free(t->pool);
+	free(t->first_tab);
+	kva_buf_free(&t->req);
+	kva_buf_free(&t->rep);
+	kva_buf_free(&t->map);
+	free(t);
+}

@@ -1,0 +1,77 @@
+/*
+ * trap.h - the gradient trap for route candidates (grad-trap(1)).
+ *
+ * Every token t carries a signature row g_t.  The trap scatters the g_t
+ * once through the candidate and once through the oracle: the gradient of
+ * L = sum_t <KV[route(t)], g_t> with respect to the cache.  Where a
+ * candidate puts every token in its oracle cell the two gradients are
+ * equal by construction, so the fast path compares coordinates; a token
+ * that lands elsewhere contributes |g_t| = 1 to max|G_cand - G_oracle|
+ * (divergence 1.00e+00 for one fully misrouted token, as ImpactArbiter
+ * prints) and is classified against the other tokens of its batch.
+ */
+#ifndef KVA_TRAP_H
+#define KVA_TRAP_H
+
+#include "kvarbiter.h"
+#include "sandbox.h"
+
+enum kva_class {
+	KVA_C_MISROUTE, KVA_C_PERMUTATION, KVA_C_COLLISION, KVA_C_OOB,
+	KVA_C_UNMAPPED_WRITE, KVA_C_MISSING, KVA_C_STRAY_WRITE,
+	KVA_C_PARTIAL_ROW, KVA_C_CRASH, KVA_C_TIMEOUT, KVA_C_ERROR, KVA_C_N
+};
+extern const char *const kva_class_names[KVA_C_N];
+
+typedef struct kva_trap_conf {
+	const kva_oracle *o;
+	const char *so;          /* candidate shared object (dlopen'd in the child) */
+	const char *cmd;         /* or a co-process command */
+	const char *cand_name;   /* as shown in records */
+	char sha256[65];         /* of the candidate's source or command */
+	kva_sbx_limits lim;
+	double tol;
+	int head_dim;            /* floats per token row (maps, dumps) */
+	int64_t max_map;         /* divergence records printed */
+	size_t batch;            /* cases per child round trip */
+	uint64_t seed;
+	int text;                /* --format text: no JSON records */
+} kva_trap_conf;
+
+typedef struct kva_trap kva_trap;
+
+/* Start the candidate (loads it in a child: a load failure is trouble).
+ * Returns NULL with e filled. */
+kva_trap *kva_trap_new(const kva_trap_conf *c, kva_err *e);
+/* Queue one case; runs a batch when full.  file/line name its source
+ * (line 0 for generated cases).  Returns 0, or -1 with e (trouble). */
+int kva_trap_add(kva_trap *t, const kva_args *a, const kva_route *expect,
+		 const char *file, long line, kva_err *e);
+/* Run what is queued. */
+int kva_trap_flush(kva_trap *t, kva_err *e);
+/* Built-in generator mode: the child generates the cases itself (no JSON,
+ * no pipe per case).  mode is "boundaries", "sweep" (arg = spec) or
+ * "random" (n).  Returns 0 or -1 with e. */
+int kva_trap_generate(kva_trap *t, const char *mode, const char *arg,
+		      uint64_t n, const kva_gen_opts *go, kva_err *e);
+/* 0 for PASS, 1 for HARD_BLOCK. */
+int kva_trap_verdict(const kva_trap *t);
+/* The summary record (JSON) into b. */
+void kva_trap_summary(const kva_trap *t, kva_buf *b);
+/* The human report: verdict line, divergence map, heat map. */
+void kva_trap_text(const kva_trap *t, kva_buf *b);
+/* Both gradient tensors of the smallest failing case's batch world, as a
+ * tensor dump (kvarbiter(7)).  Returns 0 or -1 with e. */
+int kva_trap_dump(const kva_trap *t, const char *path, kva_err *e);
+/* Facts for the trace store. */
+typedef struct kva_trap_facts {
+	uint64_t cases, diverged;
+	double divergence, seconds;
+	const char *verdict;
+	char first_case[1024];   /* JSON of the smallest failing case, or "" */
+	char classes[512];       /* JSON object of per-class counts */
+} kva_trap_facts;
+void kva_trap_get_facts(const kva_trap *t, kva_trap_facts *f);
+void kva_trap_free(kva_trap *t);
+
+#endif

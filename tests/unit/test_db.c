@@ -1,0 +1,743 @@
+/* test_db.c - the SQLite trace store: migrations, refusals, rows. */
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "unit.h"
+#include "db.h"
+
+/* Every test gets a fresh directory under /tmp, removed after it. */
+static char dir[64];
+
+/* dir/name into buf (PATH_MAX-free: our names are short). */
+static const char *in_dir(const char *name, char buf[128])
+{
+	snprintf(buf, 128, "%s/%s", dir, name);
+	return buf;
+}
+
+/* Remove dir and the plain files in it (a store, its -wal and -shm). */
+static void remove_dir(void)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	char p[400];
+
+	if (!d)
+		return;
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+			snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
+			unlink(p);
+		}
+	closedir(d);
+	if (rmdir(dir))
+		fprintf(stderr, "test_db: cannot remove %s: %s\n", dir,
+			strerror(errno));
+}
+
+/* Run body in a fresh directory with KVA_NOW unset; clean up whether
+ * the body passed or returned early on a failed CHECK. */
+static void with_dir(void (*body)(void))
+{
+	strcpy(dir, "/tmp/kva-db-XXXXXX");
+	if (!mkdtemp(dir)) {
+		fprintf(stderr, "test_db: mkdtemp: %s\n", strerror(errno));
+		unit_failed_checks++;
+		return;
+	}
+	unsetenv("KVA_NOW");
+	body();
+	unsetenv("KVA_NOW");
+	remove_dir();
+}
+
+/* Whether s begins with prefix; says what it got when not. */
+static int starts_with(const char *s, const char *prefix)
+{
+	if (strncmp(s, prefix, strlen(prefix)) == 0)
+		return 1;
+	fprintf(stderr, "got \"%s\", want it to begin \"%s\"\n", s, prefix);
+	return 0;
+}
+
+/* Run sql on path through a connection of our own; returns sqlite's code. */
+static int raw_exec(const char *path, const char *sql)
+{
+	sqlite3 *h;
+	int rc = sqlite3_open(path, &h);
+
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(h, sql, NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		fprintf(stderr, "raw_exec %s: %s\n", sql, sqlite3_errmsg(h));
+	sqlite3_close(h);
+	return rc;
+}
+
+/* First column of the first row of sql on path, as an integer; INT64_MIN
+ * when the query fails or yields no row. */
+static int64_t raw_int(const char *path, const char *sql)
+{
+	sqlite3 *h;
+	sqlite3_stmt *st = NULL;
+	int64_t v = INT64_MIN;
+
+	if (sqlite3_open(path, &h) == SQLITE_OK &&
+	    sqlite3_prepare_v2(h, sql, -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(h);
+	return v;
+}
+
+/* First column of the first row of sql on path as text, in a static
+ * buffer; "(error)" when the query fails, "(null)" for SQL NULL. */
+static const char *raw_text(const char *path, const char *sql)
+{
+	static char buf[256];
+	sqlite3 *h;
+	sqlite3_stmt *st = NULL;
+
+	strcpy(buf, "(error)");
+	if (sqlite3_open(path, &h) == SQLITE_OK &&
+	    sqlite3_prepare_v2(h, sql, -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW) {
+		const unsigned char *t = sqlite3_column_text(st, 0);
+
+		snprintf(buf, sizeof buf, "%s", t ? (const char *)t : "(null)");
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(h);
+	return buf;
+}
+
+/* A passing radix-2d run, the shape grad-trap's summary has. */
+static kva_trap_row pass_row(void)
+{
+	kva_trap_row r = {
+		.oracle = "radix-2d", .kind = "route",
+		.candidate = "cand/good.c",
+		.candidate_sha256 = "9f86d081884c7d659a2feaa0c55ad015"
+				    "a3bf4f1b2b0b822cd15d6c15b0f00a08",
+		.verdict = "PASS", .first_case_json = NULL,
+		.classes_json = "{}", .cases = 4096, .diverged = 0, .seed = 7,
+		.divergence = 0.0, .tol = 1e-4, .seconds = 0.25,
+	};
+	return r;
+}
+
+/* Open path, append one PASS row, close; 0 or 1 (reason on stderr). */
+static int open_and_add(const char *path)
+{
+	kva_db *db;
+	kva_err e;
+	kva_trap_row r = pass_row();
+
+	if (kva_db_open(path, &db, &e)) {
+		fprintf(stderr, "open_and_add: %s\n", e.msg);
+		return 1;
+	}
+	if (kva_db_version(db) != KVA_DB_SCHEMA_VERSION) {
+		fprintf(stderr, "open_and_add: version %d\n", kva_db_version(db));
+		kva_db_close(db);
+		return 1;
+	}
+	if (kva_db_add_trap_run(db, &r, NULL, &e)) {
+		fprintf(stderr, "open_and_add: %s\n", e.msg);
+		kva_db_close(db);
+		return 1;
+	}
+	kva_db_close(db);
+	return 0;
+}
+
+/* Open path and check its version, append nothing; 0 or 1. */
+static int open_only(const char *path)
+{
+	kva_db *db;
+	kva_err e;
+	int v;
+
+	if (kva_db_open(path, &db, &e)) {
+		fprintf(stderr, "open_only: %s\n", e.msg);
+		return 1;
+	}
+	v = kva_db_version(db);
+	kva_db_close(db);
+	return v == KVA_DB_SCHEMA_VERSION ? 0 : 1;
+}
+
+/* Sleep ms milliseconds. */
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+}
+
+static void b_new_file(void)
+{
+	char p[128];
+	kva_db *db;
+	kva_err e;
+
+	CHECK(!kva_db_open(in_dir("t.db", p), &db, &e));
+	CHECK(db);
+	CHECK_EQ_I64(kva_db_version(db), KVA_DB_SCHEMA_VERSION);
+	kva_db_close(db);
+	CHECK_STR(raw_text(p, "PRAGMA journal_mode"), "wal");
+	CHECK_EQ_I64(raw_int(p, "SELECT count(*) FROM schema_version"), 1);
+	CHECK_EQ_I64(raw_int(p, "SELECT version FROM schema_version"),
+		     KVA_DB_SCHEMA_VERSION);
+	CHECK_EQ_I64(raw_int(p, "SELECT count(*) FROM sqlite_master WHERE"
+			     " (type, name) IN (VALUES ('table', 'trap_runs'),"
+			     " ('index', 'trap_runs_oracle_ts'))"), 2);
+	CHECK_STR(raw_text(p, "SELECT group_concat(name, ',') FROM"
+			   " pragma_index_info('trap_runs_oracle_ts')"),
+		  "oracle,ts");
+	CHECK_EQ_I64(raw_int(p, "SELECT count(*) FROM trap_runs"), 0);
+
+	/* in memory (no WAL there) for callers that want a scratch store */
+	kva_trap_row r = pass_row();
+	int64_t id = 0;
+
+	CHECK(!kva_db_open(":memory:", &db, &e));
+	if (kva_db_version(db) != KVA_DB_SCHEMA_VERSION ||
+	    kva_db_add_trap_run(db, &r, &id, &e))
+		id = -1;
+	kva_db_close(db);
+	CHECK_EQ_I64(id, 1);
+}
+static void t_db_new_file(void) { with_dir(b_new_file); }
+
+static void b_reopen(void)
+{
+	char p[128];
+	kva_db *db;
+	kva_err e;
+	kva_trap_row r = pass_row();
+	int64_t id, objects;
+
+	CHECK(!open_and_add(in_dir("t.db", p)));
+	objects = raw_int(p, "SELECT count(*) FROM sqlite_master");
+	CHECK(!kva_db_open(p, &db, &e));
+	CHECK_EQ_I64(kva_db_version(db), KVA_DB_SCHEMA_VERSION);
+	CHECK(!kva_db_add_trap_run(db, &r, &id, &e));
+	CHECK_EQ_I64(id, 2);
+	kva_db_close(db);
+	CHECK_EQ_I64(raw_int(p, "SELECT count(*) FROM sqlite_master"), objects);
+	CHECK_EQ_I64(raw_int(p, "SELECT count(*) FROM schema_version"), 1);
+	CHECK_EQ_I64(raw_int(p, "SELECT count(*) FROM trap_runs"), 2);
+}
+static void t_db_reopen(void) { with_dir(b_reopen); }
+
+static void b_insert_readback(void)
+{
+	char p[128];
+	kva_db *db;
+	kva_err e;
+	kva_trap_row r = pass_row();
+	sqlite3 *h;
+	sqlite3_stmt *st = NULL;
+	int64_t id = 0;
+	int ok;
+
+	r.verdict = "HARD_BLOCK";
+	r.first_case_json = "{\"b_local_idx\":5,\"head_idx\":0,"
+			    "\"prefix_length_h\":60,\"total_blocks_h\":4}";
+	r.classes_json = "{\"misroute\":3,\"collision\":1}";
+	r.diverged = 4;
+	r.divergence = 1.0;
+	r.seed = -3;
+	setenv("KVA_NOW", "2024-02-29T23:59:59Z", 1);
+	CHECK(!kva_db_open(in_dir("t.db", p), &db, &e));
+	CHECK(!kva_db_add_trap_run(db, &r, &id, &e));
+	kva_db_close(db);
+	CHECK_EQ_I64(id, 1);
+
+	CHECK(sqlite3_open(p, &h) == SQLITE_OK);
+	ok = sqlite3_prepare_v2(h, "SELECT id, ts, tool, oracle, kind,"
+	    " candidate, candidate_sha256, cases, diverged, divergence, tol,"
+	    " verdict, first_case, classes, seconds, seed FROM trap_runs",
+	    -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW;
+	if (!ok) {
+		sqlite3_finalize(st);
+		sqlite3_close(h);
+		CHECK(ok);
+	}
+#define COL(i) ((const char *)sqlite3_column_text(st, i))
+	ok = sqlite3_column_int64(st, 0) == 1 &&
+	     !strcmp(COL(1), "2024-02-29T23:59:59Z") &&
+	     !strcmp(COL(2), "unit") && !strcmp(COL(3), "radix-2d") &&
+	     !strcmp(COL(4), "route") && !strcmp(COL(5), "cand/good.c") &&
+	     !strcmp(COL(6), r.candidate_sha256) &&
+	     sqlite3_column_int64(st, 7) == 4096 &&
+	     sqlite3_column_int64(st, 8) == 4 &&
+	     sqlite3_column_double(st, 9) == 1.0 &&
+	     sqlite3_column_double(st, 10) == 1e-4 &&
+	     !strcmp(COL(11), "HARD_BLOCK") &&
+	     !strcmp(COL(12), r.first_case_json) &&
+	     !strcmp(COL(13), r.classes_json) &&
+	     sqlite3_column_double(st, 14) == 0.25 &&
+	     sqlite3_column_int64(st, 15) == -3 &&
+	     sqlite3_step(st) == SQLITE_DONE;
+#undef COL
+	sqlite3_finalize(st);
+	sqlite3_close(h);
+	CHECK(ok);
+	CHECK_STR(raw_text(p, "SELECT typeof(first_case) || typeof(classes) ||"
+			   " typeof(divergence) || typeof(seed) FROM trap_runs"),
+		  "texttextrealinteger");
+}
+static void t_db_insert_readback(void) { with_dir(b_insert_readback); }
+
+static void b_refused_rows(void)
+{
+	char p[128];
+	kva_db *db;
+	kva_err e;
+	kva_trap_row r = pass_row();
+	int64_t id = 42;
+	char want[256];
+
+	CHECK(!kva_db_open(in_dir("t.db", p), &db, &e));
+	r.verdict = "MAYBE";
+	snprintf(want, sizeof want, "trace store %s: CHECK constraint failed", p);
+	CHECK(kva_db_add_trap_run(db, &r, &id, &e) == -1);
+	CHECK(starts_with(e.msg, want));
+	CHECK_EQ_I64(id, 42);
+
+	r = pass_row();
+	r.oracle = NULL;
+	snprintf(want, sizeof want, "trace store %s: NOT NULL constraint "
+		 "failed: trap_runs.oracle", p);
+	CHECK(kva_db_add_trap_run(db, &r, NULL, &e) == -1);
+	CHECK_STR(e.msg, want);
+
+	r = pass_row();
+	r.classes_json = "[1]";
+	snprintf(want, sizeof want, "trace store %s: classes: not a json "
+		 "object", p);
+	CHECK(kva_db_add_trap_run(db, &r, NULL, &e) == -1);
+	CHECK_STR(e.msg, want);
+	CHECK_STR(e.field, "classes");
+
+	r.classes_json = NULL;
+	snprintf(want, sizeof want, "trace store %s: classes is required", p);
+	CHECK(kva_db_add_trap_run(db, &r, NULL, &e) == -1);
+	CHECK_STR(e.msg, want);
+
+	r = pass_row();
+	r.first_case_json = "{\"pos\":1} x";
+	snprintf(want, sizeof want, "trace store %s: first_case: ", p);
+	CHECK(kva_db_add_trap_run(db, &r, NULL, &e) == -1);
+	CHECK(starts_with(e.msg, want));
+
+	r = pass_row();
+	r.divergence = NAN;
+	snprintf(want, sizeof want, "trace store %s: divergence, tol and "
+		 "seconds must be numbers", p);
+	CHECK(kva_db_add_trap_run(db, &r, NULL, &e) == -1);
+	CHECK_STR(e.msg, want);
+
+	/* the statement is still usable after the failures */
+	r = pass_row();
+	CHECK(!kva_db_add_trap_run(db, &r, &id, &e));
+	kva_db_close(db);
+	CHECK_EQ_I64(id, 1);
+	CHECK_EQ_I64(raw_int(p, "SELECT count(*) FROM trap_runs"), 1);
+}
+static void t_db_refused_rows(void) { with_dir(b_refused_rows); }
+
+static void b_newer_version(void)
+{
+	int rc_newer;
+	char p[128], q[128], want[256];
+	kva_db *db, *other;
+	kva_err e;
+
+	CHECK(!open_and_add(in_dir("t.db", p)));
+	CHECK(raw_exec(p, "UPDATE schema_version SET version = 99") == SQLITE_OK);
+	/* a failed open sets *out to NULL, whatever it held */
+	CHECK(!kva_db_open(in_dir("other.db", q), &other, &e));
+	db = other;
+	rc_newer = kva_db_open(p, &db, &e);
+	kva_db_close(other);
+	CHECK(rc_newer == -1);
+	CHECK(db == NULL);
+	snprintf(want, sizeof want, "trace store %s has schema version 99, "
+		 "newer than this build's %d", p, KVA_DB_SCHEMA_VERSION);
+	CHECK_STR(e.msg, want);
+	CHECK_EQ_I64(raw_int(p, "SELECT version FROM schema_version"), 99);
+	CHECK_EQ_I64(raw_int(p, "SELECT count(*) FROM trap_runs"), 1);
+}
+static void t_db_newer_version(void) { with_dir(b_newer_version); }
+
+static void b_not_sqlite(void)
+{
+	char p[128], w[128], want[256], got[16] = "";
+	kva_db *db;
+	kva_err e;
+	FILE *f;
+	struct stat sb;
+
+	CHECK((f = fopen(in_dir("hello.db", p), "w")));
+	fputs("hello", f);
+	CHECK(fclose(f) == 0);
+	CHECK(kva_db_open(p, &db, &e) == -1);
+	snprintf(want, sizeof want, "trace store %s: file is not a database", p);
+	CHECK_STR(e.msg, want);
+	/* left as it was: same bytes, no WAL beside it */
+	CHECK((f = fopen(p, "r")));
+	if (!fgets(got, sizeof got, f))
+		got[0] = '\0';
+	fclose(f);
+	CHECK_STR(got, "hello");
+	CHECK(stat(in_dir("hello.db-wal", w), &sb) == -1 && errno == ENOENT);
+}
+static void t_db_not_sqlite(void) { with_dir(b_not_sqlite); }
+
+static void b_foreign_sqlite(void)
+{
+	char p[128], want[256];
+	kva_db *db;
+	kva_err e;
+
+	CHECK(raw_exec(in_dir("other.db", p),
+		       "CREATE TABLE replay (key TEXT PRIMARY KEY)") == SQLITE_OK);
+	CHECK(kva_db_open(p, &db, &e) == -1);
+	snprintf(want, sizeof want, "trace store %s: not a kvarbiter trace "
+		 "store (it has tables but no schema_version)", p);
+	CHECK_STR(e.msg, want);
+	CHECK_STR(raw_text(p, "PRAGMA journal_mode"), "delete");
+	CHECK_EQ_I64(raw_int(p, "SELECT count(*) FROM sqlite_master"
+			     " WHERE type = 'table'"), 1);
+}
+static void t_db_foreign_sqlite(void) { with_dir(b_foreign_sqlite); }
+
+static void b_bad_schema_version(void)
+{
+	static const struct { const char *sql, *msg; } cases[] = {
+		{ "INSERT INTO schema_version VALUES (1)",
+		  "schema_version has more than one row" },
+		{ "DELETE FROM schema_version", "schema_version has no row" },
+		{ "UPDATE schema_version SET version = 'one'",
+		  "schema_version does not hold a version number" },
+		{ "UPDATE schema_version SET version = -1",
+		  "schema_version does not hold a version number" },
+	};
+	char p[128], want[256];
+	kva_db *db;
+	kva_err e;
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char name[32];
+
+		snprintf(name, sizeof name, "v%zu.db", i);
+		CHECK(!open_and_add(in_dir(name, p)));
+		CHECK(raw_exec(p, cases[i].sql) == SQLITE_OK);
+		CHECK(kva_db_open(p, &db, &e) == -1);
+		snprintf(want, sizeof want, "trace store %s: %s", p,
+			 cases[i].msg);
+		CHECK_STR(e.msg, want);
+	}
+}
+static void t_db_bad_schema_version(void) { with_dir(b_bad_schema_version); }
+
+static void b_open_errors(void)
+{
+	char p[128], want[256];
+	kva_db *db;
+	kva_err e;
+
+	CHECK(kva_db_open(in_dir("no/such/dir.db", p), &db, &e) == -1);
+	CHECK(db == NULL);
+	snprintf(want, sizeof want, "trace store %s: unable to open database "
+		 "file", p);
+	CHECK(starts_with(e.msg, want));
+	CHECK(kva_db_open("", &db, &e) == -1);
+	CHECK_STR(e.msg, "trace store path is empty");
+	kva_db_close(NULL);
+}
+static void t_db_open_errors(void) { with_dir(b_open_errors); }
+
+/* Two handles on one store at once: the second open finds the schema in
+ * place, and both can append. */
+static void b_two_handles(void)
+{
+	char p[128];
+	kva_db *a, *b;
+	kva_err e;
+	kva_trap_row r = pass_row();
+	int64_t ia, ib;
+
+	CHECK(!kva_db_open(in_dir("t.db", p), &a, &e));
+	if (kva_db_open(p, &b, &e)) {
+		fprintf(stderr, "second open: %s\n", e.msg);
+		kva_db_close(a);
+		CHECK(!"second open failed");
+	}
+	ia = kva_db_version(a);
+	ib = kva_db_version(b);
+	if (kva_db_add_trap_run(a, &r, &ia, &e) ||
+	    kva_db_add_trap_run(b, &r, &ib, &e))
+		ia = ib = -1;
+	kva_db_close(a);
+	kva_db_close(b);
+	CHECK_EQ_I64(ia, 1);
+	CHECK_EQ_I64(ib, 2);
+	CHECK_EQ_I64(raw_int(p, "SELECT count(*) FROM schema_version"), 1);
+	CHECK_EQ_I64(raw_int(p, "SELECT count(*) FROM trap_runs"), 2);
+}
+static void t_db_two_handles(void) { with_dir(b_two_handles); }
+
+/* Start n children that wait on a pipe, then each call open_and_add(p);
+ * release them together and count those that did not exit 0. */
+static int race_children(const char *p, int n)
+{
+	int fd[2], bad = 0, started = 0, st;
+	pid_t pids[16];
+
+	if (pipe(fd))
+		return n;
+	fflush(NULL);
+	for (; started < n; started++) {
+		pids[started] = fork();
+		if (pids[started] < 0)
+			break;
+		if (pids[started] == 0) {
+			char c;
+
+			close(fd[1]);
+			while (read(fd[0], &c, 1) < 0 && errno == EINTR)
+				;
+			_exit(open_and_add(p));
+		}
+	}
+	close(fd[0]);
+	close(fd[1]); /* EOF on the pipe: all go */
+	bad = n - started;
+	for (int i = 0; i < started; i++)
+		if (waitpid(pids[i], &st, 0) != pids[i] || !WIFEXITED(st) ||
+		    WEXITSTATUS(st) != 0)
+			bad++;
+	return bad;
+}
+
+/* Eight processes open one new file at the same instant: every one gets
+ * a migrated store and appends; the schema is made once. */
+static void b_concurrent_open(void)
+{
+	char p[128];
+
+	for (int round = 0; round < 3; round++) {
+		char name[32];
+
+		snprintf(name, sizeof name, "race%d.db", round);
+		CHECK_EQ_I64(race_children(in_dir(name, p), 8), 0);
+		CHECK_EQ_I64(raw_int(p, "SELECT count(*) FROM trap_runs"), 8);
+		CHECK_EQ_I64(raw_int(p, "SELECT count(*) FROM schema_version"), 1);
+		CHECK_EQ_I64(raw_int(p, "SELECT version FROM schema_version"),
+			     KVA_DB_SCHEMA_VERSION);
+		CHECK_STR(raw_text(p, "PRAGMA journal_mode"), "wal");
+	}
+}
+static void t_db_concurrent_open(void) { with_dir(b_concurrent_open); }
+
+/*
+ * The version is re-read under the migration lock.  We hold BEGIN
+ * IMMEDIATE on a new file and, inside it, mark the store as already at
+ * the latest version (without its tables).  A child opening the file
+ * meanwhile sees an empty file, waits for our lock, and must then find
+ * the work done rather than run migration 1 itself.
+ */
+static void b_migration_rechecks_under_lock(void)
+{
+	char p[128], sql[160];
+	int fd[2], st, rc;
+	pid_t pid;
+	sqlite3 *h;
+
+	in_dir("t.db", p);
+	CHECK(pipe(fd) == 0);
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		close(fd[0]);
+		close(fd[1]);
+		CHECK(pid >= 0);
+	}
+	if (pid == 0) {
+		char c;
+
+		close(fd[1]);
+		while (read(fd[0], &c, 1) < 0 && errno == EINTR)
+			;
+		_exit(open_only(p));
+	}
+	close(fd[0]);
+	/* The parent opens its connection only after fork: SQLite state must
+	 * not cross a fork. */
+	snprintf(sql, sizeof sql, "BEGIN IMMEDIATE;"
+		 "CREATE TABLE schema_version (version INTEGER NOT NULL);"
+		 "INSERT INTO schema_version VALUES (%d);",
+		 KVA_DB_SCHEMA_VERSION);
+	rc = sqlite3_open(p, &h);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(h, sql, NULL, NULL, NULL);
+	close(fd[1]); /* the child goes */
+	sleep_ms(300);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(h, "COMMIT", NULL, NULL, NULL);
+	sqlite3_close(h);
+	CHECK(waitpid(pid, &st, 0) == pid);
+	CHECK_EQ_I64(rc, SQLITE_OK);
+	/* the child opened a store at the latest version, and trap_runs was
+	 * never made: it did not run migration 1 after our lock went */
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	CHECK_EQ_I64(raw_int(p, "SELECT count(*) FROM sqlite_master"
+			     " WHERE name = 'trap_runs'"), 0);
+	CHECK_EQ_I64(raw_int(p, "SELECT version FROM schema_version"),
+		     KVA_DB_SCHEMA_VERSION);
+}
+static void t_db_migration_rechecks_under_lock(void)
+{
+	with_dir(b_migration_rechecks_under_lock);
+}
+
+/* Opening an up-to-date store takes no write lock: it succeeds while
+ * another connection holds one (if it needed the lock it would fail after
+ * the busy timeout, as this process never lets go). */
+static void b_open_beside_writer(void)
+{
+	char p[128];
+	sqlite3 *h;
+	kva_db *db = NULL;
+	kva_err e;
+	int rc;
+
+	CHECK(!open_and_add(in_dir("t.db", p)));
+	CHECK(sqlite3_open(p, &h) == SQLITE_OK);
+	rc = sqlite3_exec(h, "BEGIN IMMEDIATE; DELETE FROM trap_runs", NULL,
+			  NULL, NULL);
+	if (rc == SQLITE_OK)
+		rc = kva_db_open(p, &db, &e) ? -1 : 0;
+	if (rc == 0)
+		rc = kva_db_version(db) == KVA_DB_SCHEMA_VERSION ? 0 : -2;
+	kva_db_close(db);
+	sqlite3_exec(h, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_close(h);
+	if (rc == -1)
+		fprintf(stderr, "open beside a writer: %s\n", e.msg);
+	CHECK_EQ_I64(rc, 0);
+	CHECK_EQ_I64(raw_int(p, "SELECT count(*) FROM trap_runs"), 1);
+}
+static void t_db_open_beside_writer(void) { with_dir(b_open_beside_writer); }
+
+static void b_null_first_case(void)
+{
+	char p[128];
+	kva_db *db;
+	kva_err e;
+	kva_trap_row r = pass_row();
+
+	CHECK(!kva_db_open(in_dir("t.db", p), &db, &e));
+	r.first_case_json = NULL;
+	CHECK(!kva_db_add_trap_run(db, &r, NULL, &e));
+	r.first_case_json = "{\"pos\":15}";
+	CHECK(!kva_db_add_trap_run(db, &r, NULL, &e));
+	kva_db_close(db);
+	CHECK_STR(raw_text(p, "SELECT group_concat(typeof(first_case), ',')"
+			   " FROM (SELECT first_case FROM trap_runs ORDER BY id)"),
+		  "null,text");
+	CHECK_EQ_I64(raw_int(p, "SELECT count(*) FROM trap_runs"
+			     " WHERE first_case IS NULL"), 1);
+}
+static void t_db_null_first_case(void) { with_dir(b_null_first_case); }
+
+static void b_kva_now(void)
+{
+	static const char *const bad[] = {
+		"2023-02-29T12:00:00Z", "2024-13-01T00:00:00Z",
+		"2024-01-01T24:00:00Z", "2024-01-01 00:00:00Z",
+		"2024-01-01T00:00:00", "2024-01-01T00:00:00+00:00",
+		"2024-01-01T00:00:00.5Z", "yesterday",
+	};
+	char p[128], want[256];
+	kva_db *db;
+	kva_err e;
+	kva_trap_row r = pass_row();
+	struct tm tm = { 0 };
+	const char *ts;
+	time_t t0 = time(NULL), t;
+
+	CHECK(!kva_db_open(in_dir("t.db", p), &db, &e));
+	setenv("KVA_NOW", "2000-01-01T00:00:00Z", 1);
+	CHECK(!kva_db_add_trap_run(db, &r, NULL, &e));
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		setenv("KVA_NOW", bad[i], 1);
+		snprintf(want, sizeof want, "KVA_NOW: expected a UTC time as "
+			 "YYYY-MM-DDTHH:MM:SSZ, got \"%s\"", bad[i]);
+		if (kva_db_add_trap_run(db, &r, NULL, &e) != -1) {
+			fprintf(stderr, "KVA_NOW=%s accepted\n", bad[i]);
+			kva_db_close(db);
+			CHECK(!"bad KVA_NOW accepted");
+		}
+		CHECK_STR(e.msg, want);
+		CHECK_STR(e.field, "KVA_NOW");
+	}
+	setenv("KVA_NOW", "", 1); /* set but empty: the clock */
+	CHECK(!kva_db_add_trap_run(db, &r, NULL, &e));
+	unsetenv("KVA_NOW");
+	CHECK(!kva_db_add_trap_run(db, &r, NULL, &e));
+	kva_db_close(db);
+
+	CHECK_EQ_I64(raw_int(p, "SELECT count(*) FROM trap_runs"), 3);
+	CHECK_STR(raw_text(p, "SELECT ts FROM trap_runs WHERE id = 1"),
+		  "2000-01-01T00:00:00Z");
+	for (int id = 2; id <= 3; id++) {
+		char sql[64];
+
+		snprintf(sql, sizeof sql, "SELECT ts FROM trap_runs WHERE id = %d",
+			 id);
+		ts = raw_text(p, sql);
+		CHECK(strlen(ts) == 20 && ts[19] == 'Z');
+		CHECK(sscanf(ts, "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year,
+			     &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
+			     &tm.tm_sec) == 6);
+		tm.tm_year -= 1900;
+		tm.tm_mon -= 1;
+		t = timegm(&tm);
+		CHECK(t >= t0 && t <= time(NULL));
+	}
+}
+static void t_db_kva_now(void) { with_dir(b_kva_now); }
+
+const unit_test suite_db[] = {
+	{ "db_new_file", t_db_new_file },
+	{ "db_reopen", t_db_reopen },
+	{ "db_insert_readback", t_db_insert_readback },
+	{ "db_refused_rows", t_db_refused_rows },
+	{ "db_newer_version", t_db_newer_version },
+	{ "db_not_sqlite", t_db_not_sqlite },
+	{ "db_foreign_sqlite", t_db_foreign_sqlite },
+	{ "db_bad_schema_version", t_db_bad_schema_version },
+	{ "db_open_errors", t_db_open_errors },
+	{ "db_two_handles", t_db_two_handles },
+	{ "db_concurrent_open", t_db_concurrent_open },
+	{ "db_migration_rechecks_under_lock", t_db_migration_rechecks_under_lock },
+	{ "db_open_beside_writer", t_db_open_beside_writer },
+	{ "db_null_first_case", t_db_null_first_case },
+	{ "db_kva_now", t_db_kva_now },
+	{ NULL, NULL }
+};

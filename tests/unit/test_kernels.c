@@ -1,0 +1,521 @@
+/* test_kernels.c - the reference KV-cache write and gather kernels. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "unit.h"
+#include "kvcache.h"
+
+#define CACHE_POISON (-999.0f) /* every cache cell before a write */
+#define DST_POISON (-555.0f)   /* every dst element before a gather */
+
+/* The small cache of the hand-computed index table: B=3 S=4 H=2 D=8. */
+static const kva_cache_desc nhd = { KVA_LAYOUT_NHD, 3, 4, 2, 8, 1 };
+static const kva_cache_desc hnd = { KVA_LAYOUT_HND, 3, 4, 2, 8, 1 };
+static const kva_cache_desc vllm = { KVA_LAYOUT_VLLM_X, 3, 4, 2, 8, 4 };
+
+/* Every shape the round trips run over: the three above, every x for
+ * VLLM_X, and an odd shape (B=2 S=5 H=3 D=6) with an odd x. */
+static const kva_cache_desc shapes[] = {
+	{ KVA_LAYOUT_NHD, 3, 4, 2, 8, 1 },
+	{ KVA_LAYOUT_HND, 3, 4, 2, 8, 1 },
+	{ KVA_LAYOUT_VLLM_X, 3, 4, 2, 8, 4 },
+	{ KVA_LAYOUT_VLLM_X, 3, 4, 2, 8, 1 },
+	{ KVA_LAYOUT_VLLM_X, 3, 4, 2, 8, 2 },
+	{ KVA_LAYOUT_VLLM_X, 3, 4, 2, 8, 8 },
+	{ KVA_LAYOUT_NHD, 2, 5, 3, 6, 1 },
+	{ KVA_LAYOUT_HND, 2, 5, 3, 6, 1 },
+	{ KVA_LAYOUT_VLLM_X, 2, 5, 3, 6, 3 },
+};
+#define NSHAPES (sizeof shapes / sizeof shapes[0])
+
+/* Token t's distinct, exactly representable value at (head, dim). */
+static float sig(int64_t t, int64_t head, int64_t dim)
+{
+	return (float)(t * 1000 + head * 100 + dim + 1);
+}
+
+/* One write/gather setup; buffers are exactly sized so ASan sees any
+ * access past them. */
+typedef struct fixture {
+	kva_cache_desc d;
+	int64_t n;      /* tokens */
+	int64_t row;    /* H*D */
+	int64_t stride; /* src and dst row stride, >= row */
+	int64_t elems;  /* cache floats */
+	int64_t *slots; /* n slots, caller fills */
+	float *src;     /* n*stride: sig() in each row, NaN in the gaps */
+	float *cache;   /* elems floats of CACHE_POISON */
+	float *dst;     /* n*stride floats of DST_POISON */
+	float *want;    /* elems floats: scratch for the expected cache */
+} fixture;
+
+/* Allocate and fill f for n tokens with pad gap floats after each row;
+ * exits on out of memory (a test harness, not a library). */
+static void fx_open(fixture *f, const kva_cache_desc *d, int64_t n,
+		    int64_t pad)
+{
+	f->d = *d;
+	f->n = n;
+	f->row = (int64_t)d->num_heads * d->head_dim;
+	f->stride = f->row + pad;
+	f->elems = kva_cache_elems(d);
+	f->slots = calloc((size_t)n + 1, sizeof *f->slots);
+	f->src = malloc(((size_t)(n * f->stride) + 1) * sizeof(float));
+	f->dst = malloc(((size_t)(n * f->stride) + 1) * sizeof(float));
+	f->cache = malloc((size_t)f->elems * sizeof(float));
+	f->want = malloc((size_t)f->elems * sizeof(float));
+	if (!f->slots || !f->src || !f->dst || !f->cache || !f->want) {
+		fprintf(stderr, "unit: out of memory\n");
+		exit(2);
+	}
+	for (int64_t t = 0; t < n; t++)
+		for (int64_t e = 0; e < f->stride; e++) {
+			f->src[t * f->stride + e] = e < f->row
+				? sig(t, e / d->head_dim, e % d->head_dim) : NAN;
+			f->dst[t * f->stride + e] = DST_POISON;
+		}
+	for (int64_t i = 0; i < f->elems; i++)
+		f->cache[i] = CACHE_POISON;
+}
+
+/* Free f's buffers. */
+static void fx_close(fixture *f)
+{
+	free(f->slots);
+	free(f->src);
+	free(f->dst);
+	free(f->cache);
+	free(f->want);
+}
+
+/* Fill f->want with the cache a correct write of f's tokens leaves,
+ * element by element through kva_cache_index (no run copies). */
+static void fx_expect_cache(fixture *f)
+{
+	int64_t D = f->d.head_dim;
+
+	for (int64_t i = 0; i < f->elems; i++)
+		f->want[i] = CACHE_POISON;
+	for (int64_t t = 0; t < f->n; t++) {
+		if (f->slots[t] == -1)
+			continue;
+		for (int64_t e = 0; e < f->row; e++)
+			f->want[kva_cache_index(&f->d, f->slots[t], e / D, e % D)]
+				= f->src[t * f->stride + e];
+	}
+}
+
+/* Count cells of f's cache still holding CACHE_POISON. */
+static int64_t fx_poisoned(const fixture *f)
+{
+	int64_t k = 0;
+
+	for (int64_t i = 0; i < f->elems; i++)
+		k += f->cache[i] == CACHE_POISON;
+	return k;
+}
+
+/* Check each dst row against its source row (or DST_POISON for padding)
+ * and every gap element still DST_POISON. */
+static void check_gathered(const fixture *f)
+{
+	for (int64_t t = 0; t < f->n; t++) {
+		const float *in = f->src + t * f->stride;
+		const float *out = f->dst + t * f->stride;
+
+		for (int64_t e = 0; e < f->stride; e++) {
+			float want = e < f->row && f->slots[t] != -1
+				? in[e] : DST_POISON;
+
+			CHECK(memcmp(&out[e], &want, sizeof want) == 0);
+		}
+	}
+}
+
+/* ---- the index formulas --------------------------------------------- */
+
+static void t_index_formulas(void)
+{
+	/* slot, head, dim, then the NHD, HND and VLLM_X (x=4) offsets,
+	 * worked by hand from the formulas of kvarbiter_candidate.h */
+	static const int64_t rows[][6] = {
+		{ 0, 0, 0, 0, 0, 0 },
+		{ 1, 0, 1, 17, 9, 5 },
+		{ 5, 1, 6, 94, 110, 118 },
+		{ 6, 0, 3, 99, 83, 75 },
+		{ 6, 0, 4, 100, 84, 88 },
+		{ 11, 1, 7, 191, 191, 191 },
+	};
+
+	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+		const int64_t *r = rows[i];
+
+		CHECK_EQ_I64(kva_cache_index(&nhd, r[0], r[1], r[2]), r[3]);
+		CHECK_EQ_I64(kva_cache_index(&hnd, r[0], r[1], r[2]), r[4]);
+		CHECK_EQ_I64(kva_cache_index(&vllm, r[0], r[1], r[2]), r[5]);
+	}
+	kva_cache_desc bad = nhd;
+	bad.layout = 7;
+	CHECK_EQ_I64(kva_cache_index(&bad, 1, 0, 1), -1);
+}
+
+static void t_index_bijection(void)
+{
+	/* each layout is a permutation of [0, B*S*H*D): no two elements
+	 * share a cell and none falls outside the cache */
+	for (size_t s = 0; s < NSHAPES; s++) {
+		const kva_cache_desc *d = &shapes[s];
+		int64_t elems = kva_cache_elems(d);
+		int64_t nslots = (int64_t)d->num_blocks * d->block_size;
+		unsigned char seen[256] = { 0 };
+
+		CHECK(elems > 0 && elems <= 256);
+		for (int64_t slot = 0; slot < nslots; slot++)
+			for (int64_t h = 0; h < d->num_heads; h++)
+				for (int64_t dim = 0; dim < d->head_dim; dim++) {
+					int64_t i = kva_cache_index(d, slot, h, dim);
+
+					CHECK(i >= 0 && i < elems);
+					CHECK(!seen[i]);
+					seen[i] = 1;
+				}
+	}
+}
+
+static void t_layouts_differ(void)
+{
+	/* the same element sits at a different offset in each layout */
+	int64_t a = kva_cache_index(&nhd, 5, 1, 6);
+	int64_t b = kva_cache_index(&hnd, 5, 1, 6);
+	int64_t c = kva_cache_index(&vllm, 5, 1, 6);
+
+	CHECK(a != b && b != c && a != c);
+}
+
+/* Write with layout w, gather with layout g over the same shape: some
+ * row must come back wrong, or a layout mix-up would pass. */
+static void check_mixup(const kva_cache_desc *w, const kva_cache_desc *g)
+{
+	fixture f;
+	int differs = 0;
+
+	fx_open(&f, w, 12, 0);
+	for (int64_t t = 0; t < f.n; t++)
+		f.slots[t] = t;
+	if (kva_ref_write_kv(f.src, f.stride, f.slots, f.n, f.cache, w) != 0
+	    || kva_ref_gather_kv(f.cache, g, f.slots, f.n, f.dst, f.stride) != 0)
+		differs = -1;
+	else
+		differs = memcmp(f.src, f.dst, (size_t)(f.n * f.stride)
+				 * sizeof(float)) != 0;
+	fx_close(&f);
+	CHECK_EQ_I64(differs, 1);
+}
+
+static void t_layout_mixup(void)
+{
+	check_mixup(&nhd, &hnd);
+	check_mixup(&hnd, &nhd);
+	check_mixup(&nhd, &vllm);
+	check_mixup(&vllm, &hnd);
+	check_mixup(&hnd, &vllm);
+}
+
+/* ---- write and gather ------------------------------------------------ */
+
+/* Fill every slot in a scrambled order (7 is prime to each shape's B*S),
+ * check the cache against the element-wise expectation, then gather. */
+static void check_round_trip(fixture *f)
+{
+	int64_t nslots = (int64_t)f->d.num_blocks * f->d.block_size;
+
+	for (int64_t t = 0; t < f->n; t++)
+		f->slots[t] = (t * 7 + 3) % nslots;
+	CHECK_EQ_I64(kva_ref_write_kv(f->src, f->stride, f->slots, f->n,
+				      f->cache, &f->d), 0);
+	fx_expect_cache(f);
+	CHECK(memcmp(f->cache, f->want, (size_t)f->elems * sizeof(float)) == 0);
+	CHECK_EQ_I64(fx_poisoned(f), 0);
+	CHECK_EQ_I64(kva_ref_gather_kv(f->cache, &f->d, f->slots, f->n,
+				       f->dst, f->stride), 0);
+	check_gathered(f);
+}
+
+static void t_round_trip(void)
+{
+	for (size_t s = 0; s < NSHAPES; s++) {
+		fixture f;
+		int before = unit_failed_checks;
+
+		fx_open(&f, &shapes[s], (int64_t)shapes[s].num_blocks
+			* shapes[s].block_size, 0);
+		check_round_trip(&f);
+		fx_close(&f);
+		if (unit_failed_checks != before)
+			fprintf(stderr, "  in shape %zu\n", s);
+	}
+}
+
+/* Padding rows (slot -1) write nothing and gather nothing. */
+static void check_padding(fixture *f)
+{
+	static const int64_t slots[] = { 3, -1, 0, 9, -1, 7 };
+	int64_t live = 4;
+
+	memcpy(f->slots, slots, sizeof slots);
+	CHECK_EQ_I64(kva_ref_write_kv(f->src, f->stride, f->slots, f->n,
+				      f->cache, &f->d), 0);
+	fx_expect_cache(f);
+	CHECK(memcmp(f->cache, f->want, (size_t)f->elems * sizeof(float)) == 0);
+	CHECK_EQ_I64(fx_poisoned(f), f->elems - live * f->row);
+	CHECK_EQ_I64(kva_ref_gather_kv(f->cache, &f->d, f->slots, f->n,
+				       f->dst, f->stride), 0);
+	check_gathered(f);
+}
+
+static void t_padding(void)
+{
+	for (size_t s = 0; s < NSHAPES; s++) {
+		fixture f;
+		int before = unit_failed_checks;
+
+		fx_open(&f, &shapes[s], 6, 0);
+		check_padding(&f);
+		fx_close(&f);
+		if (unit_failed_checks != before)
+			fprintf(stderr, "  in shape %zu\n", s);
+	}
+}
+
+/* A stride past H*D: the NaN gap floats must never reach the cache, and
+ * the gap floats of dst must never be written. */
+static void check_stride(fixture *f)
+{
+	for (int64_t t = 0; t < f->n; t++)
+		f->slots[t] = f->n - 1 - t;
+	CHECK_EQ_I64(kva_ref_write_kv(f->src, f->stride, f->slots, f->n,
+				      f->cache, &f->d), 0);
+	for (int64_t i = 0; i < f->elems; i++)
+		CHECK(!isnan(f->cache[i]));
+	fx_expect_cache(f);
+	CHECK(memcmp(f->cache, f->want, (size_t)f->elems * sizeof(float)) == 0);
+	CHECK_EQ_I64(kva_ref_gather_kv(f->cache, &f->d, f->slots, f->n,
+				       f->dst, f->stride), 0);
+	check_gathered(f);
+}
+
+static void t_src_stride(void)
+{
+	for (size_t s = 0; s < NSHAPES; s++) {
+		fixture f;
+		int before = unit_failed_checks;
+
+		fx_open(&f, &shapes[s], 5, 5);
+		check_stride(&f);
+		fx_close(&f);
+		if (unit_failed_checks != before)
+			fprintf(stderr, "  in shape %zu\n", s);
+	}
+}
+
+/* A bad slot anywhere, even after good ones, fails the whole call
+ * before anything is written. */
+static void check_bad_slot(fixture *f, int64_t bad)
+{
+	f->slots[0] = 0;
+	f->slots[1] = 5;
+	f->slots[2] = bad;
+	CHECK_EQ_I64(kva_ref_write_kv(f->src, f->stride, f->slots, f->n,
+				      f->cache, &f->d), -1);
+	CHECK_EQ_I64(fx_poisoned(f), f->elems);
+	for (int64_t i = 0; i < f->elems; i++)
+		f->cache[i] = (float)i;
+	CHECK_EQ_I64(kva_ref_gather_kv(f->cache, &f->d, f->slots, f->n,
+				       f->dst, f->stride), -1);
+	for (int64_t i = 0; i < f->n * f->stride; i++)
+		CHECK(f->dst[i] == DST_POISON);
+}
+
+static void t_bad_slot(void)
+{
+	const int64_t bads[] = { 12, -2, INT64_MAX, INT64_MIN };
+
+	for (size_t s = 0; s < 3; s++)
+		for (size_t b = 0; b < sizeof bads / sizeof bads[0]; b++) {
+			fixture f;
+
+			fx_open(&f, &shapes[s], 3, 0);
+			check_bad_slot(&f, bads[b]);
+			fx_close(&f);
+		}
+}
+
+/* Each argument the twins refuse, with nothing written. */
+static void check_bad_args(fixture *f)
+{
+	kva_cache_desc bad = f->d;
+
+	f->slots[0] = 1;
+	f->slots[1] = 2;
+	CHECK_EQ_I64(kva_ref_write_kv(f->src, f->row - 1, f->slots, f->n,
+				      f->cache, &f->d), -1);
+	CHECK_EQ_I64(kva_ref_gather_kv(f->cache, &f->d, f->slots, f->n,
+				       f->dst, f->row - 1), -1);
+	CHECK_EQ_I64(kva_ref_write_kv(f->src, f->stride, f->slots, -1,
+				      f->cache, &f->d), -1);
+	CHECK_EQ_I64(kva_ref_write_kv(NULL, f->stride, f->slots, f->n,
+				      f->cache, &f->d), -1);
+	CHECK_EQ_I64(kva_ref_write_kv(f->src, f->stride, NULL, f->n,
+				      f->cache, &f->d), -1);
+	CHECK_EQ_I64(kva_ref_gather_kv(NULL, &f->d, f->slots, f->n,
+				       f->dst, f->stride), -1);
+	CHECK_EQ_I64(kva_ref_write_kv(f->src, f->stride, f->slots, f->n,
+				      f->cache, NULL), -1);
+	bad.head_dim = 0;
+	CHECK_EQ_I64(kva_ref_write_kv(f->src, f->stride, f->slots, f->n,
+				      f->cache, &bad), -1);
+	CHECK_EQ_I64(kva_ref_gather_kv(f->cache, &bad, f->slots, f->n,
+				       f->dst, f->stride), -1);
+	CHECK_EQ_I64(fx_poisoned(f), f->elems);
+	for (int64_t i = 0; i < f->n * f->stride; i++)
+		CHECK(f->dst[i] == DST_POISON);
+	/* no tokens: nothing to read, so no buffers needed */
+	CHECK_EQ_I64(kva_ref_write_kv(NULL, f->row, NULL, 0, NULL, &f->d), 0);
+	CHECK_EQ_I64(kva_ref_gather_kv(NULL, &f->d, NULL, 0, NULL, f->row), 0);
+}
+
+static void t_bad_args(void)
+{
+	fixture f;
+
+	fx_open(&f, &vllm, 2, 0);
+	check_bad_args(&f);
+	fx_close(&f);
+}
+
+static void t_duplicate_slot(void)
+{
+	/* the CPU twin's documented tie-break: the later token wins */
+	fixture f;
+	int ok;
+
+	fx_open(&f, &hnd, 2, 0);
+	f.slots[0] = 4;
+	f.slots[1] = 4;
+	ok = kva_ref_write_kv(f.src, f.stride, f.slots, f.n, f.cache, &f.d)
+		== 0 && f.cache[kva_cache_index(&f.d, 4, 1, 2)] == sig(1, 1, 2);
+	fx_close(&f);
+	CHECK(ok);
+}
+
+/* ---- descriptors ------------------------------------------------------ */
+
+/* The message kva_cache_desc_check gives d, or "ok". */
+static const char *why_not(kva_cache_desc d)
+{
+	const char *why = "unset";
+
+	if (kva_cache_desc_check(&d, &why) == 0)
+		return why == NULL ? "ok" : "ok but why set";
+	return why;
+}
+
+static void t_desc_check(void)
+{
+	kva_cache_desc d;
+
+	CHECK_STR(why_not(nhd), "ok");
+	CHECK_STR(why_not(hnd), "ok");
+	CHECK_STR(why_not(vllm), "ok");
+	CHECK(kva_cache_desc_check(NULL, NULL) == -1);
+	{
+		const char *why = NULL;
+
+		CHECK(kva_cache_desc_check(NULL, &why) == -1);
+		CHECK_STR(why, "no cache descriptor");
+	}
+	d = nhd, d.layout = 3;
+	CHECK_STR(why_not(d), "unknown layout");
+	d = nhd, d.layout = -1;
+	CHECK_STR(why_not(d), "unknown layout");
+	d = nhd, d.num_blocks = 0;
+	CHECK_STR(why_not(d), "num_blocks must be >= 1");
+	d = nhd, d.block_size = -4;
+	CHECK_STR(why_not(d), "block_size must be >= 1");
+	d = hnd, d.num_heads = 0;
+	CHECK_STR(why_not(d), "num_heads must be >= 1");
+	d = hnd, d.head_dim = 0;
+	CHECK_STR(why_not(d), "head_dim must be >= 1");
+	d = vllm, d.x = 0;
+	CHECK_STR(why_not(d), "x must be >= 1");
+	d = nhd, d.x = 4;
+	CHECK_STR(why_not(d), "x must be 1 for the nhd and hnd layouts");
+	d = hnd, d.x = 2;
+	CHECK_STR(why_not(d), "x must be 1 for the nhd and hnd layouts");
+	d = vllm, d.x = 3;
+	CHECK_STR(why_not(d), "head_dim must be a multiple of x");
+	d = vllm, d.x = 16;
+	CHECK_STR(why_not(d), "head_dim must be a multiple of x");
+	/* (2^31-1)^2 * 2 fits in int64; once more times 2 does not */
+	d = (kva_cache_desc){ KVA_LAYOUT_NHD, INT32_MAX, INT32_MAX, 2, 1, 1 };
+	CHECK_STR(why_not(d), "ok");
+	CHECK_EQ_I64(kva_cache_elems(&d), (int64_t)INT32_MAX * INT32_MAX * 2);
+	d.head_dim = 2;
+	CHECK_STR(why_not(d), "cache size overflows int64");
+	CHECK_EQ_I64(kva_cache_elems(&d), -1);
+	/* 3577 * 42799 * 92737 * 649657 is INT64_MAX itself: it fits */
+	d = (kva_cache_desc){ KVA_LAYOUT_HND, 3577, 42799, 92737, 649657, 1 };
+	CHECK_STR(why_not(d), "ok");
+	CHECK_EQ_I64(kva_cache_elems(&d), INT64_MAX);
+	d.num_blocks++;
+	CHECK_STR(why_not(d), "cache size overflows int64");
+	d = (kva_cache_desc){ KVA_LAYOUT_VLLM_X, INT32_MAX, INT32_MAX,
+			      INT32_MAX, INT32_MAX, 1 };
+	CHECK_STR(why_not(d), "cache size overflows int64");
+}
+
+static void t_cache_elems(void)
+{
+	kva_cache_desc d = vllm;
+
+	CHECK_EQ_I64(kva_cache_elems(&nhd), 192);
+	CHECK_EQ_I64(kva_cache_elems(&shapes[6]), 2 * 5 * 3 * 6);
+	CHECK_EQ_I64(kva_cache_elems(NULL), -1);
+	d.num_heads = 0;
+	CHECK_EQ_I64(kva_cache_elems(&d), -1);
+}
+
+static void t_cuda_fallback(void)
+{
+	/* libkvarbiter.a carries the fallbacks until the CUDA object is
+	 * linked in: they must say why and refuse, never pretend */
+	char why[64] = "unset";
+	float cell = CACHE_POISON;
+	int64_t slot = 0;
+
+	CHECK_EQ_I64(kva_cuda_available(why, sizeof why), 0);
+	CHECK_STR(why, "built without CUDA support");
+	CHECK_EQ_I64(kva_cuda_available(why, 5), 0);
+	CHECK_STR(why, "buil");
+	CHECK_EQ_I64(kva_cuda_available(NULL, 0), 0);
+	CHECK_EQ_I64(kva_cuda_write_kv(&cell, 1, &slot, 1, &cell, &nhd), -2);
+	CHECK_EQ_I64(kva_cuda_gather_kv(&cell, &nhd, &slot, 1, &cell, 1), -2);
+	CHECK(cell == CACHE_POISON);
+}
+
+const unit_test suite_kernels[] = {
+	{ "kernels_index_formulas", t_index_formulas },
+	{ "kernels_index_bijection", t_index_bijection },
+	{ "kernels_layouts_differ", t_layouts_differ },
+	{ "kernels_layout_mixup", t_layout_mixup },
+	{ "kernels_round_trip", t_round_trip },
+	{ "kernels_padding", t_padding },
+	{ "kernels_src_stride", t_src_stride },
+	{ "kernels_bad_slot", t_bad_slot },
+	{ "kernels_bad_args", t_bad_args },
+	{ "kernels_duplicate_slot", t_duplicate_slot },
+	{ "kernels_desc_check", t_desc_check },
+	{ "kernels_cache_elems", t_cache_elems },
+	{ "kernels_cuda_fallback", t_cuda_fallback },
+	{ NULL, NULL }
+};

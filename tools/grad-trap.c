@@ -1,0 +1,423 @@
+/*
+ * grad-trap - run candidate routing code in a sandbox and compare the
+ * KV-cache gradient it produces with the oracle's.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "candidate.h"
+#include "db.h"
+#include "trap.h"
+
+static void usage(FILE *fp)
+{
+	fputs("usage: grad-trap (--candidate FILE | --candidate-cmd CMD) [--kind route]\n"
+	      "                 [--oracle NAME] [--tol X] [--max-map N] [--format jsonl|text]\n"
+	      "                 [--dump FILE] [--db FILE] [--timeout S] [--cpu-limit S]\n"
+	      "                 [--mem-limit SIZE] [--batch N] [--seed S] [--head-dim N]\n"
+	      "                 [--device cpu|cuda] [--cache-dir DIR] [--candidate-stderr]\n"
+	      "                 [--keep-going] [--max-record SIZE] [--unbuffered]\n"
+	      "                 [--progress | --quiet] [FILE ...]\n"
+	      "       grad-trap ... --oracle NAME (--boundaries | --sweep SPEC | --random N)\n"
+	      "       grad-trap -h | --help | --version\n", fp);
+}
+
+/* The expect of a case record: {"unmapped":true}, {"slot":-1} or the
+ * oracle's outputs by name.  Returns 0 or -1 with e. */
+static int parse_expect(const kva_oracle *o, const kva_jval *x, kva_route *r,
+			kva_err *e)
+{
+	const kva_jval *u = kva_json_get(x, "unmapped"), *s = kva_json_get(x, "slot");
+	int64_t v;
+
+	memset(r, 0, sizeof *r);
+	if (x->t != KVA_JOBJ)
+		return kva_errf(e, "expect", "must be an object");
+	if (u && u->t == KVA_JTRUE && x->n == 1) {
+		r->status = KVA_UNMAPPED;
+		return 0;
+	}
+	if (s && x->n == 1 && !kva_json_int(s, "expect.slot", &v, e) && v == -1) {
+		r->status = KVA_PADDING;
+		return 0;
+	}
+	for (int i = 0; i < o->nout; i++) {
+		static char field[KVA_MAX_OUT][80];
+
+		snprintf(field[i], sizeof field[i], "expect.%s", o->out[i]);
+		if (kva_json_int(kva_json_get(x, o->out[i]), field[i], &r->out[i], e))
+			return -1;
+	}
+	r->status = KVA_ROUTED;
+	return 0;
+}
+
+typedef struct opts {
+	const char *candidate, *cmd, *oracle_name, *dump, *db, *cache_dir;
+	const char *sweep, *device;
+	int boundaries, text, keep_going, unbuffered, progress, quiet;
+	int64_t nrandom;
+	size_t max_record;
+	kva_trap_conf conf;
+	kva_gen_opts go;
+} opts;
+
+/* Start the trap once the oracle is known. */
+static kva_trap *start(opts *op, const kva_oracle *o)
+{
+	kva_err e;
+	kva_trap *t;
+
+	op->conf.o = o;
+	if (!(t = kva_trap_new(&op->conf, &e)))
+		kva_die(2, "%s", e.msg);
+	return t;
+}
+
+/* The record loop over one input: cases go to the trap, other records
+ * pass through (after the cases before them are judged, to keep order). */
+static int filter(opts *op, kva_trap **tp, const char *path, kva_progress *prog,
+		  uint64_t *done)
+{
+	kva_reader rd;
+	kva_rec rec;
+	kva_err e;
+	kva_tabstore ts = { 0 };
+	int st, rc = 0;
+
+	if (kva_reader_open(&rd, path, op->max_record))
+		return -1;
+	while ((st = kva_reader_next(&rd, &rec, &e)) != 0) {
+		const kva_oracle *o;
+		const kva_jval *on, *ex;
+		kva_args a;
+		kva_route r;
+
+		if (st == -2) {
+			rc = -1;
+			break;
+		}
+		if (st == 1 && strcmp(rec.type, "case")) {
+			if (*tp && kva_trap_flush(*tp, &e))
+				kva_die(2, "%s", e.msg);
+			kva_out_line(rec.text, rec.len);
+			continue;
+		}
+		if (st == 1) {
+			on = kva_json_get(rec.root, "oracle");
+			o = *tp ? op->conf.o : op->oracle_name ?
+			    kva_oracle_find(op->oracle_name) : NULL;
+			if (on && on->t == KVA_JSTR && !o)
+				o = kva_oracle_find(on->s);
+			if (!o) {
+				st = -1;
+				kva_errf(&e, "oracle", on ? "unknown oracle" :
+					 "missing (or give --oracle)");
+			} else if (on && (on->t != KVA_JSTR || strcmp(on->s, o->name))) {
+				st = -1;
+				kva_errf(&e, "oracle", "this run traps %s", o->name);
+			} else if (kva_args_from_json(o, rec.root, &a, &ts, &e)) {
+				st = -1;
+			} else if ((ex = kva_json_get(rec.root, "expect")) ?
+				   parse_expect(o, ex, &r, &e) :
+				   kva_oracle_eval(o, &a, &r, &e)) {
+				st = -1;
+			}
+			if (st == 1) {
+				if (!*tp)
+					*tp = start(op, o);
+				if (kva_trap_add(*tp, &a, &r, rd.name, rec.line, &e))
+					kva_die(2, "%s", e.msg);
+				kva_progress_tick(prog, ++*done);
+				continue;
+			}
+		}
+		kva_report_bad(&rd, rec.line, &e, op->keep_going);
+		if (!op->keep_going) {
+			rc = -1;
+			break;
+		}
+		rc = 1;
+	}
+	kva_tabstore_free(&ts);
+	kva_reader_close(&rd);
+	return rc;
+}
+
+enum { O_CAND = 256, O_CMD, O_KIND, O_ORACLE, O_TOL, O_MAXMAP, O_FORMAT,
+       O_DUMP, O_DB, O_TIMEOUT, O_CPU, O_MEM, O_BATCH, O_SEED, O_HEADDIM,
+       O_DEVICE, O_CACHE, O_CSTDERR, O_KEEP, O_MAXREC, O_UNBUF, O_PROGRESS,
+       O_QUIET, O_VERSION, O_BOUNDARIES, O_SWEEP, O_RANDOM, O_NUMHEADS };
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "candidate", required_argument, NULL, O_CAND },
+		{ "candidate-cmd", required_argument, NULL, O_CMD },
+		{ "kind", required_argument, NULL, O_KIND },
+		{ "oracle", required_argument, NULL, O_ORACLE },
+		{ "tol", required_argument, NULL, O_TOL },
+		{ "max-map", required_argument, NULL, O_MAXMAP },
+		{ "format", required_argument, NULL, O_FORMAT },
+		{ "dump", required_argument, NULL, O_DUMP },
+		{ "db", required_argument, NULL, O_DB },
+		{ "timeout", required_argument, NULL, O_TIMEOUT },
+		{ "cpu-limit", required_argument, NULL, O_CPU },
+		{ "mem-limit", required_argument, NULL, O_MEM },
+		{ "batch", required_argument, NULL, O_BATCH },
+		{ "seed", required_argument, NULL, O_SEED },
+		{ "head-dim", required_argument, NULL, O_HEADDIM },
+		{ "device", required_argument, NULL, O_DEVICE },
+		{ "cache-dir", required_argument, NULL, O_CACHE },
+		{ "candidate-stderr", no_argument, NULL, O_CSTDERR },
+		{ "keep-going", no_argument, NULL, O_KEEP },
+		{ "max-record", required_argument, NULL, O_MAXREC },
+		{ "unbuffered", no_argument, NULL, O_UNBUF },
+		{ "progress", no_argument, NULL, O_PROGRESS },
+		{ "quiet", no_argument, NULL, O_QUIET },
+		{ "boundaries", no_argument, NULL, O_BOUNDARIES },
+		{ "sweep", required_argument, NULL, O_SWEEP },
+		{ "random", required_argument, NULL, O_RANDOM },
+		{ "num-heads", required_argument, NULL, O_NUMHEADS },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, O_VERSION },
+		{ NULL, 0, NULL, 0 }
+	};
+	opts op;
+	const char *errstr;
+	int c, rc = 0, modes;
+	int64_t v;
+	double d;
+	kva_trap *t = NULL;
+	kva_candidate cand;
+	kva_err e;
+	kva_progress prog;
+	uint64_t done = 0;
+
+	kva_progname = "grad-trap";
+	memset(&op, 0, sizeof op);
+	op.nrandom = -1;
+	op.device = "cpu";
+	op.conf.tol = 1e-4;
+	op.conf.max_map = 20;
+	op.conf.batch = 4096;
+	op.conf.head_dim = 128;
+	op.conf.lim.timeout_s = 2;
+	op.conf.lim.cpu_s = 600;
+	op.conf.lim.as_bytes = (size_t)4 << 30;
+	op.go.num_heads = 8;
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case O_CAND: op.candidate = optarg; break;
+		case O_CMD: op.cmd = optarg; break;
+		case O_KIND:
+			if (strcmp(optarg, "route"))
+				kva_die(2, "--kind: %s candidates are not trapped by this "
+					"version; only route", optarg);
+			break;
+		case O_ORACLE: op.oracle_name = optarg; break;
+		case O_TOL:
+			if (kva_parse_double(optarg, &d, &errstr) || d < 0)
+				kva_die(2, "--tol: value is invalid: %s", optarg);
+			op.conf.tol = d;
+			break;
+		case O_MAXMAP:
+			if (kva_parse_i64(optarg, 0, KVA_INT_LIMIT, &op.conf.max_map, &errstr))
+				kva_die(2, "--max-map: value is %s: %s", errstr, optarg);
+			break;
+		case O_FORMAT:
+			if (!strcmp(optarg, "text"))
+				op.text = 1;
+			else if (strcmp(optarg, "jsonl"))
+				kva_die(2, "--format: want jsonl or text, not %s", optarg);
+			break;
+		case O_DUMP: op.dump = optarg; break;
+		case O_DB: op.db = optarg; break;
+		case O_TIMEOUT:
+			if (kva_parse_double(optarg, &d, &errstr) || d <= 0 || d > 86400)
+				kva_die(2, "--timeout: value is invalid: %s", optarg);
+			op.conf.lim.timeout_s = d;
+			break;
+		case O_CPU:
+			if (kva_parse_i64(optarg, 1, 86400, &v, &errstr))
+				kva_die(2, "--cpu-limit: value is %s: %s", errstr, optarg);
+			op.conf.lim.cpu_s = (int)v;
+			break;
+		case O_MEM:
+			if (kva_parse_size(optarg, &op.conf.lim.as_bytes, &errstr))
+				kva_die(2, "--mem-limit: value is %s: %s", errstr, optarg);
+			break;
+		case O_BATCH:
+			if (kva_parse_i64(optarg, 1, 1 << 20, &v, &errstr))
+				kva_die(2, "--batch: value is %s: %s", errstr, optarg);
+			op.conf.batch = (size_t)v;
+			break;
+		case O_SEED:
+			if (kva_parse_i64(optarg, 0, KVA_INT_LIMIT, &v, &errstr))
+				kva_die(2, "--seed: value is %s: %s", errstr, optarg);
+			op.conf.seed = op.go.seed = (uint64_t)v;
+			break;
+		case O_HEADDIM:
+			if (kva_parse_i64(optarg, 1, 65536, &v, &errstr))
+				kva_die(2, "--head-dim: value is %s: %s", errstr, optarg);
+			op.conf.head_dim = (int)v;
+			break;
+		case O_NUMHEADS:
+			if (kva_parse_i64(optarg, 1, 65536, &op.go.num_heads, &errstr))
+				kva_die(2, "--num-heads: value is %s: %s", errstr, optarg);
+			break;
+		case O_DEVICE:
+			if (strcmp(optarg, "cpu") && strcmp(optarg, "cuda"))
+				kva_die(2, "--device: want cpu or cuda, not %s", optarg);
+			op.device = optarg;
+			break;
+		case O_CACHE: op.cache_dir = optarg; break;
+		case O_CSTDERR: op.conf.lim.keep_stderr = 1; break;
+		case O_KEEP: op.keep_going = 1; break;
+		case O_MAXREC:
+			if (kva_parse_size(optarg, &op.max_record, &errstr))
+				kva_die(2, "--max-record: value is %s: %s", errstr, optarg);
+			break;
+		case O_UNBUF: op.unbuffered = 1; break;
+		case O_PROGRESS: op.progress = 1; break;
+		case O_QUIET: op.quiet = 1; break;
+		case O_BOUNDARIES: op.boundaries = 1; break;
+		case O_SWEEP: op.sweep = optarg; break;
+		case O_RANDOM:
+			if (kva_parse_i64(optarg, 0, KVA_INT_LIMIT, &op.nrandom, &errstr))
+				kva_die(2, "--random: value is %s: %s", errstr, optarg);
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case O_VERSION:
+			printf("grad-trap %s\n", KVA_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	kva_out_init(op.unbuffered);
+	if (!op.candidate == !op.cmd) {
+		kva_warnx("give exactly one of --candidate and --candidate-cmd");
+		usage(stderr);
+		return 2;
+	}
+	modes = op.boundaries + (op.sweep != NULL) + (op.nrandom >= 0);
+	if (modes > 1 || (modes && argc > 0) || (modes && !op.oracle_name)) {
+		kva_warnx("a generator (--boundaries, --sweep, --random) needs "
+			  "--oracle and no input files, and only one of them");
+		usage(stderr);
+		return 2;
+	}
+	if (op.oracle_name && !kva_oracle_find(op.oracle_name))
+		kva_die(2, "--oracle: unknown oracle \"%s\"", op.oracle_name);
+	if (op.candidate) {
+		if (kva_candidate_build(op.candidate, op.cache_dir, &cand, &e))
+			kva_die(2, "%s", e.msg);
+		if (cand.cuda || !strcmp(op.device, "cuda"))
+			kva_die(2, "%s: CUDA candidates need --device cuda and a CUDA "
+				"device; no CUDA device is usable on this machine",
+				op.candidate);
+		op.conf.so = cand.so;
+		op.conf.cand_name = op.candidate;
+		memcpy(op.conf.sha256, cand.sha256, sizeof cand.sha256);
+	} else {
+		op.conf.cmd = op.cmd;
+		op.conf.cand_name = op.cmd;
+		kva_sha256_hex(op.cmd, strlen(op.cmd), op.conf.sha256);
+	}
+	op.conf.text = op.text;
+
+	kva_progress_init(&prog, "cases", op.progress, op.quiet);
+	if (modes) {
+		t = start(&op, kva_oracle_find(op.oracle_name));
+		if (kva_trap_generate(t, op.boundaries ? "boundaries" : op.sweep ?
+				      "sweep" : "random", op.sweep,
+				      (uint64_t)(op.nrandom < 0 ? 0 : op.nrandom),
+				      &op.go, &e)) {
+			kva_out_flush();
+			kva_die(2, "%s", e.msg);
+		}
+	} else {
+		if (argc == 0 && filter(&op, &t, "-", &prog, &done))
+			rc = 2;
+		for (int i = 0; i < argc; i++) {
+			int frc = filter(&op, &t, argv[i], &prog, &done);
+
+			if (frc)
+				rc = 2;
+			if (frc < 0 && !op.keep_going)
+				break;
+		}
+		if (!t && op.oracle_name)
+			t = start(&op, kva_oracle_find(op.oracle_name));
+		if (t && kva_trap_flush(t, &e)) {
+			kva_out_flush();
+			kva_die(2, "%s", e.msg);
+		}
+	}
+	kva_progress_done(&prog, done);
+	if (!t) {
+		if (rc == 0)
+			kva_warnx("no case records: nothing to trap (give --oracle to "
+				  "run an empty trap)");
+		kva_out_close();
+		return 2;
+	}
+	{
+		kva_buf b = { 0 };
+
+		if (op.text)
+			kva_trap_text(t, &b);
+		else
+			kva_trap_summary(t, &b);
+		if (op.text) {
+			kva_out_line(b.p, b.len ? b.len - 1 : 0);
+		} else {
+			kva_out_record(&b);
+		}
+		kva_buf_free(&b);
+	}
+	if (op.dump && kva_trap_dump(t, op.dump, &e)) {
+		kva_warnx("%s", e.msg);
+		rc = 2;
+	}
+	if (op.db) {
+		kva_db *db;
+		kva_trap_facts f;
+		kva_trap_row row;
+
+		kva_trap_get_facts(t, &f);
+		memset(&row, 0, sizeof row);
+		row.oracle = op.conf.o->name;
+		row.kind = "route";
+		row.candidate = op.conf.cand_name;
+		row.candidate_sha256 = op.conf.sha256;
+		row.verdict = f.verdict;
+		row.first_case_json = f.first_case[0] ? f.first_case : NULL;
+		row.classes_json = f.classes;
+		row.cases = (int64_t)f.cases;
+		row.diverged = (int64_t)f.diverged;
+		row.seed = (int64_t)op.conf.seed;
+		row.divergence = f.divergence;
+		row.tol = op.conf.tol;
+		row.seconds = f.seconds;
+		if (kva_db_open(op.db, &db, &e) || kva_db_add_trap_run(db, &row, NULL, &e)) {
+			kva_warnx("%s", e.msg);
+			rc = 2;
+		}
+		kva_db_close(db);
+	}
+	if (rc == 0 && kva_trap_verdict(t))
+		rc = 1;
+	kva_trap_free(t);
+	if (kva_out_close())
+		rc = 2;
+	return rc;
+}
