@@ -1,0 +1,220 @@
+#!/usr/bin/env bats
+# grad-trap: route candidates of every form, the divergence classes, the
+# sandbox, the records, and the robustness list.
+
+load test_helper
+
+F="$BATS_TEST_DIRNAME/fixtures/grad-trap"
+
+setup() {
+	export KVA_CACHE_DIR="$BATS_TEST_TMPDIR/cache"
+	route-oracle --boundaries > "$BATS_TEST_TMPDIR/b2"
+	route-oracle --random 3000 --seed 11 >> "$BATS_TEST_TMPDIR/b2"
+}
+
+@test "a correct radix-2d candidate passes the boundaries and a random sweep" {
+	run -0 --separate-stderr grad-trap --candidate "$F/radix2d-ok.c" "$BATS_TEST_TMPDIR/b2"
+	assert_equal "${#lines[@]}" 1
+	run -0 jq -e '.type == "summary" and .verdict == "PASS" and .divergence == 0
+	  and .diverged == 0 and .cases > 7000 and .first == null and .oracle == "radix-2d"
+	  and (.candidate.sha256 | length) == 64 and .tol == 0.0001' <<< "$output"
+}
+
+@test "ImpactArbiter's demo bug: HARD_BLOCK at (b=5,h=0,prefix_h=60,N_h=4), exit 1" {
+	run -1 --separate-stderr grad-trap --candidate "$F/radix2d-nowrap.c" --max-map 3 "$BATS_TEST_TMPDIR/b2"
+	assert_equal "$stderr" ""
+	assert_equal "${#lines[@]}" 4
+	run -0 jq -e -s '.[0].class == "out_of_bounds" and .[0].inputs.b_local_idx == 5
+	  and .[0].got == {"head":0,"block":4,"offset":1} and .[0].divergence == 1
+	  and .[3].verdict == "HARD_BLOCK" and .[3].divergence == 1 and .[3].diverged > 2000
+	  and .[3].classes.out_of_bounds == .[3].diverged' <<< "$output"
+}
+
+@test "--format text prints ImpactArbiter's verdict line and map" {
+	run -1 grad-trap --candidate "$F/radix2d-nowrap.c" --format text --max-map 1 "$BATS_TEST_TMPDIR/b2"
+	assert_line --index 0 "[AUTOGRAD TRAP FAIL — HARD_BLOCK] divergence=1.00e+00 > tol=1e-04"
+	assert_line --index 1 "GRADIENT DIVERGENCE MAP — KV_cache.grad (head × block × offset)"
+	assert_line --index 2 "Token (b=5,h=0,prefix_h=60,N_h=4,bs=16) | Expected: head=0 block=0 offset=1 | Got: head=0 block=4 offset=1"
+	assert_line --index 3 "Non-zero gradient at: [0, 4, 1, :] — misrouted 128 floats (out_of_bounds)"
+	assert_line --partial "misrouted mass, head × block"
+	run -0 grad-trap --candidate "$F/radix2d-ok.c" --format text "$BATS_TEST_TMPDIR/b2"
+	assert_output --regexp '^\[AUTOGRAD TRAP PASS\] divergence=0.00e\+00 <= tol=1e-04 \([0-9]+ cases, oracle radix-2d\)$'
+}
+
+@test "a crash and a hang are findings pinned to their case, not a crash of the trap" {
+	jq -c 'select((.b_local_idx == 5 and .prefix_length_h == 60) or (.b_local_idx == 7 and .block_size == 7 and .head_idx == 6) or .block_size == 16)' \
+		"$BATS_TEST_TMPDIR/b2" > "$BATS_TEST_TMPDIR/few"
+	run -1 --separate-stderr grad-trap --candidate "$F/radix2d-crash-hang.c" --timeout 0.5 --max-map 100 "$BATS_TEST_TMPDIR/few"
+	run -0 jq -e -s '(map(select(.class == "crash")) | length) >= 1
+	  and all(.[] | select(.class == "crash"); .inputs.b_local_idx == 5 and .inputs.prefix_length_h == 60
+	      and (.why | startswith("signal 11")))
+	  and all(.[] | select(.class == "timeout"); .inputs.b_local_idx == 7 and .inputs.head_idx == 6)
+	  and (map(select(.class == "timeout")) | length) >= 1
+	  and (.[-1].classes.crash + .[-1].classes.timeout) == .[-1].diverged' <<< "$output"
+}
+
+@test "two tokens swapped are a permutation" {
+	printf '{"type":"query","b_local_idx":%d,"head_idx":0,"prefix_length_h":0,"total_blocks_h":4,"block_size":4}\n' 0 1 2 |
+		route-oracle > "$BATS_TEST_TMPDIR/seq"
+	run -1 grad-trap --candidate "$F/radix2d-swap.c" "$BATS_TEST_TMPDIR/seq"
+	assert_equal "${#lines[@]}" 3
+	run -0 jq -e -s '.[0].class == "permutation" and .[1].class == "permutation"
+	  and .[2].classes.permutation == 2' <<< "$output"
+}
+
+@test "vLLM's unguarded block-table read is an unmapped write; the guarded one passes" {
+	route-oracle --oracle paged --boundaries > "$BATS_TEST_TMPDIR/p"
+	route-oracle --oracle paged --random 2000 --seed 3 >> "$BATS_TEST_TMPDIR/p"
+	run -1 grad-trap --candidate "$F/paged-unguarded.c" --max-map 0 "$BATS_TEST_TMPDIR/p"
+	run -0 jq -e '.classes.unmapped_write > 0 and .classes.unmapped_write == .diverged' <<< "$output"
+	run -0 grad-trap --candidate "$F/paged-ok.c" "$BATS_TEST_TMPDIR/p"
+	run -0 jq -e '.verdict == "PASS" and .cases > 2000' <<< "$output"
+}
+
+@test "a prebuilt .so and a co-process in another language are candidates too" {
+	cc -shared -fPIC -O2 -I"$ROOT/lib" -o "$BATS_TEST_TMPDIR/ok.so" "$F/radix2d-ok.c"
+	run -0 grad-trap --candidate "$BATS_TEST_TMPDIR/ok.so" "$BATS_TEST_TMPDIR/b2"
+	run -0 jq -e '.verdict == "PASS"' <<< "$output"
+	command -v python3 >/dev/null || skip "python3 not installed: co-process form not tested"
+	head -n 500 "$BATS_TEST_TMPDIR/b2" > "$BATS_TEST_TMPDIR/b500"
+	# the sandbox lets a candidate grow no file, so the co-process shows
+	# what it reads on its stderr (kept by --candidate-stderr), a pipe here
+	grad-trap --candidate-stderr --candidate-cmd "tee /dev/stderr | python3 $F/radix2d-ok.py" \
+		"$BATS_TEST_TMPDIR/b500" > "$BATS_TEST_TMPDIR/out" 2> >(cat > "$BATS_TEST_TMPDIR/seen")
+	wait $!
+	run -0 jq -e '.verdict == "PASS" and .cases == 500' "$BATS_TEST_TMPDIR/out"
+	# the co-process sees each case's inputs, never the answer
+	run -0 jq -e -s 'length == 500 and all(.[]; has("expect") | not)' "$BATS_TEST_TMPDIR/seen"
+	# and writing a file is refused: tee dies, the co-process ends early
+	run -1 grad-trap --candidate-cmd "tee $BATS_TEST_TMPDIR/f | python3 $F/radix2d-ok.py" "$BATS_TEST_TMPDIR/b500"
+	run -0 jq -e '.classes.crash > 0' <<< "${lines[-1]}"
+}
+
+@test "a co-process that answers garbage or dies is a finding" {
+	head -n 20 "$BATS_TEST_TMPDIR/b2" > "$BATS_TEST_TMPDIR/b20"
+	run -1 grad-trap --candidate-cmd 'while read -r l; do echo nonsense; done' "$BATS_TEST_TMPDIR/b20"
+	run -0 jq -e '.classes.error == 20' <<< "${lines[-1]}"
+	run -1 grad-trap --candidate-cmd 'exit 3' "$BATS_TEST_TMPDIR/b20"
+	run -0 jq -e '.classes.crash == 20' <<< "${lines[-1]}"
+}
+
+@test "a candidate that does not build, or lacks the symbol, is trouble (exit 2)" {
+	run -2 --separate-stderr grad-trap --candidate "$F/bad-syntax.c" "$BATS_TEST_TMPDIR/b2"
+	assert_output ""
+	[[ ${stderr_lines[-1]} == "grad-trap: $F/bad-syntax.c: build failed (cc exit 1)" ]]
+	run -2 --separate-stderr grad-trap --candidate "$F/paged-ok.c" "$BATS_TEST_TMPDIR/b2"
+	[[ $stderr == *"does not define route_radix_2d()"* ]]
+	run -2 --separate-stderr grad-trap --candidate "$F/nope.c" "$BATS_TEST_TMPDIR/b2"
+	assert_equal "$stderr" "grad-trap: $F/nope.c: No such file or directory"
+}
+
+@test "CUDA candidates and --device cuda exit 2 without a usable device" {
+	run -2 --separate-stderr grad-trap --candidate "$F/radix2d-ok.c" --device cuda "$BATS_TEST_TMPDIR/b2"
+	[[ $stderr == *"no CUDA device is usable"* ]]
+}
+
+@test "a .c candidate is built once and cached by content" {
+	run -0 grad-trap --candidate "$F/radix2d-ok.c" "$BATS_TEST_TMPDIR/b2"
+	n=$(ls "$KVA_CACHE_DIR"/cand-*.so | wc -l)
+	run -0 grad-trap --candidate "$F/radix2d-ok.c" "$BATS_TEST_TMPDIR/b2"
+	assert_equal "$(ls "$KVA_CACHE_DIR"/cand-*.so | wc -l)" "$n"
+	[ -f "$KVA_CACHE_DIR/kvarbiter_candidate.h" ]
+}
+
+@test "--db appends the run to the SQLite trace store" {
+	command -v sqlite3 >/dev/null || skip "sqlite3 CLI not installed: cannot read the store back"
+	grad-trap --candidate "$F/radix2d-ok.c" --db "$BATS_TEST_TMPDIR/t.db" "$BATS_TEST_TMPDIR/b2" > /dev/null
+	run -1 grad-trap --candidate "$F/radix2d-nowrap.c" --db "$BATS_TEST_TMPDIR/t.db" "$BATS_TEST_TMPDIR/b2"
+	run -0 sqlite3 "$BATS_TEST_TMPDIR/t.db" "select verdict, oracle, kind, diverged > 0, json_extract(first_case, '\$.class') from trap_runs order by id"
+	assert_line --index 0 "PASS|radix-2d|route|0|"
+	assert_line --index 1 "HARD_BLOCK|radix-2d|route|1|out_of_bounds"
+}
+
+@test "--dump writes both gradients of the smallest failing token as a tensor dump" {
+	run -1 grad-trap --candidate "$F/radix2d-nowrap.c" --dump "$BATS_TEST_TMPDIR/d" "$BATS_TEST_TMPDIR/b2"
+	run -0 jq -e -s 'map(.type) == ["tensor","cells","tensor","cells"]
+	  and .[0].name == "grad.oracle" and .[2].name == "grad.candidate"
+	  and .[1].index != .[3].index and .[1].values == .[3].values
+	  and (.[1].values | length) == 128 and .[1].values[0] == 1' "$BATS_TEST_TMPDIR/d"
+}
+
+@test "built-in generator mode checks a sweep without JSON in the loop" {
+	run -0 grad-trap --candidate "$F/radix2d-ok.c" --oracle radix-2d --sweep b_local_idx=0:20,head_idx=0:2,prefix_length_h=0:50,total_blocks_h=1:5,block_size=1:9
+	run -0 jq -e '.cases == 20*2*50*4*8 and .verdict == "PASS"' <<< "$output"
+	run -1 grad-trap --candidate "$F/radix2d-nowrap.c" --oracle radix-2d --boundaries --max-map 0
+	run -1 grad-trap --candidate "$F/radix2d-nowrap.c" --oracle radix-2d --random 500 --seed 2 --max-map 0
+	run -2 --separate-stderr grad-trap --candidate "$F/radix2d-ok.c" --boundaries
+	[[ $stderr == *"needs --oracle"* ]]
+}
+
+@test "other record types pass through in order; cases before them are judged first" {
+	{ head -n 2 "$BATS_TEST_TMPDIR/b2"; echo '{"type":"note","n":1}'; sed -n 3p "$BATS_TEST_TMPDIR/b2"; } > "$BATS_TEST_TMPDIR/mix"
+	run -1 grad-trap --candidate "$F/radix2d-nowrap.c" "$BATS_TEST_TMPDIR/mix"
+	assert_equal "${lines[1]}" '{"type":"note","n":1}'
+	run -0 jq -e -s '.[0].type == "divergence" and .[0].case == 1 and .[2].case == 2' <<< "$output"
+}
+
+@test "a case's own expect is the reference; without one the oracle computes it" {
+	echo '{"type":"case","b_local_idx":5,"head_idx":0,"prefix_length_h":60,"total_blocks_h":4,"block_size":16,"oracle":"radix-2d"}' > "$BATS_TEST_TMPDIR/noexp"
+	run -1 grad-trap --candidate "$F/radix2d-nowrap.c" "$BATS_TEST_TMPDIR/noexp"
+	echo '{"type":"case","b_local_idx":5,"head_idx":0,"prefix_length_h":60,"total_blocks_h":4,"block_size":16,"oracle":"radix-2d","expect":{"head":0,"block":4,"offset":1}}' > "$BATS_TEST_TMPDIR/wrongexp"
+	run -0 grad-trap --candidate "$F/radix2d-nowrap.c" "$BATS_TEST_TMPDIR/wrongexp"
+	run -2 --separate-stderr grad-trap --candidate "$F/radix2d-ok.c" <<< '{"type":"case","b_local_idx":5,"head_idx":0,"prefix_length_h":60,"total_blocks_h":4,"block_size":16,"oracle":"radix-2d","expect":{"head":0}}'
+	assert_equal "$stderr" 'grad-trap: <stdin>:1: field "expect.block": missing'
+}
+
+# ---- robustness ----------------------------------------------------------------
+
+@test "empty input checked nothing: exit 2, never a PASS" {
+	run -2 --separate-stderr grad-trap --candidate "$F/radix2d-ok.c" < /dev/null
+	assert_output ""
+	assert_equal "$stderr" "grad-trap: no case records: nothing was checked"
+}
+
+@test "blank lines and CRLF are accepted" {
+	{ echo; head -n 3 "$BATS_TEST_TMPDIR/b2" | sed 's/$/\r/'; echo "  "; } > "$BATS_TEST_TMPDIR/in"
+	run -0 grad-trap --candidate "$F/radix2d-ok.c" "$BATS_TEST_TMPDIR/in"
+	run -0 jq -e '.cases == 3' <<< "$output"
+}
+
+@test "malformed JSON, trailing garbage, missing type: exit 2 naming file and line" {
+	{ head -n 2 "$BATS_TEST_TMPDIR/b2"; echo '{"type":"case",'; } > "$BATS_TEST_TMPDIR/in"
+	run -2 --separate-stderr grad-trap --candidate "$F/radix2d-nowrap.c" "$BATS_TEST_TMPDIR/in"
+	assert_equal "$stderr" "grad-trap: $BATS_TEST_TMPDIR/in:3: malformed JSON at column 16: expected member name"
+	run -2 --separate-stderr grad-trap --candidate "$F/radix2d-ok.c" <<< '{"type":"case"} x'
+	assert_equal "$stderr" "grad-trap: <stdin>:1: malformed JSON at column 17: trailing garbage after the value"
+	run -2 --separate-stderr grad-trap --candidate "$F/radix2d-ok.c" <<< '{"oracle":"radix-2d"}'
+	assert_equal "$stderr" 'grad-trap: <stdin>:1: field "type": missing'
+}
+
+@test "an oversized record and 2^60 are refused; --keep-going goes on" {
+	{ printf '{"type":"note","pad":"%0300d"}\n' 0; head -n 1 "$BATS_TEST_TMPDIR/b2"; } > "$BATS_TEST_TMPDIR/in"
+	run -2 --separate-stderr grad-trap --candidate "$F/radix2d-ok.c" --max-record 250 --keep-going "$BATS_TEST_TMPDIR/in"
+	assert_line --index 0 --partial '"type":"error"'
+	run -0 jq -e '.type == "summary" and .cases == 1' <<< "${lines[1]}"
+	run -2 --separate-stderr grad-trap --candidate "$F/radix2d-ok.c" <<< '{"type":"case","oracle":"radix-2d","b_local_idx":1152921504606846976,"head_idx":0,"prefix_length_h":0,"total_blocks_h":1,"block_size":1}'
+	assert_equal "$stderr" 'grad-trap: <stdin>:1: field "b_local_idx": 1152921504606846976 is beyond +-2^53'
+	run -2 --separate-stderr grad-trap --candidate "$F/radix2d-ok.c" <<< '{"type":"case","oracle":"radix-2d","b_local_idx":0,"head_idx":0,"prefix_length_h":0,"total_blocks_h":1,"block_size":0}'
+	assert_equal "$stderr" 'grad-trap: <stdin>:1: field "block_size": must satisfy block_size >= 1'
+}
+
+@test "--help, --version, a bad option, bad values" {
+	run -0 grad-trap --help
+	assert_line --index 0 --partial "usage: grad-trap"
+	run -0 grad-trap --version
+	assert_output --regexp '^grad-trap [0-9.]+$'
+	run -2 --separate-stderr grad-trap --bogus
+	[[ ${stderr_lines[1]} == "usage: grad-trap"* ]]
+	run -2 --separate-stderr grad-trap
+	[[ ${stderr_lines[0]} == "grad-trap: give exactly one of --candidate and --candidate-cmd" ]]
+	run -2 --separate-stderr grad-trap --candidate x.c --kind write
+	assert_equal "$stderr" "grad-trap: --kind: write candidates are not trapped by this version; only route"
+	run -2 --separate-stderr grad-trap --candidate x.c --timeout 0
+	assert_equal "$stderr" "grad-trap: --timeout: value is invalid: 0"
+}
+
+@test "writing to /dev/full is an error, exit 2" {
+	[ -w /dev/full ] || skip "no /dev/full on this system"
+	run -2 --separate-stderr sh -c 'exec grad-trap --candidate "$1" "$2" > /dev/full' sh "$F/radix2d-ok.c" "$BATS_TEST_TMPDIR/b2"
+	assert_equal "$stderr" "grad-trap: write error: No space left on device"
+}
