@@ -661,6 +661,21 @@ static void build_blocks(struct gen *g, int t, int gi)
 			return;
 		g->built |= 1u << t;
 		build(g, gi + 1);
+		if (!g->pick && idx >= 1 && len[i] == idx + 1 && !g->stop &&
+		    !g->failed) {
+			/* again with block 0, the first cell of the cache, behind
+			 * the looked-up entry: kernels must get slot 0 right */
+			int64_t *tv = g->tv[t];
+			int64_t p = -1;
+
+			for (int64_t j = 0; j < idx; j++)
+				if (tv[j] == 0)
+					p = j;
+			if (p >= 0)
+				tv[p] = tv[idx];
+			tv[idx] = 0;
+			build(g, gi + 1);
+		}
 		g->built &= ~(1u << t);
 		if (g->stop || g->failed)
 			return;

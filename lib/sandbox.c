@@ -106,7 +106,14 @@ static pid_t sbx_fork(kva_sbx *s, int *crfd, int *cwfd, kva_err *e)
 		*cwfd = rep[1];
 		setpgid(0, 0);
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		/* a candidate's fault is a signal the parent can name, even
+		 * when a sanitizer runtime installed its own handlers */
 		signal(SIGPIPE, SIG_DFL);
+		signal(SIGSEGV, SIG_DFL);
+		signal(SIGBUS, SIG_DFL);
+		signal(SIGFPE, SIG_DFL);
+		signal(SIGILL, SIG_DFL);
+		signal(SIGABRT, SIG_DFL);
 		return 0;
 	}
 	setpgid(pid, pid); /* both sides, so kill(-pid) works at once */

@@ -16,6 +16,9 @@
 #include "kvarbiter.h"
 #include "sandbox.h"
 
+enum kva_kind { KVA_KIND_ROUTE, KVA_KIND_WRITE, KVA_KIND_GATHER };
+extern const char *const kva_kind_names[3];
+
 enum kva_class {
 	KVA_C_MISROUTE, KVA_C_PERMUTATION, KVA_C_COLLISION, KVA_C_OOB,
 	KVA_C_UNMAPPED_WRITE, KVA_C_MISSING, KVA_C_STRAY_WRITE,
@@ -36,6 +39,11 @@ typedef struct kva_trap_conf {
 	size_t batch;            /* cases per child round trip */
 	uint64_t seed;
 	int text;                /* --format text: no JSON records */
+	int kind;                /* enum kva_kind */
+	int layout;              /* write, gather: enum kva_layout */
+	int heads;               /* write, gather: H */
+	int x;                   /* write, gather: vllm-x chunk */
+	int stride_pad;          /* write, gather: row stride is H*D + this */
 } kva_trap_conf;
 
 typedef struct kva_trap kva_trap;

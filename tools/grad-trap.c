@@ -8,12 +8,15 @@
 #include <string.h>
 
 #include "candidate.h"
+#include "kvarbiter_candidate.h"
 #include "db.h"
 #include "trap.h"
 
 static void usage(FILE *fp)
 {
-	fputs("usage: grad-trap (--candidate FILE | --candidate-cmd CMD) [--kind route]\n"
+	fputs("usage: grad-trap (--candidate FILE | --candidate-cmd CMD)\n"
+	      "                 [--kind route|write|gather] [--layout nhd|hnd|vllm-x]\n"
+	      "                 [--heads H] [--x X] [--stride-pad P]\n"
 	      "                 [--oracle NAME] [--tol X] [--max-map N] [--format jsonl|text]\n"
 	      "                 [--dump FILE] [--db FILE] [--timeout S] [--cpu-limit S]\n"
 	      "                 [--mem-limit SIZE] [--batch N] [--seed S] [--head-dim N]\n"
@@ -149,7 +152,8 @@ static int filter(opts *op, kva_trap **tp, const char *path, kva_progress *prog,
 enum { O_CAND = 256, O_CMD, O_KIND, O_ORACLE, O_TOL, O_MAXMAP, O_FORMAT,
        O_DUMP, O_DB, O_TIMEOUT, O_CPU, O_MEM, O_BATCH, O_SEED, O_HEADDIM,
        O_DEVICE, O_CACHE, O_CSTDERR, O_KEEP, O_MAXREC, O_UNBUF, O_PROGRESS,
-       O_QUIET, O_VERSION, O_BOUNDARIES, O_SWEEP, O_RANDOM, O_NUMHEADS };
+       O_QUIET, O_VERSION, O_BOUNDARIES, O_SWEEP, O_RANDOM, O_NUMHEADS,
+       O_LAYOUT, O_HEADS, O_X, O_PAD };
 
 int main(int argc, char **argv)
 {
@@ -181,6 +185,10 @@ int main(int argc, char **argv)
 		{ "sweep", required_argument, NULL, O_SWEEP },
 		{ "random", required_argument, NULL, O_RANDOM },
 		{ "num-heads", required_argument, NULL, O_NUMHEADS },
+		{ "layout", required_argument, NULL, O_LAYOUT },
+		{ "heads", required_argument, NULL, O_HEADS },
+		{ "x", required_argument, NULL, O_X },
+		{ "stride-pad", required_argument, NULL, O_PAD },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, O_VERSION },
 		{ NULL, 0, NULL, 0 }
@@ -203,7 +211,10 @@ int main(int argc, char **argv)
 	op.conf.tol = 1e-4;
 	op.conf.max_map = 20;
 	op.conf.batch = 4096;
-	op.conf.head_dim = 128;
+	op.conf.head_dim = -1; /* 128 for routes, 16 for kernels */
+	op.conf.heads = 2;
+	op.conf.x = 4;
+	op.conf.stride_pad = 3;
 	op.conf.lim.timeout_s = 2;
 	op.conf.lim.cpu_s = 600;
 	op.conf.lim.as_bytes = (size_t)4 << 30;
@@ -213,9 +224,39 @@ int main(int argc, char **argv)
 		case O_CAND: op.candidate = optarg; break;
 		case O_CMD: op.cmd = optarg; break;
 		case O_KIND:
-			if (strcmp(optarg, "route"))
-				kva_die(2, "--kind: %s candidates are not trapped by this "
-					"version; only route", optarg);
+			if (!strcmp(optarg, "route"))
+				op.conf.kind = KVA_KIND_ROUTE;
+			else if (!strcmp(optarg, "write"))
+				op.conf.kind = KVA_KIND_WRITE;
+			else if (!strcmp(optarg, "gather"))
+				op.conf.kind = KVA_KIND_GATHER;
+			else
+				kva_die(2, "--kind: want route, write or gather, not %s", optarg);
+			break;
+		case O_LAYOUT:
+			if (!strcmp(optarg, "nhd"))
+				op.conf.layout = KVA_LAYOUT_NHD;
+			else if (!strcmp(optarg, "hnd"))
+				op.conf.layout = KVA_LAYOUT_HND;
+			else if (!strcmp(optarg, "vllm-x"))
+				op.conf.layout = KVA_LAYOUT_VLLM_X;
+			else
+				kva_die(2, "--layout: want nhd, hnd or vllm-x, not %s", optarg);
+			break;
+		case O_HEADS:
+			if (kva_parse_i64(optarg, 1, 1024, &v, &errstr))
+				kva_die(2, "--heads: value is %s: %s", errstr, optarg);
+			op.conf.heads = (int)v;
+			break;
+		case O_X:
+			if (kva_parse_i64(optarg, 1, 1024, &v, &errstr))
+				kva_die(2, "--x: value is %s: %s", errstr, optarg);
+			op.conf.x = (int)v;
+			break;
+		case O_PAD:
+			if (kva_parse_i64(optarg, 0, 4096, &v, &errstr))
+				kva_die(2, "--stride-pad: value is %s: %s", errstr, optarg);
+			op.conf.stride_pad = (int)v;
 			break;
 		case O_ORACLE: op.oracle_name = optarg; break;
 		case O_TOL:
@@ -333,6 +374,8 @@ int main(int argc, char **argv)
 		kva_sha256_hex(op.cmd, strlen(op.cmd), op.conf.sha256);
 	}
 	op.conf.text = op.text;
+	if (op.conf.head_dim < 0)
+		op.conf.head_dim = op.conf.kind == KVA_KIND_ROUTE ? 128 : 16;
 
 	kva_progress_init(&prog, "cases", op.progress, op.quiet);
 	if (modes) {
@@ -394,7 +437,7 @@ int main(int argc, char **argv)
 		kva_trap_get_facts(t, &f);
 		memset(&row, 0, sizeof row);
 		row.oracle = op.conf.o->name;
-		row.kind = "route";
+		row.kind = kva_kind_names[op.conf.kind];
 		row.candidate = op.conf.cand_name;
 		row.candidate_sha256 = op.conf.sha256;
 		row.verdict = f.verdict;

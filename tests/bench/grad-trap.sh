@@ -1,0 +1,199 @@
+#!/bin/sh
+# grad-trap throughput, in one run on one machine:
+#   1. the built-in generator (--oracle radix-2d --sweep): cases/s from the
+#      summary record, and cases per CPU-second of the whole process tree
+#      (parent and sandboxed child), against the goal of >= 10^7 route
+#      cases/s per core; the grid's size is also worked out by arithmetic
+#      and must equal the summary's cases;
+#   2. the JSONL pipe: BENCH_N radix-2d cases from route-oracle --random,
+#      end to end, against the goal of >= 5*10^5 cases/s;
+#   3. ImpactArbiter's method (tests/bench/impactarbiter_ref.py: a KV cache
+#      tensor per case, backward through the candidate's route and the
+#      oracle's, max|dG| / max|G| against tol) on the first BENCH_PY_N of
+#      the same cases, with torch where it imports, else in plain Python;
+#      the ratio of grad-trap's cases/s to the reference's.
+# Candidates: a correct radix-2d route and one without "% n" (the wrap), so
+# the reference must find 0 diverged for the first and as many as grad-trap
+# for the second.  Fails only when outputs disagree (a verdict, a count, the
+# reference), never on speed: a missed goal is reported, not failed.
+#
+#   sh tests/bench/grad-trap.sh     (BENCH_N=1000000 BENCH_PY_N=20000;
+#                                    BENCH_SWEEP=SPEC replaces the sweep;
+#                                    PYTHON=python3)
+set -eu
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BIN="$ROOT/${KVA_BUILD:-build}/bin"
+N=${BENCH_N:-1000000}
+PY_N=${BENCH_PY_N:-20000}
+SWEEP=${BENCH_SWEEP:-b_local_idx=0:100,head_idx=0:4,prefix_length_h=0:2500,total_blocks_h=1:9,block_size=1:33}
+PY=${PYTHON:-python3}
+T=$(mktemp -d "${TMPDIR:-/tmp}/kva-bench.XXXXXX")
+trap 'rm -rf "$T"' EXIT INT TERM
+KVA_CACHE_DIR="$T/cache"
+export KVA_CACHE_DIR
+
+command -v jq >/dev/null || { echo "bench: jq not found: skipping grad-trap bench"; exit 0; }
+
+cat > "$T/ok.c" <<'EOF'
+#include "kvarbiter_candidate.h"
+int route_radix_2d(int64_t b, int64_t h, int64_t p, int64_t n, int64_t bs, int64_t out[3]) { int64_t a = p + b; out[0] = h; out[1] = (a / bs) % n; out[2] = a % bs; return 0; }
+EOF
+cat > "$T/nowrap.c" <<'EOF'
+#include "kvarbiter_candidate.h"
+int route_radix_2d(int64_t b, int64_t h, int64_t p, int64_t n, int64_t bs, int64_t out[3]) { int64_t a = p + b; out[0] = h; out[1] = a / bs; out[2] = a % bs; return 0; }
+EOF
+
+now() { date +%s.%N; }
+fail() { echo "bench: $*"; exit 1; }
+# the summary record of a grad-trap output file
+summary() { jq -c 'select(.type == "summary")' "$1"; }
+# "0m1.50s 0m0.25s" (the children's line of `times`) in seconds
+tsec() { awk '{ for (i = 1; i <= 2; i++) { sub(/s$/, "", $i); split($i, a, "m"); t += a[1] * 60 + a[2] } } END { printf "%.3f", t }'; }
+# run grad-trap, which must exit $1; its stdout goes to $2
+run_trap() {
+	want=$1 out=$2
+	shift 2
+	st=0
+	"$BIN/grad-trap" "$@" > "$out" || st=$?
+	[ "$st" -eq "$want" ] || {
+		tail -n 2 "$out"
+		fail "grad-trap $* exited $st, want $want"
+	}
+}
+
+# build both candidates into the cache first, so no run below times cc
+route_one='{"type":"case","b_local_idx":5,"head_idx":0,"prefix_length_h":60,"total_blocks_h":4,"block_size":16,"oracle":"radix-2d","expect":{"head":0,"block":0,"offset":1}}'
+printf '%s\n' "$route_one" > "$T/one.jsonl"
+run_trap 0 "$T/warm.jsonl" --candidate "$T/ok.c" "$T/one.jsonl"
+run_trap 1 "$T/warm.jsonl" --candidate "$T/nowrap.c" --max-map 0 "$T/one.jsonl"
+
+# ---- 1. generator mode ------------------------------------------------------
+# the grid's size by arithmetic: the product of the ranges (LO:HI is
+# LO <= x < HI, V is V:V+1), each clipped to radix-2d's domain (>= 0;
+# total_blocks_h and block_size >= 1), since out-of-domain points are skipped
+grid=$(printf '%s\n' "$SWEEP" | awk -F, '{
+	c = 1
+	for (i = 1; i <= NF; i++) {
+		item = $i; gsub(/[ \t]/, "", item)
+		split(item, kv, "=")
+		if (index(kv[2], ":")) { split(kv[2], r, ":"); lo = r[1] + 0; hi = r[2] + 0 }
+		else { lo = kv[2] + 0; hi = lo + 1 }
+		min = (kv[1] == "total_blocks_h" || kv[1] == "block_size") ? 1 : 0
+		if (lo < min) lo = min
+		c *= hi > lo ? hi - lo : 0
+	}
+	printf "%.0f", c
+}')
+
+# GNU time measures the process tree; else the shell's `times`, before and after
+cpu_by="times"
+if [ -x /usr/bin/time ] && /usr/bin/time -f '%U %S' -o "$T/probe" true 2>/dev/null; then
+	cpu_by="/usr/bin/time"
+fi
+st=0
+t0=$(now)
+if [ "$cpu_by" = "/usr/bin/time" ]; then
+	/usr/bin/time -f '%U %S' -o "$T/cpu" \
+		"$BIN/grad-trap" --candidate "$T/ok.c" --oracle radix-2d --sweep "$SWEEP" \
+		> "$T/sweep.jsonl" || st=$?
+	t1=$(now)
+	cpu=$(tail -n 1 "$T/cpu" | awk '{ printf "%.3f", $1 + $2 }')
+	cpu_parts=$(tail -n 1 "$T/cpu" | awk '{ printf "%.2f user + %.2f sys", $1, $2 }')
+else
+	times > "$T/times0"
+	"$BIN/grad-trap" --candidate "$T/ok.c" --oracle radix-2d --sweep "$SWEEP" \
+		> "$T/sweep.jsonl" || st=$?
+	times > "$T/times1"
+	t1=$(now)
+	c0=$(sed -n 2p "$T/times0" | tsec)
+	c1=$(sed -n 2p "$T/times1" | tsec)
+	cpu=$(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.3f", b - a }')
+	cpu_parts="user + sys"
+fi
+[ "$st" -eq 0 ] || { tail -n 2 "$T/sweep.jsonl"; fail "grad-trap --sweep on the correct candidate exited $st, want 0"; }
+summary "$T/sweep.jsonl" > "$T/sweep.sum"
+jq -e '.verdict == "PASS" and .diverged == 0' "$T/sweep.sum" >/dev/null ||
+	fail "the correct candidate did not PASS the sweep: $(cat "$T/sweep.sum")"
+cases=$(jq -r '.cases' "$T/sweep.sum")
+secs=$(jq -r '.seconds' "$T/sweep.sum")
+[ "$cases" = "$grid" ] || fail "sweep: summary says $cases cases, the grid $SWEEP has $grid"
+
+echo "grad-trap generator mode: --oracle radix-2d --sweep $SWEEP"
+awk -v n="$cases" -v s="$secs" -v a="$t0" -v b="$t1" -v c="$cpu" \
+    -v parts="$cpu_parts" -v by="$cpu_by" 'BEGIN {
+	w = b - a; if (s <= 0) s = 1e-9; if (w <= 0) w = 1e-9; if (c <= 0) c = 1e-9
+	pc = n / c
+	printf "  %d cases (= the grid by arithmetic), verdict PASS\n", n
+	printf "  summary      %8.3f s  %12.0f cases/s\n", s, n / s
+	printf "  end to end   %8.3f s  %12.0f cases/s (wall)\n", w, n / w
+	printf "  CPU time     %8.3f s  %12.0f cases per CPU-second (%s, process tree, %s)\n", c, pc, parts, by
+	printf "  goal >= 10^7 route cases/s per core: %s (%.2fx of goal)\n", (pc >= 1e7 ? "met" : "NOT met"), pc / 1e7
+}'
+
+# ---- 2. JSONL pipe ----------------------------------------------------------
+"$BIN/route-oracle" --oracle radix-2d --random "$N" --seed 1 > "$T/cases.jsonl"
+t0=$(now)
+run_trap 0 "$T/pipe.jsonl" --candidate "$T/ok.c" "$T/cases.jsonl"
+t1=$(now)
+summary "$T/pipe.jsonl" > "$T/pipe.sum"
+jq -e --argjson n "$N" '.verdict == "PASS" and .diverged == 0 and .cases == $n' "$T/pipe.sum" >/dev/null ||
+	fail "the correct candidate did not PASS $N random cases: $(cat "$T/pipe.sum")"
+echo "grad-trap JSONL pipe: $N radix-2d cases (route-oracle --random $N --seed 1), verdict PASS"
+awk -v n="$N" -v a="$t0" -v b="$t1" -v s="$(jq -r .seconds "$T/pipe.sum")" 'BEGIN {
+	w = b - a; if (w <= 0) w = 1e-9; if (s <= 0) s = 1e-9
+	printf "  end to end   %8.3f s  %12.0f cases/s  (summary %.3f s, %.0f cases/s)\n", w, n / w, s, n / s
+	printf "  goal >= 5*10^5 cases/s: %s (%.2fx of goal)\n", (n / w >= 5e5 ? "met" : "NOT met"), n / w / 5e5
+}'
+
+# ---- 3. ImpactArbiter's method, in Python -----------------------------------
+command -v "$PY" >/dev/null || { echo "bench: $PY not found: skipping the Python reference"; exit 0; }
+REF="$ROOT/tests/bench/impactarbiter_ref.py"
+head -n "$PY_N" "$T/cases.jsonl" > "$T/sub.jsonl"
+sub_n=$(wc -l < "$T/sub.jsonl" | tr -d ' ')
+if "$PY" -c 'import torch' 2>/dev/null; then backend=torch label=torch; else backend=plain label="plain python"; fi
+
+t0=$(now)
+run_trap 0 "$T/gt-ok.jsonl" --candidate "$T/ok.c" "$T/sub.jsonl"
+t1=$(now)
+"$PY" "$REF" --backend "$backend" --candidate ok "$T/sub.jsonl" > "$T/py-ok.txt"
+t2=$(now)
+st=0
+"$BIN/grad-trap" --candidate "$T/nowrap.c" --max-map 0 "$T/sub.jsonl" > "$T/gt-bad.jsonl" || st=$?
+"$PY" "$REF" --backend "$backend" --candidate nowrap "$T/sub.jsonl" > "$T/py-bad.txt"
+
+summary "$T/gt-ok.jsonl" > "$T/gt-ok.sum"
+summary "$T/gt-bad.jsonl" > "$T/gt-bad.sum"
+gt_bad=$(jq -r '.diverged' "$T/gt-bad.sum")
+# exit 1 (HARD_BLOCK) is what the wrap bug must give; 0 only if it never shows
+want=1
+[ "$gt_bad" != 0 ] || want=0
+[ "$st" -eq "$want" ] || fail "grad-trap on the nowrap candidate exited $st with $gt_bad diverged, want $want"
+# "cases N diverged K seconds S"
+field() { awk -v k="$2" '{ for (i = 1; i < NF; i++) if ($i == k) print $(i + 1) }' "$1"; }
+py_ok_n=$(field "$T/py-ok.txt" cases)
+py_ok_d=$(field "$T/py-ok.txt" diverged)
+py_ok_s=$(field "$T/py-ok.txt" seconds)
+py_bad_n=$(field "$T/py-bad.txt" cases)
+py_bad_d=$(field "$T/py-bad.txt" diverged)
+jq -e --argjson n "$sub_n" '.verdict == "PASS" and .diverged == 0 and .cases == $n' "$T/gt-ok.sum" >/dev/null ||
+	fail "grad-trap on the correct candidate, first $sub_n cases: $(cat "$T/gt-ok.sum")"
+jq -e --argjson n "$sub_n" '.cases == $n' "$T/gt-bad.sum" >/dev/null ||
+	fail "grad-trap on the nowrap candidate read the wrong number of cases: $(cat "$T/gt-bad.sum")"
+if [ "$py_ok_n" != "$sub_n" ] || [ "$py_ok_d" != 0 ]; then
+	fail "reference on the correct candidate: $(cat "$T/py-ok.txt"), want cases $sub_n diverged 0"
+fi
+if [ "$py_bad_n" != "$sub_n" ] || [ "$py_bad_d" != "$gt_bad" ]; then
+	fail "grad-trap and the reference disagree on the nowrap candidate: grad-trap $gt_bad diverged, reference: $(cat "$T/py-bad.txt")"
+fi
+
+echo "ImpactArbiter's method ($label, tests/bench/impactarbiter_ref.py) on the first $sub_n cases"
+echo "  correct candidate: grad-trap 0 diverged, reference 0 diverged"
+echo "  nowrap candidate:  grad-trap $gt_bad diverged (exit $st), reference $py_bad_d diverged: agree"
+awk -v n="$sub_n" -v a="$t0" -v b="$t1" -v c="$t2" -v gs="$(jq -r .seconds "$T/gt-ok.sum")" \
+    -v ps="$py_ok_s" -v label="$label" 'BEGIN {
+	g = b - a; p = c - b
+	if (g <= 0) g = 1e-9; if (p <= 0) p = 1e-9; if (gs <= 0) gs = 1e-9; if (ps <= 0) ps = 1e-9
+	printf "  grad-trap    %8.3f s  %12.0f cases/s  (own clock %.3f s, %.0f cases/s)\n", g, n / g, gs, n / gs
+	printf "  reference    %8.3f s  %12.0f cases/s  (own clock %.3f s, %.0f cases/s)\n", p, n / p, ps, n / ps
+	printf "  grad-trap is %.1f times the Python reference (%s), end to end; %.1f times by their own clocks\n", p / g, label, ps / gs
+}'
