@@ -989,6 +989,45 @@ static int gen_init(struct gen *g, const kva_oracle *o, const char *mode,
 	return analyse(g);
 }
 
+/* The built-in fixtures (fixtures/boundaries/), embedded by make. */
+extern const char *const kva_boundary_fixtures[];
+
+/* See kvarbiter.h. */
+int kva_gen_fixtures(const kva_oracle *o, kva_emit_fn emit, void *ctx,
+		     kva_err *e)
+{
+	kva_arena ar = { 0 };
+	kva_tabstore ts = { 0 };
+	int rc = 0;
+
+	for (int i = 0; kva_boundary_fixtures[i] && !rc; i++) {
+		const char *line = kva_boundary_fixtures[i];
+		const kva_jval *root, *on;
+		kva_args a;
+		kva_route r;
+
+		kva_arena_reset(&ar);
+		root = kva_json_parse(&ar, line, strlen(line), e);
+		if (!root || !(on = kva_json_get(root, "oracle")) ||
+		    on->t != KVA_JSTR) {
+			rc = kva_errf(e, NULL, "built-in fixture %d is malformed", i);
+			break;
+		}
+		if (strcmp(on->s, o->name) || !o->eval)
+			continue;
+		if (kva_args_from_json(o, root, &a, &ts, e) ||
+		    kva_oracle_eval(o, &a, &r, e)) {
+			rc = -1;
+			break;
+		}
+		if (emit(ctx, o, &a))
+			break;
+	}
+	kva_tabstore_free(&ts);
+	kva_arena_free(&ar);
+	return rc;
+}
+
 /* See kvarbiter.h: the size inputs (block and ring sizes) read off the
  * AST, which with the tables fix the cache a token is routed into. */
 int kva_oracle_world(const kva_oracle *o, unsigned *mask, kva_err *e)

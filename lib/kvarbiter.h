@@ -334,6 +334,10 @@ typedef struct kva_gen_opts {
 	uint64_t seed;
 } kva_gen_opts;
 
+/* ImpactArbiter's fixture queries for built-in oracle o (none for user
+ * formulas), kept in fixtures/boundaries/ and built into the library. */
+int kva_gen_fixtures(const kva_oracle *o, kva_emit_fn emit, void *ctx,
+		     kva_err *e);
 /* Boundary cases derived from o's formula AST (SPEC section 3). */
 int kva_gen_boundaries(const kva_oracle *o, const kva_gen_opts *opt,
 		       kva_emit_fn emit, void *ctx, kva_err *e);

@@ -506,7 +506,7 @@ static void take_cmd_replies(kva_trap *t, size_t from, size_t navail)
 	for (size_t i = 0; i < navail; i++) {
 		struct tcase *k = &t->q[from + i];
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		const kva_jval *v, *out, *none;
+		const kva_jval *v, *out, *none, *ty;
 		kva_err e;
 		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
 
@@ -516,6 +516,10 @@ static void take_cmd_replies(kva_trap *t, size_t from, size_t navail)
 			k->cls = KVA_C_ERROR;
 			snprintf(k->why, sizeof k->why, "bad reply: %.60s",
 				 v ? "not an object" : e.msg);
+		} else if (!(ty = kva_json_get(v, "type")) || ty->t != KVA_JSTR ||
+			   strcmp(ty->s, "route")) {
+			k->cls = KVA_C_ERROR;
+			snprintf(k->why, sizeof k->why, "reply is not a route record");
 		} else if ((none = kva_json_get(v, "none")) && none->t == KVA_JTRUE) {
 			k->got.rc = 1;
 		} else if (!(out = kva_json_get(v, "out")) || out->t != KVA_JARR ||
@@ -1065,8 +1069,11 @@ int kva_trap_generate(kva_trap *t, const char *mode, const char *arg,
 	struct gen_feed f = { t, e, 0 };
 	int rc;
 
-	if (!strcmp(mode, "boundaries"))
-		rc = kva_gen_boundaries(t->c.o, go, feed, &f, e);
+	if (!strcmp(mode, "boundaries")) {
+		rc = kva_gen_fixtures(t->c.o, feed, &f, e);
+		if (!rc && !f.failed)
+			rc = kva_gen_boundaries(t->c.o, go, feed, &f, e);
+	}
 	else if (!strcmp(mode, "sweep"))
 		rc = kva_gen_sweep(t->c.o, arg, go, feed, &f, e);
 	else
@@ -1078,9 +1085,12 @@ int kva_trap_generate(kva_trap *t, const char *mode, const char *arg,
 
 /* ---- reports ------------------------------------------------------------------------------ */
 
+/* HARD_BLOCK when the gradients differ by more than --tol, or when the
+ * candidate crashed, hung or answered nonsense (no gradient at all). */
 int kva_trap_verdict(const kva_trap *t)
 {
-	return t->divergence > t->c.tol || t->diverged > 0;
+	return t->divergence > t->c.tol || t->cls[KVA_C_CRASH] ||
+	       t->cls[KVA_C_TIMEOUT] || t->cls[KVA_C_ERROR];
 }
 
 static void put_classes(const kva_trap *t, kva_buf *b)
@@ -1474,6 +1484,38 @@ static void slotmap_free(struct slotmap *m)
 	free(m->val);
 }
 
+static const char *const layout_names[] = { "nhd", "hnd", "vllm-x" };
+
+/* Does slot s hold token id's row when the cache is read in another
+ * layout (a kernel that confused NHD, HND and vLLM's x-chunked key
+ * layout)?  Returns that layout, or -1.  row is scratch of H*D floats. */
+static int other_layout(const kva_trap *t, const kva_cache_desc *dc,
+			const float *cache, int64_t s, uint64_t id, float *row)
+{
+	int64_t H = dc->num_heads, D = dc->head_dim;
+
+	for (int l = 0; l < 3; l++) {
+		kva_cache_desc o = *dc;
+		const char *why;
+		int64_t bad = 0;
+
+		if (l == dc->layout)
+			continue;
+		o.layout = l;
+		o.x = l == KVA_LAYOUT_VLLM_X ? t->c.x : 1;
+		if (kva_cache_desc_check(&o, &why))
+			continue;
+		for (int64_t h = 0; h < H && !bad; h++)
+			for (int64_t d = 0; d < D && !bad; d++) {
+				row[h * D + d] = cache[kva_cache_index(&o, s, h, d)];
+				bad = row[h * D + d] != ksig(t->c.seed, id, h, d, SIG_TOKEN);
+			}
+		if (!bad)
+			return l;
+	}
+	return -1;
+}
+
 /* Classify a write kernel's cache.  cand and ref are guard+cache+guard. */
 static void judge_write(kva_trap *t, size_t from, size_t n, const kva_cache_desc *dc,
 			const float *cand, int64_t guard, struct slotmap *owner)
@@ -1517,6 +1559,7 @@ static void judge_write(kva_trap *t, size_t from, size_t n, const kva_cache_desc
 		struct tcase *k = &t->q[from + i];
 		int64_t s = case_slot(t, k), u;
 		uint64_t id = base + i;
+		int lay;
 
 		if (s < 0) {
 			if (full_at[i] >= 0 || part_at[i] >= 0)
@@ -1541,6 +1584,10 @@ static void judge_write(kva_trap *t, size_t from, size_t n, const kva_cache_desc
 			}
 		} else if (kind[s] == DEC_FULL && cid[s] >= base && cid[s] - base < n) {
 			kmark(k, KVA_C_COLLISION, -1);
+		} else if ((lay = other_layout(t, dc, cand + guard, s, id, row)) >= 0) {
+			kmark(k, KVA_C_MISROUTE, s);
+			snprintf(k->why, sizeof k->why, "row written in the %s layout",
+				 layout_names[lay]);
 		} else if (guard_bad) {
 			kmark(k, KVA_C_OOB, -1);
 		} else if (kind[s] == DEC_PARTIAL || part_at[i] >= 0) {
@@ -1781,10 +1828,15 @@ static int kv_batch(kva_trap *t, size_t from, size_t n, kva_err *e)
 			goto out;
 		}
 		for (size_t i = 0; i < nreg; i++) {
+			int pc = is_bits(cand[i], POISON_BITS), pr = is_bits(ref[i], POISON_BITS);
 			double dd = elem(cand[i]) - elem(ref[i]);
 
 			if (dd < 0)
 				dd = -dd;
+			/* written where nothing may be, or not written where
+			 * a row must be: a whole unit, even if the value is 0 */
+			if (pc != pr && dd < 1)
+				dd = 1;
 			if (dd > div)
 				div = dd;
 		}

@@ -68,8 +68,9 @@ int kva_trap_verdict(const kva_trap *t);
 void kva_trap_summary(const kva_trap *t, kva_buf *b);
 /* The human report: verdict line, divergence map, heat map. */
 void kva_trap_text(const kva_trap *t, kva_buf *b);
-/* Both gradient tensors of the smallest failing case's batch world, as a
- * tensor dump (kvarbiter(7)).  Returns 0 or -1 with e. */
+/* The two gradients of the smallest failing token (the oracle's row at
+ * its cell, the candidate's at the cell it chose) as a tensor dump
+ * (kvarbiter(7)).  Returns 0 or -1 with e. */
 int kva_trap_dump(const kva_trap *t, const char *path, kva_err *e);
 /* Facts for the trace store. */
 typedef struct kva_trap_facts {

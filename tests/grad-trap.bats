@@ -163,6 +163,80 @@ setup() {
 	assert_equal "$stderr" 'grad-trap: <stdin>:1: field "expect.block": missing'
 }
 
+# ---- the candidate corpus ---------------------------------------------------
+
+# Every candidate in fixtures/candidates/manifest.jsonl gets its manifest
+# verdict, and every class the manifest names is reported.  Correct
+# candidates run over the boundaries and a seeded random sweep (no false
+# positive allowed); buggy ones over the boundaries, where each bug shows.
+# Kernels run in all three layouts: a verdict is HARD_BLOCK if any layout
+# fails, and the classes are the union.
+@test "every candidate of the corpus gets its manifest verdict and classes" {
+	M="$ROOT/fixtures/candidates/manifest.jsonl"
+	C="$ROOT/fixtures/candidates"
+	n=0
+	for o in radix-1d radix-2d paged paged-ring flashinfer; do
+		route-oracle --oracle "$o" --boundaries > "$BATS_TEST_TMPDIR/$o.b"
+		cp "$BATS_TEST_TMPDIR/$o.b" "$BATS_TEST_TMPDIR/$o.br"
+		route-oracle --oracle "$o" --random 2000 --seed 1 >> "$BATS_TEST_TMPDIR/$o.br"
+	done
+	# "|" separates the fields: IFS white space would merge empty ones
+	while IFS='|' read -r file kind oracle verdict classes any form; do
+		cases="$BATS_TEST_TMPDIR/$oracle.b"
+		[ "$verdict" = PASS ] && cases="$BATS_TEST_TMPDIR/$oracle.br"
+		if [ "$form" = cu ]; then
+			# no CUDA device here: the trap must say so, exit 2
+			run -2 --separate-stderr grad-trap --kind "$kind" --candidate "$C/$file" "$cases"
+			continue
+		fi
+		layouts=nhd
+		[ "$kind" = route ] || layouts="nhd hnd vllm-x"
+		got=PASS seen=""
+		for L in $layouts; do
+			if [ "$form" = cmd ]; then
+				st=0
+				grad-trap --candidate-cmd "python3 $C/$file" --timeout 1 --max-map 0 "$cases" > "$BATS_TEST_TMPDIR/out" || st=$?
+			else
+				st=0
+				grad-trap --kind "$kind" --layout "$L" --candidate "$C/$file" --timeout 0.3 --max-map 0 "$cases" > "$BATS_TEST_TMPDIR/out" || st=$?
+			fi
+			[ "$st" -le 1 ] || { echo "$file ($L): trouble, exit $st"; return 1; }
+			v=$(jq -r .verdict "$BATS_TEST_TMPDIR/out")
+			[ "$v" = HARD_BLOCK ] && got=HARD_BLOCK
+			[ "$st" = "$([ "$v" = HARD_BLOCK ] && echo 1 || echo 0)" ]
+			seen="$seen $(jq -r '.classes | to_entries[] | select(.value > 0) | .key' "$BATS_TEST_TMPDIR/out" | tr '\n' ' ')"
+		done
+		[ "$got" = "$verdict" ] || { echo "$file: verdict $got, manifest says $verdict (classes:$seen)"; return 1; }
+		for c in $classes; do
+			[[ " $seen " == *" $c "* ]] || { echo "$file: class $c not reported (got:$seen)"; return 1; }
+		done
+		if [ -n "$any" ]; then
+			hit=0
+			for c in $any; do [[ " $seen " == *" $c "* ]] && hit=1; done
+			[ "$hit" = 1 ] || { echo "$file: none of $any reported (got:$seen)"; return 1; }
+		fi
+		n=$((n + 1))
+	done < <(jq -r '[.file, .kind, .oracle, .verdict, ((.classes // []) | join(" ")), ((.classes_any // []) | join(" ")), (.form // "c")] | join("|")' "$M")
+	echo "$n candidates checked"
+	[ "$n" -ge 50 ]
+}
+
+# ---- kernels ------------------------------------------------------------------
+
+@test "write and gather kernels: records name the slot a token's row went to" {
+	route-oracle --oracle paged --boundaries > "$BATS_TEST_TMPDIR/p"
+	C="$ROOT/fixtures/candidates"
+	run -1 grad-trap --kind write --candidate "$C/write/swap-pairs.c" --max-map 1 "$BATS_TEST_TMPDIR/p"
+	run -0 jq -e -s '.[0].class == "permutation" and (.[0].got.slot | type) == "number"
+	  and .[1].kind == "write" and .[1].verdict == "HARD_BLOCK"' <<< "$output"
+	run -1 grad-trap --kind gather --layout hnd --candidate "$C/gather/hnd-as-nhd.c" --format text --max-map 1 "$BATS_TEST_TMPDIR/p"
+	assert_line --index 0 --regexp '^\[AUTOGRAD TRAP FAIL — HARD_BLOCK\] divergence=[0-9.]+e[-+][0-9]+ > tol=1e-04$'
+	run -2 --separate-stderr grad-trap --kind write --candidate "$C/write/correct-index.c" "$BATS_TEST_TMPDIR/b2"
+	[[ $stderr == *"write kernels are trapped on slot cases"* ]]
+	run -2 --separate-stderr grad-trap --kind write --head-dim 3 --candidate "$C/write/correct-index.c" "$BATS_TEST_TMPDIR/p"
+	[[ $stderr == *"--head-dim must be at least 4"* ]]
+}
+
 # ---- robustness ----------------------------------------------------------------
 
 @test "empty input checked nothing: exit 2, never a PASS" {
@@ -207,8 +281,8 @@ setup() {
 	[[ ${stderr_lines[1]} == "usage: grad-trap"* ]]
 	run -2 --separate-stderr grad-trap
 	[[ ${stderr_lines[0]} == "grad-trap: give exactly one of --candidate and --candidate-cmd" ]]
-	run -2 --separate-stderr grad-trap --candidate x.c --kind write
-	assert_equal "$stderr" "grad-trap: --kind: write candidates are not trapped by this version; only route"
+	run -2 --separate-stderr grad-trap --candidate x.c --kind scatter
+	assert_equal "$stderr" "grad-trap: --kind: want route, write or gather, not scatter"
 	run -2 --separate-stderr grad-trap --candidate x.c --timeout 0
 	assert_equal "$stderr" "grad-trap: --timeout: value is invalid: 0"
 }

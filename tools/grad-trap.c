@@ -123,9 +123,10 @@ static int filter(opts *op, kva_trap **tp, const char *path, kva_progress *prog,
 				kva_errf(&e, "oracle", "this run traps %s", o->name);
 			} else if (kva_args_from_json(o, rec.root, &a, &ts, &e)) {
 				st = -1;
-			} else if ((ex = kva_json_get(rec.root, "expect")) ?
-				   parse_expect(o, ex, &r, &e) :
-				   kva_oracle_eval(o, &a, &r, &e)) {
+			} else if (kva_oracle_eval(o, &a, &r, &e)) {
+				st = -1; /* invalid inputs never reach a candidate */
+			} else if ((ex = kva_json_get(rec.root, "expect")) &&
+				   parse_expect(o, ex, &r, &e)) {
 				st = -1;
 			}
 			if (st == 1) {
@@ -315,7 +316,11 @@ int main(int argc, char **argv)
 			op.device = optarg;
 			break;
 		case O_CACHE: op.cache_dir = optarg; break;
-		case O_CSTDERR: op.conf.lim.keep_stderr = 1; break;
+		case O_CSTDERR:
+			/* stderr may be a file: let it grow, within reason */
+			op.conf.lim.keep_stderr = 1;
+			op.conf.lim.fsize_bytes = (size_t)64 << 20;
+			break;
 		case O_KEEP: op.keep_going = 1; break;
 		case O_MAXREC:
 			if (kva_parse_size(optarg, &op.max_record, &errstr))
@@ -454,6 +459,15 @@ int main(int argc, char **argv)
 			rc = 2;
 		}
 		kva_db_close(db);
+	}
+	{
+		kva_trap_facts f;
+
+		kva_trap_get_facts(t, &f);
+		if (f.cases == 0 && rc == 0) {
+			kva_warnx("no cases: nothing was checked");
+			rc = 2;
+		}
 	}
 	if (rc == 0 && kva_trap_verdict(t))
 		rc = 1;

@@ -26,9 +26,6 @@ static void usage(FILE *fp)
 	      fp);
 }
 
-/* The built-in fixtures (fixtures/boundaries/), embedded by make. */
-extern const char *const kva_boundary_fixtures[];
-
 /* 64-bit FNV-1a of a serialised case, for kva_hset. */
 static uint64_t fnv1a(const char *s, size_t n)
 {
@@ -75,33 +72,6 @@ static int emit_case(void *vctx, const kva_oracle *o, const kva_args *a)
 	kva_out_record(&g->b);
 	kva_progress_tick(&g->prog, ++g->n);
 	return 0;
-}
-
-/* Emit the embedded fixture queries that belong to oracle o. */
-static void emit_fixtures(const kva_oracle *o, gen_ctx *g)
-{
-	kva_arena ar = { 0 };
-	kva_tabstore ts = { 0 };
-
-	for (int i = 0; kva_boundary_fixtures[i]; i++) {
-		const char *line = kva_boundary_fixtures[i];
-		const kva_jval *root, *on;
-		kva_args a;
-		kva_err e;
-
-		kva_arena_reset(&ar);
-		root = kva_json_parse(&ar, line, strlen(line), &e);
-		if (!root || !(on = kva_json_get(root, "oracle")) ||
-		    on->t != KVA_JSTR)
-			kva_die(KVA_EXIT_TROUBLE, "embedded fixture %d is malformed", i);
-		if (strcmp(on->s, o->name))
-			continue;
-		if (kva_args_from_json(o, root, &a, &ts, &e))
-			kva_die(KVA_EXIT_TROUBLE, "embedded fixture %d: %s", i, e.msg);
-		emit_case(g, o, &a);
-	}
-	kva_tabstore_free(&ts);
-	kva_arena_free(&ar);
 }
 
 typedef struct opts {
@@ -377,9 +347,9 @@ int main(int argc, char **argv)
 
 		if (boundaries) {
 			g.dedup = &dd;
-			if (!uf)
-				emit_fixtures(op.oracle, &g);
-			grc = kva_gen_boundaries(op.oracle, &go, emit_case, &g, &e);
+			grc = kva_gen_fixtures(op.oracle, emit_case, &g, &e);
+			if (!grc)
+				grc = kva_gen_boundaries(op.oracle, &go, emit_case, &g, &e);
 		} else if (sweep) {
 			grc = kva_gen_sweep(op.oracle, sweep, &go, emit_case, &g, &e);
 		} else {
