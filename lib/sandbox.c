@@ -254,7 +254,7 @@ static ssize_t write_nosigpipe(int fd, const void *p, size_t n)
 }
 
 int kva_sbx_exchange(kva_sbx *s, const void *req, size_t reqlen, kva_buf *rep,
-		     int (*done)(const kva_buf *rep, void *ctx), void *ctx,
+		     int (*done)(kva_buf *rep, void *ctx), void *ctx,
 		     double timeout_s)
 {
 	const char *p = req;

@@ -45,13 +45,14 @@ int kva_sbx_spawn_cmd(kva_sbx *s, const kva_sbx_limits *lim, const char *cmd,
 
 /*
  * Send req[0..reqlen) and append the reply to rep until done(rep, ctx)
+ * (which may consume what it has read from the front of rep)
  * returns non-zero.  Returns KVA_SBX_OK; KVA_SBX_DIED when the child
  * exited or closed its pipes first (reaped, s->why says how); or
  * KVA_SBX_TIMEOUT when nothing moved for timeout_s (the child's process
  * group is killed and reaped).
  */
 int kva_sbx_exchange(kva_sbx *s, const void *req, size_t reqlen, kva_buf *rep,
-		     int (*done)(const kva_buf *rep, void *ctx), void *ctx,
+		     int (*done)(kva_buf *rep, void *ctx), void *ctx,
 		     double timeout_s);
 
 /* Close the pipes, kill the process group if it still runs, reap. */

@@ -33,7 +33,7 @@ enum { OR_RADIX_1D, OR_RADIX_2D, OR_PAGED, OR_PAGED_RING, OR_FLASHINFER,
 #define RES_FLUSH 256
 #define MAX_TABLE (1u << 24)
 
-enum { MODE_CASES = 1, MODE_KERNEL = 3 };
+enum { MODE_CASES = 1, MODE_GENERATE = 2, MODE_KERNEL = 3 };
 enum { FLAG_UNBUFFERED = 1 };
 
 struct req_hdr {
@@ -173,6 +173,146 @@ static int serve_kernel(const struct child_ctx *cc, const char *payload,
 	return bad ? -1 : 0;
 }
 
+/* ---- built-in generator mode, in the child ------------------------------- */
+
+enum { GMSG_DIV = 1, GMSG_BEAT = 2, GMSG_DONE = 3 };
+#define BEAT_EVERY 65536
+
+struct greq {                    /* after the header in MODE_GENERATE */
+	uint32_t gen;            /* 0 boundaries, 1 sweep, 2 random */
+	uint32_t speclen;
+	uint64_t n, seed, skip;
+	int64_t num_heads;
+};
+
+struct gmsg {                    /* one message of the child's stream */
+	uint32_t type, len;      /* len: bytes of table data that follow */
+	uint64_t index;
+	struct cres got;
+	int64_t in[KVA_MAX_IN];
+	uint32_t tlen[KVA_MAX_TAB];
+};
+
+struct gchild {
+	const struct child_ctx *cc;
+	int wfd;
+	uint64_t index, skip;
+	kva_buf out;             /* messages not yet written */
+	int32_t *tab32[KVA_MAX_TAB];
+	size_t tcap[KVA_MAX_TAB];
+	int failed;
+};
+
+static void gflush(struct gchild *g)
+{
+	if (g->out.len && kva_sbx_write_full(g->wfd, g->out.p, g->out.len))
+		g->failed = 1;
+	g->out.len = 0;
+}
+
+/* kva_emit_fn in the child: run the candidate on one generated case and
+ * report it only if it disagrees with the oracle. */
+static int gemit(void *vctx, const kva_oracle *o, const kva_args *a)
+{
+	struct gchild *g = vctx;
+	struct gmsg m;
+	kva_route r;
+	kva_err e;
+	int bad;
+
+	if (g->index++ < g->skip)
+		return 0;
+	if (kva_oracle_eval(o, a, &r, &e))
+		return 0;
+	for (int k = 0; k < o->ntab; k++) {
+		if (a->tab[k].n > g->tcap[k]) {
+			int32_t *p = realloc(g->tab32[k], a->tab[k].n * sizeof *p);
+
+			if (!p)
+				_exit(3);
+			g->tab32[k] = p;
+			g->tcap[k] = a->tab[k].n;
+		}
+		for (size_t j = 0; j < a->tab[k].n; j++)
+			g->tab32[k][j] = (int32_t)a->tab[k].v[j];
+		m.tlen[k] = (uint32_t)a->tab[k].n;
+	}
+	memset(&m.got, 0, sizeof m.got);
+	m.got.rc = call_route(g->cc, a->in, g->tab32, m.tlen, m.got.out);
+	m.got.done = 1;
+	if (r.status != KVA_ROUTED)
+		bad = m.got.rc == 0;
+	else
+		bad = m.got.rc != 0 || memcmp(m.got.out, r.out,
+					      (size_t)o->nout * sizeof(int64_t));
+	if (bad) {
+		m.type = GMSG_DIV;
+		m.index = g->index - 1;
+		memcpy(m.in, a->in, sizeof m.in);
+		m.len = 0;
+		for (int k = 0; k < o->ntab; k++)
+			m.len += m.tlen[k] * 4;
+		kva_buf_put(&g->out, &m, sizeof m);
+		for (int k = 0; k < o->ntab; k++)
+			kva_buf_put(&g->out, g->tab32[k], m.tlen[k] * 4);
+	}
+	if (g->index % BEAT_EVERY == 0 || g->out.len > 60000) {
+		memset(&m, 0, sizeof m);
+		m.type = GMSG_BEAT;
+		m.index = g->index;
+		kva_buf_put(&g->out, &m, sizeof m);
+		gflush(g);
+	}
+	return g->failed;
+}
+
+/* Serve one MODE_GENERATE request: generate, check, stream findings. */
+static int serve_generate(const struct child_ctx *cc, const char *payload,
+			  size_t len, int wfd)
+{
+	struct greq gr;
+	struct gchild g;
+	struct gmsg m;
+	kva_gen_opts go;
+	kva_err e;
+	char *spec;
+	int rc;
+
+	if (len < sizeof gr)
+		return -1;
+	memcpy(&gr, payload, sizeof gr);
+	if (!(spec = malloc((size_t)gr.speclen + 1)))
+		return -1;
+	memcpy(spec, payload + sizeof gr, gr.speclen);
+	spec[gr.speclen] = '\0';
+	memset(&g, 0, sizeof g);
+	g.cc = cc;
+	g.wfd = wfd;
+	g.skip = gr.skip;
+	go.num_heads = gr.num_heads;
+	go.seed = gr.seed;
+	rc = kva_gen_fixtures(cc->c->o, gemit, &g, &e);
+	if (gr.gen != 0)
+		g.index = 0, rc = 0; /* fixtures belong to --boundaries only */
+	if (!rc && gr.gen == 0)
+		rc = kva_gen_boundaries(cc->c->o, &go, gemit, &g, &e);
+	else if (!rc && gr.gen == 1)
+		rc = kva_gen_sweep(cc->c->o, spec, &go, gemit, &g, &e);
+	else if (!rc)
+		rc = kva_gen_random(cc->c->o, gr.n, &go, gemit, &g, &e);
+	memset(&m, 0, sizeof m);
+	m.type = GMSG_DONE;
+	m.index = g.index;
+	m.got.rc = rc;
+	kva_buf_put(&g.out, &m, sizeof m);
+	gflush(&g);
+	kva_buf_free(&g.out);
+	for (int k = 0; k < KVA_MAX_TAB; k++)
+		free(g.tab32[k]);
+	free(spec);
+	return g.failed ? -1 : 0;
+}
+
 /* The child: load the candidate, say so, then serve requests. */
 static void child_main(void *vctx, int rfd, int wfd)
 {
@@ -227,6 +367,11 @@ static void child_main(void *vctx, int rfd, int wfd)
 		end = payload + hd.len;
 		if (hd.mode == MODE_KERNEL) {
 			if (serve_kernel(cc, payload, hd.len, wfd))
+				_exit(5);
+			continue;
+		}
+		if (hd.mode == MODE_GENERATE) {
+			if (serve_generate(cc, payload, hd.len, wfd))
 				_exit(5);
 			continue;
 		}
@@ -298,7 +443,7 @@ static int table_elem(const kva_trap *t, const struct tcase *k, int i,
 }
 
 /* done() for reading the greeting: 4-byte length then the text. */
-static int greeting_done(const kva_buf *b, void *ctx)
+static int greeting_done(kva_buf *b, void *ctx)
 {
 	uint32_t n;
 
@@ -458,12 +603,12 @@ static void put_request(kva_trap *t, size_t from, size_t to, uint32_t flags)
 
 struct want { size_t bytes; size_t lines; };
 
-static int bytes_done(const kva_buf *b, void *ctx)
+static int bytes_done(kva_buf *b, void *ctx)
 {
 	return b->len >= ((struct want *)ctx)->bytes;
 }
 
-static int lines_done(const kva_buf *b, void *ctx)
+static int lines_done(kva_buf *b, void *ctx)
 {
 	size_t n = 0;
 
@@ -1042,18 +1187,117 @@ int kva_trap_flush(kva_trap *t, kva_err *e)
 
 /* ---- built-in generator mode ----------------------------------------------------------- */
 
+/* Parent side of the child's stream: findings since the last heartbeat
+ * are held back, and committed (judged, recorded) when one arrives, so a
+ * crash can re-run exactly the unaccounted cases. */
+struct gstream {
+	kva_trap *t;
+	uint64_t beat;           /* every case below this is accounted for */
+	int done, rc;
+	size_t held;             /* queued findings not yet committed */
+};
+
+static void commit(kva_trap *t, uint64_t beat)
+{
+	for (size_t i = 0; i < t->nq; i++)
+		t->q[i].cls = judge(t, &t->q[i]);
+	refine(t);
+	for (size_t i = 0; i < t->nq; i++)
+		if (t->q[i].cls >= 0)
+			record(t, &t->q[i]);
+	t->nq = 0;
+	t->npool = 0;
+	t->cases = beat;
+}
+
+static int gstream_done(kva_buf *rep, void *ctx)
+{
+	struct gstream *gs = ctx;
+	kva_trap *t = gs->t;
+	size_t off = 0;
+
+	while (rep->len - off >= sizeof(struct gmsg)) {
+		struct gmsg m;
+		struct tcase *k;
+
+		memcpy(&m, rep->p + off, sizeof m);
+		if (rep->len - off < sizeof m + m.len)
+			break;
+		if (m.type == GMSG_DIV) {
+			const char *tp = rep->p + off + sizeof m;
+			kva_args a;
+			kva_route r;
+			kva_err e;
+
+			if (t->nq == t->capq) {
+				t->capq = t->capq ? 2 * t->capq : 1024;
+				if (!(t->q = realloc(t->q, t->capq * sizeof *t->q)))
+					kva_die(KVA_EXIT_TROUBLE, "out of memory");
+			}
+			memset(&a, 0, sizeof a);
+			memcpy(a.in, m.in, sizeof a.in);
+			k = &t->q[t->nq];
+			memset(k, 0, sizeof *k);
+			memcpy(k->in, m.in, sizeof k->in);
+			for (int j = 0; j < t->c.o->ntab; j++) {
+				if (t->npool + m.tlen[j] > t->cappool) {
+					t->cappool = 2 * (t->npool + m.tlen[j]) + 1024;
+					if (!(t->pool = realloc(t->pool, t->cappool * sizeof *t->pool)))
+						kva_die(KVA_EXIT_TROUBLE, "out of memory");
+				}
+				k->toff[j] = t->npool;
+				k->tlen[j] = m.tlen[j];
+				for (uint32_t x = 0; x < m.tlen[j]; x++) {
+					int32_t v;
+
+					memcpy(&v, tp, 4);
+					tp += 4;
+					t->pool[t->npool++] = v;
+				}
+			}
+			for (int j = 0; j < t->c.o->ntab; j++) {
+				a.tab[j].v = t->pool + k->toff[j];
+				a.tab[j].n = k->tlen[j];
+			}
+			if (kva_oracle_eval(t->c.o, &a, &r, &e))
+				r.status = KVA_ROUTED; /* cannot happen: generated cases are valid */
+			k->expect = r;
+			k->got = m.got;
+			k->index = m.index;
+			k->cls = -1;
+			t->nq++;
+		} else if (m.type == GMSG_BEAT || m.type == GMSG_DONE) {
+			commit(t, m.index);
+			gs->beat = m.index;
+			if (m.type == GMSG_DONE) {
+				gs->done = 1;
+				gs->rc = m.got.rc;
+			}
+		}
+		off += sizeof m + m.len;
+	}
+	memmove(rep->p, rep->p + off, rep->len - off);
+	rep->len -= off;
+	return gs->done;
+}
+
 struct gen_feed {
 	kva_trap *t;
 	kva_err *e;
+	uint64_t skip, seen;
 	int failed;
 };
 
+/* kva_emit_fn in the parent (co-processes, kernels, and the remainder of
+ * a generator run after the child crashed): queue the case. */
 static int feed(void *vctx, const kva_oracle *o, const kva_args *a)
 {
 	struct gen_feed *f = vctx;
 	kva_route r;
 	kva_err e;
 
+	if (f->seen++ < f->skip)
+		return 0;
 	if (kva_oracle_eval(o, a, &r, &e))
 		return 0;
 	if (kva_trap_add(f->t, a, &r, "", 0, f->e)) {
@@ -1063,24 +1307,84 @@ static int feed(void *vctx, const kva_oracle *o, const kva_args *a)
 	return 0;
 }
 
-int kva_trap_generate(kva_trap *t, const char *mode, const char *arg,
-		      uint64_t n, const kva_gen_opts *go, kva_err *e)
+/* Generate in the parent, skipping the first skip cases. */
+static int generate_here(kva_trap *t, const char *mode, const char *arg,
+			 uint64_t n, const kva_gen_opts *go, uint64_t skip,
+			 kva_err *e)
 {
-	struct gen_feed f = { t, e, 0 };
+	struct gen_feed f = { t, e, skip, 0, 0 };
 	int rc;
 
 	if (!strcmp(mode, "boundaries")) {
 		rc = kva_gen_fixtures(t->c.o, feed, &f, e);
 		if (!rc && !f.failed)
 			rc = kva_gen_boundaries(t->c.o, go, feed, &f, e);
-	}
-	else if (!strcmp(mode, "sweep"))
+	} else if (!strcmp(mode, "sweep")) {
 		rc = kva_gen_sweep(t->c.o, arg, go, feed, &f, e);
-	else
+	} else {
 		rc = kva_gen_random(t->c.o, n, go, feed, &f, e);
+	}
 	if (rc || f.failed)
 		return -1;
 	return kva_trap_flush(t, e);
+}
+
+/* kva_emit_fn that stops at the first case: checks a sweep spec. */
+static int stop_at_once(void *ctx, const kva_oracle *o, const kva_args *a)
+{
+	(void)ctx;
+	(void)o;
+	(void)a;
+	return 1;
+}
+
+/*
+ * See trap.h.  Route candidates in a shared object: the child generates
+ * the cases and runs them itself, streaming back only disagreements and a
+ * heartbeat every BEAT_EVERY cases.  If it crashes or hangs, the cases
+ * after the last heartbeat are generated here and run batch-wise, which
+ * pins the culprit to its case.
+ */
+int kva_trap_generate(kva_trap *t, const char *mode, const char *arg,
+		      uint64_t n, const kva_gen_opts *go, kva_err *e)
+{
+	struct req_hdr hd = { REQ_MAGIC, MODE_GENERATE, 0, 0, 0 };
+	struct greq gr;
+	struct gstream gs = { t, 0, 0, 0, 0 };
+	int st;
+
+	if (t->c.cmd || t->c.kind != KVA_KIND_ROUTE)
+		return generate_here(t, mode, arg, n, go, 0, e);
+	/* validate the spec here: a bad one is our error, not the child's */
+	if (!strcmp(mode, "sweep") && kva_gen_sweep(t->c.o, arg, go, stop_at_once,
+						     NULL, e))
+		return -1;
+	memset(&gr, 0, sizeof gr);
+	gr.gen = !strcmp(mode, "boundaries") ? 0 : !strcmp(mode, "sweep") ? 1 : 2;
+	gr.speclen = arg ? (uint32_t)strlen(arg) : 0;
+	gr.n = n;
+	gr.seed = go->seed;
+	gr.num_heads = go->num_heads;
+	t->req.len = 0;
+	kva_buf_put(&t->req, &hd, sizeof hd);
+	kva_buf_put(&t->req, &gr, sizeof gr);
+	kva_buf_put(&t->req, arg ? arg : "", gr.speclen);
+	((struct req_hdr *)(void *)t->req.p)->len = t->req.len - sizeof hd;
+	if (t->sbx.pid <= 0 && greet(t, e))
+		return -1;
+	t->rep.len = 0;
+	st = kva_sbx_exchange(&t->sbx, t->req.p, t->req.len, &t->rep, gstream_done,
+			      &gs, t->c.lim.timeout_s);
+	if (st == KVA_SBX_OK) {
+		if (gs.rc)
+			return kva_errf(e, NULL, "generator failed in the sandbox");
+		return 0;
+	}
+	/* drop the findings after the last heartbeat and redo those cases */
+	t->nq = 0;
+	t->npool = 0;
+	t->cases = gs.beat;
+	return generate_here(t, mode, arg, n, go, gs.beat, e);
 }
 
 /* ---- reports ------------------------------------------------------------------------------ */
