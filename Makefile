@@ -109,6 +109,7 @@ bats: all
 
 check: all
 	$(B)/unit
+	KVA_BUILD=$(B) NVCC=$(NVCC) sh tests/gpu/run.sh
 	KVA_BUILD=$(B) bats tests/*.bats
 
 asan:
@@ -118,7 +119,7 @@ asan:
 
 lint:
 	mandoc -Tlint -W warning man/*.1 man/*.7
-	shellcheck -x .ci/run tests/bench/*.sh $(wildcard pipelines/*)
+	shellcheck -x .ci/run tests/bench/*.sh tests/gpu/run.sh $(wildcard pipelines/*)
 	@for t in $(TOOLS); do \
 	  [ -f man/$$t.1 ] || { echo "lint: tools/$$t.c has no man/$$t.1"; exit 1; }; \
 	  [ -f tests/$$t.bats ] || { echo "lint: tools/$$t.c has no tests/$$t.bats"; exit 1; }; \

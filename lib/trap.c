@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "kvarbiter_candidate.h"
+#include "cudart.h"
 #include "kvcache.h"
 #include "trap.h"
 
@@ -61,6 +62,7 @@ struct child_ctx {
 	const kva_trap_conf *c;
 	int oid;
 	void (*fn)(void);        /* the route_* symbol, cast by call_route */
+	kva_cudart cu;           /* --device cuda: loaded in the child only */
 };
 
 static int oracle_id(const kva_oracle *o)
@@ -136,6 +138,50 @@ typedef int (*fn_gather)(const float *, const kva_cache_desc *,
 
 #define POISON_BITS 0x7fa5a5a5u
 
+/*
+ * The same call on a GPU: copy the slot mapping, the input and the
+ * poisoned output region to the device, run the candidate on device
+ * pointers, copy the region back.  Returns the kernel's value, or -1000
+ * minus the CUDA error for a failed allocation or copy.
+ */
+static int cuda_kernel(const struct child_ctx *cc, const struct kreq *kr,
+		       const int64_t *slots, const float *data, float *region,
+		       size_t nreg)
+{
+	const kva_cudart *cu = &cc->cu;
+	size_t ndata = (size_t)(cc->c->kind == KVA_KIND_WRITE ?
+				kr->n * kr->stride : 2 * kr->guard + kr->elems);
+	void *ds = NULL, *dd = NULL, *dr = NULL;
+	int err, rc = -1;
+
+	if ((err = cu->malloc_(&ds, (size_t)kr->n * sizeof *slots + 8)) ||
+	    (err = cu->malloc_(&dd, ndata * sizeof *data + 4)) ||
+	    (err = cu->malloc_(&dr, nreg * sizeof *region + 4)) ||
+	    (err = cu->memcpy_(ds, slots, (size_t)kr->n * sizeof *slots, KVA_CUDA_H2D)) ||
+	    (err = cu->memcpy_(dd, data, ndata * sizeof *data, KVA_CUDA_H2D)) ||
+	    (err = cu->memcpy_(dr, region, nreg * sizeof *region, KVA_CUDA_H2D))) {
+		rc = -1000 - err;
+		goto out;
+	}
+	if (cc->c->kind == KVA_KIND_WRITE)
+		rc = ((fn_write)cc->fn)(dd, kr->stride, ds, kr->n,
+					(float *)dr + kr->guard, &kr->desc);
+	else
+		rc = ((fn_gather)cc->fn)((float *)dd + kr->guard, &kr->desc, ds,
+					 kr->n, (float *)dr + kr->guard, kr->stride);
+	if ((err = cu->synchronize()) ||
+	    (err = cu->memcpy_(region, dr, nreg * sizeof *region, KVA_CUDA_D2H)))
+		rc = -1000 - err;
+out:
+	if (ds)
+		cu->free_(ds);
+	if (dd)
+		cu->free_(dd);
+	if (dr)
+		cu->free_(dr);
+	return rc;
+}
+
 /* Run one kernel request in the child and send back its return value and
  * the region it wrote (guards included).  Returns 0 or -1 on I/O error. */
 static int serve_kernel(const struct child_ctx *cc, const char *payload,
@@ -161,7 +207,9 @@ static int serve_kernel(const struct child_ctx *cc, const char *payload,
 		return -1;
 	for (i = 0; i < nreg; i++)
 		memcpy(&region[i], &poison, 4);
-	if (cc->c->kind == KVA_KIND_WRITE)
+	if (cc->c->cuda)
+		rc[0] = cuda_kernel(cc, &kr, slots, data, region, nreg);
+	else if (cc->c->kind == KVA_KIND_WRITE)
 		rc[0] = ((fn_write)cc->fn)(data, kr.stride, slots, kr.n,
 					   region + kr.guard, &kr.desc);
 	else
@@ -343,6 +391,8 @@ static void child_main(void *vctx, int rfd, int wfd)
 		if (!p)
 			snprintf(msg, sizeof msg, "does not define %s()", sym);
 	}
+	if (!msg[0] && cc->c->cuda)
+		kva_cudart_load(&cc->cu, msg, sizeof msg);
 	mlen = (uint32_t)strlen(msg);
 	if (kva_sbx_write_full(wfd, &mlen, 4) || kva_sbx_write_full(wfd, msg, mlen) ||
 	    mlen)

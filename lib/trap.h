@@ -44,6 +44,7 @@ typedef struct kva_trap_conf {
 	int heads;               /* write, gather: H */
 	int x;                   /* write, gather: vllm-x chunk */
 	int stride_pad;          /* write, gather: row stride is H*D + this */
+	int cuda;                /* --device cuda: kernels get device pointers */
 } kva_trap_conf;
 
 typedef struct kva_trap kva_trap;

@@ -366,10 +366,12 @@ int main(int argc, char **argv)
 	if (op.candidate) {
 		if (kva_candidate_build(op.candidate, op.cache_dir, &cand, &e))
 			kva_die(2, "%s", e.msg);
-		if (cand.cuda || !strcmp(op.device, "cuda"))
-			kva_die(2, "%s: CUDA candidates need --device cuda and a CUDA "
-				"device; no CUDA device is usable on this machine",
+		if (cand.cuda && strcmp(op.device, "cuda"))
+			kva_die(2, "%s: a CUDA candidate needs --device cuda",
 				op.candidate);
+		/* the sandboxed child loads the CUDA runtime and refuses
+		 * (exit 2, with the runtime's reason) when no device is usable */
+		op.conf.cuda = !strcmp(op.device, "cuda");
 		op.conf.so = cand.so;
 		op.conf.cand_name = op.candidate;
 		memcpy(op.conf.sha256, cand.sha256, sizeof cand.sha256);
