@@ -461,6 +461,13 @@ struct tcase {                   /* one queued case */
 	char why[96];
 };
 
+struct dtok {                    /* one token of the dumped world */
+	int64_t oc[KVA_MAX_OUT];     /* oracle cell (if routed) */
+	int64_t cc[KVA_MAX_OUT];     /* candidate cell (if it wrote one) */
+	int oroute, croute;
+	uint64_t index;
+};
+
 struct kva_trap {
 	kva_trap_conf c;
 	int oid;
@@ -477,6 +484,8 @@ struct kva_trap {
 	uint64_t cls[KVA_C_N];
 	double divergence, t0, t1;
 	int have_first;
+	struct dtok *wtok;           /* the tokens sharing first's cache */
+	size_t nwtok;
 	struct tcase first;          /* smallest failing case */
 	int64_t *first_tab;          /* its tables */
 	char first_file[256];
@@ -1120,6 +1129,47 @@ static void map_lines(kva_trap *t, const struct tcase *k)
 			       t->c.head_dim, kva_class_names[k->cls]);
 }
 
+static uint64_t world_hash(const kva_trap *t, const struct tcase *k);
+static int64_t case_bs(const kva_trap *t, const struct tcase *k);
+
+/* Remember the tokens of k's queue that share its cache: the rows the
+ * two dumped gradients are made of.  Routes: same world (sizes, tables);
+ * kernels: same block size, cells are slots.  In generator mode the
+ * queue holds only the diverging tokens. */
+static void keep_world(kva_trap *t, const struct tcase *k)
+{
+	int route = t->c.kind == KVA_KIND_ROUTE;
+	uint64_t w = route ? world_hash(t, k) : 0;
+
+	t->nwtok = 0;
+	free(t->wtok);
+	if (!(t->wtok = calloc(t->nq + 1, sizeof *t->wtok)))
+		kva_die(KVA_EXIT_TROUBLE, "out of memory");
+	for (size_t i = 0; i < t->nq; i++) {
+		const struct tcase *u = &t->q[i];
+		struct dtok *d = &t->wtok[t->nwtok];
+
+		if (route ? world_hash(t, u) != w : case_bs(t, u) != case_bs(t, k))
+			continue;
+		d->index = u->index;
+		if (route) {
+			d->oroute = u->expect.status == KVA_ROUTED;
+			memcpy(d->oc, u->expect.out, sizeof d->oc);
+			d->croute = u->got.done && u->got.rc == 0 &&
+				    (u->cls < 0 || u->cls < KVA_C_CRASH);
+			memcpy(d->cc, u->cls < 0 ? u->expect.out : u->got.out, sizeof d->cc);
+		} else {
+			int64_t s = case_slot(t, u);
+
+			d->oroute = s >= 0;
+			d->oc[0] = s;
+			d->croute = u->cls < 0 ? s >= 0 : u->got.done && u->got.rc == 0;
+			d->cc[0] = u->cls < 0 ? s : u->got.out[0];
+		}
+		t->nwtok++;
+	}
+}
+
 /* Account for one judged case: counts, divergence record, map, first. */
 static void record(kva_trap *t, struct tcase *k)
 {
@@ -1147,6 +1197,7 @@ static void record(kva_trap *t, struct tcase *k)
 		free(t->first_tab);
 		t->first_tab = tabs;
 		t->have_first = 1;
+		keep_world(t, k);
 		snprintf(t->first_file, sizeof t->first_file, "%s",
 			 t->file ? t->file : "");
 	}
@@ -1157,7 +1208,7 @@ static void record(kva_trap *t, struct tcase *k)
 		if (!strcmp(t->c.o->out[i], "block") || !strcmp(t->c.o->out[i], "page"))
 			bi = i;
 	}
-	if (k->got.done && k->got.rc == 0 && bi >= 0) {
+	if (t->c.kind == KVA_KIND_ROUTE && k->got.done && k->got.rc == 0 && bi >= 0) {
 		int64_t h = hi >= 0 ? k->got.out[hi] : 0, bl = k->got.out[bi];
 
 		if (h >= 0 && h < 8 && bl >= 0 && bl < 16) {
@@ -1204,7 +1255,8 @@ static void record(kva_trap *t, struct tcase *k)
 		kva_buf_jstr(&b, k->why, strlen(k->why));
 	}
 	kva_buf_puts(&b, ",\"divergence\":1,\"floats\":");
-	kva_buf_i64(&b, t->c.head_dim);
+	kva_buf_i64(&b, t->c.kind == KVA_KIND_ROUTE ? t->c.head_dim :
+		    (int64_t)t->c.heads * t->c.head_dim);
 	kva_buf_putc(&b, '}');
 	kva_out_record(&b);
 	kva_buf_free(&b);
@@ -1595,62 +1647,126 @@ static float signature(uint64_t seed, uint64_t id, int d)
 	       32768.0f;
 }
 
+enum { SIG_TOKEN, SIG_CELL, SIG_GUARD };
+static float ksig(uint64_t seed, uint64_t id, int64_t h, int64_t d, int what);
+
+/* A row of a dumped gradient: a cell and the tokens scattered into it. */
+struct drow {
+	int64_t cell[KVA_MAX_OUT];
+	uint64_t index;
+};
+
+static int ncoord;
+
+static int drow_cmp(const void *a, const void *b)
+{
+	const struct drow *x = a, *y = b;
+
+	for (int i = 0; i < ncoord; i++)
+		if (x->cell[i] != y->cell[i])
+			return x->cell[i] < y->cell[i] ? -1 : 1;
+	return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/* See trap.h.  Each tensor is the scatter of the world's token
+ * signatures into the cells the oracle (or the candidate) chose; tokens
+ * in one cell add up, as gradients do.  Cells with a negative coordinate
+ * cannot be indexed and are counted in "outside". */
 int kva_trap_dump(const kva_trap *t, const char *path, kva_err *e)
 {
-	FILE *fp;
+	int route = t->c.kind == KVA_KIND_ROUTE;
+	int nc = route ? t->c.o->nout : 1;
+	int64_t width = route ? t->c.head_dim : (int64_t)t->c.heads * t->c.head_dim;
+	int64_t shape[KVA_MAX_OUT];
+	struct drow *rows = malloc((t->nwtok + 1) * sizeof *rows);
+	float *acc = malloc((size_t)width * sizeof *acc);
 	kva_buf b = { 0 };
-	const struct tcase *k = &t->first;
-	int nout = t->c.o->nout;
+	FILE *fp;
 
-	if (!(fp = fopen(path, "w")))
+	if (!rows || !acc)
+		kva_die(KVA_EXIT_TROUBLE, "out of memory");
+	for (int i = 0; i < nc; i++)
+		shape[i] = 1;
+	for (size_t j = 0; j < t->nwtok; j++)
+		for (int i = 0; i < nc; i++) {
+			const struct dtok *d = &t->wtok[j];
+
+			if (d->oroute && d->oc[i] + 1 > shape[i])
+				shape[i] = d->oc[i] + 1;
+			if (d->croute && d->cc[i] + 1 > shape[i])
+				shape[i] = d->cc[i] + 1;
+		}
+	if (!(fp = fopen(path, "w"))) {
+		free(rows);
+		free(acc);
 		return kva_errf(e, NULL, "%s: %s", path, strerror(errno));
-	/* the two gradients of the smallest failing token: the oracle's row
-	 * at its cell, the candidate's at the cell it chose */
+	}
 	for (int which = 0; which < 2; which++) {
 		const char *name = which ? "grad.candidate" : "grad.oracle";
-		const int64_t *cell = which ? k->got.out : k->expect.out;
-		int has = t->have_first && (which ? k->got.done && k->got.rc == 0 :
-					  k->expect.status == KVA_ROUTED);
+		size_t nr = 0, outside = 0;
 
+		for (size_t j = 0; j < t->nwtok; j++) {
+			const struct dtok *d = &t->wtok[j];
+			const int64_t *c = which ? d->cc : d->oc;
+			int neg = 0;
+
+			if (!(which ? d->croute : d->oroute))
+				continue;
+			for (int i = 0; i < nc; i++)
+				neg |= c[i] < 0;
+			if (neg) {
+				outside++;
+				continue;
+			}
+			memcpy(rows[nr].cell, c, sizeof rows[nr].cell);
+			rows[nr++].index = d->index;
+		}
+		ncoord = nc;
+		qsort(rows, nr, sizeof *rows, drow_cmp);
 		b.len = 0;
 		kva_buf_puts(&b, "{\"type\":\"tensor\",\"name\":");
 		kva_buf_jstr(&b, name, strlen(name));
 		kva_buf_puts(&b, ",\"dtype\":\"f32\",\"shape\":[");
-		for (int i = 0; i < nout; i++) {
-			int64_t m = 1 + (has && cell[i] >= 0 ? cell[i] : 0);
+		for (int i = 0; i < nc; i++)
+			kva_buf_printf(&b, "%lld,", (long long)shape[i]);
+		kva_buf_printf(&b, "%lld],\"layout\":\"", (long long)width);
+		if (route)
+			for (int i = 0; i < nc; i++)
+				kva_buf_printf(&b, "%s,", t->c.o->out[i]);
+		else
+			kva_buf_puts(&b, "slot,");
+		kva_buf_printf(&b, "%s\",\"source\":\"grad-trap\",\"rows\":\"values\","
+			       "\"sparse\":true,\"tokens\":%zu,\"outside\":%zu}\n",
+			       route ? "dim" : "head_dim", nr, outside);
+		for (size_t j = 0; j < nr;) {
+			size_t k = j;
 
-			kva_buf_printf(&b, "%lld,", (long long)m);
-		}
-		kva_buf_printf(&b, "%d],\"layout\":\"", t->c.head_dim);
-		for (int i = 0; i < nout; i++)
-			kva_buf_printf(&b, "%s,", t->c.o->out[i]);
-		kva_buf_puts(&b, "dim\",\"source\":\"grad-trap\",\"rows\":\"values\","
-			     "\"sparse\":true}\n");
-		if (has && (nout < 1 || cell[0] >= 0)) {
-			int neg = 0;
-
-			for (int i = 0; i < nout; i++)
-				neg |= cell[i] < 0;
-			if (!neg) {
-				kva_buf_puts(&b, "{\"type\":\"cells\",\"name\":");
-				kva_buf_jstr(&b, name, strlen(name));
-				kva_buf_puts(&b, ",\"index\":[");
-				for (int i = 0; i < nout; i++)
-					kva_buf_printf(&b, "%s%lld", i ? "," : "",
-						       (long long)cell[i]);
-				kva_buf_puts(&b, "],\"values\":[");
-				for (int d = 0; d < t->c.head_dim; d++)
-					kva_buf_printf(&b, "%s%.9g", d ? "," : "",
-						       (double)signature(t->c.seed,
-									 k->index, d));
-				kva_buf_puts(&b, "]}\n");
-			}
+			for (int64_t x = 0; x < width; x++)
+				acc[x] = 0;
+			for (; k < nr && !memcmp(rows[k].cell, rows[j].cell,
+						 (size_t)nc * sizeof(int64_t)); k++)
+				for (int64_t x = 0; x < width; x++)
+					acc[x] += route ? signature(t->c.seed, rows[k].index, (int)x) :
+						  ksig(t->c.seed, rows[k].index + 1, x / t->c.head_dim,
+						       x % t->c.head_dim, SIG_TOKEN);
+			kva_buf_puts(&b, "{\"type\":\"cells\",\"name\":");
+			kva_buf_jstr(&b, name, strlen(name));
+			kva_buf_puts(&b, ",\"index\":[");
+			for (int i = 0; i < nc; i++)
+				kva_buf_printf(&b, "%s%lld", i ? "," : "", (long long)rows[j].cell[i]);
+			kva_buf_puts(&b, "],\"values\":[");
+			for (int64_t x = 0; x < width; x++)
+				kva_buf_printf(&b, "%s%.9g", x ? "," : "", (double)acc[x]);
+			kva_buf_puts(&b, "]}\n");
+			j = k;
 		}
 		fwrite(b.p, 1, b.len, fp);
 	}
 	kva_buf_free(&b);
-	if (fclose(fp))
-		return kva_errf(e, NULL, "%s: %s", path, strerror(errno));
+	free(rows);
+	free(acc);
+	if (ferror(fp) | fclose(fp))
+		return kva_errf(e, NULL, "%s: write error", path);
 	return 0;
 }
 
@@ -1662,6 +1778,7 @@ void kva_trap_free(kva_trap *t)
 	free(t->q);
 	free(t->pool);
 	free(t->first_tab);
+	free(t->wtok);
 	kva_buf_free(&t->req);
 	kva_buf_free(&t->rep);
 	kva_buf_free(&t->map);
@@ -1685,7 +1802,6 @@ void kva_trap_free(kva_trap *t)
 
 #define GAP_BITS 0x7fb0b0b0u     /* source row padding: never to be read */
 
-enum { SIG_TOKEN, SIG_CELL, SIG_GUARD };
 enum { DEC_POISON, DEC_FULL, DEC_PARTIAL, DEC_CELL, DEC_GUARD, DEC_GARBAGE };
 
 /* Element (h, d) of the signature of a token, an unowned cell or a guard
@@ -2087,7 +2203,12 @@ static int kv_batch(kva_trap *t, size_t from, size_t n, kva_err *e)
 	dc.num_heads = (int32_t)H;
 	dc.head_dim = (int32_t)D;
 	dc.x = t->c.layout == KVA_LAYOUT_VLLM_X ? t->c.x : 1;
-	if (S > INT32_MAX || maxslot / S + 1 > INT32_MAX || kva_cache_desc_check(&dc, &why) ||
+	if (kva_cache_desc_check(&dc, &why)) {
+		free(slots);
+		slotmap_free(&owner);
+		return kva_errf(e, NULL, "cache geometry: %s", why);
+	}
+	if (S > INT32_MAX || maxslot / S + 1 > INT32_MAX ||
 	    (elems = kva_cache_elems(&dc)) > ((int64_t)1 << 28)) {
 		free(slots);
 		slotmap_free(&owner);

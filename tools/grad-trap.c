@@ -419,6 +419,18 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	{
+		kva_trap_facts f;
+
+		kva_trap_get_facts(t, &f);
+		if (f.cases == 0 && rc == 0) {
+			/* nothing was checked: no summary, never a PASS */
+			kva_warnx("no cases: nothing was checked");
+			kva_trap_free(t);
+			kva_out_close();
+			return 2;
+		}
+	}
+	{
 		kva_buf b = { 0 };
 
 		if (op.text)
@@ -461,15 +473,6 @@ int main(int argc, char **argv)
 			rc = 2;
 		}
 		kva_db_close(db);
-	}
-	{
-		kva_trap_facts f;
-
-		kva_trap_get_facts(t, &f);
-		if (f.cases == 0 && rc == 0) {
-			kva_warnx("no cases: nothing was checked");
-			rc = 2;
-		}
 	}
 	if (rc == 0 && kva_trap_verdict(t))
 		rc = 1;
