@@ -1378,8 +1378,10 @@ static int gstream_done(kva_buf *rep, void *ctx)
 		}
 		off += sizeof m + m.len;
 	}
-	memmove(rep->p, rep->p + off, rep->len - off);
-	rep->len -= off;
+	if (off) {
+		memmove(rep->p, rep->p + off, rep->len - off);
+		rep->len -= off;
+	}
 	return gs->done;
 }
 
