@@ -23,7 +23,7 @@ WARN   += -Werror
 endif
 ALL_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(WARN) \
              $(CFLAGS) -Ilib -Ikernels
-LDLIBS  = -lsqlite3 -ldl -lm
+LDLIBS  = -lcurl -lsqlite3 -ldl -lm
 
 TOOLS   = $(patsubst tools/%.c,%,$(wildcard tools/*.c))
 LIBSRC  = $(wildcard lib/*.c) $(wildcard kernels/*.c)
@@ -34,7 +34,7 @@ CUSRC   = $(wildcard kernels/*.cu)
 HDRS    = $(wildcard lib/*.h) $(wildcard kernels/*.h)
 
 DEBS    = gcc make bats bats-assert bats-support jq mandoc shellcheck python3 \
-          libsqlite3-dev sqlite3
+          libsqlite3-dev sqlite3 libcurl4-openssl-dev
 
 .PHONY: all check unit bats asan lint bench install clean deps cuda demo
 .DELETE_ON_ERROR:
@@ -140,10 +140,11 @@ deps:
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
-	  $(DESTDIR)$(PREFIX)/share/man/man7
+	  $(DESTDIR)$(PREFIX)/share/man/man7 $(DESTDIR)$(PREFIX)/include
 	install -m 755 $(addprefix $(B)/bin/,$(TOOLS)) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 	install -m 644 man/*.7 $(DESTDIR)$(PREFIX)/share/man/man7/
+	install -m 644 lib/kvarbiter_candidate.h $(DESTDIR)$(PREFIX)/include/
 
 clean:
 	rm -rf build build-asan

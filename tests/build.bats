@@ -31,6 +31,8 @@ mk() { env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS make --no-print-directory -s "$@"
 	[ -x "$BATS_TEST_TMPDIR/d/opt/kva/bin/route-oracle" ]
 	[ -f "$BATS_TEST_TMPDIR/d/opt/kva/share/man/man1/route-oracle.1" ]
 	[ -f "$BATS_TEST_TMPDIR/d/opt/kva/share/man/man7/kvarbiter.7" ]
+	[ -f "$BATS_TEST_TMPDIR/d/opt/kva/share/man/man1/grad-trap.1" ]
+	[ -f "$BATS_TEST_TMPDIR/d/opt/kva/include/kvarbiter_candidate.h" ]
 	# the installed tool needs no data directory: fixtures are built in
 	cd "$BATS_TEST_TMPDIR"
 	run -0 "$BATS_TEST_TMPDIR/d/opt/kva/bin/route-oracle" --boundaries
