@@ -572,7 +572,8 @@ void kva_llm_summarise(const kva_jval *divs, kva_buf *out)
 			       (unsigned long long)nrec);
 	kva_buf_printf(out, " (examples from %llu divergence record%s)\n",
 		       (unsigned long long)nrec, nrec == 1 ? "" : "s");
-	qsort(cl, ncl, sizeof *cl, class_cmp);
+	if (ncl)
+		qsort(cl, ncl, sizeof *cl, class_cmp);
 	for (size_t i = 0; i < ncl; i++) {
 		uint64_t n = class_count(&cl[i]);
 
@@ -1150,7 +1151,8 @@ int kva_replay_load_dir(kva_replay *r, const char *dir, kva_err *e)
 		n++;
 	}
 	closedir(d);
-	qsort(names, n, sizeof *names, name_cmp);
+	if (n)
+		qsort(names, n, sizeof *names, name_cmp);
 	for (i = 0; i < n && !rc; i++) {
 		path.len = 0;
 		kva_buf_printf(&path, "%s/%s", dir, names[i]);
