@@ -1,7 +1,7 @@
 # kvarbiter - one pattern rule builds every tools/X.c against the library.
 #
 #   make            build everything (CUDA kernels too when nvcc is present)
-#   make demo       the main job: a tour of the tools on built-in data
+#   make demo       the main job: the auto-heal demo, offline (make tour: a tour)
 #   make check      C unit tests + every tests/*.bats
 #   make asan       the whole suite under AddressSanitizer + UBSan
 #   make lint       man pages, shell scripts, every tool documented and tested
@@ -36,7 +36,7 @@ HDRS    = $(wildcard lib/*.h) $(wildcard kernels/*.h)
 DEBS    = gcc make bats bats-assert bats-support jq mandoc shellcheck python3 \
           libsqlite3-dev sqlite3 libcurl4-openssl-dev
 
-.PHONY: all check unit bats asan lint bench install clean deps cuda demo
+.PHONY: all check unit bats asan lint bench install clean deps cuda demo tour
 .DELETE_ON_ERROR:
 
 # tool objects are named here so make never treats them as intermediate
@@ -98,7 +98,11 @@ cuda:
 	@[ -z "$(CUSRC)" ] || echo "make: nvcc not found: skipping $(CUSRC) (CPU twins built)"
 endif
 
+# the main job: ImpactArbiter's auto-heal demo, offline from the replay corpus
 demo: all
+	sh pipelines/auto-heal --oracle radix-2d
+
+tour: all
 	sh pipelines/tour
 
 unit: $(B)/unit

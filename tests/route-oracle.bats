@@ -315,7 +315,7 @@ F="$BATS_TEST_DIRNAME/fixtures/route-oracle"
 	assert_line --partial "examples checked"
 }
 
-@test "the tour (the README's main job) runs" {
+@test "the tour (make tour) runs" {
 	run -0 sh "$ROOT/pipelines/tour"
 	assert_line --partial "ImpactArbiter's demo token"
 	assert_line --partial "refused as it should be"

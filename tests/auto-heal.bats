@@ -1,0 +1,63 @@
+#!/usr/bin/env bats
+# pipelines/auto-heal: ImpactArbiter's demo, offline from the replay corpus.
+
+load test_helper
+
+setup() {
+	export KVA_CACHE_DIR="$BATS_TEST_TMPDIR/cache"
+	# no key and no network: the demo must not need either
+	unset OPENAI_API_KEY ANTHROPIC_API_KEY KVA_API_KEY
+	export http_proxy=http://127.0.0.1:9 https_proxy=http://127.0.0.1:9
+}
+
+@test "the demo: no ring wrap, the model's test passes, the trap fires, one heal, FINAL PASS" {
+	run -0 --separate-stderr sh "$ROOT/pipelines/auto-heal" --oracle radix-2d
+	assert_equal "$stderr" ""
+	assert_line --index 0 "[QUICK DISTILL] radix-2d from radix.txt"
+	assert_line "[GENERATED CODE & TESTS] attempt 0 (gpt-4o-mini, replay)"
+	assert_line "[LLM UNIT TEST PASS] the model's own test_route() returned 0 (not trusted)"
+	assert_line "[AUTOGRAD TRAP FAIL — HARD_BLOCK] divergence=1.00e+00 > tol=1e-04"
+	assert_line "Token (b=5,h=0,prefix_h=60,N_h=4,bs=16) | Expected: head=0 block=0 offset=1 | Got: head=0 block=4 offset=1"
+	assert_line "[AUTO-HEAL attempt 1/2]"
+	assert_line "[GENERATED CODE & TESTS] attempt 1 (gpt-4o-mini, replay)"
+	assert_line --index $((${#lines[@]} - 1)) --regexp '^\[FINAL PASS\] [0-9]+ cases, divergence=0, attempt 1$'
+	# the order of the transcript is ImpactArbiter's
+	order=$(printf '%s\n' "${lines[@]}" | grep -n -e '^\[QUICK' -e '^\[GENERATED' -e '^\[LLM UNIT' -e '^\[AUTOGRAD' -e '^\[AUTO-HEAL' -e '^\[FINAL' | cut -d: -f2 | cut -c1-12 | tr '\n' '|')
+	assert_equal "$order" "[QUICK DISTI|[GENERATED C|[LLM UNIT TE|[AUTOGRAD TR|[AUTO-HEAL a|[GENERATED C|[LLM UNIT TE|[FINAL PASS]|"
+}
+
+@test "the demo is deterministic: two runs print the same transcript" {
+	sh "$ROOT/pipelines/auto-heal" --oracle radix-2d > "$BATS_TEST_TMPDIR/a"
+	sh "$ROOT/pipelines/auto-heal" --oracle radix-2d > "$BATS_TEST_TMPDIR/b"
+	cmp "$BATS_TEST_TMPDIR/a" "$BATS_TEST_TMPDIR/b"
+}
+
+@test "without the heal the loop ends in FINAL FAIL, exit 1" {
+	run -1 sh "$ROOT/pipelines/auto-heal" --oracle radix-2d --max-attempts 1
+	assert_line "[AUTOGRAD TRAP FAIL — HARD_BLOCK] divergence=1.00e+00 > tol=1e-04"
+	assert_line --index $((${#lines[@]} - 1)) "[FINAL FAIL] no candidate passed the trap in 1 attempts"
+}
+
+@test "--db records every trap run of the loop" {
+	command -v sqlite3 >/dev/null || skip "sqlite3 CLI not installed: cannot read the store back"
+	run -0 sh "$ROOT/pipelines/auto-heal" --oracle radix-2d --db "$BATS_TEST_TMPDIR/t.db"
+	run -0 sqlite3 "$BATS_TEST_TMPDIR/t.db" "select verdict from trap_runs order by id"
+	assert_output $'HARD_BLOCK\nPASS'
+}
+
+@test "a paper the corpus has no answer for is a replay miss naming the key, exit 2" {
+	echo "A different paper." > "$BATS_TEST_TMPDIR/other.txt"
+	run -2 --separate-stderr sh "$ROOT/pipelines/auto-heal" --oracle radix-2d --paper "$BATS_TEST_TMPDIR/other.txt"
+	[[ $stderr == *"no replay for key "*"--record --store"* ]]
+}
+
+@test "usage errors exit 2" {
+	run -2 --separate-stderr sh "$ROOT/pipelines/auto-heal"
+	assert_equal "$stderr" "auto-heal: --oracle is required"
+	run -2 --separate-stderr sh "$ROOT/pipelines/auto-heal" --oracle radix-2d --max-attempts 0
+	[[ $stderr == *"--max-attempts: want a positive integer"* ]]
+	run -2 --separate-stderr sh "$ROOT/pipelines/auto-heal" --bogus
+	assert_equal "$stderr" "auto-heal: unknown option: --bogus"
+	run -0 sh "$ROOT/pipelines/auto-heal" --help
+	assert_line --index 0 --partial "auto-heal - ImpactArbiter's loop"
+}
