@@ -34,7 +34,7 @@ CUSRC   = $(wildcard kernels/*.cu)
 HDRS    = $(wildcard lib/*.h) $(wildcard kernels/*.h)
 
 DEBS    = gcc make bats bats-assert bats-support jq mandoc shellcheck python3 \
-          libsqlite3-dev sqlite3 libcurl4-openssl-dev
+          libsqlite3-dev sqlite3 libcurl4-openssl-dev poppler-utils
 
 .PHONY: all check unit bats asan lint bench install clean deps cuda demo tour
 .DELETE_ON_ERROR:
