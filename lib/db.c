@@ -44,6 +44,38 @@ static const char *const migrations[] = {
 	" seed INTEGER NOT NULL"
 	");"
 	"CREATE INDEX trap_runs_oracle_ts ON trap_runs(oracle, ts);",
+
+	/* 2: auto-heal runs and their attempts (written by pipelines/auto-heal
+	 * through the sqlite3 CLI, read by pipelines/report) */
+	"CREATE TABLE heal_runs ("
+	" id INTEGER PRIMARY KEY,"
+	" ts TEXT NOT NULL,"                 /* UTC ISO-8601 with 'Z' */
+	" oracle TEXT NOT NULL,"
+	" model TEXT NOT NULL,"
+	" source TEXT NOT NULL"
+	"  CHECK (source IN ('replay','live','record')),"
+	" paper TEXT,"
+	" max_attempts INTEGER NOT NULL,"
+	" final_verdict TEXT"
+	"  CHECK (final_verdict IN ('PASS','FAIL') OR final_verdict IS NULL),"
+	" attempts INTEGER NOT NULL DEFAULT 0"
+	");"
+	"CREATE TABLE heal_attempts ("
+	" id INTEGER PRIMARY KEY,"
+	" run_id INTEGER NOT NULL REFERENCES heal_runs(id),"
+	" attempt INTEGER NOT NULL,"         /* 0 = first generation */
+	" code TEXT NOT NULL,"
+	" verdict TEXT NOT NULL"
+	"  CHECK (verdict IN ('PASS','HARD_BLOCK','BUILD_FAIL','NO_CODE')),"
+	" divergence REAL,"
+	" diverged INTEGER,"
+	" first_case TEXT,"                  /* JSON: smallest failing case */
+	" unit_test TEXT CHECK (unit_test IN ('pass','fail','none')),"
+	" model TEXT NOT NULL,"
+	" source TEXT NOT NULL,"
+	" trap_run_id INTEGER REFERENCES trap_runs(id),"
+	" UNIQUE (run_id, attempt)"
+	");",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] ==

@@ -22,6 +22,31 @@
  *             seconds REAL NOT NULL, seed INTEGER NOT NULL)
  *   index trap_runs_oracle_ts on trap_runs(oracle, ts)
  *
+ * Version 2 adds the auto-heal loop (pipelines/auto-heal writes these rows
+ * with the sqlite3 CLI; pipelines/report reads them):
+ *
+ *   heal_runs(id INTEGER PRIMARY KEY,
+ *             ts TEXT NOT NULL,                     UTC, as trap_runs.ts
+ *             oracle TEXT NOT NULL, model TEXT NOT NULL,
+ *             source TEXT NOT NULL,                 replay | live | record
+ *             paper TEXT,                           the paper's file name
+ *             max_attempts INTEGER NOT NULL,
+ *             final_verdict TEXT,                   PASS | FAIL, NULL while
+ *                                                   running or if it died
+ *             attempts INTEGER NOT NULL DEFAULT 0)  attempts made
+ *   heal_attempts(id INTEGER PRIMARY KEY,
+ *             run_id INTEGER NOT NULL REFERENCES heal_runs(id),
+ *             attempt INTEGER NOT NULL,             0 = first generation
+ *             code TEXT NOT NULL,                   the candidate's source
+ *             verdict TEXT NOT NULL,                PASS | HARD_BLOCK |
+ *                                                   BUILD_FAIL | NO_CODE
+ *             divergence REAL, diverged INTEGER,    NULL without a trap run
+ *             first_case TEXT,                      JSON object, or NULL
+ *             unit_test TEXT,                       pass | fail | none
+ *             model TEXT NOT NULL, source TEXT NOT NULL,
+ *             trap_run_id INTEGER REFERENCES trap_runs(id),
+ *             UNIQUE(run_id, attempt))
+ *
  * Environment: KVA_NOW, when set and not empty, is the timestamp stored in
  * ts instead of the clock's, so tests and replays are reproducible.  It
  * must be a real UTC time written exactly as YYYY-MM-DDTHH:MM:SSZ.
@@ -37,7 +62,7 @@
 #include "kvarbiter.h"
 
 /* The schema version this build creates and understands. */
-#define KVA_DB_SCHEMA_VERSION 1
+#define KVA_DB_SCHEMA_VERSION 2
 
 /* An open trace store (opaque). */
 typedef struct kva_db kva_db;

@@ -61,3 +61,81 @@ setup() {
 	run -0 sh "$ROOT/pipelines/auto-heal" --help
 	assert_line --index 0 --partial "auto-heal - ImpactArbiter's loop"
 }
+
+# The recorded scenarios of fixtures/replay/auto-heal-*.jsonl (see
+# tests/fixtures/auto-heal/record.sh): each model name picks one script.
+
+# the transcript's [AUTO-HEAL attempt k/N] lines, joined by '|'
+heal_lines() {
+	printf '%s\n' "${lines[@]}" | grep '^\[AUTO-HEAL attempt ' | tr '\n' '|'
+}
+
+@test "radix-1d: a power-of-two offset mask, its own test passes, the trap fires, one heal, FINAL PASS" {
+	run -0 --separate-stderr sh "$ROOT/pipelines/auto-heal" --oracle radix-1d
+	assert_equal "$stderr" ""
+	assert_line --index 0 "[QUICK DISTILL] radix-1d from radix.txt"
+	assert_line "[GENERATED CODE & TESTS] attempt 0 (gpt-4o-mini, replay)"
+	assert_line "[LLM UNIT TEST PASS] the model's own test_route() returned 0 (not trusted)"
+	assert_line "[AUTOGRAD TRAP FAIL — HARD_BLOCK] divergence=1.00e+00 > tol=1e-04"
+	assert_line "Token (b_local_idx=0,prefix_length=1,block_size=3) | Expected: block=0 offset=1 | Got: block=0 offset=0"
+	assert_equal "$(heal_lines)" "[AUTO-HEAL attempt 1/2]|"
+	assert_line --index $((${#lines[@]} - 1)) --regexp '^\[FINAL PASS\] [0-9]+ cases, divergence=0, attempt 1$'
+}
+
+@test "paged: vLLM's unguarded block-table read writes past the table (unmapped_write), the heal adds the bounds check" {
+	run -0 --separate-stderr sh "$ROOT/pipelines/auto-heal" --oracle paged
+	assert_equal "$stderr" ""
+	assert_line --index 0 "[QUICK DISTILL] paged from paged.txt"
+	assert_line "[AUTOGRAD TRAP FAIL — HARD_BLOCK] divergence=1.00e+00 > tol=1e-04"
+	assert_line "Token (pos=128,block_size=16) | Expected: unmapped (no write) | Got: block=0 offset=0 slot=0"
+	assert_line --regexp '^Non-zero gradient at: .* \(unmapped_write\)$'
+	assert_line --regexp '^[0-9]+ of [0-9]+ cases diverged: unmapped_write=[0-9]+$'
+	assert_equal "$(heal_lines)" "[AUTO-HEAL attempt 1/2]|"
+	assert_line --index $((${#lines[@]} - 1)) --regexp '^\[FINAL PASS\] [0-9]+ cases, divergence=0, attempt 1$'
+}
+
+@test "two heals: no ring wrap, then a power-of-two wrap, then right: FINAL PASS at attempt 2" {
+	run -0 --separate-stderr sh "$ROOT/pipelines/auto-heal" --oracle radix-2d --model scripted-two-heals --max-attempts 3
+	assert_equal "$stderr" ""
+	assert_line "[GENERATED CODE & TESTS] attempt 2 (scripted-two-heals, replay)"
+	n=$(printf '%s\n' "${lines[@]}" | grep -c '^\[AUTOGRAD TRAP FAIL — HARD_BLOCK\]')
+	assert_equal "$n" 2
+	# the second trap catches the & (N_h - 1) mask on a ring of 3 blocks
+	assert_line "Token (b=0,h=6,prefix_h=1,N_h=3,bs=1) | Expected: head=6 block=1 offset=0 | Got: head=6 block=0 offset=0"
+	assert_equal "$(heal_lines)" "[AUTO-HEAL attempt 1/2]|[AUTO-HEAL attempt 2/2]|"
+	assert_line --index $((${#lines[@]} - 1)) --regexp '^\[FINAL PASS\] [0-9]+ cases, divergence=0, attempt 2$'
+}
+
+@test "never heals: every answer is wrong, FINAL FAIL, exit 1" {
+	run -1 --separate-stderr sh "$ROOT/pipelines/auto-heal" --oracle radix-2d --model scripted-never-heals
+	assert_equal "$stderr" ""
+	n=$(printf '%s\n' "${lines[@]}" | grep -c '^\[AUTOGRAD TRAP FAIL — HARD_BLOCK\]')
+	assert_equal "$n" 3
+	assert_equal "$(heal_lines)" "[AUTO-HEAL attempt 1/2]|[AUTO-HEAL attempt 2/2]|"
+	refute_line --partial "[FINAL PASS]"
+	assert_line --index $((${#lines[@]} - 1)) "[FINAL FAIL] no candidate passed the trap in 3 attempts"
+}
+
+@test "no compile: the build error is fed back, the heal compiles, FINAL PASS at attempt 1" {
+	# the compiler's messages are part of the heal prompt's replay key:
+	# the recording ran cc in the C locale
+	export LC_ALL=C
+	run -0 --separate-stderr sh "$ROOT/pipelines/auto-heal" --oracle radix-2d --model scripted-no-compile
+	assert_equal "$stderr" ""
+	assert_line "[LLM UNIT TEST FAIL] the model's own test_route() failed or did not build"
+	assert_line --regexp '^\[BUILD FAIL\] grad-trap: .*cand\.c: build failed \(cc exit 1\)$'
+	refute_line --partial "[AUTOGRAD TRAP FAIL"
+	assert_equal "$(heal_lines)" "[AUTO-HEAL attempt 1/2]|"
+	assert_line "[GENERATED CODE & TESTS] attempt 1 (scripted-no-compile, replay)"
+	assert_line --index $((${#lines[@]} - 1)) --regexp '^\[FINAL PASS\] [0-9]+ cases, divergence=0, attempt 1$'
+	# the order: build failure, then the heal
+	order=$(printf '%s\n' "${lines[@]}" | grep -e '^\[BUILD FAIL' -e '^\[AUTO-HEAL' -e '^\[FINAL' | cut -c1-12 | tr '\n' '|')
+	assert_equal "$order" "[BUILD FAIL]|[AUTO-HEAL a|[FINAL PASS]|"
+}
+
+@test "a PDF paper goes through pdftotext and the demo still replays offline" {
+	command -v pdftotext >/dev/null || skip "pdftotext (poppler-utils) not installed: PDF papers not tested"
+	run -0 --separate-stderr sh "$ROOT/pipelines/auto-heal" --oracle radix-2d --paper "$ROOT/fixtures/papers/radix.pdf"
+	assert_line --index 0 "[QUICK DISTILL] radix-2d from radix.pdf"
+	assert_line --index $((${#lines[@]} - 1)) --regexp '^\[FINAL PASS\] [0-9]+ cases, divergence=0, attempt 1$'
+}

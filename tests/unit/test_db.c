@@ -206,6 +206,12 @@ static void b_new_file(void)
 			   " pragma_index_info('trap_runs_oracle_ts')"),
 		  "oracle,ts");
 	CHECK_EQ_I64(raw_int(p, "SELECT count(*) FROM trap_runs"), 0);
+	/* version 2: the auto-heal tables */
+	CHECK_EQ_I64(raw_int(p, "SELECT count(*) FROM sqlite_master WHERE"
+			     " type = 'table' AND name IN ('heal_runs',"
+			     " 'heal_attempts')"), 2);
+	CHECK_EQ_I64(raw_int(p, "SELECT count(*) FROM heal_runs"), 0);
+	CHECK_EQ_I64(raw_int(p, "SELECT count(*) FROM heal_attempts"), 0);
 
 	/* in memory (no WAL there) for callers that want a scratch store */
 	kva_trap_row r = pass_row();
@@ -376,12 +382,92 @@ static void b_newer_version(void)
 	CHECK(rc_newer == -1);
 	CHECK(db == NULL);
 	snprintf(want, sizeof want, "trace store %s has schema version 99, "
-		 "newer than this build's %d", p, KVA_DB_SCHEMA_VERSION);
+		 "newer than this build's 2", p);
+	CHECK_EQ_I64(KVA_DB_SCHEMA_VERSION, 2);
 	CHECK_STR(e.msg, want);
 	CHECK_EQ_I64(raw_int(p, "SELECT version FROM schema_version"), 99);
 	CHECK_EQ_I64(raw_int(p, "SELECT count(*) FROM trap_runs"), 1);
 }
 static void t_db_newer_version(void) { with_dir(b_newer_version); }
+
+/* The version 1 schema exactly as migration 1 shipped it, with the
+ * store marked at version 1 and two rows in it: a file from a build
+ * before the auto-heal tables. */
+static const char v1_store[] =
+	"CREATE TABLE schema_version (version INTEGER NOT NULL);"
+	"INSERT INTO schema_version VALUES (1);"
+	"CREATE TABLE trap_runs ("
+	" id INTEGER PRIMARY KEY, ts TEXT NOT NULL, tool TEXT NOT NULL,"
+	" oracle TEXT NOT NULL, kind TEXT NOT NULL, candidate TEXT NOT NULL,"
+	" candidate_sha256 TEXT NOT NULL, cases INTEGER NOT NULL,"
+	" diverged INTEGER NOT NULL, divergence REAL NOT NULL,"
+	" tol REAL NOT NULL, verdict TEXT NOT NULL"
+	"  CHECK (verdict IN ('PASS','HARD_BLOCK','ERROR')),"
+	" first_case TEXT, classes TEXT NOT NULL, seconds REAL NOT NULL,"
+	" seed INTEGER NOT NULL);"
+	"CREATE INDEX trap_runs_oracle_ts ON trap_runs(oracle, ts);"
+	"INSERT INTO trap_runs VALUES (1, '2024-01-01T00:00:00Z', 'grad-trap',"
+	" 'radix-2d', 'route', 'a.c', 'aa', 10, 2, 1.0, 1e-4, 'HARD_BLOCK',"
+	" '{\"pos\":5}', '{\"misroute\":2}', 0.5, 1);"
+	"INSERT INTO trap_runs VALUES (2, '2024-01-01T00:00:01Z', 'grad-trap',"
+	" 'radix-2d', 'route', 'b.c', 'bb', 10, 0, 0.0, 1e-4, 'PASS',"
+	" NULL, '{}', 0.5, 1);";
+
+/* A version 1 store opened by this build is migrated to version 2 in
+ * place: its rows stay, the heal tables appear, and they work. */
+static void b_migrate_v1(void)
+{
+	char p[128];
+	kva_db *db;
+	kva_err e;
+	kva_trap_row r = pass_row();
+	int64_t id = 0;
+
+	CHECK(raw_exec(in_dir("v1.db", p), v1_store) == SQLITE_OK);
+	CHECK(!kva_db_open(p, &db, &e));
+	CHECK_EQ_I64(kva_db_version(db), 2);
+	if (kva_db_add_trap_run(db, &r, &id, &e))
+		id = -1;
+	kva_db_close(db);
+	CHECK_EQ_I64(id, 3);
+	CHECK_EQ_I64(raw_int(p, "SELECT version FROM schema_version"), 2);
+	CHECK_EQ_I64(raw_int(p, "SELECT count(*) FROM schema_version"), 1);
+	CHECK_STR(raw_text(p, "SELECT group_concat(verdict || ':' || candidate,"
+			   " ',') FROM (SELECT * FROM trap_runs ORDER BY id)"),
+		  "HARD_BLOCK:a.c,PASS:b.c,PASS:cand/good.c");
+	CHECK_STR(raw_text(p, "SELECT first_case FROM trap_runs WHERE id = 1"),
+		  "{\"pos\":5}");
+	CHECK_EQ_I64(raw_int(p, "SELECT count(*) FROM sqlite_master WHERE"
+			     " type = 'table' AND name IN ('heal_runs',"
+			     " 'heal_attempts')"), 2);
+
+	/* the new tables take rows, and their checks hold */
+	CHECK(raw_exec(p, "INSERT INTO heal_runs (ts, oracle, model, source,"
+		       " max_attempts) VALUES ('2024-01-01T00:00:02Z',"
+		       " 'radix-2d', 'gpt-4o-mini', 'replay', 3);"
+		       "INSERT INTO heal_attempts (run_id, attempt, code,"
+		       " verdict, divergence, diverged, unit_test, model,"
+		       " source, trap_run_id) VALUES (1, 0, 'int f;',"
+		       " 'HARD_BLOCK', 1.0, 2, 'pass', 'gpt-4o-mini',"
+		       " 'replay', 1);"
+		       "UPDATE heal_runs SET final_verdict = 'FAIL',"
+		       " attempts = 1 WHERE id = 1") == SQLITE_OK);
+	CHECK_EQ_I64(raw_int(p, "SELECT attempts FROM heal_runs"), 1);
+	CHECK_STR(raw_text(p, "SELECT t.verdict FROM heal_attempts a JOIN"
+			   " trap_runs t ON t.id = a.trap_run_id"),
+		  "HARD_BLOCK");
+	fprintf(stderr, "(the next three constraint failures are expected)\n");
+	CHECK(raw_exec(p, "INSERT INTO heal_runs (ts, oracle, model, source,"
+		       " max_attempts) VALUES ('t', 'o', 'm', 'other', 1)")
+	      == SQLITE_CONSTRAINT);
+	CHECK(raw_exec(p, "INSERT INTO heal_attempts (run_id, attempt, code,"
+		       " verdict, model, source) VALUES (1, 1, '', 'ERROR',"
+		       " 'm', 'replay')") == SQLITE_CONSTRAINT);
+	CHECK(raw_exec(p, "INSERT INTO heal_attempts (run_id, attempt, code,"
+		       " verdict, model, source) VALUES (1, 0, '', 'PASS',"
+		       " 'm', 'replay')") == SQLITE_CONSTRAINT);
+}
+static void t_db_migrate_v1(void) { with_dir(b_migrate_v1); }
 
 static void b_not_sqlite(void)
 {
@@ -729,6 +815,7 @@ const unit_test suite_db[] = {
 	{ "db_insert_readback", t_db_insert_readback },
 	{ "db_refused_rows", t_db_refused_rows },
 	{ "db_newer_version", t_db_newer_version },
+	{ "db_migrate_v1", t_db_migrate_v1 },
 	{ "db_not_sqlite", t_db_not_sqlite },
 	{ "db_foreign_sqlite", t_db_foreign_sqlite },
 	{ "db_bad_schema_version", t_db_bad_schema_version },
