@@ -139,3 +139,21 @@ heal_lines() {
 	assert_line --index 0 "[QUICK DISTILL] radix-2d from radix.pdf"
 	assert_line --index $((${#lines[@]} - 1)) --regexp '^\[FINAL PASS\] [0-9]+ cases, divergence=0, attempt 1$'
 }
+
+@test "--live against a model on 127.0.0.1: the same loop, answers marked live; --full-agent-trace shows reasoning" {
+	command -v python3 >/dev/null || skip "python3 not installed: no local model server"
+	python3 "$ROOT/tests/fixtures/auto-heal/scripted_model.py" demo > "$BATS_TEST_TMPDIR/port" &
+	pid=$!
+	for _ in $(seq 50); do [ -s "$BATS_TEST_TMPDIR/port" ] && break; sleep 0.1; done
+	port=$(head -n 1 "$BATS_TEST_TMPDIR/port")
+	export no_proxy=127.0.0.1 NO_PROXY=127.0.0.1
+	OPENAI_API_KEY=sk-bats-live-key run -0 --separate-stderr sh "$ROOT/pipelines/auto-heal" --oracle radix-2d \
+		--live --base-url "http://127.0.0.1:$port" --full-agent-trace
+	kill "$pid"
+	wait "$pid" || [ $? -eq 143 ]
+	assert_line "[GENERATED CODE & TESTS] attempt 0 (gpt-4o-mini, live)"
+	assert_line --index $((${#lines[@]} - 1)) --regexp '^\[FINAL PASS\] [0-9]+ cases, divergence=0, attempt 1$'
+	# the model's reasoning travels on stderr; the key goes nowhere
+	[[ $stderr == *"block numbers past the ring must wrap"* ]]
+	[[ $output != *sk-bats-live-key* && $stderr != *sk-bats-live-key* ]]
+}
