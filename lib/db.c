@@ -369,12 +369,13 @@ static int digits_value(const char *s, int n)
 }
 
 /*
- * The timestamp for a new row, "YYYY-MM-DDTHH:MM:SSZ" in UTC, into
+ * See kvarbiter.h.  The timestamp for a new row, "YYYY-MM-DDTHH:MM:SSZ"
+ * in UTC (trace store, replay store), into
  * buf[21]: KVA_NOW when set and not empty, else the clock.  Returns 0, or
  * -1 with e filled when KVA_NOW is not a real time in exactly that form
  * (normalising it through timegm catches Feb 30 and the like).
  */
-static int db_timestamp(char buf[21], kva_err *e)
+int kva_timestamp(char buf[21], kva_err *e)
 {
 	static const char shape[] = "dddd-dd-ddTdd:dd:ddZ";
 	const char *now = getenv("KVA_NOW");
@@ -459,7 +460,7 @@ int kva_db_add_trap_run(kva_db *db, const kva_trap_row *r, int64_t *id_out,
 				"seconds must be numbers", db->path);
 	if (db_check_object(db, "classes", r->classes_json, 0, e) ||
 	    db_check_object(db, "first_case", r->first_case_json, 1, e) ||
-	    db_timestamp(ts, e))
+	    kva_timestamp(ts, e))
 		return -1;
 	if (!db->ins && sqlite3_prepare_v2(db->h,
 	    "INSERT INTO trap_runs (ts, tool, oracle, kind, candidate,"

@@ -67,6 +67,13 @@ void kva_buf_i64(kva_buf *b, int64_t v);
 void kva_buf_jstr(kva_buf *b, const char *s, size_t n);
 void kva_buf_free(kva_buf *b); /* accepts a zeroed buffer */
 
+/* ---- timestamps (lib/db.c) -------------------------------------------- */
+
+/* "YYYY-MM-DDTHH:MM:SSZ" (UTC) into buf[21]: $KVA_NOW when set and not
+ * empty (for reproducible stores and tests), else the clock.  Returns 0,
+ * or -1 with e when KVA_NOW is not a real time of exactly that form. */
+int kva_timestamp(char buf[21], kva_err *e);
+
 /* ---- SHA-256 (lib/sha256.c) ------------------------------------------ */
 
 /* Lower-case hex SHA-256 of data[0..n) into out (64 digits + NUL). */

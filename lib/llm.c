@@ -829,59 +829,6 @@ const char *kva_replay_error(const kva_replay *r)
 	return r ? r->err : "";
 }
 
-/* Value of digits s[0..n), which the caller has checked are digits. */
-static int digits_value(const char *s, int n)
-{
-	int v = 0;
-
-	while (n--)
-		v = v * 10 + (*s++ - '0');
-	return v;
-}
-
-/*
- * The created timestamp, "YYYY-MM-DDTHH:MM:SSZ" (UTC), into buf[21]:
- * KVA_NOW when set and not empty, else the clock.  Returns 0, or -1 with
- * e filled when KVA_NOW is not a real time of exactly that shape.  The
- * same rule as the trace store's (lib/db.c).
- */
-static int replay_now(char buf[21], kva_err *e)
-{
-	static const char shape[] = "dddd-dd-ddTdd:dd:ddZ";
-	const char *now = getenv("KVA_NOW");
-	struct tm tm;
-	time_t t;
-
-	if (!now || !*now) {
-		t = time(NULL);
-		if (!gmtime_r(&t, &tm) ||
-		    !strftime(buf, 21, "%Y-%m-%dT%H:%M:%SZ", &tm))
-			return kva_errf(e, NULL, "cannot format the current "
-					"time");
-		return 0;
-	}
-	if (strlen(now) != sizeof shape - 1)
-		goto bad;
-	for (size_t i = 0; shape[i]; i++)
-		if (shape[i] == 'd' ? !isdigit((unsigned char)now[i])
-				    : now[i] != shape[i])
-			goto bad;
-	memset(&tm, 0, sizeof tm);
-	tm.tm_year = digits_value(now, 4) - 1900;
-	tm.tm_mon = digits_value(now + 5, 2) - 1;
-	tm.tm_mday = digits_value(now + 8, 2);
-	tm.tm_hour = digits_value(now + 11, 2);
-	tm.tm_min = digits_value(now + 14, 2);
-	tm.tm_sec = digits_value(now + 17, 2);
-	t = timegm(&tm);
-	if (!gmtime_r(&t, &tm) ||
-	    !strftime(buf, 21, "%Y-%m-%dT%H:%M:%SZ", &tm) || strcmp(buf, now))
-		goto bad;
-	return 0;
-bad:
-	return kva_errf(e, "KVA_NOW", "KVA_NOW: expected a UTC time as "
-			"YYYY-MM-DDTHH:MM:SSZ, got \"%.40s\"", now);
-}
 
 /*
  * Look key up into response/reasoning (either may be NULL); *has_reasoning
@@ -1066,7 +1013,7 @@ int kva_replay_load_jsonl(kva_replay *r, const char *path, kva_err *e)
 	FILE *f;
 	int rc = -1, err;
 
-	if (replay_now(created, e))
+	if (kva_timestamp(created, e))
 		return replay_note(r, e);
 	if (!(f = fopen(path, "r"))) {
 		kva_errf(e, NULL, "%s: %s", path, strerror(errno));
@@ -1182,7 +1129,7 @@ int kva_replay_put(kva_replay *r, const char *provider, const char *model,
 		return replay_note(r, e);
 	}
 	if (!(m = messages_parse(&a, messages_json, e)) ||
-	    replay_now(created, e)) {
+	    kva_timestamp(created, e)) {
 		replay_note(r, e);
 		goto out;
 	}
