@@ -637,8 +637,10 @@ int kva_json_num(const kva_jval *v, const char *field, double *out, kva_err *e)
 	return 0;
 }
 
-/* See kvarbiter.h. */
-void kva_json_write(kva_buf *b, const kva_jval *v)
+/* Compact writer behind kva_json_write (canon 0: strings copied from
+ * their source text) and kva_json_write_canon (canon 1: strings decoded
+ * and re-escaped, so two spellings of one string serialise alike). */
+static void json_write(kva_buf *b, const kva_jval *v, int canon)
 {
 	const kva_jval *k;
 
@@ -653,11 +655,29 @@ void kva_json_write(kva_buf *b, const kva_jval *v)
 				kva_buf_jstr(b, k->key, k->keylen);
 				kva_buf_putc(b, ':');
 			}
-			kva_json_write(b, k);
+			json_write(b, k, canon);
 		}
 		kva_buf_putc(b, v->t == KVA_JOBJ ? '}' : ']');
 		break;
+	case KVA_JSTR:
+		if (canon) {
+			kva_buf_jstr(b, v->s, v->slen);
+			break;
+		}
+		/* fall through */
 	default:
 		kva_buf_put(b, v->raw, v->rawlen);
 	}
+}
+
+/* See kvarbiter.h. */
+void kva_json_write(kva_buf *b, const kva_jval *v)
+{
+	json_write(b, v, 0);
+}
+
+/* See kvarbiter.h. */
+void kva_json_write_canon(kva_buf *b, const kva_jval *v)
+{
+	json_write(b, v, 1);
 }

@@ -142,6 +142,9 @@ int kva_json_num(const kva_jval *v, const char *field, double *out, kva_err *e);
 
 /* Append v compactly to b (numbers and strings byte-exact from source). */
 void kva_json_write(kva_buf *b, const kva_jval *v);
+/* The same, but strings decoded and re-escaped (only ", \ and control
+ * bytes escaped): a canonical form, e.g. for hashing. */
+void kva_json_write_canon(kva_buf *b, const kva_jval *v);
 
 /* ---- JSONL records in and out (lib/jsonl.c) --------------------------- */
 

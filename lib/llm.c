@@ -77,44 +77,6 @@ static void buf_set(kva_buf *b, const char *s, size_t n)
 	kva_buf_put(b, s, n);
 }
 
-/* Write v compactly in canonical form (llm.h): strings decoded and
- * re-escaped, numbers as their source text. */
-static void canon_write(kva_buf *b, const kva_jval *v)
-{
-	const kva_jval *k;
-
-	switch (v->t) {
-	case KVA_JNULL:
-		kva_buf_puts(b, "null");
-		break;
-	case KVA_JFALSE:
-		kva_buf_puts(b, "false");
-		break;
-	case KVA_JTRUE:
-		kva_buf_puts(b, "true");
-		break;
-	case KVA_JNUM:
-		kva_buf_put(b, v->raw, v->rawlen);
-		break;
-	case KVA_JSTR:
-		kva_buf_jstr(b, v->s, v->slen);
-		break;
-	case KVA_JARR:
-	case KVA_JOBJ:
-		kva_buf_putc(b, v->t == KVA_JOBJ ? '{' : '[');
-		for (k = v->child; k; k = k->next) {
-			if (k != v->child)
-				kva_buf_putc(b, ',');
-			if (v->t == KVA_JOBJ) {
-				kva_buf_jstr(b, k->key, k->keylen);
-				kva_buf_putc(b, ':');
-			}
-			canon_write(b, k);
-		}
-		kva_buf_putc(b, v->t == KVA_JOBJ ? '}' : ']');
-		break;
-	}
-}
 
 /* The string value of member key of obj, or NULL when absent or not a
  * string. */
@@ -351,7 +313,7 @@ static void put_value(kva_buf *b, const kva_jval *v)
 	size_t i = 0;
 
 	if (v->t != KVA_JARR) {
-		canon_write(b, v);
+		kva_json_write_canon(b, v);
 		return;
 	}
 	kva_buf_putc(b, '[');
@@ -362,7 +324,7 @@ static void put_value(kva_buf *b, const kva_jval *v)
 		}
 		if (i)
 			kva_buf_putc(b, ',');
-		canon_write(b, k);
+		kva_json_write_canon(b, k);
 	}
 	kva_buf_putc(b, ']');
 }
@@ -403,7 +365,7 @@ static void put_cell(kva_buf *b, const kva_jval *v)
 {
 	if (!v || v->t != KVA_JOBJ) {
 		if (v)
-			canon_write(b, v);
+			kva_json_write_canon(b, v);
 		else
 			kva_buf_puts(b, "(not recorded)");
 		return;
@@ -664,7 +626,7 @@ static void key_text(kva_buf *b, const char *prov, size_t provlen,
 	kva_buf_puts(b, ",\"model\":");
 	kva_buf_jstr(b, model, modellen);
 	kva_buf_puts(b, ",\"messages\":");
-	canon_write(b, m);
+	kva_json_write_canon(b, m);
 	kva_buf_putc(b, '}');
 }
 
@@ -687,7 +649,7 @@ int kva_llm_messages_canon(const char *messages_json, kva_buf *out,
 	const kva_jval *m = messages_parse(&a, messages_json, e);
 
 	if (m)
-		canon_write(out, m);
+		kva_json_write_canon(out, m);
 	kva_arena_free(&a);
 	return m ? 0 : -1;
 }
@@ -977,7 +939,7 @@ static int load_record(kva_replay *r, const kva_jval *rec,
 		return kva_errf(e, "key", "key: recorded key %.64s is not the "
 				"computed key %s", key->s, k);
 	msgs->len = 0;
-	canon_write(msgs, m);
+	kva_json_write_canon(msgs, m);
 	if (replay_prepare(r, &r->ins, "INSERT OR IGNORE INTO replay (key,"
 			   " provider, model, messages, response, reasoning,"
 			   " created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)", e))
@@ -1134,7 +1096,7 @@ int kva_replay_put(kva_replay *r, const char *provider, const char *model,
 		goto out;
 	}
 	key_of(provider, strlen(provider), model, strlen(model), m, k);
-	canon_write(&msgs, m);
+	kva_json_write_canon(&msgs, m);
 	if (replay_prepare(r, &r->put, "INSERT OR REPLACE INTO replay (key,"
 			   " provider, model, messages, response, reasoning,"
 			   " created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)", e))
@@ -1206,7 +1168,7 @@ int kva_llm_request_body(const char *provider, const char *model,
 	kva_buf_jstr(out, model, strlen(model));
 	if (prov == PROV_OPENAI) {
 		kva_buf_puts(out, ",\"messages\":");
-		canon_write(out, m);
+		kva_json_write_canon(out, m);
 		kva_buf_puts(out, ",\"temperature\":0}");
 		rc = 0;
 		goto out;
@@ -1234,7 +1196,7 @@ int kva_llm_request_body(const char *provider, const char *model,
 		if (!first)
 			kva_buf_putc(out, ',');
 		first = 0;
-		canon_write(out, k);
+		kva_json_write_canon(out, k);
 	}
 	kva_buf_puts(out, "]}");
 	rc = 0;

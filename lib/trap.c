@@ -494,11 +494,15 @@ struct kva_trap {
 	int heat_h, heat_b;
 };
 
-static int table_elem(const kva_trap *t, const struct tcase *k, int i,
-		      size_t j, int64_t *v)
+/* The largest entry of table i of case k, or -1 for an empty table. */
+static int64_t table_max(const kva_trap *t, const struct tcase *k, int i)
 {
-	*v = t->pool[k->toff[i] + j];
-	return 0;
+	int64_t m = -1;
+
+	for (size_t j = 0; j < k->tlen[i]; j++)
+		if (t->pool[k->toff[i] + j] > m)
+			m = t->pool[k->toff[i] + j];
+	return m;
 }
 
 /* done() for reading the greeting: 4-byte length then the text. */
@@ -826,7 +830,7 @@ static int run_queue(kva_trap *t, kva_err *e)
 static int out_of_bounds(const kva_trap *t, const struct tcase *k)
 {
 	const int64_t *o = k->got.out, *in = k->in;
-	int64_t maxid = -1, v;
+	int64_t maxid;
 
 	for (int i = 0; i < t->c.o->nout; i++)
 		if (o[i] < 0)
@@ -838,15 +842,11 @@ static int out_of_bounds(const kva_trap *t, const struct tcase *k)
 		return o[1] >= in[3] || o[2] >= in[4];
 	case OR_PAGED:
 	case OR_PAGED_RING:
-		for (size_t j = 0; j < k->tlen[0]; j++)
-			if (!table_elem(t, k, 0, j, &v) && v > maxid)
-				maxid = v;
+		maxid = table_max(t, k, 0);
 		return o[1] >= in[1] || o[2] >= (maxid + 1) * in[1] ||
 		       o[0] > maxid;
 	case OR_FLASHINFER:
-		for (size_t j = 0; j < k->tlen[1]; j++)
-			if (!table_elem(t, k, 1, j, &v) && v > maxid)
-				maxid = v;
+		maxid = table_max(t, k, 1);
 		return o[1] >= in[2] || o[0] > maxid;
 	default:
 		return 0;
@@ -989,13 +989,12 @@ static void refine(kva_trap *t)
 /* Order on failing cases: smaller inputs first (sum of magnitudes, then
  * the inputs in order, then table lengths), so "first" is reproducible and
  * the smallest reproducer. */
-static int smaller(const kva_trap *t, const struct tcase *a, const int64_t *atab,
-		   const struct tcase *b, const int64_t *btab)
+static int smaller(const kva_trap *t, const struct tcase *a,
+		   const struct tcase *b)
 {
 	uint64_t sa = 0, sb = 0;
 	const kva_oracle *o = t->c.o;
 
-	(void)atab; (void)btab;
 	for (int i = 0; i < o->nin; i++) {
 		sa += (uint64_t)llabs(a->in[i]);
 		sb += (uint64_t)llabs(b->in[i]);
@@ -1180,7 +1179,7 @@ static void record(kva_trap *t, struct tcase *k)
 	t->cls[k->cls]++;
 	if (t->c.kind == KVA_KIND_ROUTE)
 		t->divergence = 1.0; /* |g_t| = 1: one token fully elsewhere */
-	if (!t->have_first || smaller(t, k, t->pool, &t->first, t->first_tab)) {
+	if (!t->have_first || smaller(t, k, &t->first)) {
 		int64_t *tabs;
 		size_t tot = 0, off = 0;
 
