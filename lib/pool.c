@@ -1,0 +1,941 @@
+/*
+ * pool.c - the bounded paged KV pool (the contract is in pool.h).
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pool.h"
+
+/* ---- the generator --------------------------------------------------- */
+
+static uint64_t mix64(uint64_t z)
+{
+	z += 0x9E3779B97F4A7C15ULL;
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+	return z ^ (z >> 31);
+}
+
+/* One key per (layer, K|V, head, position) row; elements mix in dim. */
+static uint32_t row_key(uint64_t seed, int64_t layer, int kv, int64_t head,
+			int64_t pos)
+{
+	uint64_t h = mix64(seed);
+
+	h = mix64(h ^ (uint64_t)layer);
+	h = mix64(h ^ ((uint64_t)head << 1 | (uint64_t)kv));
+	h = mix64(h ^ (uint64_t)pos);
+	return (uint32_t)(h ^ (h >> 32));
+}
+
+static inline uint32_t elem_hash(uint32_t key, uint32_t dim)
+{
+	uint32_t x = key ^ (dim * 0x9E3779B9u);
+
+	x ^= x >> 16;
+	x *= 0x85EBCA6Bu;
+	x ^= x >> 13;
+	x *= 0xC2B2AE35u;
+	return x ^ (x >> 16);
+}
+
+/* A random sign, exponent of 0.5, random mantissa: finite, |v| in [0.5, 1). */
+static inline uint32_t f32_bits(uint32_t x)
+{
+	return (x & 0x80000000u) | 0x3F000000u | (x & 0x007FFFFFu);
+}
+
+static inline uint16_t f16_bits(uint32_t x)
+{
+	return (uint16_t)(((x >> 16) & 0x8000u) | 0x3800u | (x & 0x03FFu));
+}
+
+uint32_t kva_kv_bits(uint64_t seed, int dtype, int64_t layer, int kv,
+		     int64_t head, int64_t pos, int64_t dim)
+{
+	uint32_t x = elem_hash(row_key(seed, layer, kv, head, pos), (uint32_t)dim);
+
+	return dtype == KVA_DT_F16 ? f16_bits(x) : f32_bits(x);
+}
+
+void kva_pool_gen_row(const kva_pool *p, int64_t pos, float *row)
+{
+	int64_t D = p->c.head_dim, H = p->c.kv_heads;
+
+	for (int64_t l = 0; l < p->c.layers; l++)
+		for (int kv = 0; kv < 2; kv++)
+			for (int64_t h = 0; h < H; h++) {
+				uint32_t key = row_key(p->c.seed, l, kv, h, pos);
+				void *base = row + ((l * 2 + kv) * H + h) * p->dw;
+
+				if (p->c.dtype == KVA_DT_F16) {
+					uint16_t *o = base;
+
+					for (int64_t d = 0; d < D; d++)
+						o[d] = f16_bits(elem_hash(key, (uint32_t)d));
+				} else {
+					uint32_t *o = base;
+
+					for (int64_t d = 0; d < D; d++)
+						o[d] = f32_bits(elem_hash(key, (uint32_t)d));
+				}
+			}
+}
+
+double kva_half_to_double(uint16_t h)
+{
+	int e = (h >> 10) & 0x1F, m = h & 0x3FF;
+	double v;
+
+	if (e == 0)
+		v = ldexp(m, -24);
+	else if (e == 31)
+		v = m ? NAN : INFINITY;
+	else
+		v = ldexp(m | 0x400, e - 25);
+	return (h & 0x8000) ? -v : v;
+}
+
+/* The element at byte offset off: f32 or f16 bits to a double. */
+static double elem_at(const kva_pool *p, const char *base, int64_t dim)
+{
+	if (p->c.dtype == KVA_DT_F16) {
+		uint16_t h;
+
+		memcpy(&h, base + dim * 2, 2);
+		return kva_half_to_double(h);
+	} else {
+		float f;
+
+		memcpy(&f, base + dim * 4, 4);
+		return f;
+	}
+}
+
+static int64_t hidx(const kva_pool *p, int64_t layer, int kv, int64_t head)
+{
+	return (layer * 2 + kv) * p->c.kv_heads + head;
+}
+
+double kva_pool_row_value(const kva_pool *p, const float *row, int64_t layer,
+			  int kv, int64_t head, int64_t dim)
+{
+	return elem_at(p, (const char *)(row + hidx(p, layer, kv, head) * p->dw),
+		       dim);
+}
+
+/* ---- set-up ---------------------------------------------------------- */
+
+void kva_pool_conf_default(kva_pool_conf *c)
+{
+	memset(c, 0, sizeof *c);
+	c->chunk_tokens = 64;
+	c->pool_tokens = 1024;
+	c->layers = c->kv_heads = 1;
+	c->head_dim = 64;
+	c->dtype = KVA_DT_F32;
+	c->sink_chunks = 1;
+	c->tail_chunks = 4;
+	c->policy = KVA_POL_LRU;
+}
+
+static void *xcalloc(size_t n, size_t sz)
+{
+	void *q = n > SIZE_MAX / sz ? NULL : calloc(n ? n : 1, sz);
+
+	if (!q)
+		kva_die(2, "out of memory");
+	return q;
+}
+
+static void *xrealloc(void *q, size_t n)
+{
+	if (!(q = realloc(q, n ? n : 1)))
+		kva_die(2, "out of memory");
+	return q;
+}
+
+size_t kva_pool_chunk_bytes(const kva_pool *p)
+{
+	return p->chunk_words * 4;
+}
+
+kva_pool *kva_pool_new(const kva_pool_conf *c, kva_pool_cb cb, void *ctx,
+		       kva_err *e)
+{
+	kva_pool *p;
+	int64_t nb, hall, words;
+	const char *why;
+
+	if (c->chunk_tokens < 1 || c->chunk_tokens > (1 << 20)) {
+		kva_errf(e, "chunk_tokens", "must be in [1, 1048576]");
+		return NULL;
+	}
+	if (c->pool_tokens < 1 || c->pool_tokens % c->chunk_tokens) {
+		kva_errf(e, "pool_tokens", "%lld is not a positive multiple of "
+			 "the chunk (%lld tokens)", (long long)c->pool_tokens,
+			 (long long)c->chunk_tokens);
+		return NULL;
+	}
+	if (c->layers < 1 || c->kv_heads < 1 || c->head_dim < 1) {
+		kva_errf(e, c->layers < 1 ? "layers" : c->kv_heads < 1 ?
+			 "kv_heads" : "head_dim", "must be >= 1");
+		return NULL;
+	}
+	if (c->sink_chunks < 0 || c->tail_chunks < 0) {
+		kva_errf(e, c->sink_chunks < 0 ? "sink_chunks" : "tail_chunks",
+			 "must be >= 0");
+		return NULL;
+	}
+	if (c->dtype != KVA_DT_F16 && c->dtype != KVA_DT_F32) {
+		kva_errf(e, "dtype", "must be f16 or f32");
+		return NULL;
+	}
+	if (c->dtype == KVA_DT_F16 && c->head_dim % 2) {
+		kva_errf(e, "head_dim", "must be even with f16 (rows move as "
+			 "32-bit words)");
+		return NULL;
+	}
+	nb = c->pool_tokens / c->chunk_tokens;
+	if (c->sink_chunks > INT32_MAX || c->tail_chunks > INT32_MAX ||
+	    nb < c->sink_chunks + c->tail_chunks + 2) {
+		kva_errf(e, "pool_tokens", "%lld tokens is %lld chunks; the "
+			 "minimum is sink + tail + 2 = %lld chunks (%lld tokens)",
+			 (long long)c->pool_tokens, (long long)nb,
+			 (long long)(c->sink_chunks + c->tail_chunks + 2),
+			 (long long)((c->sink_chunks + c->tail_chunks + 2) *
+				     c->chunk_tokens));
+		return NULL;
+	}
+	if (__builtin_mul_overflow(c->layers, 2 * c->kv_heads, &hall) ||
+	    __builtin_mul_overflow(hall, c->dtype == KVA_DT_F16 ?
+				   c->head_dim / 2 : c->head_dim, &words) ||
+	    __builtin_mul_overflow(words, c->chunk_tokens, &words) ||
+	    words > ((int64_t)1 << 40) / 4) {
+		kva_errf(e, "head_dim", "a chunk of layers * 2 * kv_heads * "
+			 "head_dim * chunk_tokens elements is too large");
+		return NULL;
+	}
+	if (!c->no_data && (nb > INT64_MAX / words ||
+			    (uint64_t)(nb * words) > SIZE_MAX / 4)) {
+		kva_errf(e, "pool_tokens", "the pool does not fit in memory");
+		return NULL;
+	}
+	p = xcalloc(1, sizeof *p);
+	p->c = *c;
+	p->nb = nb;
+	p->hall = hall;
+	p->dw = c->dtype == KVA_DT_F16 ? c->head_dim / 2 : c->head_dim;
+	p->row_words = (size_t)(hall * p->dw);
+	p->chunk_words = (size_t)words;
+	p->desc.layout = KVA_LAYOUT_HND;
+	p->desc.num_blocks = nb;
+	p->desc.block_size = c->chunk_tokens;
+	p->desc.num_heads = hall;
+	p->desc.head_dim = p->dw;
+	p->desc.x = 1;
+	if (kva_cache_desc_check(&p->desc, &why)) {
+		kva_errf(e, "pool_tokens", "%s", why);
+		free(p);
+		return NULL;
+	}
+	if (!c->no_data) {
+		if (!(p->data = calloc((size_t)nb * p->chunk_words, 4))) {
+			kva_errf(e, "pool_tokens", "cannot allocate %lld bytes",
+				 (long long)(nb * words * 4));
+			free(p);
+			return NULL;
+		}
+		p->row = xcalloc(p->chunk_words, 4);
+	}
+	p->slots = xcalloc((size_t)c->chunk_tokens, sizeof *p->slots);
+	p->freel = xcalloc((size_t)nb, sizeof *p->freel);
+	p->heap = xcalloc((size_t)nb, sizeof *p->heap);
+	p->owner = xcalloc((size_t)nb, sizeof *p->owner);
+	p->cb = cb;
+	p->ctx = ctx;
+	p->epoch = 0;
+	kva_pool_reset(p);
+	p->epoch = 0;
+	return p;
+}
+
+static void drop_chunks(kva_pool *p)
+{
+	for (int64_t k = 0; k < p->nchunks; k++)
+		free(p->ch[k].host);
+	p->nchunks = 0;
+}
+
+void kva_pool_free(kva_pool *p)
+{
+	if (!p)
+		return;
+	drop_chunks(p);
+	free(p->ch);
+	free(p->data);
+	free(p->row);
+	free(p->slots);
+	free(p->freel);
+	free(p->heap);
+	free(p->owner);
+	free(p->pins);
+	free(p->pch);
+	free(p);
+}
+
+void kva_pool_reset(kva_pool *p)
+{
+	drop_chunks(p);
+	p->cur_pos = 0;
+	p->nheap = 0;
+	p->span_lo = p->span_hi = 0;
+	/* LIFO: block 0 on top, so a fresh pool fills blocks 0, 1, 2 ... */
+	p->nfree = p->nb;
+	for (int64_t i = 0; i < p->nb; i++) {
+		p->freel[i] = p->nb - 1 - i;
+		p->owner[i] = -1;
+	}
+	p->epoch++;
+}
+
+/* ---- protection ------------------------------------------------------ */
+
+static int in_pch(const kva_pool *p, int64_t k)
+{
+	int64_t lo = 0, hi = p->npch;
+
+	while (lo < hi) {
+		int64_t mid = lo + (hi - lo) / 2;
+
+		if (p->pch[mid][1] <= k)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < p->npch && p->pch[lo][0] <= k;
+}
+
+int kva_pool_protected(const kva_pool *p, int64_t k)
+{
+	int64_t head = p->nchunks - 1;
+
+	return k < p->c.sink_chunks || k >= head - p->c.tail_chunks ||
+	       p->ch[k].pinned || (k >= p->span_lo && k < p->span_hi);
+}
+
+static int cmp_range(const void *a, const void *b)
+{
+	const int64_t *x = a, *y = b;
+
+	return x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : (x[1] > y[1]) - (x[1] < y[1]);
+}
+
+/* Merge n sorted-or-not half-open ranges in place; returns the count. */
+static int64_t merge_ranges(int64_t (*r)[2], int64_t n)
+{
+	int64_t m = 0;
+
+	qsort(r, (size_t)n, sizeof *r, cmp_range);
+	for (int64_t i = 0; i < n; i++) {
+		if (r[i][0] >= r[i][1])
+			continue;
+		if (m && r[i][0] <= r[m - 1][1]) {
+			if (r[i][1] > r[m - 1][1])
+				r[m - 1][1] = r[i][1];
+		} else {
+			r[m][0] = r[i][0];
+			r[m][1] = r[i][1];
+			m++;
+		}
+	}
+	return m;
+}
+
+/* |sink ∪ pinned ∪ extra ranges| in chunks. */
+static int64_t count_protected(const kva_pool *p, const int64_t (*extra)[2],
+			       int64_t nextra)
+{
+	int64_t n = p->npch + nextra + 1, m, sum = 0;
+	int64_t (*r)[2] = xcalloc((size_t)n, sizeof *r);
+
+	memcpy(r, p->pch, (size_t)p->npch * sizeof *r);
+	memcpy(r + p->npch, extra, (size_t)nextra * sizeof *r);
+	r[n - 1][0] = 0;
+	r[n - 1][1] = p->c.sink_chunks;
+	m = merge_ranges(r, n);
+	for (int64_t i = 0; i < m; i++)
+		sum += r[i][1] - r[i][0];
+	free(r);
+	return sum;
+}
+
+/* ---- the victim heap ------------------------------------------------- */
+
+/* Is chunk a a better victim than chunk b? */
+static int before(const kva_pool *p, int64_t a, int64_t b)
+{
+	const kva_chunk *x = &p->ch[a], *y = &p->ch[b];
+
+	if (p->c.policy == KVA_POL_SCORE) {
+		if (x->has_score != y->has_score)
+			return !x->has_score;
+		if (x->has_score && x->score != y->score)
+			return x->score < y->score;
+	}
+	if (x->last_use != y->last_use)
+		return x->last_use < y->last_use;
+	return a < b;
+}
+
+static void heap_set(kva_pool *p, int64_t i, int64_t k)
+{
+	p->heap[i] = k;
+	p->ch[k].hpos = i;
+}
+
+static void sift_up(kva_pool *p, int64_t i)
+{
+	int64_t k = p->heap[i];
+
+	while (i > 0) {
+		int64_t up = (i - 1) / 2;
+
+		if (!before(p, k, p->heap[up]))
+			break;
+		heap_set(p, i, p->heap[up]);
+		i = up;
+	}
+	heap_set(p, i, k);
+}
+
+static void sift_down(kva_pool *p, int64_t i)
+{
+	int64_t k = p->heap[i];
+
+	for (;;) {
+		int64_t c = 2 * i + 1;
+
+		if (c >= p->nheap)
+			break;
+		if (c + 1 < p->nheap && before(p, p->heap[c + 1], p->heap[c]))
+			c++;
+		if (!before(p, p->heap[c], k))
+			break;
+		heap_set(p, i, p->heap[c]);
+		i = c;
+	}
+	heap_set(p, i, k);
+}
+
+static void heap_push(kva_pool *p, int64_t k)
+{
+	heap_set(p, p->nheap++, k);
+	sift_up(p, p->nheap - 1);
+}
+
+static void heap_remove(kva_pool *p, int64_t k)
+{
+	int64_t i = p->ch[k].hpos, last = p->heap[--p->nheap];
+
+	p->ch[k].hpos = -1;
+	if (i == p->nheap)
+		return;
+	heap_set(p, i, last);
+	if (i > 0 && before(p, last, p->heap[(i - 1) / 2]))
+		sift_up(p, i);
+	else
+		sift_down(p, i);
+}
+
+static void heap_rebuild(kva_pool *p)
+{
+	for (int64_t i = p->nheap / 2; i-- > 0;)
+		sift_down(p, i);
+}
+
+/* Put chunk k in or out of the heap to match its state. */
+static void reconsider(kva_pool *p, int64_t k)
+{
+	kva_chunk *c;
+
+	if (k < 0 || k >= p->nchunks)
+		return;
+	c = &p->ch[k];
+	if (c->block >= 0 && !kva_pool_protected(p, k)) {
+		if (c->hpos < 0)
+			heap_push(p, k);
+	} else if (c->hpos >= 0) {
+		heap_remove(p, k);
+	}
+}
+
+/* ---- residency ------------------------------------------------------- */
+
+static void emit(kva_pool *p, int kind, int64_t k, int64_t block,
+		 const char *why)
+{
+	kva_pool_ev ev = { kind, k, block, why };
+
+	if (p->cb)
+		p->cb(p->ctx, &ev);
+}
+
+static void chunk_slots(kva_pool *p, int64_t block, int64_t n)
+{
+	for (int64_t t = 0; t < n; t++)
+		p->slots[t] = block * p->c.chunk_tokens + t;
+}
+
+/* Page chunk k out to the host store; its block is returned, not freed. */
+static int64_t page_out(kva_pool *p, int64_t k, const char *why, kva_err *e)
+{
+	kva_chunk *c = &p->ch[k];
+	int64_t b = c->block;
+
+	if (c->hpos >= 0)
+		heap_remove(p, k);
+	if (p->data && c->ntok) {
+		c->host = malloc((size_t)c->ntok * p->row_words * 4);
+		if (!c->host)
+			kva_die(2, "out of memory paging chunk %lld out",
+				(long long)k);
+		chunk_slots(p, b, c->ntok);
+		if (kva_ref_gather_kv(p->data, &p->desc, p->slots, c->ntok,
+				      c->host, (int64_t)p->row_words))
+			return kva_errf(e, NULL, "page-out kernel refused "
+					"chunk %lld", (long long)k);
+	}
+	c->block = -1;
+	p->owner[b] = -1;
+	p->n_evict++;
+	emit(p, KVA_EV_EVICT, k, b, why);
+	return b;
+}
+
+/* A block for a new or paged-in chunk: a free one (LIFO), else the best
+ * victim's.  -1 with e if none: the invariant makes that a bug. */
+static int64_t get_block(kva_pool *p, kva_err *e)
+{
+	if (p->nfree)
+		return p->freel[--p->nfree];
+	if (!p->nheap)
+		return kva_errf(e, NULL, "no evictable block (invariant broken)");
+	return page_out(p, p->heap[0], "alloc", e);
+}
+
+static int page_in(kva_pool *p, int64_t k, kva_err *e)
+{
+	kva_chunk *c = &p->ch[k];
+	int64_t b = get_block(p, e);
+
+	if (b < 0)
+		return -1;
+	if (p->data && c->ntok) {
+		chunk_slots(p, b, c->ntok);
+		if (kva_ref_write_kv(c->host, (int64_t)p->row_words, p->slots,
+				     c->ntok, p->data, &p->desc))
+			return kva_errf(e, NULL, "page-in kernel refused chunk "
+					"%lld", (long long)k);
+	}
+	free(c->host);
+	c->host = NULL;
+	c->block = b;
+	p->owner[b] = k;
+	p->n_page_in++;
+	emit(p, KVA_EV_PAGE_IN, k, b, NULL);
+	reconsider(p, k);
+	return 0;
+}
+
+/* Open chunk nchunks as the new head; the chunk that leaves the tail
+ * window becomes evictable. */
+static int new_chunk(kva_pool *p, kva_err *e)
+{
+	int64_t k = p->nchunks, b;
+	kva_chunk *c;
+
+	if (k == p->cap) {
+		p->cap = p->cap ? p->cap * 2 : 64;
+		p->ch = xrealloc(p->ch, (size_t)p->cap * sizeof *p->ch);
+	}
+	c = &p->ch[k];
+	memset(c, 0, sizeof *c);
+	c->block = c->hpos = -1;
+	c->pinned = (uint8_t)in_pch(p, k);
+	p->nchunks++;
+	reconsider(p, k - p->c.tail_chunks - 1);
+	if ((b = get_block(p, e)) < 0)
+		return -1;
+	c = &p->ch[k];
+	c->block = b;
+	p->owner[b] = k;
+	p->n_alloc++;
+	emit(p, KVA_EV_ALLOC, k, b, NULL);
+	return 0;
+}
+
+/* Write tokens [cur_pos, cur_pos + n) into the head chunk (n fits). */
+static int write_tokens(kva_pool *p, int64_t n, kva_err *e)
+{
+	int64_t C = p->c.chunk_tokens, k = p->cur_pos / C;
+	kva_chunk *c = &p->ch[k];
+	int64_t off = p->cur_pos % C;
+
+	if (p->data) {
+		for (int64_t t = 0; t < n; t++) {
+			kva_pool_gen_row(p, p->cur_pos + t,
+					 p->row + (size_t)t * p->row_words);
+			p->slots[t] = c->block * C + off + t;
+		}
+		if (kva_ref_write_kv(p->row, (int64_t)p->row_words, p->slots,
+				     n, p->data, &p->desc))
+			return kva_errf(e, NULL, "write kernel refused chunk %lld",
+					(long long)k);
+	}
+	c->ntok = (uint32_t)(off + n);
+	c->last_use = ++p->tick;
+	p->cur_pos += n;
+	p->bytes_written += (uint64_t)n * p->row_words * 4;
+	return 0;
+}
+
+int kva_pool_append(kva_pool *p, int64_t n, int chunked, kva_pool_refusal *r,
+		    kva_err *e)
+{
+	int64_t C = p->c.chunk_tokens;
+
+	if (n < 0)
+		return kva_errf(e, "tokens", "must be >= 0");
+	if (n > KVA_INT_LIMIT - p->cur_pos)
+		return kva_errf(e, "tokens", "the sequence would pass 2^53 tokens");
+	if (!n)
+		return 0;
+	if (!chunked) {
+		int64_t x[1][2], need;
+
+		p->span_lo = p->cur_pos / C;
+		p->span_hi = (p->cur_pos + n - 1) / C + 1;
+		x[0][0] = p->span_lo > p->c.tail_chunks ?
+			  p->span_lo - p->c.tail_chunks : 0;
+		x[0][1] = p->span_hi;
+		need = count_protected(p, (const int64_t (*)[2])x, 1);
+		if (need > p->nb) {
+			int64_t span = p->span_hi - p->span_lo;
+
+			p->span_lo = p->span_hi = 0;
+			r->protected_chunks = need;
+			r->limit = p->nb;
+			snprintf(r->why, sizeof r->why, "the append spans %lld "
+				 "chunks that must be resident at once with the "
+				 "sink, the tail and the pins: %lld chunks > %lld "
+				 "blocks", (long long)span,
+				 (long long)need, (long long)p->nb);
+			p->n_refused++;
+			return 1;
+		}
+		for (int64_t k = p->span_lo; k < p->span_hi && k < p->nchunks; k++)
+			reconsider(p, k);
+	}
+	while (n > 0) {
+		int64_t off = p->cur_pos % C, step = C - off;
+
+		if (step > n)
+			step = n;
+		if (off == 0 && new_chunk(p, e))
+			return -1;
+		if (write_tokens(p, step, e))
+			return -1;
+		n -= step;
+	}
+	if (!chunked) {
+		int64_t lo = p->span_lo, hi = p->span_hi;
+
+		p->span_lo = p->span_hi = 0;
+		for (int64_t k = lo; k < hi; k++)
+			reconsider(p, k);
+	}
+	return 0;
+}
+
+int kva_pool_pin(kva_pool *p, const int64_t (*rg)[2], int64_t n,
+		 kva_pool_refusal *r, kva_err *e)
+{
+	int64_t C = p->c.chunk_tokens, need, limit;
+	int64_t (*x)[2];
+
+	for (int64_t i = 0; i < n; i++) {
+		if (rg[i][0] < 0)
+			return kva_errf(e, "lo", "must be >= 0");
+		if (rg[i][1] <= rg[i][0])
+			return kva_errf(e, "hi", "must be > lo (a half-open range "
+					"[lo, hi))");
+	}
+	if (!n)
+		return 0;
+	x = xcalloc((size_t)n, sizeof *x);
+	for (int64_t i = 0; i < n; i++) {
+		x[i][0] = rg[i][0] / C;
+		x[i][1] = (rg[i][1] - 1) / C + 1;
+	}
+	need = count_protected(p, (const int64_t (*)[2])x, n) +
+	       p->c.tail_chunks + 1;
+	limit = p->nb - 1;
+	if (need > limit) {
+		free(x);
+		r->protected_chunks = need;
+		r->limit = limit;
+		snprintf(r->why, sizeof r->why, "sink, pins and the tail window "
+			 "would protect %lld chunks; at most %lld of %lld blocks "
+			 "may be, so one stays evictable", (long long)need,
+			 (long long)limit, (long long)p->nb);
+		p->n_refused++;
+		return 1;
+	}
+	if (p->npins + n > p->pincap) {
+		p->pincap = p->npins + n + 8;
+		p->pins = xrealloc(p->pins, (size_t)p->pincap * sizeof *p->pins);
+		p->pch = xrealloc(p->pch, (size_t)p->pincap * sizeof *p->pch);
+	}
+	for (int64_t i = 0; i < n; i++) {
+		p->pins[p->npins][0] = rg[i][0];
+		p->pins[p->npins][1] = rg[i][1];
+		p->npins++;
+		p->pch[p->npch][0] = x[i][0];
+		p->pch[p->npch][1] = x[i][1];
+		p->npch++;
+	}
+	p->npch = merge_ranges(p->pch, p->npch);
+	for (int64_t i = 0; i < n; i++)
+		for (int64_t k = x[i][0]; k < x[i][1] && k < p->nchunks; k++) {
+			p->ch[k].pinned = 1;
+			reconsider(p, k);
+		}
+	for (int64_t i = 0; i < n; i++)
+		for (int64_t k = x[i][0]; k < x[i][1] && k < p->nchunks; k++)
+			if (p->ch[k].block < 0 && page_in(p, k, e)) {
+				free(x);
+				return -1;
+			}
+	free(x);
+	return 0;
+}
+
+void kva_pool_unpin_all(kva_pool *p)
+{
+	p->npins = p->npch = 0;
+	for (int64_t k = 0; k < p->nchunks; k++)
+		if (p->ch[k].pinned) {
+			p->ch[k].pinned = 0;
+			reconsider(p, k);
+		}
+}
+
+int kva_pool_scores(kva_pool *p, int64_t start, const double *v, int64_t n,
+		    kva_err *e)
+{
+	if (start < 0)
+		return kva_errf(e, "start", "must be >= 0");
+	if (n > p->nchunks - start)
+		return kva_errf(e, "scores", "scores for chunks %lld..%lld, but "
+				"only chunks 0..%lld exist", (long long)start,
+				(long long)(start + n - 1),
+				(long long)(p->nchunks - 1));
+	for (int64_t i = 0; i < n; i++)
+		if (!isfinite(v[i]))
+			return kva_errf(e, "scores", "element %lld is not finite",
+					(long long)i);
+	for (int64_t i = 0; i < n; i++) {
+		p->ch[start + i].score = v[i];
+		p->ch[start + i].has_score = 1;
+	}
+	heap_rebuild(p);
+	return 0;
+}
+
+static const kva_pool *sort_pool;
+
+/* Best first: the victim order reversed. */
+static int cmp_best(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x == y ? 0 : before(sort_pool, x, y) ? 1 : -1;
+}
+
+int kva_pool_reselect(kva_pool *p, kva_err *e)
+{
+	int64_t n = p->nchunks, nprot = 0, nun = 0, room;
+	int64_t *un = xcalloc((size_t)n, sizeof *un);
+	uint8_t *keep = xcalloc((size_t)n, 1);
+	int rc = 0;
+
+	for (int64_t k = 0; k < n; k++) {
+		if (kva_pool_protected(p, k)) {
+			keep[k] = 1;
+			nprot++;
+		} else {
+			un[nun++] = k;
+		}
+	}
+	sort_pool = p;
+	qsort(un, (size_t)nun, sizeof *un, cmp_best);
+	room = p->nb - nprot;
+	for (int64_t i = 0; i < nun && i < room; i++)
+		keep[un[i]] = 1;
+	/* page-outs first, worst first, so the page-ins find free blocks */
+	for (int64_t i = nun; i-- > 0;) {
+		int64_t k = un[i], b;
+
+		if (keep[k] || p->ch[k].block < 0)
+			continue;
+		if ((b = page_out(p, k, "reselect", e)) < 0) {
+			rc = -1;
+			goto out;
+		}
+		p->freel[p->nfree++] = b;
+	}
+	for (int64_t k = 0; k < n; k++)
+		if (keep[k] && kva_pool_protected(p, k) && p->ch[k].block < 0 &&
+		    page_in(p, k, e)) {
+			rc = -1;
+			goto out;
+		}
+	for (int64_t i = 0; i < nun && i < room; i++)
+		if (p->ch[un[i]].block < 0 && page_in(p, un[i], e)) {
+			rc = -1;
+			goto out;
+		}
+	p->epoch++;
+out:
+	free(un);
+	free(keep);
+	return rc;
+}
+
+/* ---- the probe and the verifier -------------------------------------- */
+
+int kva_pool_probe(kva_pool *p, int64_t pos, int64_t layer, int64_t head,
+		   const double *q, int64_t qpos, kva_probe *out, kva_err *e)
+{
+	int64_t C = p->c.chunk_tokens, D = p->c.head_dim;
+	double *qq, scale = 1.0 / sqrt((double)D), m = -INFINITY, sum = 0;
+	float *krow = xcalloc(p->row_words, 4);
+
+	if (layer < 0 || layer >= p->c.layers)
+		return free(krow), kva_errf(e, "layer", "must be in [0, %lld)",
+					    (long long)p->c.layers);
+	if (head < 0 || head >= p->c.kv_heads)
+		return free(krow), kva_errf(e, "head", "must be in [0, %lld)",
+					    (long long)p->c.kv_heads);
+	if (pos < 0 || pos >= p->cur_pos)
+		return free(krow), kva_errf(e, "pos", "must be in [0, %lld) "
+					    "(the tokens written)",
+					    (long long)p->cur_pos);
+	qq = xcalloc((size_t)D, sizeof *qq);
+	if (q) {
+		memcpy(qq, q, (size_t)D * sizeof *qq);
+	} else {
+		kva_pool_gen_row(p, qpos, krow);
+		for (int64_t d = 0; d < D; d++)
+			qq[d] = kva_pool_row_value(p, krow, layer, 0, head, d);
+	}
+	memset(out, 0, sizeof *out);
+	out->winner = -1;
+	/* two passes: the max logit, then the softmax mass */
+	for (int pass = 0; pass < 2; pass++)
+		for (int64_t k = 0; k <= pos / C; k++) {
+			const kva_chunk *c = &p->ch[k];
+
+			if (c->block < 0)
+				continue;
+			for (int64_t t = 0; t < c->ntok && k * C + t <= pos; t++) {
+				const char *base;
+				double l = 0;
+
+				if (p->data) {
+					base = (const char *)(p->data +
+						kva_cache_index(&p->desc,
+						c->block * C + t,
+						hidx(p, layer, 0, head), 0));
+				} else {
+					kva_pool_gen_row(p, k * C + t, krow);
+					base = (const char *)(krow +
+						hidx(p, layer, 0, head) * p->dw);
+				}
+				for (int64_t d = 0; d < D; d++)
+					l += qq[d] * elem_at(p, base, d);
+				l *= scale;
+				if (pass == 0) {
+					out->candidates++;
+					if (l > m) {
+						m = l;
+						out->winner = k * C + t;
+						out->logit = l;
+					}
+				} else {
+					sum += exp(l - m);
+				}
+			}
+		}
+	out->weight = out->candidates ? 1.0 / sum : 0;
+	free(qq);
+	free(krow);
+	return 0;
+}
+
+int64_t kva_pool_verify(kva_pool *p, kva_verify *v)
+{
+	int64_t C = p->c.chunk_tokens;
+	float *got = xcalloc(p->chunk_words, 4);
+	float *want = xcalloc(p->row_words, 4);
+	size_t rb = p->row_words * 4;
+
+	memset(v, 0, sizeof *v);
+	v->chunk = -1;
+	for (int64_t k = 0; p->data && k < p->nchunks; k++) {
+		const kva_chunk *c = &p->ch[k];
+		const float *src = c->host;
+		int bad = 0;
+
+		if (c->block >= 0) {
+			chunk_slots(p, c->block, c->ntok);
+			if (kva_ref_gather_kv(p->data, &p->desc, p->slots, c->ntok,
+					      got, (int64_t)p->row_words))
+				kva_die(2, "gather kernel refused chunk %lld",
+					(long long)k);
+			src = got;
+		}
+		v->chunks++;
+		v->bytes += (int64_t)(c->ntok * rb);
+		for (int64_t t = 0; t < c->ntok; t++) {
+			const char *g = (const char *)(src + (size_t)t * p->row_words);
+
+			kva_pool_gen_row(p, k * C + t, want);
+			if (!memcmp(g, want, rb))
+				continue;
+			if (!bad++ && v->chunk < 0) {
+				size_t esz = p->c.dtype == KVA_DT_F16 ? 2 : 4, i;
+
+				for (i = 0; i < rb; i += esz)
+					if (memcmp(g + i, (char *)want + i, esz))
+						break;
+				i /= esz;
+				v->chunk = k;
+				v->row = t;
+				v->dim = (int64_t)(i % (size_t)p->c.head_dim);
+				i /= (size_t)p->c.head_dim;
+				v->head = (int64_t)(i % (size_t)p->c.kv_heads);
+				i /= (size_t)p->c.kv_heads;
+				v->kv = (int)(i % 2);
+				v->layer = (int64_t)(i / 2);
+			}
+		}
+		if (bad)
+			v->bad_chunks++;
+	}
+	free(got);
+	free(want);
+	return v->bad_chunks;
+}
