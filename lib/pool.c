@@ -29,57 +29,63 @@ static uint32_t row_key(uint64_t seed, int64_t layer, int kv, int64_t head,
 	return (uint32_t)(h ^ (h >> 32));
 }
 
-static inline uint32_t elem_hash(uint32_t key, uint32_t dim)
+/*
+ * One hash per 32-bit word of a row (half of lowbias32: one multiply, so
+ * the generator keeps up with memcpy).  A word is one f32 element, or two
+ * f16 elements: dims 2w (low half) and 2w + 1 (high half).
+ */
+static inline uint32_t word_hash(uint32_t key, uint32_t w)
 {
-	uint32_t x = key ^ (dim * 0x9E3779B9u);
+	uint32_t x = key ^ (w * 0x9E3779B9u);
 
 	x ^= x >> 16;
-	x *= 0x85EBCA6Bu;
-	x ^= x >> 13;
-	x *= 0xC2B2AE35u;
-	return x ^ (x >> 16);
+	x *= 0x7FEB352Du;
+	return x ^ (x >> 15);
 }
 
-/* A random sign, exponent of 0.5, random mantissa: finite, |v| in [0.5, 1). */
-static inline uint32_t f32_bits(uint32_t x)
+/* Keep the sign and mantissa bits, force the exponent of 0.5: finite,
+ * magnitude in [0.5, 1), whatever the hash. */
+static inline uint32_t f32_word(uint32_t x)
 {
-	return (x & 0x80000000u) | 0x3F000000u | (x & 0x007FFFFFu);
+	return (x & 0x807FFFFFu) | 0x3F000000u;
 }
 
-static inline uint16_t f16_bits(uint32_t x)
+static inline uint32_t f16x2_word(uint32_t x)
 {
-	return (uint16_t)(((x >> 16) & 0x8000u) | 0x3800u | (x & 0x03FFu));
+	return (x & 0x83FF83FFu) | 0x38003800u;
 }
 
 uint32_t kva_kv_bits(uint64_t seed, int dtype, int64_t layer, int kv,
 		     int64_t head, int64_t pos, int64_t dim)
 {
-	uint32_t x = elem_hash(row_key(seed, layer, kv, head, pos), (uint32_t)dim);
+	uint32_t key = row_key(seed, layer, kv, head, pos);
 
-	return dtype == KVA_DT_F16 ? f16_bits(x) : f32_bits(x);
+	if (dtype == KVA_DT_F16) {
+		uint32_t w = f16x2_word(word_hash(key, (uint32_t)(dim / 2)));
+
+		return dim % 2 ? w >> 16 : w & 0xFFFFu;
+	}
+	return f32_word(word_hash(key, (uint32_t)dim));
 }
 
 void kva_pool_gen_row(const kva_pool *p, int64_t pos, float *row)
 {
-	int64_t D = p->c.head_dim, H = p->c.kv_heads;
+	int64_t H = p->c.kv_heads, dw = p->dw;
+	int f16 = p->c.dtype == KVA_DT_F16;
 
 	for (int64_t l = 0; l < p->c.layers; l++)
 		for (int kv = 0; kv < 2; kv++)
 			for (int64_t h = 0; h < H; h++) {
 				uint32_t key = row_key(p->c.seed, l, kv, h, pos);
-				void *base = row + ((l * 2 + kv) * H + h) * p->dw;
+				uint32_t *o = (uint32_t *)(row +
+							   ((l * 2 + kv) * H + h) * dw);
 
-				if (p->c.dtype == KVA_DT_F16) {
-					uint16_t *o = base;
-
-					for (int64_t d = 0; d < D; d++)
-						o[d] = f16_bits(elem_hash(key, (uint32_t)d));
-				} else {
-					uint32_t *o = base;
-
-					for (int64_t d = 0; d < D; d++)
-						o[d] = f32_bits(elem_hash(key, (uint32_t)d));
-				}
+				if (f16)
+					for (int64_t w = 0; w < dw; w++)
+						o[w] = f16x2_word(word_hash(key, (uint32_t)w));
+				else
+					for (int64_t w = 0; w < dw; w++)
+						o[w] = f32_word(word_hash(key, (uint32_t)w));
 			}
 }
 
@@ -168,6 +174,11 @@ kva_pool *kva_pool_new(const kva_pool_conf *c, kva_pool_cb cb, void *ctx,
 	int64_t nb, hall, words;
 	const char *why;
 
+	if (*(const unsigned char *)&(const uint32_t){ 1 } != 1) {
+		kva_errf(e, NULL, "the pool's f16 word packing assumes a "
+			 "little-endian host");
+		return NULL;
+	}
 	if (c->chunk_tokens < 1 || c->chunk_tokens > (1 << 20)) {
 		kva_errf(e, "chunk_tokens", "must be in [1, 1048576]");
 		return NULL;
@@ -198,6 +209,10 @@ kva_pool *kva_pool_new(const kva_pool_conf *c, kva_pool_cb cb, void *ctx,
 		return NULL;
 	}
 	nb = c->pool_tokens / c->chunk_tokens;
+	if (nb > INT32_MAX) {
+		kva_errf(e, "pool_tokens", "more than 2^31-1 blocks");
+		return NULL;
+	}
 	if (c->sink_chunks > INT32_MAX || c->tail_chunks > INT32_MAX ||
 	    nb < c->sink_chunks + c->tail_chunks + 2) {
 		kva_errf(e, "pool_tokens", "%lld tokens is %lld chunks; the "
@@ -263,8 +278,8 @@ kva_pool *kva_pool_new(const kva_pool_conf *c, kva_pool_cb cb, void *ctx,
 
 static void drop_chunks(kva_pool *p)
 {
-	for (int64_t k = 0; k < p->nchunks; k++)
-		free(p->ch[k].host);
+	for (int64_t k = 0; p->host && k < p->nchunks; k++)
+		free(p->host[k]);
 	p->nchunks = 0;
 }
 
@@ -274,11 +289,13 @@ void kva_pool_free(kva_pool *p)
 		return;
 	drop_chunks(p);
 	free(p->ch);
+	free(p->host);
 	free(p->data);
 	free(p->row);
 	free(p->slots);
 	free(p->freel);
 	free(p->heap);
+	free(p->q);
 	free(p->owner);
 	free(p->pins);
 	free(p->pch);
@@ -290,6 +307,8 @@ void kva_pool_reset(kva_pool *p)
 	drop_chunks(p);
 	p->cur_pos = 0;
 	p->nheap = 0;
+	p->qhead = p->qtail = p->qbase = 0;
+	p->nq = 0;
 	p->span_lo = p->span_hi = 0;
 	/* LIFO: block 0 on top, so a fresh pool fills blocks 0, 1, 2 ... */
 	p->nfree = p->nb;
@@ -455,7 +474,94 @@ static void heap_rebuild(kva_pool *p)
 		sift_down(p, i);
 }
 
-/* Put chunk k in or out of the heap to match its state. */
+/*
+ * The evictable set: the heap, plus an ordered queue in front of it.  A
+ * chunk whose key is past the queue's last one (a chunk leaving the tail
+ * window is the newest: the common case) is appended in O(1) and leaves
+ * from the front in O(1), touching memory in order, so allocation cost
+ * stays flat as the pool grows; anything else goes to the heap.  Keys of
+ * chunks in the set never change (only the protected head is written;
+ * scores rebuild everything into the heap), so the queue stays sorted.
+ * A chunk's hpos: >= 0 heap index, -1 not evictable, <= -2 queue entry
+ * number -2 - hpos.  Removal from the queue leaves a dead entry that the
+ * front and back skip.
+ */
+static int q_live(const kva_pool *p, uint64_t seq)
+{
+	int64_t k = p->q[seq - p->qbase];
+
+	return p->ch[k].hpos == -2 - (int64_t)seq;
+}
+
+static void q_trim(kva_pool *p)
+{
+	while (p->qhead < p->qtail && !q_live(p, p->qhead))
+		p->qhead++;
+	while (p->qtail > p->qhead && !q_live(p, p->qtail - 1))
+		p->qtail--;
+}
+
+static void ev_push(kva_pool *p, int64_t k)
+{
+	if (p->qhead == p->qtail ||
+	    before(p, p->q[p->qtail - 1 - p->qbase], k)) {
+		if (p->qtail - p->qbase == p->qcap) {
+			uint64_t live = p->qtail - p->qhead;
+
+			if (p->qcap && p->qhead - p->qbase >= p->qcap / 2) {
+				memmove(p->q, p->q + (p->qhead - p->qbase),
+					live * sizeof *p->q);
+			} else {
+				p->qcap = p->qcap ? p->qcap * 2 : 256;
+				p->q = xrealloc(p->q, p->qcap * sizeof *p->q);
+				memmove(p->q, p->q + (p->qhead - p->qbase),
+					live * sizeof *p->q);
+			}
+			p->qbase = p->qhead;
+		}
+		p->q[p->qtail - p->qbase] = k;
+		p->ch[k].hpos = -2 - (int64_t)p->qtail++;
+		p->nq++;
+	} else {
+		heap_push(p, k);
+	}
+}
+
+static void ev_remove(kva_pool *p, int64_t k)
+{
+	if (p->ch[k].hpos >= 0) {
+		heap_remove(p, k);
+	} else if (p->ch[k].hpos <= -2) {
+		p->ch[k].hpos = -1;
+		p->nq--;
+		q_trim(p);
+	}
+}
+
+/* The best victim, or -1 when nothing is evictable. */
+static int64_t ev_min(kva_pool *p)
+{
+	int64_t qk = p->qhead < p->qtail ? p->q[p->qhead - p->qbase] : -1;
+
+	if (qk < 0)
+		return p->nheap ? p->heap[0] : -1;
+	if (!p->nheap || before(p, qk, p->heap[0]))
+		return qk;
+	return p->heap[0];
+}
+
+/* Keys changed: everything into the heap, heapified. */
+static void ev_rebuild(kva_pool *p)
+{
+	for (uint64_t s = p->qhead; s < p->qtail; s++)
+		if (q_live(p, s))
+			heap_set(p, p->nheap++, p->q[s - p->qbase]);
+	p->qhead = p->qtail = p->qbase = 0;
+	p->nq = 0;
+	heap_rebuild(p);
+}
+
+/* Put chunk k in or out of the evictable set to match its state. */
 static void reconsider(kva_pool *p, int64_t k)
 {
 	kva_chunk *c;
@@ -464,10 +570,10 @@ static void reconsider(kva_pool *p, int64_t k)
 		return;
 	c = &p->ch[k];
 	if (c->block >= 0 && !kva_pool_protected(p, k)) {
-		if (c->hpos < 0)
-			heap_push(p, k);
-	} else if (c->hpos >= 0) {
-		heap_remove(p, k);
+		if (c->hpos == -1)
+			ev_push(p, k);
+	} else if (c->hpos != -1) {
+		ev_remove(p, k);
 	}
 }
 
@@ -494,16 +600,16 @@ static int64_t page_out(kva_pool *p, int64_t k, const char *why, kva_err *e)
 	kva_chunk *c = &p->ch[k];
 	int64_t b = c->block;
 
-	if (c->hpos >= 0)
-		heap_remove(p, k);
+	if (c->hpos != -1)
+		ev_remove(p, k);
 	if (p->data && c->ntok) {
-		c->host = malloc((size_t)c->ntok * p->row_words * 4);
-		if (!c->host)
+		p->host[k] = malloc((size_t)c->ntok * p->row_words * 4);
+		if (!p->host[k])
 			kva_die(2, "out of memory paging chunk %lld out",
 				(long long)k);
 		chunk_slots(p, b, c->ntok);
 		if (kva_ref_gather_kv(p->data, &p->desc, p->slots, c->ntok,
-				      c->host, (int64_t)p->row_words))
+				      p->host[k], (int64_t)p->row_words))
 			return kva_errf(e, NULL, "page-out kernel refused "
 					"chunk %lld", (long long)k);
 	}
@@ -518,11 +624,13 @@ static int64_t page_out(kva_pool *p, int64_t k, const char *why, kva_err *e)
  * victim's.  -1 with e if none: the invariant makes that a bug. */
 static int64_t get_block(kva_pool *p, kva_err *e)
 {
+	int64_t k;
+
 	if (p->nfree)
 		return p->freel[--p->nfree];
-	if (!p->nheap)
+	if ((k = ev_min(p)) < 0)
 		return kva_errf(e, NULL, "no evictable block (invariant broken)");
-	return page_out(p, p->heap[0], "alloc", e);
+	return page_out(p, k, "alloc", e);
 }
 
 static int page_in(kva_pool *p, int64_t k, kva_err *e)
@@ -534,13 +642,15 @@ static int page_in(kva_pool *p, int64_t k, kva_err *e)
 		return -1;
 	if (p->data && c->ntok) {
 		chunk_slots(p, b, c->ntok);
-		if (kva_ref_write_kv(c->host, (int64_t)p->row_words, p->slots,
+		if (kva_ref_write_kv(p->host[k], (int64_t)p->row_words, p->slots,
 				     c->ntok, p->data, &p->desc))
 			return kva_errf(e, NULL, "page-in kernel refused chunk "
 					"%lld", (long long)k);
 	}
-	free(c->host);
-	c->host = NULL;
+	if (p->host) {
+		free(p->host[k]);
+		p->host[k] = NULL;
+	}
 	c->block = b;
 	p->owner[b] = k;
 	p->n_page_in++;
@@ -559,7 +669,12 @@ static int new_chunk(kva_pool *p, kva_err *e)
 	if (k == p->cap) {
 		p->cap = p->cap ? p->cap * 2 : 64;
 		p->ch = xrealloc(p->ch, (size_t)p->cap * sizeof *p->ch);
+		if (p->data)
+			p->host = xrealloc(p->host, (size_t)p->cap *
+					   sizeof *p->host);
 	}
+	if (p->host)
+		p->host[k] = NULL;
 	c = &p->ch[k];
 	memset(c, 0, sizeof *c);
 	c->block = c->hpos = -1;
@@ -750,7 +865,7 @@ int kva_pool_scores(kva_pool *p, int64_t start, const double *v, int64_t n,
 		p->ch[start + i].score = v[i];
 		p->ch[start + i].has_score = 1;
 	}
-	heap_rebuild(p);
+	ev_rebuild(p);
 	return 0;
 }
 
@@ -896,7 +1011,7 @@ int64_t kva_pool_verify(kva_pool *p, kva_verify *v)
 	v->chunk = -1;
 	for (int64_t k = 0; p->data && k < p->nchunks; k++) {
 		const kva_chunk *c = &p->ch[k];
-		const float *src = c->host;
+		const float *src = p->host[k];
 		int bad = 0;
 
 		if (c->block >= 0) {

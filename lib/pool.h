@@ -22,7 +22,8 @@
  *   lru:   (last_use, chunk)                   smallest first
  *   score: (score, last_use, chunk), a chunk without a score ranking
  *          below every scored one
- * so an allocation costs O(log NB), never a scan of the chunks.
+ * (with an ordered queue in front for the common in-order case), so an
+ * allocation costs O(1) amortised or O(log NB), never a scan of chunks.
  *
  * The one invariant: the protected chunks, counted whether or not they
  * exist yet, plus the tail window at full size, leave at least one block
@@ -69,14 +70,13 @@ typedef struct kva_pool_ev {
 
 typedef void (*kva_pool_cb)(void *ctx, const kva_pool_ev *ev);
 
-typedef struct kva_chunk {
-	int64_t block;     /* resident block, or -1 */
-	int64_t hpos;      /* index in the victim heap, or -1 */
+typedef struct kva_chunk {  /* 32 bytes: a long prompt has many */
+	int64_t hpos;      /* evictable-set position (pool.c), or -1 */
 	uint64_t last_use; /* write tick of the last write */
 	double score;
-	uint32_t ntok;     /* tokens written, 0..C */
-	uint8_t has_score, pinned;
-	float *host;       /* paged-out bytes (token-major), or NULL */
+	int32_t block;     /* resident block, or -1 */
+	uint32_t ntok : 22;/* tokens written, 0..C */
+	uint32_t has_score : 1, pinned : 1;
 } kva_chunk;
 
 typedef struct kva_pool {
@@ -90,10 +90,14 @@ typedef struct kva_pool {
 	kva_cache_desc desc;
 
 	kva_chunk *ch;       /* nchunks chunks */
+	float **host;        /* per chunk: paged-out bytes (token-major) or
+				NULL; the array itself is NULL with no_data */
 	int64_t nchunks, cap;
 	int64_t cur_pos;
 	int64_t *freel, nfree; /* free blocks, a LIFO stack */
-	int64_t *heap, nheap;  /* evictable resident chunks */
+	int64_t *heap, nheap;  /* evictable resident chunks ... */
+	int64_t *q;            /* ... and an ordered queue in front (pool.c) */
+	uint64_t qbase, qhead, qtail, qcap, nq;
 	int64_t *owner;        /* block -> chunk, or -1 */
 
 	int64_t (*pins)[2];    /* token ranges [lo, hi) as given */

@@ -102,7 +102,9 @@ static int filter(opts *op, kva_trap **tp, const char *path, kva_progress *prog,
 			rc = -1;
 			break;
 		}
-		if (st == 1 && strcmp(rec.type, "case")) {
+		/* kv-prefill's route records are paged cases too */
+		if (st == 1 && strcmp(rec.type, "case") &&
+		    strcmp(rec.type, "route")) {
 			if (*tp && kva_trap_flush(*tp, &e))
 				kva_die(2, "%s", e.msg);
 			kva_out_line(rec.text, rec.len);

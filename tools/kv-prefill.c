@@ -156,38 +156,46 @@ static void emit_refused(run *r, const kva_pool_refusal *f, int64_t a,
 	kva_out_record(&r->b);
 }
 
-/* The block table as paged-oracle cases: the first and last written
- * token of every resident chunk (host-only chunks map to block -1). */
+/*
+ * The block table as an attention kernel sees it: the resident chunks in
+ * logical order, compacted (host-only chunks are skipped), so pos is the
+ * position in that view and logical_pos the token's own.  One paged case
+ * per first and last written token of every resident chunk.
+ */
 static void emit_routes(run *r)
 {
 	const kva_pool *p = r->p;
-	int64_t C = p->c.chunk_tokens;
+	int64_t C = p->c.chunk_tokens, i = 0;
 	kva_buf tab = { 0 };
 
 	kva_buf_putc(&tab, '[');
 	for (int64_t k = 0; k < p->nchunks; k++)
-		kva_buf_printf(&tab, "%s%lld", k ? "," : "",
-			       (long long)p->ch[k].block);
+		if (p->ch[k].block >= 0)
+			kva_buf_printf(&tab, "%s%lld", i++ ? "," : "",
+				       (long long)p->ch[k].block);
 	kva_buf_putc(&tab, ']');
+	i = 0;
 	for (int64_t k = 0; k < p->nchunks; k++) {
 		const kva_chunk *c = &p->ch[k];
 
-		if (c->block < 0 || !c->ntok)
+		if (c->block < 0)
 			continue;
-		for (int i = 0; i < (c->ntok > 1 ? 2 : 1); i++) {
-			int64_t t = i ? c->ntok - 1 : 0;
+		for (int j = 0; c->ntok && j < (c->ntok > 1 ? 2 : 1); j++) {
+			int64_t t = j ? c->ntok - 1 : 0;
 
 			kva_buf_printf(&r->b, "{\"type\":\"route\",\"oracle\":"
 				       "\"paged\",\"pos\":%lld,\"block_size\":%lld,"
-				       "\"block_table\":", (long long)(k * C + t),
+				       "\"block_table\":", (long long)(i * C + t),
 				       (long long)C);
 			kva_buf_put(&r->b, tab.p, tab.len);
-			kva_buf_printf(&r->b, ",\"expect\":{\"block\":%lld,"
-				       "\"offset\":%lld,\"slot\":%lld}}",
-				       (long long)c->block, (long long)t,
-				       (long long)(c->block * C + t));
+			kva_buf_printf(&r->b, ",\"chunk\":%lld,\"logical_pos\":%lld,"
+				       "\"expect\":{\"block\":%lld,\"offset\":%lld,"
+				       "\"slot\":%lld}}", (long long)k,
+				       (long long)(k * C + t), (long long)c->block,
+				       (long long)t, (long long)(c->block * C + t));
 			kva_out_record(&r->b);
 		}
+		i++;
 	}
 	kva_buf_free(&tab);
 }
