@@ -93,7 +93,12 @@ $(B)/tests/unit/%.o: tests/unit/%.c $(HDRS) tests/unit/unit.h
 # CUDA: compiled when nvcc exists; the CPU twins in kernels/*.c always are.
 ifneq ($(NVCC),)
 CUOBJ = $(patsubst kernels/%.cu,$(B)/cuda/%.o,$(CUSRC))
-cuda: $(CUOBJ)
+cuda: $(CUOBJ) $(B)/cuda/libkvcache_cuda.so
+# the kernels as a library kv-prefill --device cuda loads at run time
+$(B)/cuda/libkvcache_cuda.so: kernels/kvcache.cu kernels/kvcache_cpu.c $(HDRS)
+	@mkdir -p $(@D)
+	$(NVCC) -O2 -std=c++17 -shared -Xcompiler -fPIC -Ilib -Ikernels \
+	  -o $@ kernels/kvcache.cu kernels/kvcache_cpu.c
 $(B)/cuda/%.o: kernels/%.cu $(HDRS)
 	@mkdir -p $(@D)
 	$(NVCC) -O2 -std=c++17 -Ilib -Ikernels -c -o $@ $<
@@ -153,6 +158,9 @@ install: all
 	install -m 644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 	install -m 644 man/*.7 $(DESTDIR)$(PREFIX)/share/man/man7/
 	install -m 644 lib/kvarbiter_candidate.h $(DESTDIR)$(PREFIX)/include/
+	if [ -f $(B)/cuda/libkvcache_cuda.so ]; then \
+	  install -d $(DESTDIR)$(PREFIX)/lib/kvarbiter; \
+	  install -m 755 $(B)/cuda/libkvcache_cuda.so $(DESTDIR)$(PREFIX)/lib/kvarbiter/; fi
 
 clean:
 	rm -rf build build-asan

@@ -187,3 +187,31 @@ extern "C" int kva_cudak_available(char *why, size_t n)
 	}
 	return 1;
 }
+
+/*
+ * Device memory for a caller that loads these kernels at run time (the
+ * pool of kv-prefill(1) --device cuda, through libkvcache_cuda.so): the
+ * same CUDA runtime as the kernels.  kva_cudak_alloc returns NULL on
+ * failure; kva_cudak_copy copies n bytes host to device (to_device 1) or
+ * device to host (0) and returns 0, or -2 on a CUDA error.
+ */
+extern "C" void *kva_cudak_alloc(size_t n)
+{
+	void *p = NULL;
+
+	return cudaMalloc(&p, n ? n : 1) == cudaSuccess ? p : NULL;
+}
+
+extern "C" void kva_cudak_release(void *p)
+{
+	if (p)
+		cudaFree(p);
+}
+
+extern "C" int kva_cudak_copy(void *dst, const void *src, size_t n,
+			      int to_device)
+{
+	return cudaMemcpy(dst, src, n, to_device ? cudaMemcpyHostToDevice
+				      : cudaMemcpyDeviceToHost) == cudaSuccess
+	       ? 0 : -2;
+}

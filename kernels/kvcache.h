@@ -136,6 +136,10 @@ int kva_cudak_gather_kv(const float *cache, const kva_cache_desc *desc,
 			const int64_t *slot_mapping, int64_t num_tokens,
 			float *dst, int64_t dst_stride);
 int kva_cudak_available(char *why, size_t n);
+/* Device memory through the same runtime (kernels/kvcache.cu). */
+void *kva_cudak_alloc(size_t n);
+void kva_cudak_release(void *p);
+int kva_cudak_copy(void *dst, const void *src, size_t n, int to_device);
 
 #ifdef __cplusplus
 }

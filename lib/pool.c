@@ -1,6 +1,7 @@
 /*
  * pool.c - the bounded paged KV pool (the contract is in pool.h).
  */
+#include <dlfcn.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,6 +132,106 @@ double kva_pool_row_value(const kva_pool *p, const float *row, int64_t layer,
 		       dim);
 }
 
+/* ---- the device backend ---------------------------------------------- */
+
+/* The CUDA kernels and device memory, loaded from libkvcache_cuda.so
+ * (make cuda) so that a build without CUDA links nothing of it. */
+typedef struct kva_pool_cuda {
+	void *h;
+	int (*write)(const float *, int64_t, const int64_t *, int64_t, float *,
+		     const kva_cache_desc *);
+	int (*gather)(const float *, const kva_cache_desc *, const int64_t *,
+		      int64_t, float *, int64_t);
+	int (*avail)(char *, size_t);
+	void *(*alloc)(size_t);
+	void (*release)(void *);
+	int (*copy)(void *, const void *, size_t, int);
+	float *rows;    /* device staging: C token rows */
+	int64_t *slots; /* device staging: C slots */
+} kva_pool_cuda;
+
+static void cuda_close(kva_pool_cuda *cu)
+{
+	if (!cu)
+		return;
+	if (cu->release) {
+		cu->release(cu->rows);
+		cu->release(cu->slots);
+	}
+	if (cu->h)
+		dlclose(cu->h);
+	free(cu);
+}
+
+static kva_pool_cuda *cuda_open(const char *path, kva_err *e)
+{
+	kva_pool_cuda *cu = calloc(1, sizeof *cu);
+	char why[160];
+
+	if (!cu) {
+		kva_errf(e, "device", "out of memory");
+		return NULL;
+	}
+	if (!(cu->h = dlopen(path, RTLD_NOW | RTLD_LOCAL))) {
+		kva_errf(e, "device", "cannot load the CUDA kernels: %s",
+			 dlerror());
+		goto fail;
+	}
+#define SYM(f, name) \
+	if (!(*(void **)&cu->f = dlsym(cu->h, name))) { \
+		kva_errf(e, "device", "%s: no %s", path, name); \
+		goto fail; \
+	}
+	SYM(write, "kva_cudak_write_kv")
+	SYM(gather, "kva_cudak_gather_kv")
+	SYM(avail, "kva_cudak_available")
+	SYM(alloc, "kva_cudak_alloc")
+	SYM(release, "kva_cudak_release")
+	SYM(copy, "kva_cudak_copy")
+#undef SYM
+	if (!cu->avail(why, sizeof why)) {
+		kva_errf(e, "device", "%s", why);
+		goto fail;
+	}
+	return cu;
+fail:
+	cuda_close(cu);
+	return NULL;
+}
+
+/* Write n token rows (host, token-major) to the slots in p->slots. */
+static int dev_write(kva_pool *p, const float *rows, int64_t n)
+{
+	kva_pool_cuda *cu = p->cu;
+
+	if (!cu)
+		return kva_ref_write_kv(rows, (int64_t)p->row_words, p->slots, n,
+					p->data, &p->desc);
+	if (cu->copy(cu->rows, rows, (size_t)n * p->row_words * 4, 1) ||
+	    cu->copy(cu->slots, p->slots, (size_t)n * sizeof *p->slots, 1))
+		return -2;
+	return cu->write(cu->rows, (int64_t)p->row_words, cu->slots, n,
+			 p->data, &p->desc);
+}
+
+/* Gather the n token rows at p->slots into dst (host, token-major). */
+static int dev_gather(kva_pool *p, float *dst, int64_t n)
+{
+	kva_pool_cuda *cu = p->cu;
+	int rc;
+
+	if (!cu)
+		return kva_ref_gather_kv(p->data, &p->desc, p->slots, n, dst,
+					 (int64_t)p->row_words);
+	if (cu->copy(cu->slots, p->slots, (size_t)n * sizeof *p->slots, 1))
+		return -2;
+	rc = cu->gather(p->data, &p->desc, cu->slots, n, cu->rows,
+			(int64_t)p->row_words);
+	if (rc)
+		return rc;
+	return cu->copy(dst, cu->rows, (size_t)n * p->row_words * 4, 0);
+}
+
 /* ---- set-up ---------------------------------------------------------- */
 
 void kva_pool_conf_default(kva_pool_conf *c)
@@ -255,7 +356,27 @@ kva_pool *kva_pool_new(const kva_pool_conf *c, kva_pool_cb cb, void *ctx,
 		free(p);
 		return NULL;
 	}
-	if (!c->no_data) {
+	if (c->cuda_lib && !c->no_data) {
+		size_t bytes = (size_t)nb * p->chunk_words * 4;
+
+		if (!(p->cu = cuda_open(c->cuda_lib, e))) {
+			free(p);
+			return NULL;
+		}
+		p->data = p->cu->alloc(bytes);
+		p->cu->rows = p->cu->alloc(p->chunk_words * 4);
+		p->cu->slots = p->cu->alloc((size_t)c->chunk_tokens * 8);
+		if (!p->data || !p->cu->rows || !p->cu->slots) {
+			kva_errf(e, "device", "cannot allocate %zu bytes on the "
+				 "device", bytes);
+			if (p->data)
+				p->cu->release(p->data);
+			cuda_close(p->cu);
+			free(p);
+			return NULL;
+		}
+		p->row = xcalloc(p->chunk_words, 4);
+	} else if (!c->no_data) {
 		if (!(p->data = calloc((size_t)nb * p->chunk_words, 4))) {
 			kva_errf(e, "pool_tokens", "cannot allocate %lld bytes",
 				 (long long)(nb * words * 4));
@@ -290,7 +411,12 @@ void kva_pool_free(kva_pool *p)
 	drop_chunks(p);
 	free(p->ch);
 	free(p->host);
-	free(p->data);
+	if (p->cu) {
+		p->cu->release(p->data);
+		cuda_close(p->cu);
+	} else {
+		free(p->data);
+	}
 	free(p->row);
 	free(p->slots);
 	free(p->freel);
@@ -608,9 +734,8 @@ static int64_t page_out(kva_pool *p, int64_t k, const char *why, kva_err *e)
 			kva_die(2, "out of memory paging chunk %lld out",
 				(long long)k);
 		chunk_slots(p, b, c->ntok);
-		if (kva_ref_gather_kv(p->data, &p->desc, p->slots, c->ntok,
-				      p->host[k], (int64_t)p->row_words))
-			return kva_errf(e, NULL, "page-out kernel refused "
+		if (dev_gather(p, p->host[k], c->ntok))
+			return kva_errf(e, NULL, "page-out kernel failed on "
 					"chunk %lld", (long long)k);
 	}
 	c->block = -1;
@@ -642,9 +767,8 @@ static int page_in(kva_pool *p, int64_t k, kva_err *e)
 		return -1;
 	if (p->data && c->ntok) {
 		chunk_slots(p, b, c->ntok);
-		if (kva_ref_write_kv(p->host[k], (int64_t)p->row_words, p->slots,
-				     c->ntok, p->data, &p->desc))
-			return kva_errf(e, NULL, "page-in kernel refused chunk "
+		if (dev_write(p, p->host[k], c->ntok))
+			return kva_errf(e, NULL, "page-in kernel failed on chunk "
 					"%lld", (long long)k);
 	}
 	if (p->host) {
@@ -704,9 +828,8 @@ static int write_tokens(kva_pool *p, int64_t n, kva_err *e)
 					 p->row + (size_t)t * p->row_words);
 			p->slots[t] = c->block * C + off + t;
 		}
-		if (kva_ref_write_kv(p->row, (int64_t)p->row_words, p->slots,
-				     n, p->data, &p->desc))
-			return kva_errf(e, NULL, "write kernel refused chunk %lld",
+		if (dev_write(p, p->row, n))
+			return kva_errf(e, NULL, "write kernel failed on chunk %lld",
 					(long long)k);
 	}
 	c->ntok = (uint32_t)(off + n);
@@ -935,8 +1058,9 @@ int kva_pool_probe(kva_pool *p, int64_t pos, int64_t layer, int64_t head,
 		   const double *q, int64_t qpos, kva_probe *out, kva_err *e)
 {
 	int64_t C = p->c.chunk_tokens, D = p->c.head_dim;
-	double *qq, scale = 1.0 / sqrt((double)D), m = -INFINITY, sum = 0;
-	float *krow = xcalloc(p->row_words, 4);
+	double *qq, *logit, scale = 1.0 / sqrt((double)D), m = -INFINITY;
+	double sum = 0;
+	float *krow = xcalloc(p->row_words, 4), *rows;
 
 	if (layer < 0 || layer >= p->c.layers)
 		return free(krow), kva_errf(e, "layer", "must be in [0, %lld)",
@@ -958,43 +1082,51 @@ int kva_pool_probe(kva_pool *p, int64_t pos, int64_t layer, int64_t head,
 	}
 	memset(out, 0, sizeof *out);
 	out->winner = -1;
-	/* two passes: the max logit, then the softmax mass */
-	for (int pass = 0; pass < 2; pass++)
-		for (int64_t k = 0; k <= pos / C; k++) {
-			const kva_chunk *c = &p->ch[k];
+	rows = xcalloc(p->chunk_words, 4);
+	logit = xcalloc((size_t)(p->nb * C), sizeof *logit);
+	for (int64_t k = 0; k <= pos / C; k++) {
+		const kva_chunk *c = &p->ch[k];
+		int64_t n = c->ntok;
 
-			if (c->block < 0)
-				continue;
-			for (int64_t t = 0; t < c->ntok && k * C + t <= pos; t++) {
-				const char *base;
-				double l = 0;
+		if (c->block < 0)
+			continue;
+		if (n > pos - k * C + 1)
+			n = pos - k * C + 1;
+		/* the chunk's rows as stored (through the gather kernel), or
+		 * as generated with --no-data */
+		if (p->data) {
+			chunk_slots(p, c->block, n);
+			if (dev_gather(p, rows, n)) {
+				free(rows), free(logit), free(qq), free(krow);
+				return kva_errf(e, NULL, "gather kernel failed on "
+						"chunk %lld", (long long)k);
+			}
+		} else {
+			for (int64_t t = 0; t < n; t++)
+				kva_pool_gen_row(p, k * C + t,
+						 rows + (size_t)t * p->row_words);
+		}
+		for (int64_t t = 0; t < n; t++) {
+			const char *base = (const char *)(rows + (size_t)t *
+				p->row_words + hidx(p, layer, 0, head) * p->dw);
+			double l = 0;
 
-				if (p->data) {
-					base = (const char *)(p->data +
-						kva_cache_index(&p->desc,
-						c->block * C + t,
-						hidx(p, layer, 0, head), 0));
-				} else {
-					kva_pool_gen_row(p, k * C + t, krow);
-					base = (const char *)(krow +
-						hidx(p, layer, 0, head) * p->dw);
-				}
-				for (int64_t d = 0; d < D; d++)
-					l += qq[d] * elem_at(p, base, d);
-				l *= scale;
-				if (pass == 0) {
-					out->candidates++;
-					if (l > m) {
-						m = l;
-						out->winner = k * C + t;
-						out->logit = l;
-					}
-				} else {
-					sum += exp(l - m);
-				}
+			for (int64_t d = 0; d < D; d++)
+				l += qq[d] * elem_at(p, base, d);
+			l *= scale;
+			logit[out->candidates++] = l;
+			if (l > m) {
+				m = l;
+				out->winner = k * C + t;
+				out->logit = l;
 			}
 		}
+	}
+	for (int64_t i = 0; i < out->candidates; i++)
+		sum += exp(logit[i] - m);
 	out->weight = out->candidates ? 1.0 / sum : 0;
+	free(rows);
+	free(logit);
 	free(qq);
 	free(krow);
 	return 0;
@@ -1016,9 +1148,8 @@ int64_t kva_pool_verify(kva_pool *p, kva_verify *v)
 
 		if (c->block >= 0) {
 			chunk_slots(p, c->block, c->ntok);
-			if (kva_ref_gather_kv(p->data, &p->desc, p->slots, c->ntok,
-					      got, (int64_t)p->row_words))
-				kva_die(2, "gather kernel refused chunk %lld",
+			if (dev_gather(p, got, c->ntok))
+				kva_die(2, "gather kernel failed on chunk %lld",
 					(long long)k);
 			src = got;
 		}

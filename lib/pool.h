@@ -54,6 +54,8 @@ typedef struct kva_pool_conf {
 	int policy;            /* KVA_POL_LRU or KVA_POL_SCORE */
 	uint64_t seed;
 	int no_data;           /* metadata only: no bytes are stored */
+	const char *cuda_lib;  /* non-NULL: the pool lives on the GPU, moved
+				  by the kernels of this libkvcache_cuda.so */
 } kva_pool_conf;
 
 /* Defaults of kv-prefill(1): C 64, pool 1024, 1 layer, 1 head, D 64, f32,
@@ -86,7 +88,9 @@ typedef struct kva_pool {
 	int64_t dw;          /* 32-bit words per (head, token) row */
 	size_t row_words;    /* hall * dw: one token's words */
 	size_t chunk_words;  /* C * row_words */
-	float *data;         /* nb * chunk_words words, HND, or NULL */
+	float *data;         /* nb * chunk_words words, HND, or NULL; a
+				device pointer with cuda_lib */
+	struct kva_pool_cuda *cu; /* the device backend, or NULL */
 	kva_cache_desc desc;
 
 	kva_chunk *ch;       /* nchunks chunks */

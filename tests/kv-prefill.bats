@@ -134,6 +134,24 @@ state_of() { grep '"type":"state"' "$1" | tail -n 1; }
 	assert_line --partial '"verdict":"HARD_BLOCK"'
 }
 
+@test "--device cuda: the device path, on a stand-in library, matches the CPU run byte for byte" {
+	cc -shared -fPIC -I"$ROOT/lib" -I"$ROOT/kernels" -o "$BATS_TEST_TMPDIR/fake.so" \
+		"$FIX/kv-prefill/fakecuda.c" "$ROOT/kernels/kvcache_cpu.c"
+	{ echo '{"type":"pin","lo":1000,"hi":1100}'; prefill 20480;
+	  echo '{"type":"scores","scores":[5,4,3,2,1,9,8,7]}'; echo '{"type":"reselect"}';
+	  echo '{"type":"pin","lo":300,"hi":301}'; echo '{"type":"append","tokens":77}';
+	  echo '{"type":"probe","query_pos":0}'; } > "$BATS_TEST_TMPDIR/in"
+	for dt in f16 f32; do
+		set -- --pool-tokens 1024 --layers 2 --kv-heads 4 --dtype "$dt" --policy score --verify --routes
+		kv-prefill "$@" "$BATS_TEST_TMPDIR/in" > "$BATS_TEST_TMPDIR/cpu"
+		KVA_CUDA_KERNELS="$BATS_TEST_TMPDIR/fake.so" kv-prefill "$@" --device cuda "$BATS_TEST_TMPDIR/in" > "$BATS_TEST_TMPDIR/gpu"
+		run -0 cmp "$BATS_TEST_TMPDIR/cpu" "$BATS_TEST_TMPDIR/gpu"
+		run -0 grep -c '"page_in"' "$BATS_TEST_TMPDIR/gpu"
+		[ "$output" -gt 0 ]
+		run -0 grep -c '"ok":true' "$BATS_TEST_TMPDIR/gpu"
+	done
+}
+
 @test "pool errors: unaligned, below the minimum, odd f16 head_dim" {
 	run -2 --separate-stderr kv-prefill --pool-tokens 1000 < /dev/null
 	assert_equal "$stderr" "kv-prefill: --pool-tokens: 1000 is not a positive multiple of the chunk (64 tokens)"
@@ -218,8 +236,13 @@ state_of() { grep '"type":"state"' "$1" | tail -n 1; }
 	assert_output ""
 	[[ ${stderr_lines[0]} == *"unrecognized option '--bogus'" ]]
 	[[ ${stderr_lines[1]} == "usage: kv-prefill"* ]]
-	run -2 --separate-stderr kv-prefill --device cuda < /dev/null
-	assert_equal "$stderr" "kv-prefill: --device cuda: built without CUDA support"
+	# no GPU here: the reason is the loader's or the runtime's
+	if ! nvidia-smi -L >/dev/null 2>&1; then
+		run -2 --separate-stderr kv-prefill --device cuda < /dev/null
+		[[ $stderr == "kv-prefill: --device cuda: "* ]]
+		KVA_CUDA_KERNELS=/nonexistent/lib.so run -2 --separate-stderr kv-prefill --device cuda < /dev/null
+		[[ $stderr == "kv-prefill: --device cuda: cannot load the CUDA kernels: /nonexistent/lib.so: "* ]]
+	fi
 	[ -w /dev/full ] || skip "no /dev/full on this system"
 	run -2 --separate-stderr sh -c 'exec kv-prefill < /dev/null > /dev/full'
 	assert_equal "$stderr" "kv-prefill: write error: No space left on device"

@@ -11,6 +11,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kvarbiter.h"
 #include "pool.h"
@@ -420,6 +421,35 @@ static int filter(run *r, const char *path)
 	return rc;
 }
 
+/*
+ * The CUDA kernels library: $KVA_CUDA_KERNELS, else beside this binary as
+ * built (../cuda/) or installed (../lib/kvarbiter/).  NULL if none.
+ */
+static const char *cuda_kernels(char *buf, size_t n)
+{
+	static const char *const rel[] = {
+		"/../cuda/libkvcache_cuda.so",
+		"/../lib/kvarbiter/libkvcache_cuda.so",
+	};
+	const char *env = getenv("KVA_CUDA_KERNELS");
+	char exe[2048];
+	ssize_t len;
+
+	if (env && *env)
+		return env;
+	if ((len = readlink("/proc/self/exe", exe, sizeof exe - 1)) <= 0)
+		return NULL;
+	exe[len] = 0;
+	*strrchr(exe, '/') = 0;
+	for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
+		if ((size_t)snprintf(buf, n, "%s%s", exe, rel[i]) >= n)
+			continue;
+		if (access(buf, R_OK) == 0)
+			return buf;
+	}
+	return NULL;
+}
+
 enum { O_POOL = 256, O_CHUNK, O_LAYERS, O_HEADS, O_DIM, O_DTYPE, O_SINK,
        O_TAIL, O_POLICY, O_SEED, O_NODATA, O_NOEVENTS, O_ROUTES, O_VERIFY,
        O_DEVICE, O_KEEP, O_MAXREC, O_UNBUF, O_PROGRESS, O_QUIET, O_VERSION };
@@ -465,6 +495,7 @@ int main(int argc, char **argv)
 	kva_pool_conf conf;
 	run r = { 0 };
 	const char *errstr, *device = "cpu";
+	char cuda_path[4096];
 	int c, rc = 0, progress = 0, quiet = 0, unbuffered = 0;
 	kva_err e;
 
@@ -544,19 +575,16 @@ int main(int argc, char **argv)
 	argv += optind;
 	if (r.verify && conf.no_data)
 		kva_die(2, "--verify needs the data: drop --no-data");
-	if (!strcmp(device, "cuda")) {
-		char why[160];
-
-		if (!kva_cuda_available(why, sizeof why))
-			kva_die(2, "--device cuda: %s", why);
-		kva_die(2, "--device cuda: the pool has no CUDA backend in this "
-			"build");
-	}
+	if (!strcmp(device, "cuda") && !conf.no_data &&
+	    !(conf.cuda_lib = cuda_kernels(cuda_path, sizeof cuda_path)))
+		kva_die(2, "--device cuda: no CUDA kernels library (build with "
+			"nvcc present: make cuda; or set KVA_CUDA_KERNELS)");
 	if (!(r.p = kva_pool_new(&conf, on_event, &r, &e))) {
 		char opt[32];
 		size_t i;
 
-		snprintf(opt, sizeof opt, "%s", e.field ? e.field : "pool_tokens");
+		snprintf(opt, sizeof opt, "%s", !e.field ? "pool_tokens" :
+			 !strcmp(e.field, "device") ? "device cuda" : e.field);
 		for (i = 0; opt[i]; i++)
 			if (opt[i] == '_')
 				opt[i] = '-';
