@@ -505,8 +505,10 @@ static int64_t count_protected(const kva_pool *p, const int64_t (*extra)[2],
 	int64_t n = p->npch + nextra + 1, m, sum = 0;
 	int64_t (*r)[2] = xcalloc((size_t)n, sizeof *r);
 
-	memcpy(r, p->pch, (size_t)p->npch * sizeof *r);
-	memcpy(r + p->npch, extra, (size_t)nextra * sizeof *r);
+	if (p->npch)
+		memcpy(r, p->pch, (size_t)p->npch * sizeof *r);
+	if (nextra)
+		memcpy(r + p->npch, extra, (size_t)nextra * sizeof *r);
 	r[n - 1][0] = 0;
 	r[n - 1][1] = p->c.sink_chunks;
 	m = merge_ranges(r, n);
