@@ -18,7 +18,7 @@
 
 #include "kvarbiter.h"
 
-/* Sort x[0..n) ascending (qsort; NaN must not occur). */
+/* Sort x[0..n) ascending (introsort; NaN must not occur). */
 void kva_stats_sort(double *x, size_t n);
 
 /* Arithmetic mean with compensated (Neumaier) summation; NaN if n == 0. */

@@ -33,6 +33,39 @@ static void t_median(void)
 	CHECK(isnan(kva_stats_median_sorted(one, 0)));
 }
 
+static int cmp_d(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* The sort against qsort: sizes around the insertion-sort cutoff, heavy
+ * duplicates, sorted and reversed runs (quicksort's bad cases). */
+static void t_sort(void)
+{
+	static double a[20000], b[20000];
+	size_t sizes[] = { 0, 1, 2, 3, 23, 24, 25, 26, 100, 1000, 20000 };
+	kva_rng r;
+
+	kva_rng_seed(&r, 11);
+	for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++)
+		for (int shape = 0; shape < 5; shape++) {
+			size_t n = sizes[si];
+
+			for (size_t i = 0; i < n; i++)
+				a[i] = shape == 0 ? (double)kva_rng_range(&r, -1000, 1000) / 7
+				     : shape == 1 ? (double)kva_rng_range(&r, 0, 3)
+				     : shape == 2 ? (double)i : shape == 3 ? (double)(n - i)
+				     : (double)(i % 2 ? i : n - i);
+			memcpy(b, a, n * sizeof *a);
+			kva_stats_sort(a, n);
+			if (n > 1)
+				qsort(b, n, sizeof *b, cmp_d);
+			CHECK(n == 0 || !memcmp(a, b, n * sizeof *a));
+		}
+}
+
 static void t_quantiles(void)
 {
 	double a[] = { 1, 2, 3, 4 }, b[] = { 1, 2, 3, 4, 5 };
@@ -400,6 +433,7 @@ static void t_uniform(void)
 }
 
 UNIT_SUITE(suite_stats) = {
+	{ "stats_sort", t_sort },
 	{ "stats_median", t_median },
 	{ "stats_quantiles", t_quantiles },
 	{ "stats_mean_stdev", t_mean_stdev },
