@@ -312,3 +312,10 @@ setup() {
 	run -2 --separate-stderr sh -c 'exec grad-trap --candidate "$1" "$2" > /dev/full' sh "$F/radix2d-ok.c" "$BATS_TEST_TMPDIR/b2"
 	assert_equal "$stderr" "grad-trap: write error: No space left on device"
 }
+
+@test "kv-prefill's route records are trapped as paged cases" {
+	echo '{"type":"prefill","tokens":1000}' | kv-prefill --pool-tokens 512 --no-events --routes > "$BATS_TEST_TMPDIR/r"
+	run -0 grad-trap --candidate "$ROOT/fixtures/candidates/paged/correct-slot-first.c" "$BATS_TEST_TMPDIR/r"
+	assert_line --index 1 --partial '"cases":16,"diverged":0'
+	assert_line --index 0 --partial '"type":"state"'
+}
