@@ -135,6 +135,19 @@ setup() {
 	  and .[2].speedup == 2 and .[2].mw_p == 1'
 }
 
+@test "a leg with only rows of another metric has no reps and no comparison" {
+	printf '%s\n' '{"type":"run","leg":"a","metric":"ttft_ms","value":1}' \
+		'{"type":"run","leg":"a","metric":"gpu_util","value":0.9}' \
+		'{"type":"run","leg":"b","metric":"time","value":2}' > "$BATS_TEST_TMPDIR/in"
+	run -0 bench-rederive --metric time "$BATS_TEST_TMPDIR/in"
+	assert_equal "${#lines[@]}" 2
+	echo "${lines[0]}" | jq -e '.leg == "a" and .n == 0 and .median == null and .ttft_median_ms == 1
+	  and .rows_other_metric == 1 and .median_at == [] and .min_at == null'
+	run -0 bench-rederive --metric time --format text "$BATS_TEST_TMPDIR/in"
+	[[ ${lines[1]} == *"reps 2 .. 2" ]]
+	[[ ${lines[2]} == "a       0    0           -        -        -                   -         -  |"* ]]
+}
+
 # ---- provenance -------------------------------------------------------------
 
 @test "provenance: min, max, median and every rep name the line of their value" {

@@ -2140,9 +2140,11 @@ static void write_text(const leg *ref, const cmp_result *res)
 		       ref ? ref->name : "-", CI_LEVEL * 100, (unsigned long long)C.op.resamples,
 		       (unsigned long long)C.op.seed);
 	kva_out_record(&b);
-	kva_buf_printf(&b, "%-*s %5s %4s %11s %8s %8s %19s %9s  reps %g .. %g", w, "leg",
+	kva_buf_printf(&b, "%-*s %5s %4s %11s %8s %8s %19s %9s  reps", w, "leg",
 		       "n", "fail", "median", "spread%", "delta%", "95% CI of delta%",
-		       "MW p", lo, hi);
+		       "MW p");
+	if (lo <= hi)
+		kva_buf_printf(&b, " %g .. %g", lo, hi);
 	kva_out_record(&b);
 	for (size_t i = 0; i < C.nlegs; i++) {
 		const leg *l = C.legs[i];
@@ -2151,8 +2153,8 @@ static void write_text(const leg *ref, const cmp_result *res)
 		text_num(med, sizeof med, l->median, 'g');
 		text_num(spr, sizeof spr, l->median != 0 ?
 			 100 * (l->max - l->min) / fabs(l->median) : NAN, 'f');
-		if (l == ref) {
-			snprintf(del, sizeof del, "ref");
+		if (l == ref || !ref || !l->n) { /* no comparison was made */
+			snprintf(del, sizeof del, l == ref ? "ref" : "-");
 			snprintf(ci, sizeof ci, "-");
 			snprintf(p, sizeof p, "-");
 		} else {
