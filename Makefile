@@ -23,7 +23,7 @@ WARN   += -Werror
 endif
 ALL_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(WARN) \
              $(CFLAGS) -Ilib -Ikernels
-LDLIBS  = -lcurl -lsqlite3 -ldl -lm
+LDLIBS  = -lcurl -lsqlite3 -lxxhash -ldl -lm
 
 TOOLS   = $(patsubst tools/%.c,%,$(wildcard tools/*.c))
 LIBSRC  = $(wildcard lib/*.c) $(wildcard kernels/*.c)
@@ -34,7 +34,8 @@ CUSRC   = $(wildcard kernels/*.cu)
 HDRS    = $(wildcard lib/*.h) $(wildcard kernels/*.h)
 
 DEBS    = gcc make bats bats-assert bats-support jq mandoc shellcheck python3 \
-          libsqlite3-dev sqlite3 libcurl4-openssl-dev poppler-utils
+          libsqlite3-dev sqlite3 libcurl4-openssl-dev poppler-utils \
+          libxxhash-dev
 
 .PHONY: all check unit bats asan lint bench install clean deps cuda demo tour
 .DELETE_ON_ERROR:

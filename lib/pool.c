@@ -69,25 +69,30 @@ uint32_t kva_kv_bits(uint64_t seed, int dtype, int64_t layer, int kv,
 	return f32_word(word_hash(key, (uint32_t)dim));
 }
 
+void kva_kv_head_row(uint64_t seed, int dtype, int64_t layer, int kv,
+		     int64_t head, int64_t pos, int64_t D, void *out)
+{
+	uint32_t key = row_key(seed, layer, kv, head, pos);
+	uint32_t *o = out;
+
+	if (dtype == KVA_DT_F16)
+		for (int64_t w = 0; w < D / 2; w++)
+			o[w] = f16x2_word(word_hash(key, (uint32_t)w));
+	else
+		for (int64_t w = 0; w < D; w++)
+			o[w] = f32_word(word_hash(key, (uint32_t)w));
+}
+
 void kva_pool_gen_row(const kva_pool *p, int64_t pos, float *row)
 {
-	int64_t H = p->c.kv_heads, dw = p->dw;
-	int f16 = p->c.dtype == KVA_DT_F16;
+	int64_t H = p->c.kv_heads;
 
 	for (int64_t l = 0; l < p->c.layers; l++)
 		for (int kv = 0; kv < 2; kv++)
-			for (int64_t h = 0; h < H; h++) {
-				uint32_t key = row_key(p->c.seed, l, kv, h, pos);
-				uint32_t *o = (uint32_t *)(row +
-							   ((l * 2 + kv) * H + h) * dw);
-
-				if (f16)
-					for (int64_t w = 0; w < dw; w++)
-						o[w] = f16x2_word(word_hash(key, (uint32_t)w));
-				else
-					for (int64_t w = 0; w < dw; w++)
-						o[w] = f32_word(word_hash(key, (uint32_t)w));
-			}
+			for (int64_t h = 0; h < H; h++)
+				kva_kv_head_row(p->c.seed, p->c.dtype, l, kv, h, pos,
+						p->c.head_dim, row +
+						((l * 2 + kv) * H + h) * p->dw);
 }
 
 double kva_half_to_double(uint16_t h)
@@ -1054,6 +1059,144 @@ out:
 	return rc;
 }
 
+/* ---- loading a saved sequence (lib/snap.c) --------------------------- */
+
+int kva_pool_read_rows(kva_pool *p, float *rows, int64_t n)
+{
+	return dev_gather(p, rows, n);
+}
+
+int kva_pool_load(kva_pool *p, const kva_pool_src *src, int64_t *dropped,
+		  kva_err *e)
+{
+	int64_t C = p->c.chunk_tokens, n = src->count, nres = 0, *order;
+	kva_pool_cb cb = p->cb;
+	int rc = 0;
+
+	*dropped = 0;
+	p->cb = NULL;
+	kva_pool_reset(p);
+	p->npins = p->npch = 0;
+	if (n > p->cap) {
+		p->cap = n;
+		p->ch = xrealloc(p->ch, (size_t)p->cap * sizeof *p->ch);
+		if (p->data)
+			p->host = xrealloc(p->host, (size_t)p->cap *
+					   sizeof *p->host);
+	}
+	p->tick = 0;
+	for (int64_t k = 0; k < n; k++) {
+		kva_chunk *c = &p->ch[k];
+		unsigned fl;
+		double sc;
+		uint64_t lu;
+
+		memset(c, 0, sizeof *c);
+		c->block = c->hpos = -1;
+		src->meta(src->ctx, k, &fl, &sc, &lu);
+		c->last_use = lu;
+		c->has_score = (fl & 4) != 0;
+		c->score = c->has_score ? sc : 0;
+		c->ntok = (uint32_t)(src->cur_pos - k * C > C ? C :
+				     src->cur_pos - k * C);
+		if (p->host)
+			p->host[k] = NULL;
+		if (lu > p->tick)
+			p->tick = lu;
+	}
+	p->nchunks = n;
+	p->cur_pos = src->cur_pos;
+	/* pins: chunk by chunk, while the invariant holds */
+	for (int64_t k = 0; k < n; k++) {
+		unsigned fl;
+		double sc;
+		uint64_t lu;
+		int64_t x[1][2] = { { k, k + 1 } };
+
+		src->meta(src->ctx, k, &fl, &sc, &lu);
+		if (!(fl & 2))
+			continue;
+		if (count_protected(p, (const int64_t (*)[2])x, 1) +
+		    p->c.tail_chunks + 1 > p->nb - 1) {
+			++*dropped;
+			continue;
+		}
+		if (p->npins == p->pincap) {
+			p->pincap = p->pincap ? p->pincap * 2 : 8;
+			p->pins = xrealloc(p->pins, (size_t)p->pincap *
+					   sizeof *p->pins);
+			p->pch = xrealloc(p->pch, (size_t)p->pincap *
+					  sizeof *p->pch);
+		}
+		p->pins[p->npins][0] = k * C;
+		p->pins[p->npins][1] = (k + 1) * C;
+		p->npins++;
+		p->pch[p->npch][0] = k;
+		p->pch[p->npch][1] = k + 1;
+		p->npch = merge_ranges(p->pch, p->npch + 1);
+		p->ch[k].pinned = 1;
+	}
+	/* residency: protected first (chunk order), then the resident ones
+	 * best first */
+	order = xcalloc((size_t)(n ? n : 1), sizeof *order);
+	for (int64_t k = 0; k < n; k++)
+		if (kva_pool_protected(p, k))
+			order[nres++] = k;
+	{
+		int64_t nprot = nres, m = 0;
+		int64_t *cand = xcalloc((size_t)(n ? n : 1), sizeof *cand);
+
+		for (int64_t k = 0; k < n; k++) {
+			unsigned fl;
+			double sc;
+			uint64_t lu;
+
+			src->meta(src->ctx, k, &fl, &sc, &lu);
+			if ((fl & 1) && !kva_pool_protected(p, k))
+				cand[m++] = k;
+		}
+		sort_pool = p;
+		qsort(cand, (size_t)m, sizeof *cand, cmp_best);
+		for (int64_t i = 0; i < m && nres < p->nb; i++)
+			order[nres++] = cand[i];
+		(void)nprot;
+		free(cand);
+	}
+	if (nres > p->nb)
+		nres = p->nb; /* cannot happen: the invariant bounds protection */
+	for (int64_t i = 0; i < n && !rc; i++) {
+		int64_t k = i < nres ? order[i] : -1;
+
+		if (k < 0)
+			break;
+		p->ch[k].block = (int32_t)p->freel[--p->nfree];
+		p->owner[p->ch[k].block] = k;
+		if (p->data && p->ch[k].ntok) {
+			src->rows(src->ctx, k, p->ch[k].ntok, p->row);
+			chunk_slots(p, p->ch[k].block, p->ch[k].ntok);
+			if (dev_write(p, p->row, p->ch[k].ntok))
+				rc = kva_errf(e, NULL, "write kernel failed on "
+					      "chunk %lld", (long long)k);
+		}
+	}
+	for (int64_t k = 0; k < n && !rc && p->data; k++) {
+		kva_chunk *c = &p->ch[k];
+
+		if (c->block >= 0 || !c->ntok)
+			continue;
+		if (!(p->host[k] = malloc((size_t)c->ntok * p->row_words * 4)))
+			kva_die(2, "out of memory");
+		src->rows(src->ctx, k, c->ntok, p->host[k]);
+	}
+	for (int64_t k = 0; k < n; k++)
+		reconsider(p, k);
+	free(order);
+	p->cb = cb;
+	if (rc)
+		kva_pool_reset(p);
+	return rc;
+}
+
 /* ---- the probe and the verifier -------------------------------------- */
 
 int kva_pool_probe(kva_pool *p, int64_t pos, int64_t layer, int64_t head,
@@ -1163,6 +1306,7 @@ int64_t kva_pool_verify(kva_pool *p, kva_verify *v)
 			kva_pool_gen_row(p, k * C + t, want);
 			if (!memcmp(g, want, rb))
 				continue;
+			v->bad_rows++;
 			if (!bad++ && v->chunk < 0) {
 				size_t esz = p->c.dtype == KVA_DT_F16 ? 2 : 4, i;
 

@@ -186,17 +186,47 @@ int kva_pool_probe(kva_pool *p, int64_t pos, int64_t layer, int64_t head,
  * byte for byte.  Returns the number of mismatching chunks (0 = clean);
  * the first mismatch is described in where. */
 typedef struct kva_verify {
-	int64_t chunks, bytes, bad_chunks;
+	int64_t chunks, bytes, bad_chunks, bad_rows;
 	int64_t chunk, layer, head, row, dim; /* first mismatch */
 	int kv;                               /* 0 K, 1 V */
 } kva_verify;
 int64_t kva_pool_verify(kva_pool *p, kva_verify *v);
+
+/* ---- for lib/snap.c -------------------------------------------------- */
+
+/* Gather the n token rows at p->slots[0..n) into rows (token-major). */
+int kva_pool_read_rows(kva_pool *p, float *rows, int64_t n);
+
+/* A sequence to load: count chunks covering cur_pos tokens; meta gives
+ * chunk k's ledger (KVA_SE_* flags of snap.h, score, last_use), rows its
+ * ntok token-major rows. */
+typedef struct kva_pool_src {
+	int64_t count, cur_pos;
+	void *ctx;
+	void (*meta)(void *ctx, int64_t k, unsigned *flags, double *score,
+		     uint64_t *last_use);
+	void (*rows)(void *ctx, int64_t k, int64_t ntok, float *rows);
+} kva_pool_src;
+
+/*
+ * Replace the pool's sequence with src (the caller has checked it): pins
+ * are the chunks src marks pinned, each kept while the invariant allows
+ * (the rest counted in *dropped); residency is protected chunks first,
+ * then src's resident chunks best first by the victim order, up to the
+ * blocks; the rest on the host.  No events.  Epoch + 1.  -1 only on a
+ * device failure, which leaves the pool empty.
+ */
+int kva_pool_load(kva_pool *p, const kva_pool_src *src, int64_t *dropped,
+		  kva_err *e);
 
 /* The generator: element (layer, kv, head, pos, dim) as dtype bits (f32
  * in the low 32 bits, f16 in the low 16).  Finite, magnitude in [0.5, 1),
  * random sign. */
 uint32_t kva_kv_bits(uint64_t seed, int dtype, int64_t layer, int kv,
 		     int64_t head, int64_t pos, int64_t dim);
+/* One head's row of D elements (D * 2 or D * 4 bytes; D even with f16). */
+void kva_kv_head_row(uint64_t seed, int dtype, int64_t layer, int kv,
+		     int64_t head, int64_t pos, int64_t D, void *out);
 /* One token's row (p->row_words words) for position pos. */
 void kva_pool_gen_row(const kva_pool *p, int64_t pos, float *row);
 /* The element at (layer, kv, head, dim) of a token row, as a double. */

@@ -15,6 +15,7 @@
 
 #include "kvarbiter.h"
 #include "pool.h"
+#include "snap.h"
 
 static void usage(FILE *fp)
 {
@@ -271,6 +272,83 @@ static int pin(run *r, const kva_jval *o, kva_err *e)
 	return 0;
 }
 
+/* snapshot: {"path", "max_chunks"?, "pos"?, "ledger"?} -> a saved record. */
+static int snapshot(run *r, const kva_jval *o, kva_err *e)
+{
+	const kva_jval *path = kva_json_get(o, "path"), *led;
+	int64_t maxc, upto;
+	kva_snap_info info;
+	int ledger = 1;
+
+	if (!path || path->t != KVA_JSTR || !path->slen)
+		return kva_errf(e, "path", "must be a non-empty string");
+	if (opt_int(o, "max_chunks", -1, &maxc, e) ||
+	    opt_int(o, "pos", -1, &upto, e))
+		return -1;
+	if (kva_json_get(o, "max_chunks") && maxc < 0)
+		return kva_errf(e, "max_chunks", "must be >= 0");
+	if (kva_json_get(o, "pos") && upto < 0)
+		return kva_errf(e, "pos", "must be >= 0");
+	if ((led = kva_json_get(o, "ledger"))) {
+		if (led->t != KVA_JTRUE && led->t != KVA_JFALSE)
+			return kva_errf(e, "ledger", "must be true or false");
+		ledger = led->t == KVA_JTRUE;
+	}
+	if (kva_snap_save(r->p, path->s, maxc, upto, ledger, &info, e)) {
+		e->field = "path";
+		return -1;
+	}
+	kva_buf_puts(&r->b, "{\"type\":\"saved\",\"path\":");
+	kva_buf_jstr(&r->b, path->s, path->slen);
+	kva_buf_printf(&r->b, ",\"chunks\":%lld,\"cur_pos\":%lld,\"bytes\":%lld,"
+		       "\"ledger\":%s,\"partial\":%s", (long long)info.chunks,
+		       (long long)info.cur_pos, (long long)info.bytes,
+		       ledger ? "true" : "false", info.partial ? "true" : "false");
+	if (info.partial)
+		kva_buf_printf(&r->b, ",\"note\":\"floored to a chunk boundary: "
+			       "%lld of %lld tokens\"", (long long)info.cur_pos,
+			       (long long)r->p->cur_pos);
+	kva_buf_puts(&r->b, "}");
+	kva_out_record(&r->b);
+	return 0;
+}
+
+/* restore: {"path"} -> the pool replaced, or the record refused with the
+ * pool untouched. */
+static int restore(run *r, const kva_jval *o, kva_err *e)
+{
+	const kva_jval *path = kva_json_get(o, "path");
+	kva_restore_info info;
+	kva_snap s;
+	int rc;
+
+	if (!path || path->t != KVA_JSTR || !path->slen)
+		return kva_errf(e, "path", "must be a non-empty string");
+	if (kva_snap_open(path->s, &s, e)) {
+		char m[sizeof e->msg];
+
+		snprintf(m, sizeof m, "%s", e->msg);
+		return kva_errf(e, "path", "%s: %s", path->s, m);
+	}
+	rc = kva_snap_restore(r->p, &s, &info, e);
+	kva_snap_close(&s);
+	if (rc) {
+		char m[sizeof e->msg];
+
+		snprintf(m, sizeof m, "%s", e->msg);
+		return kva_errf(e, "path", "%s: %s", path->s, m);
+	}
+	kva_buf_puts(&r->b, "{\"type\":\"restored\",\"path\":");
+	kva_buf_jstr(&r->b, path->s, path->slen);
+	kva_buf_printf(&r->b, ",\"chunks\":%lld,\"cur_pos\":%lld,\"resident\":%lld,"
+		       "\"host\":%lld,\"pins\":%lld,\"pins_dropped\":%lld}",
+		       (long long)info.chunks, (long long)r->p->cur_pos,
+		       (long long)info.resident, (long long)info.host,
+		       (long long)info.pins, (long long)info.pins_dropped);
+	kva_out_record(&r->b);
+	return 0;
+}
+
 /* One operation record; 0 done, -1 bad record (e), -2 internal failure. */
 static int apply(run *r, const kva_rec *rec, kva_err *e)
 {
@@ -379,6 +457,10 @@ static int apply(run *r, const kva_rec *rec, kva_err *e)
 		emit_state(r);
 		return 0;
 	}
+	if (!strcmp(ty, "snapshot"))
+		return snapshot(r, o, e);
+	if (!strcmp(ty, "restore"))
+		return restore(r, o, e);
 	kva_out_line(rec->text, rec->len);
 	return 0;
 }
