@@ -6,6 +6,7 @@
 #   make asan       the whole suite under AddressSanitizer + UBSan
 #   make lint       man pages, shell scripts, every tool documented and tested
 #   make bench      tests/bench/*.sh (ratios against a peer, not timed tests)
+#   make fuzz       the snapshot reader under libFuzzer, FUZZ_TIME=60 seconds
 #   make deps       install missing Debian packages (root), else print the line
 #   make install    PREFIX=/usr/local DESTDIR=
 
@@ -35,9 +36,10 @@ HDRS    = $(wildcard lib/*.h) $(wildcard kernels/*.h)
 
 DEBS    = gcc make bats bats-assert bats-support jq mandoc shellcheck python3 \
           libsqlite3-dev sqlite3 libcurl4-openssl-dev poppler-utils \
-          libxxhash-dev
+          libxxhash-dev clang libclang-rt-dev
 
-.PHONY: all check unit bats asan lint bench install clean deps cuda demo tour
+.PHONY: all check unit bats asan lint bench install clean deps cuda demo tour \
+        fuzz
 .DELETE_ON_ERROR:
 
 # tool objects are named here so make never treats them as intermediate
@@ -124,7 +126,13 @@ bats: all
 check: all
 	$(B)/unit
 	KVA_BUILD=$(B) NVCC=$(NVCC) sh tests/gpu/run.sh
+	KVA_BUILD=$(B) sh tests/fuzz/run.sh 10
 	KVA_BUILD=$(B) bats tests/*.bats
+
+# the snapshot reader under libFuzzer (clang), FUZZ_TIME seconds
+FUZZ_TIME ?= 60
+fuzz: all
+	KVA_BUILD=$(B) sh tests/fuzz/run.sh $(FUZZ_TIME)
 
 asan:
 	$(MAKE) B=build-asan CC=$(CC) NVCC= \
@@ -133,7 +141,8 @@ asan:
 
 lint:
 	mandoc -Tlint -W warning man/*.1 man/*.7
-	shellcheck -x .ci/run tests/bench/*.sh tests/gpu/run.sh $(wildcard pipelines/*)
+	shellcheck -x .ci/run tests/bench/*.sh tests/gpu/run.sh tests/fuzz/run.sh \
+	  $(wildcard pipelines/*)
 	@for t in $(TOOLS); do \
 	  [ -f man/$$t.1 ] || { echo "lint: tools/$$t.c has no man/$$t.1"; exit 1; }; \
 	  [ -f tests/$$t.bats ] || { echo "lint: tools/$$t.c has no tests/$$t.bats"; exit 1; }; \
