@@ -559,24 +559,34 @@ int kva_snap_save(kva_pool *p, const char *path, int64_t max_chunks,
 		const float *src = p->host ? p->host[k] : NULL;
 		int64_t ntok = c->ntok;
 
-		if (c->block >= 0 && ntok) {
-			for (int64_t t = 0; t < ntok; t++)
-				p->slots[t] = c->block * C + t;
-			if (kva_pool_read_rows(p, rows, ntok)) {
-				rc = kva_errf(e, NULL, "gather kernel failed on "
-					      "chunk %lld", (long long)k);
-				break;
+		const unsigned char *out = chunk;
+
+		if (c->block >= 0 && ntok == C && !p->cu) {
+			/* a full resident block in host memory is already in
+			 * file order: [layer][K, V][head][token][dim] */
+			out = (const unsigned char *)(p->data +
+						      (size_t)c->block *
+						      p->chunk_words);
+		} else {
+			if (c->block >= 0 && ntok) {
+				for (int64_t t = 0; t < ntok; t++)
+					p->slots[t] = c->block * C + t;
+				if (kva_pool_read_rows(p, rows, ntok)) {
+					rc = kva_errf(e, NULL, "gather kernel failed "
+						      "on chunk %lld", (long long)k);
+					break;
+				}
+				src = rows;
 			}
-			src = rows;
+			to_file_order(p, src, ntok, chunk);
 		}
-		to_file_order(p, src, ntok, chunk);
 		if (led)
 			entry(led + (size_t)k * KVA_SNAP_ENTRY,
 			      (c->block >= 0 ? KVA_SE_RESIDENT : 0) |
 			      (c->pinned ? KVA_SE_PINNED : 0) |
 			      (c->has_score ? KVA_SE_SCORE : 0),
-			      c->score, c->last_use, XXH3_64bits(chunk, cb));
-		rc = w_put(&w, chunk, cb, e);
+			      c->score, c->last_use, XXH3_64bits(out, cb));
+		rc = w_put(&w, out, cb, e);
 	}
 	if (!rc && led)
 		rc = w_put(&w, led, (size_t)n * KVA_SNAP_ENTRY, e);

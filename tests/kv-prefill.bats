@@ -140,6 +140,9 @@ state_of() { grep '"type":"state"' "$1" | tail -n 1; }
 	{ echo '{"type":"pin","lo":1000,"hi":1100}'; prefill 20480;
 	  echo '{"type":"scores","scores":[5,4,3,2,1,9,8,7]}'; echo '{"type":"reselect"}';
 	  echo '{"type":"pin","lo":300,"hi":301}'; echo '{"type":"append","tokens":77}';
+	  echo "{\"type\":\"snapshot\",\"path\":\"$BATS_TEST_TMPDIR/s.snap\"}";
+	  echo '{"type":"append","tokens":500}';
+	  echo "{\"type\":\"restore\",\"path\":\"$BATS_TEST_TMPDIR/s.snap\"}";
 	  echo '{"type":"probe","query_pos":0}'; } > "$BATS_TEST_TMPDIR/in"
 	for dt in f16 f32; do
 		set -- --pool-tokens 1024 --layers 2 --kv-heads 4 --dtype "$dt" --policy score --verify --routes
