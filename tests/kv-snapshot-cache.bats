@@ -435,3 +435,10 @@ ok"
 	run -2 --separate-stderr sh -c 'exec kv-snapshot gc --help > /dev/full'
 	assert_equal "$stderr" "kv-snapshot: write error: No space left on device"
 }
+
+@test "every example of kv-snapshot(1)'s prefix cache section runs and prints what the page shows" {
+	# the section sits under DESCRIPTION: check it as an EXAMPLES section
+	{ echo '.Sh EXAMPLES'; sed -n '/^\.\\" PREFIX-CACHE-BEGIN$/,/^\.\\" PREFIX-CACHE-END$/p' "$ROOT/man/kv-snapshot.1"; } > "$T/pcache.1"
+	run -0 check_man_examples "$(realpath --relative-to="$ROOT/man" "$T/pcache.1")"
+	assert_output "6 examples checked"
+}
