@@ -1,5 +1,6 @@
 /*
- * db.c - the SQLite trace store: open, migrate, append grad-trap runs.
+ * db.c - the SQLite trace store: open, migrate, append grad-trap runs and
+ * audit-verdict sign-offs.
  *
  * The schema grows by migrations: migrations[i] takes a store from version
  * i to i+1.  Append new entries; never edit one that has shipped, since
@@ -75,6 +76,41 @@ static const char *const migrations[] = {
 	" source TEXT NOT NULL,"
 	" trap_run_id INTEGER REFERENCES trap_runs(id),"
 	" UNIQUE (run_id, attempt)"
+	");",
+
+	/* 3: audit-verdict sign-offs and their findings */
+	"CREATE TABLE audit_verdicts ("
+	" id INTEGER PRIMARY KEY,"
+	" ts TEXT NOT NULL,"                 /* UTC ISO-8601 with 'Z' */
+	" tool TEXT NOT NULL,"
+	" scope TEXT NOT NULL CHECK (scope IN"
+	"  ('patch','bundle','baseline','profile','harness')),"
+	" leg TEXT,"
+	" ref TEXT,"
+	" metric TEXT,"
+	" verdict TEXT NOT NULL CHECK (verdict IN ('PASS','FLAG','FAIL')),"
+	" action TEXT NOT NULL,"
+	" lever_class TEXT,"
+	" counts_as_kernel_win INTEGER"
+	"  CHECK (counts_as_kernel_win IN (0, 1) OR counts_as_kernel_win IS NULL),"
+	" e2e_delta_pct REAL,"
+	" baseline_drift_pct REAL,"
+	" headline_integrity TEXT,"
+	" correctness_status TEXT,"
+	" record TEXT NOT NULL"              /* JSON: the verdict record */
+	");"
+	"CREATE INDEX audit_verdicts_scope_ts ON audit_verdicts(scope, ts);"
+	"CREATE TABLE audit_findings ("
+	" id INTEGER PRIMARY KEY,"
+	" verdict_id INTEGER NOT NULL REFERENCES audit_verdicts(id),"
+	" rule TEXT NOT NULL,"
+	" severity TEXT NOT NULL CHECK (severity IN ('PASS','FLAG','FAIL')),"
+	" status TEXT NOT NULL"
+	"  CHECK (status IN ('holds','violated','evidence_absent','n/a')),"
+	" action TEXT NOT NULL,"
+	" threshold TEXT NOT NULL,"
+	" record TEXT NOT NULL,"             /* JSON: the finding record */
+	" UNIQUE (verdict_id, rule)"
 	");",
 };
 
@@ -494,4 +530,102 @@ int kva_db_add_trap_run(kva_db *db, const kva_trap_row *r, int64_t *id_out,
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Bind a double, NaN as SQL NULL. */
+static void bind_real(sqlite3_stmt *st, int i, double v)
+{
+	if (isnan(v))
+		sqlite3_bind_null(st, i);
+	else
+		sqlite3_bind_double(st, i, v);
+}
+
+/* Prepare sql, bind nothing; returns the statement or NULL with e. */
+static sqlite3_stmt *db_prepare(const kva_db *db, const char *sql, kva_err *e)
+{
+	sqlite3_stmt *st = NULL;
+
+	if (sqlite3_prepare_v2(db->h, sql, -1, &st, NULL) != SQLITE_OK) {
+		db_fail(db, NULL, e);
+		return NULL;
+	}
+	return st;
+}
+
+/* See db.h.  One transaction: the verdict and all its findings, or none. */
+int kva_db_add_verdict(kva_db *db, const kva_verdict_row *r, int64_t *id_out,
+		       kva_err *e)
+{
+	char ts[21];
+	sqlite3_stmt *st;
+	int64_t id;
+
+	if (db_check_object(db, "record", r->record_json, 0, e) ||
+	    kva_timestamp(ts, e))
+		return -1;
+	for (size_t i = 0; i < r->nfindings; i++)
+		if (db_check_object(db, "finding", r->findings[i].record_json, 0, e))
+			return -1;
+	if (db_exec(db, "BEGIN IMMEDIATE", "cannot lock to add a verdict", e))
+		return -1;
+	if (!(st = db_prepare(db, "INSERT INTO audit_verdicts (ts, tool, scope,"
+	    " leg, ref, metric, verdict, action, lever_class,"
+	    " counts_as_kernel_win, e2e_delta_pct, baseline_drift_pct,"
+	    " headline_integrity, correctness_status, record) VALUES (?1, ?2,"
+	    " ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)", e)))
+		return db_abandon(db);
+	bind_text(st, 1, ts);
+	bind_text(st, 2, kva_progname);
+	bind_text(st, 3, r->scope);
+	bind_text(st, 4, r->leg);
+	bind_text(st, 5, r->ref);
+	bind_text(st, 6, r->metric);
+	bind_text(st, 7, r->verdict);
+	bind_text(st, 8, r->action);
+	bind_text(st, 9, r->lever_class);
+	if (r->counts_as_kernel_win < 0)
+		sqlite3_bind_null(st, 10);
+	else
+		sqlite3_bind_int(st, 10, r->counts_as_kernel_win != 0);
+	bind_real(st, 11, r->e2e_delta_pct);
+	bind_real(st, 12, r->baseline_drift_pct);
+	bind_text(st, 13, r->headline_integrity);
+	bind_text(st, 14, r->correctness_status);
+	bind_text(st, 15, r->record_json);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		db_fail(db, NULL, e);
+		sqlite3_finalize(st);
+		return db_abandon(db);
+	}
+	sqlite3_finalize(st);
+	id = sqlite3_last_insert_rowid(db->h);
+	if (!(st = db_prepare(db, "INSERT INTO audit_findings (verdict_id, rule,"
+	    " severity, status, action, threshold, record) VALUES (?1, ?2, ?3,"
+	    " ?4, ?5, ?6, ?7)", e)))
+		return db_abandon(db);
+	for (size_t i = 0; i < r->nfindings; i++) {
+		const kva_finding_row *f = &r->findings[i];
+
+		sqlite3_bind_int64(st, 1, id);
+		bind_text(st, 2, f->rule);
+		bind_text(st, 3, f->severity);
+		bind_text(st, 4, f->status);
+		bind_text(st, 5, f->action);
+		bind_text(st, 6, f->threshold);
+		bind_text(st, 7, f->record_json);
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			db_fail(db, NULL, e);
+			sqlite3_finalize(st);
+			return db_abandon(db);
+		}
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+	}
+	sqlite3_finalize(st);
+	if (db_exec(db, "COMMIT", "cannot commit the verdict", e))
+		return db_abandon(db);
+	if (id_out)
+		*id_out = id;
+	return 0;
 }

@@ -47,6 +47,31 @@
  *             trap_run_id INTEGER REFERENCES trap_runs(id),
  *             UNIQUE(run_id, attempt))
  *
+ * Version 3 adds audit-verdict's sign-offs (audit-verdict --db):
+ *
+ *   audit_verdicts(id INTEGER PRIMARY KEY,
+ *             ts TEXT NOT NULL, tool TEXT NOT NULL, UTC, as trap_runs.ts
+ *             scope TEXT NOT NULL,                  patch | bundle | baseline
+ *                                                   | profile | harness
+ *             leg TEXT, ref TEXT, metric TEXT,      what was audited
+ *             verdict TEXT NOT NULL,                PASS | FLAG | FAIL
+ *             action TEXT NOT NULL,                 pass | eject | remeasure ...
+ *             lever_class TEXT,                     A | B | A+B, or NULL
+ *             counts_as_kernel_win INTEGER,         0 | 1, NULL off patch/bundle
+ *             e2e_delta_pct REAL, baseline_drift_pct REAL,
+ *             headline_integrity TEXT, correctness_status TEXT,
+ *             record TEXT NOT NULL)                 the verdict record, JSON
+ *   index audit_verdicts_scope_ts on audit_verdicts(scope, ts)
+ *   audit_findings(id INTEGER PRIMARY KEY,
+ *             verdict_id INTEGER NOT NULL REFERENCES audit_verdicts(id),
+ *             rule TEXT NOT NULL,                   the rule's stable id
+ *             severity TEXT NOT NULL,               PASS | FLAG | FAIL
+ *             status TEXT NOT NULL,                 holds | violated |
+ *                                                   evidence_absent | n/a
+ *             action TEXT NOT NULL, threshold TEXT NOT NULL,
+ *             record TEXT NOT NULL,                 the finding record, JSON
+ *             UNIQUE(verdict_id, rule))
+ *
  * Environment: KVA_NOW, when set and not empty, is the timestamp stored in
  * ts instead of the clock's, so tests and replays are reproducible.  It
  * must be a real UTC time written exactly as YYYY-MM-DDTHH:MM:SSZ.
@@ -62,7 +87,7 @@
 #include "kvarbiter.h"
 
 /* The schema version this build creates and understands. */
-#define KVA_DB_SCHEMA_VERSION 2
+#define KVA_DB_SCHEMA_VERSION 3
 
 /* An open trace store (opaque). */
 typedef struct kva_db kva_db;
@@ -114,5 +139,33 @@ typedef struct kva_trap_row {
  */
 int kva_db_add_trap_run(kva_db *db, const kva_trap_row *r, int64_t *id_out,
 			kva_err *e);
+
+/* One finding of an audit-verdict sign-off (strings borrowed). */
+typedef struct kva_finding_row {
+	const char *rule, *severity, *status, *action, *threshold;
+	const char *record_json;      /* the finding record (object), required */
+} kva_finding_row;
+
+/* One audit-verdict sign-off (strings borrowed; NULL / NaN / -1 store
+ * NULL where the column allows it). */
+typedef struct kva_verdict_row {
+	const char *scope, *leg, *ref, *metric, *verdict, *action;
+	const char *lever_class, *headline_integrity, *correctness_status;
+	int counts_as_kernel_win;     /* 0, 1, or -1 for NULL */
+	double e2e_delta_pct, baseline_drift_pct;
+	const char *record_json;      /* the verdict record (object), required */
+	const kva_finding_row *findings;
+	size_t nfindings;
+} kva_verdict_row;
+
+/*
+ * Append r to audit_verdicts and its findings to audit_findings in one
+ * transaction, stamped like kva_db_add_trap_run.  The JSON records are
+ * parsed first and must be objects.  Returns 0 with the verdict's row id
+ * in *id_out (if non-NULL), or -1 with e filled and nothing written (the
+ * schema refuses a scope, verdict, severity or status outside its set).
+ */
+int kva_db_add_verdict(kva_db *db, const kva_verdict_row *r, int64_t *id_out,
+		       kva_err *e);
 
 #endif
