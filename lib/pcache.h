@@ -18,24 +18,27 @@
  * stands for the model: the KV content is synthetic (SPEC section 7).
  *
  * Schema (PRAGMA user_version = KVA_PCACHE_SCHEMA_VERSION, PRAGMA
- * application_id = KVA_PCACHE_APP_ID, WAL, incremental auto-vacuum):
+ * application_id = KVA_PCACHE_APP_ID, WAL, incremental auto-vacuum,
+ * pages of 64 KiB):
  *
  *   snapshots(id INTEGER PRIMARY KEY AUTOINCREMENT,  never reused
  *             sha256 TEXT NOT NULL UNIQUE,    of the file: stored once
  *             layout TEXT NOT NULL,           the layout id
  *             chunks INTEGER NOT NULL,        the header's chunk count
  *             cur_pos INTEGER NOT NULL,
- *             bytes INTEGER NOT NULL,         length(data)
+ *             bytes INTEGER NOT NULL,         the file's length
  *             stored_at TEXT NOT NULL,        UTC, kva_timestamp
  *             used_at TEXT NOT NULL,          UTC of the last store/load
  *             last_use INTEGER NOT NULL,      use clock: max + 1 per use
- *             hits INTEGER NOT NULL DEFAULT 0,
- *             data BLOB NOT NULL)             the snapshot file
- *   prefixes(key TEXT NOT NULL,               h_k
+ *             hits INTEGER NOT NULL DEFAULT 0)  loads that read it
+ *   blobs(snapshot INTEGER PRIMARY KEY REFERENCES snapshots(id)
+ *                  ON DELETE CASCADE,
+ *         data BLOB NOT NULL)                 the snapshot file
+ *   prefixes(hash TEXT NOT NULL,              hex of h_k
  *             snapshot INTEGER NOT NULL REFERENCES snapshots(id)
  *                      ON DELETE CASCADE,
  *             chunks INTEGER NOT NULL,        k
- *             PRIMARY KEY (key, snapshot)) WITHOUT ROWID
+ *             PRIMARY KEY (hash, snapshot)) WITHOUT ROWID
  *   index prefixes_snapshot on prefixes(snapshot)
  *   index snapshots_last_use on snapshots(last_use)
  *

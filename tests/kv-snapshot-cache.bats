@@ -230,8 +230,8 @@ pick() { jq -c "$1" <<< "$output"; }
 	# one byte less: the oldest, snapshot 2, goes with its 4 keys
 	run -0 kv-snapshot gc --db "$DB" --max-bytes $((b1 + b2 + b3 - 1))
 	assert_output "{\"type\":\"gc\",\"max_bytes\":$((b1 + b2 + b3 - 1)),\"deleted\":1,\"kept\":2,\"bytes_before\":$((b1 + b2 + b3)),\"bytes_after\":$((b1 + b3))}"
-	run -0 sqlite3 "$DB" "SELECT group_concat(id) FROM (SELECT id FROM snapshots ORDER BY id); SELECT snapshot, count(*) FROM prefixes GROUP BY snapshot; PRAGMA foreign_key_check; PRAGMA freelist_count"
-	assert_output $'1,3\n1|2\n3|5\n0'
+	run -0 sqlite3 "$DB" "SELECT group_concat(id) FROM (SELECT id FROM snapshots ORDER BY id); SELECT group_concat(snapshot) FROM (SELECT snapshot FROM blobs ORDER BY snapshot); SELECT snapshot, count(*) FROM prefixes GROUP BY snapshot; PRAGMA foreign_key_check; PRAGMA freelist_count"
+	assert_output $'1,3\n1,3\n1|2\n3|5\n0'
 	run -1 kv-snapshot load --tokens "$T/t2.jsonl" --db "$DB" --out "$T/o2.snap"
 	[ ! -e "$T/o2.snap" ]
 	# a size with a suffix; 3 is older than 1
@@ -241,7 +241,7 @@ pick() { jq -c "$1" <<< "$output"; }
 	# 0 empties the cache; storing again works
 	run -0 kv-snapshot gc --db "$DB" --max-bytes 0
 	assert_equal "$(pick '[.deleted, .kept, .bytes_after]')" '[1,0,0]'
-	run -0 sqlite3 "$DB" "SELECT (SELECT count(*) FROM snapshots) + (SELECT count(*) FROM prefixes)"
+	run -0 sqlite3 "$DB" "SELECT (SELECT count(*) FROM snapshots) + (SELECT count(*) FROM blobs) + (SELECT count(*) FROM prefixes)"
 	assert_output 0
 	run -0 kv-snapshot store "$T/s3.snap" --tokens "$T/t3.jsonl" --db "$DB"
 	assert_equal "$(pick '[.snapshot, .prefixes]')" '[4,5]'
@@ -327,6 +327,13 @@ ok"
 	assert_equal "$stderr" "kv-snapshot: $T/bad.jsonl:1: malformed JSON at column 32: trailing garbage after the value"
 	check '{"type":"tokens","tokens":[1'
 	[[ $stderr == "kv-snapshot: $T/bad.jsonl:1: malformed JSON at column "* ]]
+	printf '{"type":"tokens","tokens":[1]}\n{"type":"tokens","tokens":[%s]}\n' "$(seq -s, 0 999)" > "$T/big.jsonl"
+	run -2 --separate-stderr kv-snapshot store "$T/s.snap" --tokens "$T/big.jsonl" --db "$DB" --max-record 1K
+	assert_equal "$stderr" "kv-snapshot: $T/big.jsonl:2: record longer than 1024 bytes (see --max-record)"
+	run -2 --separate-stderr kv-snapshot load --tokens "$T/big.jsonl" --db "$DB" --out "$T/o.snap" --max-record 1K
+	assert_equal "$stderr" "kv-snapshot: $T/big.jsonl:2: record longer than 1024 bytes (see --max-record)"
+	run -2 --separate-stderr kv-snapshot load --tokens "$T/big.jsonl" --db "$DB" --out "$T/o.snap" --max-record 0
+	assert_equal "$stderr" "kv-snapshot: --max-record: value is too small: 0"
 	# nothing reached the cache; the load did not create an --out
 	[ ! -e "$DB" ]
 	[ ! -e "$T/o.snap" ]
@@ -354,9 +361,9 @@ ok"
 	[ ! -e "$DB" ]
 	# a damaged blob inside the cache is caught when it is loaded
 	run -0 kv-snapshot store "$T/s.snap" --tokens "$T/a.jsonl" --db "$DB"
-	sqlite3 "$DB" "SELECT writefile('$T/blob', data) FROM snapshots" > /dev/null
+	sqlite3 "$DB" "SELECT writefile('$T/blob', data) FROM blobs" > /dev/null
 	printf '\377' | dd of="$T/blob" bs=1 seek=3000 conv=notrunc status=none
-	sqlite3 "$DB" "UPDATE snapshots SET data = readfile('$T/blob')"
+	sqlite3 "$DB" "UPDATE blobs SET data = readfile('$T/blob')"
 	run -2 --separate-stderr kv-snapshot load --tokens "$T/a.jsonl" --db "$DB" --out "$T/o.snap"
 	assert_output ""
 	[[ $stderr == "kv-snapshot: $DB: snapshot 1: "*checksum* ]]
@@ -377,8 +384,8 @@ ok"
 	run -2 --separate-stderr kv-snapshot load --tokens "$T/a.jsonl" --db "$T/text.db" --out "$T/o.snap"
 	assert_equal "$stderr" "kv-snapshot: $T/text.db: file is not a database"
 	run -0 kv-snapshot store "$T/s.snap" --tokens "$T/a.jsonl" --db "$DB"
-	run -0 sqlite3 "$DB" "PRAGMA user_version; PRAGMA application_id; PRAGMA journal_mode; PRAGMA auto_vacuum; PRAGMA foreign_key_list(prefixes)"
-	assert_output $'1\n1263944003\nwal\n2\n0|0|snapshots|snapshot|id|NO ACTION|CASCADE|NONE'
+	run -0 sqlite3 "$DB" "PRAGMA user_version; PRAGMA application_id; PRAGMA journal_mode; PRAGMA auto_vacuum; PRAGMA page_size; PRAGMA foreign_key_list(prefixes); PRAGMA foreign_key_list(blobs)"
+	assert_output $'1\n1263944003\nwal\n2\n65536\n0|0|snapshots|snapshot|id|NO ACTION|CASCADE|NONE\n0|0|snapshots|snapshot|id|NO ACTION|CASCADE|NONE'
 	sqlite3 "$DB" "PRAGMA user_version = 2"
 	run -2 --separate-stderr kv-snapshot load --tokens "$T/a.jsonl" --db "$DB" --out "$T/o.snap"
 	assert_equal "$stderr" "kv-snapshot: $DB: prefix cache schema version 2 is newer than this build's 1"
@@ -390,7 +397,9 @@ ok"
 
 @test "options: --help, a bad option, missing options, bad values, /dev/full" {
 	run -0 --separate-stderr kv-snapshot store --help
-	assert_output "usage: kv-snapshot store FILE --tokens T.jsonl --db CACHE"
+	assert_line --index 0 "usage: kv-snapshot store FILE --tokens T.jsonl --db CACHE"
+	assert_line --index 1 --regexp '^ +\[--max-record SIZE\]$'
+	assert_equal "$stderr" ""
 	run -0 kv-snapshot gc -h
 	assert_output "usage: kv-snapshot gc --db CACHE --max-bytes N[K|M|G]"
 	run -0 kv-snapshot load --help
