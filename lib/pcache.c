@@ -608,8 +608,8 @@ static int cmd_store(const char *file, const char *tpath, size_t max_record,
 	kva_buf_puts(&b, ",\"layout\":");
 	kva_buf_jstr(&b, lid, strlen(lid));
 	if (F == 0)
-		kva_buf_puts(&b, ",\"note\":\"not stored: fewer tokens than one "
-			     "full chunk to key it by\"");
+		kva_buf_puts(&b, ",\"note\":\"not stored: no full chunk of "
+			     "known tokens to key it by\"");
 	kva_buf_putc(&b, '}');
 	emit(&b);
 	free(keys);

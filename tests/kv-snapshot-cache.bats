@@ -199,7 +199,13 @@ pick() { jq -c "$1" <<< "$output"; }
 	toks 0 63 > "$T/tiny.jsonl"
 	snap "$T/t.snap" 100
 	run -0 --separate-stderr kv-snapshot store "$T/t.snap" --tokens "$T/tiny.jsonl" --db "$DB"
-	assert_equal "$(pick '[.snapshot, .prefixes, .bytes, .note]')" '[null,0,0,"not stored: fewer tokens than one full chunk to key it by"]'
+	assert_equal "$(pick '[.snapshot, .prefixes, .bytes, .note]')" '[null,0,0,"not stored: no full chunk of known tokens to key it by"]'
+	run -0 sqlite3 "$DB" "SELECT count(*) FROM snapshots"
+	assert_output 1
+	# and a snapshot of less than a chunk, whatever the tokens
+	snap "$T/u.snap" 50
+	run -0 kv-snapshot store "$T/u.snap" --tokens "$T/long.jsonl" --db "$DB"
+	assert_equal "$(pick '[.snapshot, .chunks, .cur_pos, .tokens, .prefixes]')" '[null,1,50,1000,0]'
 	run -0 sqlite3 "$DB" "SELECT count(*) FROM snapshots"
 	assert_output 1
 	# an empty tokens file is zero tokens
