@@ -881,6 +881,11 @@ static int gc_rows(const pcache *c, int64_t max, gc_result *g, kva_err *e)
 	}
 	sqlite3_finalize(del);
 	del = NULL;
+	/* the freed pages go back to the file system in the same
+	 * transaction */
+	if (g->deleted && pc_exec(c, "PRAGMA incremental_vacuum", "cannot give "
+				  "freed pages back", e))
+		goto fail;
 	if (pc_exec(c, "COMMIT", "cannot commit", e))
 		goto fail;
 	g->after = total;
@@ -907,10 +912,7 @@ static int cmd_gc(const char *db, int64_t max)
 
 	if (pc_open(&c, db, 0, &e))
 		return trouble(&e);
-	/* the freed pages go back to the file system after the commit */
-	if (gc_rows(&c, max, &g, &e) ||
-	    (g.deleted && pc_exec(&c, "PRAGMA incremental_vacuum", "cannot "
-				  "give freed pages back", &e))) {
+	if (gc_rows(&c, max, &g, &e)) {
 		pc_close(&c);
 		return trouble(&e);
 	}
