@@ -253,7 +253,7 @@ pick() { jq -c "$1" <<< "$output"; }
 	assert_equal "$(pick '[.snapshot, .prefixes]')" '[4,5]'
 }
 
-@test "four concurrent writers on a new cache lose nothing" {
+@test "four concurrent writers on a new cache, then stores, loads and gc at once: nothing lost" {
 	for i in 1 2 3 4; do
 		snap "$T/w$i.snap" $((i * 512)) --pool-tokens 4096 --layers 2 --kv-heads 2 --seed "$i"
 		toks $((i * 100000)) 3000 > "$T/w$i.jsonl"
@@ -296,6 +296,31 @@ ok"
 	done
 	run -0 sqlite3 "$DB" "SELECT count(*) FROM snapshots; SELECT count(*) FROM prefixes; SELECT count(*) FROM prefixes WHERE snapshot = (SELECT id FROM snapshots WHERE bytes = $(stat -c %s "$T/w4.snap"))"
 	assert_output $'4\n208\n160'
+	# stores, loads and gc at once: loads hit, gc (nothing to drop) waits
+	pids=()
+	for i in 1 2 3 4; do
+		toks $((i * 3333)) 3000 > "$T/u$i.jsonl"
+		kv-snapshot store "$T/w$i.snap" --tokens "$T/u$i.jsonl" --db "$DB" > "$T/out$i" 2> "$T/err$i" &
+		pids+=($!)
+		kv-snapshot load --tokens "$T/w$i.jsonl" --db "$DB" --out "$T/l$i.snap" --layers 2 --kv-heads 2 --seed "$i" > "$T/lout$i" 2> "$T/lerr$i" &
+		pids+=($!)
+	done
+	kv-snapshot gc --db "$DB" --max-bytes "$total" > "$T/gc" 2> "$T/gcerr" &
+	pids+=($!)
+	for pid in "${pids[@]}"; do
+		rc=0
+		wait "$pid" || rc=$?
+		assert_equal "$rc" 0
+	done
+	run -0 cat "$T"/err[1-4] "$T"/lerr[1-4] "$T/gcerr"
+	assert_output ""
+	for i in 1 2 3 4; do
+		run -0 cmp "$T/l$i.snap" "$T/w$i.snap"
+	done
+	run -0 jq -c '[.deleted, .kept]' "$T/gc"
+	assert_output '[0,4]'
+	run -0 sqlite3 "$DB" "SELECT count(*), sum(hits) FROM snapshots; SELECT count(*) FROM prefixes; PRAGMA integrity_check; PRAGMA foreign_key_check"
+	assert_output $'4|4\n288\nok'
 	for i in 1 2 3 4; do
 		run -0 kv-snapshot load --tokens "$T/v$i.jsonl" --db "$DB" --out "$T/o.snap" --layers 2 --kv-heads 2 --seed 4
 		assert_equal "$(pick .hit_chunks)" 32
