@@ -1237,7 +1237,10 @@ static void r_evidence_complete(kva_audit *a)
 			 first);
 		return;
 	}
-	ev_num(f, "records read", (double)total, NULL, NULL);
+	for (int t = 0; t < R_NTYPES; t++)
+		if (a->n[t])
+			ev_num(f, fmt(a, "%s records (the first at)", rtype_names[t]),
+			       (double)a->n[t], a->r[t][0].at, NULL);
 	conclude(a, f, KVA_SEV_PASS, "holds", "pass", "all %zu records were read", total);
 }
 
@@ -1351,9 +1354,14 @@ static void r_same_conditions(kva_audit *a)
 	else if (ndiff)
 		conclude(a, f, KVA_SEV_PASS, "holds", "pass", "only the lever's keys "
 			 "differ: %s", keys.b.p);
-	else
+	else {
+		for (int i = 0; i < 2; i++)
+			if (legs[i])
+				ev_str(f, fmt(a, "config_digest of leg %s", jstr(legs[i]->v, "leg")),
+				       jstr(legs[i]->v, "config_digest"), leg_cfg_at(legs[i]), NULL);
 		conclude(a, f, KVA_SEV_PASS, "holds", "pass", "the two legs ran under "
 			 "the same configuration");
+	}
 	kva_buf_free(&bad.b);
 	kva_buf_free(&inert.b);
 	kva_buf_free(&keys.b);
@@ -1384,6 +1392,11 @@ static void r_contention(kva_audit *a)
 	if (bad.n) {
 		conclude(a, f, KVA_SEV_FAIL, "violated", fail_action(a), "%s",
 			 words_done(a, &bad));
+		return;
+	}
+	if (!legs[0] && !legs[1]) {
+		conclude(a, f, KVA_SEV_FAIL, "evidence_absent", fail_action(a),
+			 "no leg with reps: nothing was measured to be contended");
 		return;
 	}
 	for (int i = 0; i < 2; i++)
@@ -1787,10 +1800,10 @@ static void r_reported_vs_raw(kva_audit *a)
 		const char *what = fmt(a, "%s %s%s%s", jstr(c, "leg"), jstr(c, "stat"),
 				       key ? " " : "", key ? key : "");
 
-		if (streq(st, "agree"))
-			continue;
 		ev_json(f, fmt(a, "reported %s", what), kva_json_get(c, "reported"),
 			jstr(c, "at"), NULL);
+		if (streq(st, "agree"))
+			continue;
 		ev_json(f, fmt(a, "raw %s", what), kva_json_get(c, "derived"),
 			check_raw_at(a, c), NULL);
 		if (nbad++ < 4)
@@ -2343,6 +2356,15 @@ static void r_profile(kva_audit *a)
 
 	f = new_finding(a, rules[1]);
 	threshold(a, f, "at most 50%% of GPU time in entries without an op or a shape");
+	for (size_t i = 0; i < a->n[R_PROFILE]; i++) {
+		const arec *r = &a->r[R_PROFILE][i];
+
+		if (*jstr(r->v, "op") && !blank_shape(kva_json_get(r->v, "shape")))
+			continue;
+		ev_num(f, fmt(a, "gpu_time_us of %s (no op or shape)", jstr(r->v, "kernel")),
+		       jnum(r->v, "gpu_time_us"), r->at, src_of(r));
+	}
+	ev_num(f, "GPU time of all entries, us", total, a->r[R_PROFILE][0].at, NULL);
 	ev_num(f, "GPU time share without an op or a shape, %", 100 * blank / total,
 	       NULL, NULL);
 	if (100 * blank / total > 50)
@@ -2362,20 +2384,24 @@ static void r_profile(kva_audit *a)
 		if (!jstr(r->v, "source_file"))
 			continue;
 		withsrc++;
+		ev_bool(f, fmt(a, "edit of %s (source %s)", jstr(r->v, "kernel"),
+			       jstr(r->v, "source_file")), jbool(r->v, "edit", -1),
+			r->at, src_of(r));
 		if (jbool(r->v, "edit", 1))
 			continue;
 		misflag++;
-		ev_str(f, fmt(a, "%s tagged edit=false, source", jstr(r->v, "kernel")),
-		       jstr(r->v, "source_file"), r->at, src_of(r));
 	}
 	if (misflag)
 		conclude(a, f, KVA_SEV_FLAG, "violated", "reroute", "%zu editable "
 			 "kernel%s tagged edit=false would be routed to skip", misflag,
 			 misflag == 1 ? " is" : "s are");
-	else
+	else if (withsrc)
 		conclude(a, f, KVA_SEV_PASS, "holds", "pass", "%zu entr%s with a "
 			 "source file, none tagged edit=false", withsrc,
 			 withsrc == 1 ? "y" : "ies");
+	else
+		conclude(a, f, KVA_SEV_PASS, "n/a", "pass", "no entry names a source "
+			 "file, so no edit flag can be checked");
 
 	f = new_finding(a, rules[3]);
 	threshold(a, f, "the op with the most GPU time is routed for optimization");
