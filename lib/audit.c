@@ -2641,8 +2641,8 @@ static void verdict_text(kva_audit *a)
 	for (size_t i = 0; i < r->nfindings; i++) {
 		const kva_audit_finding *f = &r->findings[i];
 
-		kva_buf_printf(t, "  %-4s %s: %s%s%s\n", kva_sev_names[f->severity],
-			       f->rule, f->message, strcmp(f->status, "evidence_absent") ?
+		kva_buf_printf(t, "  %-4s %s: %s%s%s\n", strcmp(f->status, "n/a") ?
+			       kva_sev_names[f->severity] : "n/a", f->rule, f->message, strcmp(f->status, "evidence_absent") ?
 			       "" : " [evidence absent]", f->severity ?
 			       fmt(a, " -> %s", f->action) : "");
 		if (f->severity == KVA_SEV_PASS)
