@@ -1800,7 +1800,8 @@ static void r_reported_vs_raw(kva_audit *a)
 		const char *what = fmt(a, "%s %s%s%s", jstr(c, "leg"), jstr(c, "stat"),
 				       key ? " " : "", key ? key : "");
 
-		ev_json(f, fmt(a, "reported %s", what), kva_json_get(c, "reported"),
+		ev_json(f, fmt(a, "reported %s%s", what, streq(st, "agree") ?
+			       " (agrees)" : ""), kva_json_get(c, "reported"),
 			jstr(c, "at"), NULL);
 		if (streq(st, "agree"))
 			continue;
