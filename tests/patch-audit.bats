@@ -1,0 +1,184 @@
+#!/usr/bin/env bats
+# pipelines/patch-audit: three eval dirs in their three GEAK layouts, the
+# whole corpus against its answer key, evidence derived from the legs'
+# own files, and a broken EVAL_DIR in both fail modes.
+
+load test_helper
+
+A="$ROOT/fixtures/audit"
+PA="$ROOT/pipelines/patch-audit"
+
+# copy CASE_DIR: a private copy of a corpus eval dir (patch-audit writes
+# its verdict into EVAL_DIR), as $D
+copy() {
+	D=$BATS_TEST_TMPDIR/$1
+	rm -rf "$D"
+	cp -R "$A/$1" "$D"
+}
+
+@test "ref/ + cand/: a clean win is a PASS, audit_verdict.json written, the summary printed" {
+	copy clean-win
+	run -0 --separate-stderr sh "$PA" "$D"
+	assert_equal "$stderr" ""
+	assert_line --index 0 "patch-audit: $D (legs: ref/ + cand/; verdict in audit_verdict.json)"
+	assert_line --index 1 "audit-verdict: patch scope: leg cand against ref, output_throughput (higher is better)"
+	assert_line --index 2 "VERDICT PASS: pass"
+	run -0 jq -e '.type == "verdict" and .verdict == "PASS" and .layout == "ref/ + cand/"
+	  and (.findings | length) == 13 and .rederived == "audit_rederive.jsonl"
+	  and .eval_dir == "'"$D"'"' "$D/audit_verdict.json"
+	# provenance is relative to EVAL_DIR, so the verdict moves with it
+	run -0 jq -e '[.findings[].evidence[].at // empty] | all(startswith("/") | not)
+	  and any(. == "ref/bench_runs.jsonl:1")' "$D/audit_verdict.json"
+	# the re-derived legs are kept beside the verdict: the "at" of a
+	# derived number points into them
+	run -0 jq -e -s 'map(.type) | index("leg") != null and index("comparison") != null' "$D/audit_rederive.jsonl"
+	run -0 jq -r '.findings[] | select(.rule == "real-delta") | .evidence[] | select(.what == "delta_pct") | .at' "$D/audit_verdict.json"
+	[[ $output == audit_rederive.jsonl:* ]]
+	run -0 sed -n "${output##*:}p" "$D/audit_rederive.jsonl"
+	[[ $output == '{"type":"comparison","leg":"cand","ref":"ref",'* ]]
+}
+
+@test "validation/base + validation/final: the handicapped baseline FAILs, exit 1" {
+	copy handicapped-baseline
+	run -1 --separate-stderr sh "$PA" "$D" --scope bundle
+	assert_equal "$stderr" ""
+	assert_line --index 2 "VERDICT FAIL: eject"
+	run -0 jq -c '{verdict, action, rules_fired, leg, ref, layout}' "$D/audit_verdict.json"
+	assert_output '{"verdict":"FAIL","action":"eject","rules_fired":["same-conditions","reported-vs-raw"],"leg":"final","ref":"base","layout":"validation/base + validation/final"}'
+}
+
+@test "baseline/ alone: the noisy baseline FLAGs remeasure, exit 3" {
+	copy noisy-baseline
+	run -3 --separate-stderr sh "$PA" "$D" --scope baseline
+	assert_line --index 2 "VERDICT FLAG: remeasure"
+	run -0 jq -c '{verdict, action, rules_fired, leg}' "$D/audit_verdict.json"
+	assert_output '{"verdict":"FLAG","action":"remeasure","rules_fired":["baseline-spread","baseline-warmup"],"leg":"baseline"}'
+}
+
+@test "the whole corpus through the pipeline agrees with the answer key" {
+	local line c d want got st bad=0
+	while IFS= read -r line; do
+		c=$(jq -r .case <<< "$line")
+		d=$(jq -r .dir <<< "$line")
+		copy "$d"
+		mapfile -t args < <(jq -r '.args[]' <<< "$line")
+		st=0
+		sh "$PA" "$D" --scope "$(jq -r .scope <<< "$line")" "${args[@]}" > /dev/null 2> "$BATS_TEST_TMPDIR/err" || st=$?
+		want=$(jq -c '{verdict, action, rules}' <<< "$line")
+		got=$(jq -c '{verdict, action, rules: .rules_fired}' "$D/audit_verdict.json")
+		if [ "$got" != "$want" ] || grep -q DEGRADED "$BATS_TEST_TMPDIR/err"; then
+			echo "case $c (exit $st): want $want, got $got"
+			cat "$BATS_TEST_TMPDIR/err"
+			bad=$((bad + 1))
+		fi
+	done < "$A/answers.jsonl"
+	[ "$bad" -eq 0 ]
+}
+
+@test "crash and engagement records are derived from the legs' server.log" {
+	copy crash-one-rep
+	grep -v '"crash"' "$A/crash-one-rep/evidence.jsonl" | grep -v engagement > "$D/evidence.jsonl"
+	run -1 sh "$PA" "$D" --engage-pattern '\[overlay\]'
+	# ref/ has no server.log: nothing is derived for it
+	run -0 cat "$D/audit_derived.jsonl"
+	assert_equal "${#lines[@]}" 2
+	assert_line --index 0 '{"type":"crash","leg":"cand","crashed":true,"count":2,"message":"[2026-06-22 13:42:27] HSA_STATUS_ERROR_MEMORY_APERTURE_VIOLATION: The agent attempted to access memory beyond the largest legal address.","source":"cand/server.log:88"}'
+	assert_line --index 1 '{"type":"engagement","leg":"cand","count":1,"pattern":"\\[overlay\\]","line":"[2026-06-22 13:40:20] [overlay] decode_attention rebound to the fused kernel (cand/overlay.diff)","source":"cand/server.log:5"}'
+	run -0 jq -e '(.findings[] | select(.rule == "crash") | .evidence | any(.source == "cand/server.log:88" and .value == true))
+	  and (.findings[] | select(.rule == "engagement") | .status == "holds")' "$D/audit_verdict.json"
+	# without the pattern nothing shows the kernel ran
+	run -1 sh "$PA" "$D"
+	run -0 jq -r '.findings[] | select(.rule == "engagement") | .status' "$D/audit_verdict.json"
+	assert_output evidence_absent
+}
+
+@test "a server_info.json that disagrees with the raw rows is a reported-vs-raw finding" {
+	copy clean-win
+	jq -c '.server_info | del(.internal_states)' "$A/clean-win/cand/bench_runs.jsonl" | head -n 1 > "$D/cand/server_info.json"
+	run -0 sh "$PA" "$D"
+	jq '.mem_fraction_static = 0.9' "$D/cand/server_info.json" > "$D/x" && mv "$D/x" "$D/cand/server_info.json"
+	run -3 sh "$PA" "$D"
+	run -0 jq -c '.findings[] | select(.rule == "reported-vs-raw") | .evidence[] | select(.value == 0.9)' "$D/audit_verdict.json"
+	assert_output '{"what":"reported cand config server_info.mem_fraction_static","value":0.9,"at":"audit_derived.jsonl:3"}'
+}
+
+@test "a candidate leg without bench_runs.jsonl is missing evidence: FAIL, not DEGRADED" {
+	copy isolated-only
+	run -1 --separate-stderr sh "$PA" "$D"
+	assert_equal "$stderr" "patch-audit: leg cand: no cand/bench_runs.jsonl (its evidence is absent)"
+	run -0 jq -r '.verdict' "$D/audit_verdict.json"
+	assert_output FAIL
+}
+
+@test "--db passes to audit-verdict: one verdict row per run" {
+	command -v sqlite3 > /dev/null || skip "the sqlite3 CLI is not installed"
+	copy clean-win
+	cd "$BATS_TEST_TMPDIR"
+	run -0 sh "$PA" "$D" --db store.db
+	run -0 sh "$PA" "$D" --db store.db
+	run -0 sqlite3 store.db "SELECT count(*), min(verdict), max(verdict) FROM audit_verdicts"
+	assert_output "2|PASS|PASS"
+}
+
+# ---- tooling failures: DEGRADED ---------------------------------------------------
+
+@test "a broken EVAL_DIR, --fail-closed (the default): DEGRADED, loudly, exit 2" {
+	copy clean-win
+	echo '{"output_throughput": 1500.2, "completed":' >> "$D/cand/bench_runs.jsonl"
+	run -2 --separate-stderr sh "$PA" "$D"
+	assert_output "patch-audit: $D: VERDICT DEGRADED (fail_closed): bench-rederive failed (exit 2): bench-rederive: cand/bench_runs.jsonl:6: malformed JSON at column 43: unexpected end of input"
+	[[ ${stderr_lines[0]} == "patch-audit: *** DEGRADED: no verdict for $D: bench-rederive failed (exit 2): "* ]]
+	assert_equal "${stderr_lines[1]}" "patch-audit: *** --fail-closed: exit 2, the change is blocked until an audit runs ***"
+	run -0 jq -c '{verdict, action}' "$D/audit_verdict.json"
+	assert_output '{"verdict":"DEGRADED","action":"fail_closed"}'
+	# --fail-closed said outright is the same
+	run -2 sh "$PA" "$D" --fail-closed
+}
+
+@test "a broken EVAL_DIR, --fail-open: DEGRADED, as loudly, exit 0" {
+	copy clean-win
+	echo '{"output_throughput": 1500.2, "completed":' >> "$D/cand/bench_runs.jsonl"
+	run -0 --separate-stderr sh "$PA" "$D" --fail-open
+	[[ $output == "patch-audit: $D: VERDICT DEGRADED (fail_open): bench-rederive failed"* ]]
+	assert_equal "${stderr_lines[1]}" "patch-audit: *** --fail-open: exit 0, but NOTHING WAS VERIFIED ***"
+	run -0 jq -c '{verdict, action}' "$D/audit_verdict.json"
+	assert_output '{"verdict":"DEGRADED","action":"fail_open"}'
+}
+
+@test "no EVAL_DIR, no legs, no tools: DEGRADED in both modes" {
+	run -2 --separate-stderr sh "$PA" "$BATS_TEST_TMPDIR/nowhere"
+	[[ ${stderr_lines[0]} == "patch-audit: *** DEGRADED: no verdict for $BATS_TEST_TMPDIR/nowhere: $BATS_TEST_TMPDIR/nowhere is not a directory ***" ]]
+	[[ $stderr == *"could not write $BATS_TEST_TMPDIR/nowhere/audit_verdict.json"* ]]
+	run -0 sh "$PA" "$BATS_TEST_TMPDIR/nowhere" --fail-open
+	mkdir "$BATS_TEST_TMPDIR/empty"
+	run -2 --separate-stderr sh "$PA" "$BATS_TEST_TMPDIR/empty"
+	[[ $output == *"VERDICT DEGRADED (fail_closed): no legs: "* ]]
+	run -0 jq -r .verdict "$BATS_TEST_TMPDIR/empty/audit_verdict.json"
+	assert_output DEGRADED
+}
+
+@test "tools that are not installed: DEGRADED" {
+	PATH=/usr/bin:/bin command -v bench-rederive > /dev/null && skip "bench-rederive is installed in /usr/bin"
+	# a copy of the pipeline away from the build tree, which it would use
+	mkdir -p "$BATS_TEST_TMPDIR/p/pipelines"
+	cp "$PA" "$BATS_TEST_TMPDIR/p/pipelines/"
+	copy clean-win
+	run -2 --separate-stderr env PATH=/usr/bin:/bin sh "$BATS_TEST_TMPDIR/p/pipelines/patch-audit" "$D"
+	assert_equal "${stderr_lines[0]}" "patch-audit: *** DEGRADED: no verdict for $D: bench-rederive is not installed (or not on PATH) ***"
+	run -0 jq -r .verdict "$D/audit_verdict.json"
+	assert_output DEGRADED
+}
+
+@test "usage errors are not tooling failures: exit 2 in either mode, no verdict file" {
+	copy clean-win
+	run -2 --separate-stderr sh "$PA" "$D" --fail-open --noise-band abc
+	assert_equal "$stderr" "patch-audit: --noise-band: not a number: abc"
+	run -2 --separate-stderr sh "$PA" "$D" --fail-open --scope nightly
+	assert_equal "$stderr" "patch-audit: --scope: want patch, bundle, baseline, profile or harness, not nightly"
+	run -2 --separate-stderr sh "$PA" "$D" --bogus
+	[[ ${stderr_lines[0]} == "patch-audit: unknown option: --bogus" ]]
+	run -2 --separate-stderr sh "$PA"
+	[ ! -e "$D/audit_verdict.json" ]
+	run -0 sh "$PA" --help
+	assert_line --index 0 --partial "usage: patch-audit EVAL_DIR"
+}
