@@ -100,19 +100,32 @@ static char *own(kva_audit *a, char *s)
 	return s;
 }
 
+/* vsnprintf into a new string of the right size (exits 2 on OOM). */
+static char *vdup(const char *f, va_list ap)
+{
+	va_list ap2;
+	int n;
+	char *s;
+
+	va_copy(ap2, ap);
+	n = vsnprintf(NULL, 0, f, ap2);
+	va_end(ap2);
+	s = xrealloc(NULL, (size_t)(n < 0 ? 0 : n) + 1, 1);
+	vsnprintf(s, (size_t)(n < 0 ? 0 : n) + 1, f, ap);
+	return s;
+}
+
+/* A formatted string owned by a (freed with it). */
 static char *fmt(kva_audit *a, const char *f, ...) __attribute__((format(printf, 2, 3)));
 static char *fmt(kva_audit *a, const char *f, ...)
 {
-	kva_buf b = { 0 };
 	va_list ap;
-	char tmp[1024];
+	char *s;
 
 	va_start(ap, f);
-	vsnprintf(tmp, sizeof tmp, f, ap);
+	s = vdup(f, ap);
 	va_end(ap);
-	kva_buf_puts(&b, tmp);
-	kva_buf_put(&b, "", 0);
-	return own(a, b.p);
+	return own(a, s);
 }
 
 /* ---- reading values ---------------------------------------------------------- */
@@ -733,16 +746,7 @@ static kva_audit_finding *new_finding(kva_audit *a, const char *rule)
 
 static char *vfmt(kva_audit *a, const char *f, va_list ap)
 {
-	va_list ap2;
-	int n;
-	char *s;
-
-	va_copy(ap2, ap);
-	n = vsnprintf(NULL, 0, f, ap2);
-	va_end(ap2);
-	s = xrealloc(NULL, (size_t)(n < 0 ? 0 : n) + 1, 1);
-	vsnprintf(s, (size_t)(n < 0 ? 0 : n) + 1, f, ap);
-	return own(a, s);
+	return own(a, vdup(f, ap));
 }
 
 static void threshold(kva_audit *a, kva_audit_finding *f, const char *fm, ...)
@@ -797,14 +801,15 @@ static void words_add(words *w, const char *fm, ...) __attribute__((format(print
 static void words_add(words *w, const char *fm, ...)
 {
 	va_list ap;
-	char tmp[600];
+	char *item;
 
 	va_start(ap, fm);
-	vsnprintf(tmp, sizeof tmp, fm, ap);
+	item = vdup(fm, ap);
 	va_end(ap);
 	if (w->n++)
 		kva_buf_puts(&w->b, w->sep ? w->sep : "; ");
-	kva_buf_puts(&w->b, tmp);
+	kva_buf_puts(&w->b, item);
+	free(item);
 }
 
 /* The list as a string owned by a ("" when empty); w is emptied. */
@@ -1616,7 +1621,9 @@ static void r_crash(kva_audit *a)
 		const kva_jval *after = kva_json_get(r->v, "after_rep");
 		int c = jbool(r->v, "crashed", 0);
 
-		if (!streq(leg, a->ref_name) && !(legs[1] && streq(leg, a->cand_name)))
+		/* a candidate's crash counts even when it left no reps */
+		if (!streq(leg, a->ref_name) && (a->o.scope == KVA_SCOPE_BASELINE ||
+						 !streq(leg, a->cand_name)))
 			continue;
 		any = 1;
 		ev_bool(f, fmt(a, "the server of leg %s crashed%s%s", leg, msg ? ": " : "",

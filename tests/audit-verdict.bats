@@ -294,6 +294,12 @@ clean_evidence() {
 	jq -e -s 'map(select(.rule == "crash")) | .[0] | .severity == "FAIL"
 	  and (.evidence | any(.what == "leg cand rep 1 failed" and .at == "fixtures/audit/crash-one-rep/cand/bench_runs.jsonl:2"))
 	  and (.evidence | any(.source == "cand/server.log:88" and .value == true))' "$T/av.jsonl"
+	# a candidate that crashed before it left a single rep crashed all the same
+	run_case "$(key isolated-only)"
+	echo '{"type":"crash","leg":"cand","crashed":true,"message":"Segmentation fault"}' > "$T/ev"
+	run -1 audit-verdict "$T/rd.jsonl" "$T/ev"
+	echo "$output" | jq -e -s 'map(select(.rule == "crash")) | .[0] | .severity == "FAIL"
+	  and .message == "the server of leg cand crashed: Segmentation fault"'
 }
 
 @test "harness and profile scopes read their evidence only" {
