@@ -112,6 +112,58 @@ static const char *const migrations[] = {
 	" record TEXT NOT NULL,"             /* JSON: the finding record */
 	" UNIQUE (verdict_id, rule)"
 	");",
+
+	/* 4: sweeps (pipelines/sweep): one run per sweep, one row per
+	 * (candidate, shard) pointing at the trap_runs row of its verdict;
+	 * the UNIQUE key makes a resumed sweep's merge idempotent */
+	"CREATE TABLE sweep_runs ("
+	" id INTEGER PRIMARY KEY,"
+	" ts TEXT NOT NULL,"                 /* UTC ISO-8601 with 'Z' */
+	" name TEXT NOT NULL,"
+	" sweep_file TEXT NOT NULL,"
+	" plan_sha256 TEXT NOT NULL,"
+	" shards INTEGER NOT NULL CHECK (shards >= 0),"
+	" status TEXT NOT NULL CHECK (status IN ('running','done')),"
+	" finished TEXT"
+	");"
+	"CREATE INDEX sweep_runs_name ON sweep_runs(name, id);"
+	"CREATE TABLE sweep_shards ("
+	" id INTEGER PRIMARY KEY,"
+	" run_id INTEGER NOT NULL REFERENCES sweep_runs(id),"
+	" candidate TEXT NOT NULL,"
+	" oracle TEXT NOT NULL,"
+	" kind TEXT NOT NULL,"
+	" layout TEXT NOT NULL,"             /* '' for route candidates */
+	" shard TEXT NOT NULL,"              /* boundaries | grid:SPEC | random:N */
+	" seed INTEGER NOT NULL,"
+	" host TEXT NOT NULL,"
+	" trap_run_id INTEGER NOT NULL REFERENCES trap_runs(id),"
+	" error TEXT,"                       /* why, when the verdict is ERROR */
+	" ts TEXT NOT NULL,"
+	" UNIQUE (run_id, candidate, oracle, kind, layout, shard, seed)"
+	");"
+	"CREATE VIEW sweep_summary AS"
+	" SELECT s.run_id AS run_id, s.candidate AS candidate,"
+	"  s.oracle AS oracle, s.kind AS kind, count(*) AS shards,"
+	"  sum(t.cases) AS cases, sum(t.diverged) AS diverged,"
+	"  CASE WHEN max(t.verdict = 'ERROR') THEN 'ERROR'"
+	"   WHEN max(t.verdict = 'HARD_BLOCK') THEN 'HARD_BLOCK'"
+	"   ELSE 'PASS' END AS verdict,"
+	"  (SELECT json_group_array(k) FROM (SELECT j.key AS k"
+	"    FROM sweep_shards s2 JOIN trap_runs t2 ON t2.id = s2.trap_run_id,"
+	"    json_each(t2.classes) j"
+	"    WHERE s2.run_id = s.run_id AND s2.candidate = s.candidate"
+	"    AND s2.oracle = s.oracle AND s2.kind = s.kind"
+	"    GROUP BY j.key HAVING sum(j.value) > 0 ORDER BY j.key)) AS classes,"
+	"  (SELECT t3.first_case FROM sweep_shards s3"
+	"    JOIN trap_runs t3 ON t3.id = s3.trap_run_id"
+	"    WHERE s3.run_id = s.run_id AND s3.candidate = s.candidate"
+	"    AND s3.oracle = s.oracle AND s3.kind = s.kind"
+	"    AND t3.first_case IS NOT NULL"
+	"    ORDER BY s3.shard <> 'boundaries', s3.shard, s3.layout, s3.seed"
+	"    LIMIT 1) AS first_case"
+	" FROM sweep_shards s JOIN trap_runs t ON t.id = s.trap_run_id"
+	" GROUP BY s.run_id, s.candidate, s.oracle, s.kind;",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] ==

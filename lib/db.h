@@ -72,6 +72,37 @@
  *             record TEXT NOT NULL,                 the finding record, JSON
  *             UNIQUE(verdict_id, rule))
  *
+ * Version 4 adds sweeps (pipelines/sweep writes these rows with the sqlite3
+ * CLI, one writer per sweep; the verdict of each shard is a trap_runs row,
+ * tool "grad-trap" for the boundaries shard grad-trap --db records itself,
+ * tool "sweep" for the shards merged from the hosts' JSONL):
+ *
+ *   sweep_runs(id INTEGER PRIMARY KEY,
+ *             ts TEXT NOT NULL,                     UTC, as trap_runs.ts
+ *             name TEXT NOT NULL,                   the sweep's name
+ *             sweep_file TEXT NOT NULL,             its path
+ *             plan_sha256 TEXT NOT NULL,            the shard plan (resume key)
+ *             shards INTEGER NOT NULL,              (candidate, shard) pairs
+ *             status TEXT NOT NULL,                 running | done
+ *             finished TEXT)                        UTC, once done
+ *   index sweep_runs_name on sweep_runs(name, id)
+ *   sweep_shards(id INTEGER PRIMARY KEY,
+ *             run_id INTEGER NOT NULL REFERENCES sweep_runs(id),
+ *             candidate TEXT NOT NULL, oracle TEXT NOT NULL,
+ *             kind TEXT NOT NULL, layout TEXT NOT NULL,  '' for routes
+ *             shard TEXT NOT NULL,                  boundaries | grid:SPEC |
+ *                                                   random:N
+ *             seed INTEGER NOT NULL, host TEXT NOT NULL,
+ *             trap_run_id INTEGER NOT NULL REFERENCES trap_runs(id),
+ *             error TEXT,                           why, for an ERROR verdict
+ *             ts TEXT NOT NULL,
+ *             UNIQUE(run_id, candidate, oracle, kind, layout, shard, seed))
+ *   view sweep_summary(run_id, candidate, oracle, kind, shards, cases,
+ *             diverged, verdict,                    ERROR > HARD_BLOCK > PASS
+ *             classes,                              JSON array of the classes
+ *                                                   seen, by name
+ *             first_case)                           of the first failing shard
+ *
  * Environment: KVA_NOW, when set and not empty, is the timestamp stored in
  * ts instead of the clock's, so tests and replays are reproducible.  It
  * must be a real UTC time written exactly as YYYY-MM-DDTHH:MM:SSZ.
@@ -87,7 +118,7 @@
 #include "kvarbiter.h"
 
 /* The schema version this build creates and understands. */
-#define KVA_DB_SCHEMA_VERSION 3
+#define KVA_DB_SCHEMA_VERSION 4
 
 /* An open trace store (opaque). */
 typedef struct kva_db kva_db;

@@ -272,7 +272,7 @@ static void t_db_verdict(void)
 	CHECK(mkdtemp(dir) != NULL);
 	snprintf(path, sizeof path, "%s/t.db", dir);
 	CHECK(!kva_db_open(path, &db, &e));
-	CHECK_EQ_I64(kva_db_version(db), 3);
+	CHECK_EQ_I64(kva_db_version(db), KVA_DB_SCHEMA_VERSION);
 	CHECK(!kva_db_add_verdict(db, &v, &id, &e));
 	CHECK_EQ_I64(id, 1);
 	/* a severity outside the set: refused, and nothing of it written */
@@ -290,15 +290,18 @@ static void t_db_verdict(void)
 			   " counts_as_kernel_win = 0 FROM audit_verdicts"), 1);
 
 	/* a version 2 store (no audit tables) is migrated in place */
-	CHECK(q_exec(path, "DROP TABLE audit_findings; DROP TABLE audit_verdicts;"
+	CHECK(q_exec(path, "DROP VIEW sweep_summary; DROP TABLE sweep_shards;"
+		     "DROP TABLE sweep_runs;"
+		     "DROP TABLE audit_findings; DROP TABLE audit_verdicts;"
 		     "UPDATE schema_version SET version = 2") == SQLITE_OK);
 	CHECK(!kva_db_open(path, &db, &e));
-	CHECK_EQ_I64(kva_db_version(db), 3);
+	CHECK_EQ_I64(kva_db_version(db), KVA_DB_SCHEMA_VERSION);
 	v.record_json = "{\"type\":\"verdict\"}";
 	CHECK(!kva_db_add_verdict(db, &v, &id, &e));
 	kva_db_close(db);
 	CHECK_EQ_I64(q_int(path, "SELECT count(*) FROM audit_verdicts"), 1);
-	CHECK_EQ_I64(q_int(path, "SELECT version FROM schema_version"), 3);
+	CHECK_EQ_I64(q_int(path, "SELECT version FROM schema_version"),
+		     KVA_DB_SCHEMA_VERSION);
 	unlink(path);
 	snprintf(path, sizeof path, "%s/t.db-wal", dir);
 	unlink(path);

@@ -382,8 +382,8 @@ static void b_newer_version(void)
 	CHECK(rc_newer == -1);
 	CHECK(db == NULL);
 	snprintf(want, sizeof want, "trace store %s has schema version 99, "
-		 "newer than this build's 3", p);
-	CHECK_EQ_I64(KVA_DB_SCHEMA_VERSION, 3);
+		 "newer than this build's 4", p);
+	CHECK_EQ_I64(KVA_DB_SCHEMA_VERSION, 4);
 	CHECK_STR(e.msg, want);
 	CHECK_EQ_I64(raw_int(p, "SELECT version FROM schema_version"), 99);
 	CHECK_EQ_I64(raw_int(p, "SELECT count(*) FROM trap_runs"), 1);
@@ -469,6 +469,51 @@ static void b_migrate_v1(void)
 		       " 'm', 'replay')") == SQLITE_CONSTRAINT);
 }
 static void t_db_migrate_v1(void) { with_dir(b_migrate_v1); }
+
+/* Version 4: a sweep's shards point at trap_runs rows (1 is the PASS row
+ * of open_and_add, 2 and 3 HARD_BLOCKs), the UNIQUE key refuses a second
+ * row for one (run, candidate, shard), and the summary view folds the
+ * shards of a candidate into one verdict, the classes seen and the first
+ * case of the boundaries shard. */
+static void b_sweep_tables(void)
+{
+	char p[128];
+
+	CHECK(!open_and_add(in_dir("t.db", p)));
+	CHECK(raw_exec(p, "INSERT INTO trap_runs (ts, tool, oracle, kind,"
+		       " candidate, candidate_sha256, cases, diverged,"
+		       " divergence, tol, verdict, first_case, classes,"
+		       " seconds, seed) VALUES"
+		       " ('t', 'sweep', 'radix-2d', 'route', 'a.c', 'aa', 10,"
+		       " 2, 1.0, 1e-4, 'HARD_BLOCK', '{\"case\":3}',"
+		       " '{\"misroute\":2,\"collision\":0}', 0.5, 1),"
+		       " ('t', 'sweep', 'radix-2d', 'route', 'a.c', 'aa', 5, 1,"
+		       " 1.0, 1e-4, 'HARD_BLOCK', '{\"case\":1}',"
+		       " '{\"collision\":1,\"misroute\":0}', 0.5, 2);"
+		       "INSERT INTO sweep_runs (ts, name, sweep_file,"
+		       " plan_sha256, shards, status) VALUES ('t', 'n',"
+		       " 's.jsonl', 'ff', 3, 'running');"
+		       "INSERT INTO sweep_shards (run_id, candidate, oracle,"
+		       " kind, layout, shard, seed, host, trap_run_id, ts)"
+		       " VALUES (1, 'a.c', 'radix-2d', 'route', '',"
+		       " 'grid:x=0:4', 1, 'h1', 2, 't'),"
+		       " (1, 'a.c', 'radix-2d', 'route', '', 'boundaries', 1,"
+		       " 'h2', 3, 't'), (1, 'a.c', 'radix-2d', 'route', '',"
+		       " 'grid:x=0:4', 2, 'h1', 1, 't')") == SQLITE_OK);
+	CHECK_STR(raw_text(p, "SELECT shards || '|' || cases || '|' ||"
+			   " diverged || '|' || verdict || '|' || classes ||"
+			   " '|' || first_case FROM sweep_summary"),
+		  "3|4111|3|HARD_BLOCK|[\"collision\",\"misroute\"]|{\"case\":1}");
+	fprintf(stderr, "(the next two constraint failures are expected)\n");
+	CHECK(raw_exec(p, "INSERT INTO sweep_shards (run_id, candidate, oracle,"
+		       " kind, layout, shard, seed, host, trap_run_id, ts)"
+		       " VALUES (1, 'a.c', 'radix-2d', 'route', '',"
+		       " 'boundaries', 1, 'h3', 1, 't')") == SQLITE_CONSTRAINT);
+	CHECK(raw_exec(p, "UPDATE sweep_runs SET status = 'paused'")
+	      == SQLITE_CONSTRAINT);
+	CHECK_EQ_I64(raw_int(p, "SELECT count(*) FROM sweep_shards"), 3);
+}
+static void t_db_sweep_tables(void) { with_dir(b_sweep_tables); }
 
 static void b_not_sqlite(void)
 {
@@ -817,6 +862,7 @@ const unit_test suite_db[] = {
 	{ "db_refused_rows", t_db_refused_rows },
 	{ "db_newer_version", t_db_newer_version },
 	{ "db_migrate_v1", t_db_migrate_v1 },
+	{ "db_sweep_tables", t_db_sweep_tables },
 	{ "db_not_sqlite", t_db_not_sqlite },
 	{ "db_foreign_sqlite", t_db_foreign_sqlite },
 	{ "db_bad_schema_version", t_db_bad_schema_version },
