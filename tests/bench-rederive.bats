@@ -579,3 +579,16 @@ setup() {
 	run -0 check_man_examples bench-rederive.1
 	assert_line --partial "examples checked"
 }
+
+@test "a claim's null statistics are unreported, not errors; its numbers are still checked" {
+	printf '%s\n' '{"type":"run","leg":"a","metric":"tok_s","value":10}' '{"type":"run","leg":"a","metric":"tok_s","value":12}' \
+		'{"type":"run","leg":"a","metric":"tok_s","value":11}' \
+		'{"type":"claim","leg":"a","median":null,"mean":null,"max":12}' > "$BATS_TEST_TMPDIR/in"
+	run -0 --separate-stderr bench-rederive "$BATS_TEST_TMPDIR/in"
+	assert_equal "$stderr" ""
+	run -0 jq -e -s '[.[] | select(.type == "claim_check")] | length == 1 and .[0].stat == "max" and .[0].status == "agree"' <<< "$output"
+	# only nulls: a declaration, passed through
+	printf '%s\n' '{"type":"run","leg":"a","metric":"tok_s","value":10}' '{"type":"claim","median":null}' > "$BATS_TEST_TMPDIR/in2"
+	run -0 bench-rederive "$BATS_TEST_TMPDIR/in2"
+	assert_line '{"type":"claim","median":null}'
+}

@@ -1080,7 +1080,8 @@ static int read_claim(unit *u, const kva_jval *rec, const char *text, size_t len
 	int any = 0;
 
 	for (int i = 0; claim_stats[i]; i++)
-		if ((v = kva_json_get(rec, claim_stats[i]))) {
+		/* null: the producer did not report it; nothing to check */
+		if ((v = kva_json_get(rec, claim_stats[i])) && v->t != KVA_JNULL) {
 			if (get_num(u, v, claim_stats[i], &x, e))
 				return -1;
 			any = 1;
@@ -2066,8 +2067,9 @@ static void check_claims(const leg *dflt_ref)
 			kva_buf path = { 0 };
 
 			if (is_claim_stat(m->key)) {
-				check_stat(cl, l, legname, ref, refname, metric, m->key,
-					   m, tol);
+				if (m->t != KVA_JNULL)
+					check_stat(cl, l, legname, ref, refname,
+						   metric, m->key, m, tol);
 				continue;
 			}
 			if (!si && strcmp(m->key, "config"))
