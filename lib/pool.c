@@ -1059,6 +1059,104 @@ out:
 	return rc;
 }
 
+/* ---- records ---------------------------------------------------------- */
+
+static void put_ranges(kva_buf *b, const char *name, const kva_pool *p,
+		       int want)
+{
+	int64_t lo = -1;
+	int first = 1;
+
+	kva_buf_printf(b, ",\"%s\":[", name);
+	for (int64_t k = 0; k <= p->nchunks; k++) {
+		int in = k < p->nchunks &&
+			 (want == 0 ? p->ch[k].block >= 0 :
+			  want == 1 ? p->ch[k].block < 0 : p->ch[k].pinned);
+
+		if (in && lo < 0)
+			lo = k;
+		if (!in && lo >= 0) {
+			kva_buf_printf(b, "%s[%lld,%lld]", first ? "" : ",",
+				       (long long)lo, (long long)k);
+			first = 0;
+			lo = -1;
+		}
+	}
+	kva_buf_puts(b, "]");
+}
+
+void kva_pool_write_state(const kva_pool *p, kva_buf *b)
+{
+	int64_t res = 0;
+
+	for (int64_t k = 0; k < p->nchunks; k++)
+		res += p->ch[k].block >= 0;
+	kva_buf_printf(b, "{\"type\":\"state\",\"epoch\":%llu,\"cur_pos\":%lld,"
+		       "\"chunks\":%lld,\"blocks\":%lld,\"resident\":%lld,"
+		       "\"host\":%lld,\"free_blocks\":%lld",
+		       (unsigned long long)p->epoch, (long long)p->cur_pos,
+		       (long long)p->nchunks, (long long)p->nb, (long long)res,
+		       (long long)(p->nchunks - res), (long long)p->nfree);
+	put_ranges(b, "resident_chunks", p, 0);
+	put_ranges(b, "host_chunks", p, 1);
+	put_ranges(b, "pinned_chunks", p, 2);
+	kva_buf_puts(b, ",\"pins\":[");
+	for (int64_t i = 0; i < p->npins; i++)
+		kva_buf_printf(b, "%s[%lld,%lld]", i ? "," : "",
+			       (long long)p->pins[i][0], (long long)p->pins[i][1]);
+	kva_buf_printf(b, "],\"allocs\":%llu,\"evictions\":%llu,"
+		       "\"page_ins\":%llu,\"refused\":%llu,\"bytes_written\":%llu}",
+		       (unsigned long long)p->n_alloc,
+		       (unsigned long long)p->n_evict,
+		       (unsigned long long)p->n_page_in,
+		       (unsigned long long)p->n_refused,
+		       (unsigned long long)p->bytes_written);
+	kva_out_record(b);
+}
+
+/*
+ * The block table as an attention kernel sees it: the resident chunks in
+ * logical order, compacted (host-only chunks are skipped), so pos is the
+ * position in that view and logical_pos the token's own.  One paged case
+ * per first and last written token of every resident chunk.
+ */
+void kva_pool_write_routes(const kva_pool *p, kva_buf *b)
+{
+	int64_t C = p->c.chunk_tokens, i = 0;
+	kva_buf tab = { 0 };
+
+	kva_buf_putc(&tab, '[');
+	for (int64_t k = 0; k < p->nchunks; k++)
+		if (p->ch[k].block >= 0)
+			kva_buf_printf(&tab, "%s%d", i++ ? "," : "",
+				       p->ch[k].block);
+	kva_buf_putc(&tab, ']');
+	i = 0;
+	for (int64_t k = 0; k < p->nchunks; k++) {
+		const kva_chunk *c = &p->ch[k];
+
+		if (c->block < 0)
+			continue;
+		for (int j = 0; c->ntok && j < (c->ntok > 1 ? 2 : 1); j++) {
+			int64_t t = j ? c->ntok - 1 : 0;
+
+			kva_buf_printf(b, "{\"type\":\"route\",\"oracle\":"
+				       "\"paged\",\"pos\":%lld,\"block_size\":%lld,"
+				       "\"block_table\":", (long long)(i * C + t),
+				       (long long)C);
+			kva_buf_put(b, tab.p, tab.len);
+			kva_buf_printf(b, ",\"chunk\":%lld,\"logical_pos\":%lld,"
+				       "\"expect\":{\"block\":%lld,\"offset\":%lld,"
+				       "\"slot\":%lld}}", (long long)k,
+				       (long long)(k * C + t), (long long)c->block,
+				       (long long)t, (long long)(c->block * C + t));
+			kva_out_record(b);
+		}
+		i++;
+	}
+	kva_buf_free(&tab);
+}
+
 /* ---- loading a saved sequence (lib/snap.c) --------------------------- */
 
 int kva_pool_read_rows(kva_pool *p, float *rows, int64_t n)

@@ -192,6 +192,12 @@ typedef struct kva_verify {
 } kva_verify;
 int64_t kva_pool_verify(kva_pool *p, kva_verify *v);
 
+/* The pool's final "state" record, and the "route" records of its
+ * compacted block table (kv-prefill(1) documents both), each written
+ * with kva_out_record through b. */
+void kva_pool_write_state(const kva_pool *p, kva_buf *b);
+void kva_pool_write_routes(const kva_pool *p, kva_buf *b);
+
 /* ---- for lib/snap.c -------------------------------------------------- */
 
 /* Gather the n token rows at p->slots[0..n) into rows (token-major). */

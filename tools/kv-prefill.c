@@ -91,58 +91,9 @@ static int opt_int(const kva_jval *rec, const char *f, int64_t def,
 	return kva_json_int(v, f, out, e);
 }
 
-static void put_ranges(kva_buf *b, const char *name, const kva_pool *p,
-		       int want)
-{
-	int64_t lo = -1;
-	int first = 1;
-
-	kva_buf_printf(b, ",\"%s\":[", name);
-	for (int64_t k = 0; k <= p->nchunks; k++) {
-		int in = k < p->nchunks &&
-			 (want == 0 ? p->ch[k].block >= 0 :
-			  want == 1 ? p->ch[k].block < 0 : p->ch[k].pinned);
-
-		if (in && lo < 0)
-			lo = k;
-		if (!in && lo >= 0) {
-			kva_buf_printf(b, "%s[%lld,%lld]", first ? "" : ",",
-				       (long long)lo, (long long)k);
-			first = 0;
-			lo = -1;
-		}
-	}
-	kva_buf_puts(b, "]");
-}
-
 static void emit_state(run *r)
 {
-	const kva_pool *p = r->p;
-	int64_t res = 0;
-
-	for (int64_t k = 0; k < p->nchunks; k++)
-		res += p->ch[k].block >= 0;
-	kva_buf_printf(&r->b, "{\"type\":\"state\",\"epoch\":%llu,\"cur_pos\":%lld,"
-		       "\"chunks\":%lld,\"blocks\":%lld,\"resident\":%lld,"
-		       "\"host\":%lld,\"free_blocks\":%lld",
-		       (unsigned long long)p->epoch, (long long)p->cur_pos,
-		       (long long)p->nchunks, (long long)p->nb, (long long)res,
-		       (long long)(p->nchunks - res), (long long)p->nfree);
-	put_ranges(&r->b, "resident_chunks", p, 0);
-	put_ranges(&r->b, "host_chunks", p, 1);
-	put_ranges(&r->b, "pinned_chunks", p, 2);
-	kva_buf_puts(&r->b, ",\"pins\":[");
-	for (int64_t i = 0; i < p->npins; i++)
-		kva_buf_printf(&r->b, "%s[%lld,%lld]", i ? "," : "",
-			       (long long)p->pins[i][0], (long long)p->pins[i][1]);
-	kva_buf_printf(&r->b, "],\"allocs\":%llu,\"evictions\":%llu,"
-		       "\"page_ins\":%llu,\"refused\":%llu,\"bytes_written\":%llu}",
-		       (unsigned long long)p->n_alloc,
-		       (unsigned long long)p->n_evict,
-		       (unsigned long long)p->n_page_in,
-		       (unsigned long long)p->n_refused,
-		       (unsigned long long)p->bytes_written);
-	kva_out_record(&r->b);
+	kva_pool_write_state(r->p, &r->b);
 }
 
 static void emit_refused(run *r, const kva_pool_refusal *f, int64_t a,
@@ -158,48 +109,9 @@ static void emit_refused(run *r, const kva_pool_refusal *f, int64_t a,
 	kva_out_record(&r->b);
 }
 
-/*
- * The block table as an attention kernel sees it: the resident chunks in
- * logical order, compacted (host-only chunks are skipped), so pos is the
- * position in that view and logical_pos the token's own.  One paged case
- * per first and last written token of every resident chunk.
- */
 static void emit_routes(run *r)
 {
-	const kva_pool *p = r->p;
-	int64_t C = p->c.chunk_tokens, i = 0;
-	kva_buf tab = { 0 };
-
-	kva_buf_putc(&tab, '[');
-	for (int64_t k = 0; k < p->nchunks; k++)
-		if (p->ch[k].block >= 0)
-			kva_buf_printf(&tab, "%s%lld", i++ ? "," : "",
-				       (long long)p->ch[k].block);
-	kva_buf_putc(&tab, ']');
-	i = 0;
-	for (int64_t k = 0; k < p->nchunks; k++) {
-		const kva_chunk *c = &p->ch[k];
-
-		if (c->block < 0)
-			continue;
-		for (int j = 0; c->ntok && j < (c->ntok > 1 ? 2 : 1); j++) {
-			int64_t t = j ? c->ntok - 1 : 0;
-
-			kva_buf_printf(&r->b, "{\"type\":\"route\",\"oracle\":"
-				       "\"paged\",\"pos\":%lld,\"block_size\":%lld,"
-				       "\"block_table\":", (long long)(i * C + t),
-				       (long long)C);
-			kva_buf_put(&r->b, tab.p, tab.len);
-			kva_buf_printf(&r->b, ",\"chunk\":%lld,\"logical_pos\":%lld,"
-				       "\"expect\":{\"block\":%lld,\"offset\":%lld,"
-				       "\"slot\":%lld}}", (long long)k,
-				       (long long)(k * C + t), (long long)c->block,
-				       (long long)t, (long long)(c->block * C + t));
-			kva_out_record(&r->b);
-		}
-		i++;
-	}
-	kva_buf_free(&tab);
+	kva_pool_write_routes(r->p, &r->b);
 }
 
 /* One range [lo, hi) from an object, or from a [lo, hi] pair. */

@@ -163,14 +163,13 @@ static int cmd_restore(const kva_pool_conf *base, const char *path, int verify,
 	kva_snap s;
 	kva_err e;
 	kva_buf b = { 0 };
-	int64_t C;
 	int rc = 0;
 
 	open_or_die(path, &s, 2);
 	c.layers = s.layers;
 	c.kv_heads = s.kv_heads;
 	c.head_dim = s.head_dim;
-	c.chunk_tokens = C = s.chunk_tokens;
+	c.chunk_tokens = s.chunk_tokens;
 	c.dtype = s.dtype_k;
 	c.seed = s.seed;
 	if (s.dtype_k != s.dtype_v)
@@ -188,43 +187,8 @@ static int cmd_restore(const kva_pool_conf *base, const char *path, int verify,
 		       (long long)info.resident, (long long)info.host,
 		       (long long)info.pins, (long long)info.pins_dropped);
 	kva_out_record(&b);
-	if (routes) {
-		/* the compacted block table, as kv-prefill --routes */
-		kva_buf tab = { 0 };
-		int64_t i = 0;
-
-		kva_buf_putc(&tab, '[');
-		for (int64_t k = 0; k < p->nchunks; k++)
-			if (p->ch[k].block >= 0)
-				kva_buf_printf(&tab, "%s%d", i++ ? "," : "",
-					       p->ch[k].block);
-		kva_buf_putc(&tab, ']');
-		i = 0;
-		for (int64_t k = 0; k < p->nchunks; k++) {
-			const kva_chunk *ch = &p->ch[k];
-
-			if (ch->block < 0)
-				continue;
-			for (int j = 0; ch->ntok && j < (ch->ntok > 1 ? 2 : 1); j++) {
-				int64_t t = j ? ch->ntok - 1 : 0;
-
-				kva_buf_printf(&b, "{\"type\":\"route\",\"oracle\":"
-					       "\"paged\",\"pos\":%lld,\"block_size\":"
-					       "%lld,\"block_table\":",
-					       (long long)(i * C + t), (long long)C);
-				kva_buf_put(&b, tab.p, tab.len);
-				kva_buf_printf(&b, ",\"chunk\":%lld,\"logical_pos\":"
-					       "%lld,\"expect\":{\"block\":%d,"
-					       "\"offset\":%lld,\"slot\":%lld}}",
-					       (long long)k, (long long)(k * C + t),
-					       ch->block, (long long)t,
-					       (long long)(ch->block * C + t));
-				kva_out_record(&b);
-			}
-			i++;
-		}
-		kva_buf_free(&tab);
-	}
+	if (routes)
+		kva_pool_write_routes(p, &b);
 	if (verify) {
 		kva_verify v;
 		int64_t bad = kva_pool_verify(p, &v);
@@ -236,20 +200,7 @@ static int cmd_restore(const kva_pool_conf *base, const char *path, int verify,
 		kva_out_record(&b);
 		rc = bad ? 1 : 0;
 	}
-	{
-		int64_t res = 0;
-
-		for (int64_t k = 0; k < p->nchunks; k++)
-			res += p->ch[k].block >= 0;
-		kva_buf_printf(&b, "{\"type\":\"state\",\"epoch\":%llu,"
-			       "\"cur_pos\":%lld,\"chunks\":%lld,\"blocks\":%lld,"
-			       "\"resident\":%lld,\"host\":%lld,\"free_blocks\":%lld}",
-			       (unsigned long long)p->epoch, (long long)p->cur_pos,
-			       (long long)p->nchunks, (long long)p->nb,
-			       (long long)res, (long long)(p->nchunks - res),
-			       (long long)p->nfree);
-		kva_out_record(&b);
-	}
+	kva_pool_write_state(p, &b);
 	kva_buf_free(&b);
 	kva_pool_free(p);
 	kva_snap_close(&s);
