@@ -114,3 +114,28 @@ void kva_progress_done(kva_progress *p, uint64_t done)
 		fprintf(stderr, "\r%s: %llu %s, done\n", kva_progname,
 			(unsigned long long)done, p->what);
 }
+
+void kva_stdopt(int c, const char *arg, kva_stdopts *so, void (*usage)(FILE *))
+{
+	const char *errstr;
+
+	switch (c) {
+	case KVA_OPT_KEEP: so->keep_going = 1; break;
+	case KVA_OPT_MAXREC:
+		if (kva_parse_size(arg, &so->max_record, &errstr))
+			kva_die(2, "--max-record: value is %s: %s", errstr, arg);
+		break;
+	case KVA_OPT_UNBUF: so->unbuffered = 1; break;
+	case KVA_OPT_PROGRESS: so->progress = 1; break;
+	case KVA_OPT_QUIET: so->quiet = 1; break;
+	case 'h':
+		usage(stdout);
+		exit(0);
+	case KVA_OPT_VERSION:
+		printf("%s %s\n", kva_progname, KVA_VERSION);
+		exit(0);
+	default:
+		usage(stderr);
+		exit(2);
+	}
+}

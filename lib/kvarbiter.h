@@ -215,6 +215,21 @@ int kva_parse_double(const char *s, double *out, const char **errstr);
 /* Size with optional K, M, G suffix (powers of 1024). */
 int kva_parse_size(const char *s, size_t *out, const char **errstr);
 
+/*
+ * The options every filter shares.  A tool maps those it offers to these
+ * ids in its getopt_long table and hands every option its own switch does
+ * not know to kva_stdopt, which records them, prints help (usage to
+ * stdout, exit 0) or the version (exit 0), and for anything else prints
+ * usage to stderr and exits 2.
+ */
+enum { KVA_OPT_VERSION = 0x1000, KVA_OPT_KEEP, KVA_OPT_MAXREC, KVA_OPT_UNBUF,
+       KVA_OPT_PROGRESS, KVA_OPT_QUIET };
+typedef struct kva_stdopts {
+	int keep_going, unbuffered, progress, quiet;
+	size_t max_record; /* 0: the reader's default */
+} kva_stdopts;
+void kva_stdopt(int c, const char *arg, kva_stdopts *so, void (*usage)(FILE *));
+
 /* Progress on stderr: shown when stderr is a terminal, or forced. */
 typedef struct kva_progress {
 	int on;

@@ -138,8 +138,7 @@ static double num_opt(const char *name, const char *arg, double lo, int lo_open,
 }
 
 enum { O_SCOPE = 256, O_BAND, O_BASE, O_MINREPS, O_ALPHA, O_LREG, O_LHARD,
-       O_RELTOL, O_FRAG, O_CAND, O_REF, O_FORMAT, O_DB, O_KEEP, O_MAXREC,
-       O_VERSION };
+       O_RELTOL, O_FRAG, O_CAND, O_REF, O_FORMAT, O_DB };
 
 int main(int argc, char **argv)
 {
@@ -157,10 +156,10 @@ int main(int argc, char **argv)
 		{ "ref", required_argument, NULL, O_REF },
 		{ "format", required_argument, NULL, O_FORMAT },
 		{ "db", required_argument, NULL, O_DB },
-		{ "keep-going", no_argument, NULL, O_KEEP },
-		{ "max-record", required_argument, NULL, O_MAXREC },
+		{ "keep-going", no_argument, NULL, KVA_OPT_KEEP },
+		{ "max-record", required_argument, NULL, KVA_OPT_MAXREC },
 		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, O_VERSION },
+		{ "version", no_argument, NULL, KVA_OPT_VERSION },
 		{ NULL, 0, NULL, 0 }
 	};
 	opts op;
@@ -175,6 +174,8 @@ int main(int argc, char **argv)
 	memset(&op, 0, sizeof op);
 	kva_audit_opts_default(&op.ao);
 	op.max_record = KVA_MAX_RECORD_DEFAULT;
+	kva_stdopts so = { 0 };
+
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (c) {
 		case O_SCOPE:
@@ -223,22 +224,14 @@ int main(int argc, char **argv)
 				kva_die(2, "--format: want jsonl or text, not %s", optarg);
 			break;
 		case O_DB: op.db = optarg; break;
-		case O_KEEP: op.keep_going = 1; break;
-		case O_MAXREC:
-			if (kva_parse_size(optarg, &op.max_record, &errstr))
-				kva_die(2, "--max-record: value is %s: %s", errstr, optarg);
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		case O_VERSION:
-			printf("audit-verdict %s\n", KVA_VERSION);
-			return 0;
 		default:
-			usage(stderr);
-			return 2;
+			kva_stdopt(c, optarg, &so, usage);
+			break;
 		}
 	}
+	op.keep_going = so.keep_going;
+	if (so.max_record)
+		op.max_record = so.max_record;
 	argc -= optind;
 	argv += optind;
 	if (op.ao.latency_hard_pct < op.ao.latency_regress_pct)

@@ -2180,8 +2180,7 @@ static void write_text(const leg *ref, const cmp_result *res)
 /* ---- main ----------------------------------------------------------------------- */
 
 enum { O_METRIC = 256, O_HIGHER, O_LOWER, O_REF, O_RESAMPLES, O_SEED, O_TOL,
-       O_INFMT, O_FORMAT, O_MAXREPS, O_KEEP, O_MAXREC, O_PROGRESS, O_QUIET,
-       O_VERSION };
+       O_INFMT, O_FORMAT, O_MAXREPS };
 
 int main(int argc, char **argv)
 {
@@ -2196,12 +2195,12 @@ int main(int argc, char **argv)
 		{ "input-format", required_argument, NULL, O_INFMT },
 		{ "format", required_argument, NULL, O_FORMAT },
 		{ "max-reps", required_argument, NULL, O_MAXREPS },
-		{ "keep-going", no_argument, NULL, O_KEEP },
-		{ "max-record", required_argument, NULL, O_MAXREC },
-		{ "progress", no_argument, NULL, O_PROGRESS },
-		{ "quiet", no_argument, NULL, O_QUIET },
+		{ "keep-going", no_argument, NULL, KVA_OPT_KEEP },
+		{ "max-record", required_argument, NULL, KVA_OPT_MAXREC },
+		{ "progress", no_argument, NULL, KVA_OPT_PROGRESS },
+		{ "quiet", no_argument, NULL, KVA_OPT_QUIET },
 		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, O_VERSION },
+		{ "version", no_argument, NULL, KVA_OPT_VERSION },
 		{ NULL, 0, NULL, 0 }
 	};
 	opts *op = &C.op;
@@ -2217,6 +2216,8 @@ int main(int argc, char **argv)
 	op->tolerance_pct = DEFAULT_TOLERANCE_PCT;
 	op->max_reps = DEFAULT_MAX_REPS;
 	op->max_record = KVA_MAX_RECORD_DEFAULT;
+	kva_stdopts so = { 0 };
+
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (c) {
 		case O_METRIC:
@@ -2262,24 +2263,16 @@ int main(int argc, char **argv)
 				kva_die(2, "--max-reps: value is %s: %s", errstr, optarg);
 			op->max_reps = (size_t)v;
 			break;
-		case O_KEEP: op->keep_going = 1; break;
-		case O_MAXREC:
-			if (kva_parse_size(optarg, &op->max_record, &errstr))
-				kva_die(2, "--max-record: value is %s: %s", errstr, optarg);
-			break;
-		case O_PROGRESS: op->progress = 1; break;
-		case O_QUIET: op->quiet = 1; break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		case O_VERSION:
-			printf("bench-rederive %s\n", KVA_VERSION);
-			return 0;
 		default:
-			usage(stderr);
-			return 2;
+			kva_stdopt(c, optarg, &so, usage);
+			break;
 		}
 	}
+	op->keep_going = so.keep_going;
+	op->progress = so.progress;
+	op->quiet = so.quiet;
+	if (so.max_record)
+		op->max_record = so.max_record;
 	argc -= optind;
 	argv += optind;
 	if (op->metric && !op->dir && !metric_direction(op->metric))

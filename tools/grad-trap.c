@@ -154,8 +154,7 @@ static int filter(opts *op, kva_trap **tp, const char *path, kva_progress *prog,
 
 enum { O_CAND = 256, O_CMD, O_KIND, O_ORACLE, O_TOL, O_MAXMAP, O_FORMAT,
        O_DUMP, O_DB, O_TIMEOUT, O_CPU, O_MEM, O_BATCH, O_SEED, O_HEADDIM,
-       O_DEVICE, O_CACHE, O_CSTDERR, O_KEEP, O_MAXREC, O_UNBUF, O_PROGRESS,
-       O_QUIET, O_VERSION, O_BOUNDARIES, O_SWEEP, O_RANDOM, O_NUMHEADS,
+       O_DEVICE, O_CACHE, O_CSTDERR, O_BOUNDARIES, O_SWEEP, O_RANDOM, O_NUMHEADS,
        O_LAYOUT, O_HEADS, O_X, O_PAD };
 
 int main(int argc, char **argv)
@@ -179,11 +178,11 @@ int main(int argc, char **argv)
 		{ "device", required_argument, NULL, O_DEVICE },
 		{ "cache-dir", required_argument, NULL, O_CACHE },
 		{ "candidate-stderr", no_argument, NULL, O_CSTDERR },
-		{ "keep-going", no_argument, NULL, O_KEEP },
-		{ "max-record", required_argument, NULL, O_MAXREC },
-		{ "unbuffered", no_argument, NULL, O_UNBUF },
-		{ "progress", no_argument, NULL, O_PROGRESS },
-		{ "quiet", no_argument, NULL, O_QUIET },
+		{ "keep-going", no_argument, NULL, KVA_OPT_KEEP },
+		{ "max-record", required_argument, NULL, KVA_OPT_MAXREC },
+		{ "unbuffered", no_argument, NULL, KVA_OPT_UNBUF },
+		{ "progress", no_argument, NULL, KVA_OPT_PROGRESS },
+		{ "quiet", no_argument, NULL, KVA_OPT_QUIET },
 		{ "boundaries", no_argument, NULL, O_BOUNDARIES },
 		{ "sweep", required_argument, NULL, O_SWEEP },
 		{ "random", required_argument, NULL, O_RANDOM },
@@ -193,7 +192,7 @@ int main(int argc, char **argv)
 		{ "x", required_argument, NULL, O_X },
 		{ "stride-pad", required_argument, NULL, O_PAD },
 		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, O_VERSION },
+		{ "version", no_argument, NULL, KVA_OPT_VERSION },
 		{ NULL, 0, NULL, 0 }
 	};
 	opts op;
@@ -222,6 +221,8 @@ int main(int argc, char **argv)
 	op.conf.lim.cpu_s = 600;
 	op.conf.lim.as_bytes = (size_t)4 << 30;
 	op.go.num_heads = 8;
+	kva_stdopts so = { 0 };
+
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (c) {
 		case O_CAND: op.candidate = optarg; break;
@@ -323,31 +324,23 @@ int main(int argc, char **argv)
 			op.conf.lim.keep_stderr = 1;
 			op.conf.lim.fsize_bytes = (size_t)64 << 20;
 			break;
-		case O_KEEP: op.keep_going = 1; break;
-		case O_MAXREC:
-			if (kva_parse_size(optarg, &op.max_record, &errstr))
-				kva_die(2, "--max-record: value is %s: %s", errstr, optarg);
-			break;
-		case O_UNBUF: op.unbuffered = 1; break;
-		case O_PROGRESS: op.progress = 1; break;
-		case O_QUIET: op.quiet = 1; break;
 		case O_BOUNDARIES: op.boundaries = 1; break;
 		case O_SWEEP: op.sweep = optarg; break;
 		case O_RANDOM:
 			if (kva_parse_i64(optarg, 0, KVA_INT_LIMIT, &op.nrandom, &errstr))
 				kva_die(2, "--random: value is %s: %s", errstr, optarg);
 			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		case O_VERSION:
-			printf("grad-trap %s\n", KVA_VERSION);
-			return 0;
 		default:
-			usage(stderr);
-			return 2;
+			kva_stdopt(c, optarg, &so, usage);
+			break;
 		}
 	}
+	op.keep_going = so.keep_going;
+	op.unbuffered = so.unbuffered;
+	op.progress = so.progress;
+	op.quiet = so.quiet;
+	if (so.max_record)
+		op.max_record = so.max_record;
 	argc -= optind;
 	argv += optind;
 	kva_out_init(op.unbuffered);

@@ -446,7 +446,7 @@ static const char *cuda_kernels(char *buf, size_t n)
 
 enum { O_POOL = 256, O_CHUNK, O_LAYERS, O_HEADS, O_DIM, O_DTYPE, O_SINK,
        O_TAIL, O_POLICY, O_SEED, O_NODATA, O_NOEVENTS, O_ROUTES, O_VERIFY,
-       O_DEVICE, O_KEEP, O_MAXREC, O_UNBUF, O_PROGRESS, O_QUIET, O_VERSION };
+       O_DEVICE };
 
 int main(int argc, char **argv)
 {
@@ -466,13 +466,13 @@ int main(int argc, char **argv)
 		{ "routes", no_argument, NULL, O_ROUTES },
 		{ "verify", no_argument, NULL, O_VERIFY },
 		{ "device", required_argument, NULL, O_DEVICE },
-		{ "keep-going", no_argument, NULL, O_KEEP },
-		{ "max-record", required_argument, NULL, O_MAXREC },
-		{ "unbuffered", no_argument, NULL, O_UNBUF },
-		{ "progress", no_argument, NULL, O_PROGRESS },
-		{ "quiet", no_argument, NULL, O_QUIET },
+		{ "keep-going", no_argument, NULL, KVA_OPT_KEEP },
+		{ "max-record", required_argument, NULL, KVA_OPT_MAXREC },
+		{ "unbuffered", no_argument, NULL, KVA_OPT_UNBUF },
+		{ "progress", no_argument, NULL, KVA_OPT_PROGRESS },
+		{ "quiet", no_argument, NULL, KVA_OPT_QUIET },
 		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, O_VERSION },
+		{ "version", no_argument, NULL, KVA_OPT_VERSION },
 		{ NULL, 0, NULL, 0 }
 	};
 	static const struct { int opt; const char *name; int64_t min, max; }
@@ -496,6 +496,8 @@ int main(int argc, char **argv)
 	kva_progname = "kv-prefill";
 	kva_pool_conf_default(&conf);
 	r.events = 1;
+	kva_stdopts so = { 0 };
+
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		int64_t v;
 		size_t i;
@@ -546,25 +548,17 @@ int main(int argc, char **argv)
 				kva_die(2, "--device: want cpu or cuda, not %s", optarg);
 			device = optarg;
 			break;
-		case O_KEEP: r.keep_going = 1; break;
-		case O_MAXREC:
-			if (kva_parse_size(optarg, &r.max_record, &errstr))
-				kva_die(2, "--max-record: value is %s: %s", errstr, optarg);
-			break;
-		case O_UNBUF: unbuffered = 1; break;
-		case O_PROGRESS: progress = 1; break;
-		case O_QUIET: quiet = 1; break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		case O_VERSION:
-			printf("kv-prefill %s\n", KVA_VERSION);
-			return 0;
 		default:
-			usage(stderr);
-			return 2;
+			kva_stdopt(c, optarg, &so, usage);
+			break;
 		}
 	}
+	r.keep_going = so.keep_going;
+	unbuffered = so.unbuffered;
+	progress = so.progress;
+	quiet = so.quiet;
+	if (so.max_record)
+		r.max_record = so.max_record;
 	argc -= optind;
 	argv += optind;
 	if (r.verify && conf.no_data)

@@ -383,8 +383,7 @@ static int is_dir(const char *path)
 }
 
 enum { O_REPLAY = 256, O_LIVE, O_RECORD, O_PROVIDER, O_MODEL, O_BASE_URL,
-       O_PROMPTS, O_REPLAY_DIR, O_STORE, O_TRACE, O_TIMEOUT, O_RETRIES,
-       O_KEEP, O_MAXREC, O_UNBUF, O_VERSION };
+       O_PROMPTS, O_REPLAY_DIR, O_STORE, O_TRACE, O_TIMEOUT, O_RETRIES };
 
 int main(int argc, char **argv)
 {
@@ -401,11 +400,11 @@ int main(int argc, char **argv)
 		{ "full-agent-trace", no_argument, NULL, O_TRACE },
 		{ "timeout", required_argument, NULL, O_TIMEOUT },
 		{ "retries", required_argument, NULL, O_RETRIES },
-		{ "keep-going", no_argument, NULL, O_KEEP },
-		{ "max-record", required_argument, NULL, O_MAXREC },
-		{ "unbuffered", no_argument, NULL, O_UNBUF },
+		{ "keep-going", no_argument, NULL, KVA_OPT_KEEP },
+		{ "max-record", required_argument, NULL, KVA_OPT_MAXREC },
+		{ "unbuffered", no_argument, NULL, KVA_OPT_UNBUF },
 		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, O_VERSION },
+		{ "version", no_argument, NULL, KVA_OPT_VERSION },
 		{ NULL, 0, NULL, 0 }
 	};
 	opts op = { 0 };
@@ -419,6 +418,8 @@ int main(int argc, char **argv)
 	op.mode = M_REPLAY;
 	op.provider = "openai";
 	op.retries = -1;
+	kva_stdopts so = { 0 };
+
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (c) {
 		case O_REPLAY: op.mode = M_REPLAY; break;
@@ -452,23 +453,15 @@ int main(int argc, char **argv)
 				kva_die(2, "--retries: value is %s: %s", errstr, optarg);
 			op.retries = (int)v;
 			break;
-		case O_KEEP: op.keep_going = 1; break;
-		case O_MAXREC:
-			if (kva_parse_size(optarg, &op.max_record, &errstr))
-				kva_die(2, "--max-record: value is %s: %s", errstr, optarg);
-			break;
-		case O_UNBUF: op.unbuffered = 1; break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		case O_VERSION:
-			printf("llm-gen %s\n", KVA_VERSION);
-			return 0;
 		default:
-			usage(stderr);
-			return 2;
+			kva_stdopt(c, optarg, &so, usage);
+			break;
 		}
 	}
+	op.keep_going = so.keep_going;
+	op.unbuffered = so.unbuffered;
+	if (so.max_record)
+		op.max_record = so.max_record;
 	argc -= optind;
 	argv += optind;
 

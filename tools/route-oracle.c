@@ -197,8 +197,7 @@ static char *slurp(const char *path, size_t *len)
 }
 
 enum { O_ORACLE = 256, O_FORMULA, O_BOUNDARIES, O_SWEEP, O_RANDOM, O_SEED,
-       O_NUM_HEADS, O_PRINT, O_KEEP, O_MAXREC, O_UNBUF, O_PROGRESS, O_QUIET,
-       O_VERSION, O_LIST };
+       O_NUM_HEADS, O_PRINT, O_LIST };
 
 int main(int argc, char **argv)
 {
@@ -212,13 +211,13 @@ int main(int argc, char **argv)
 		{ "num-heads", required_argument, NULL, O_NUM_HEADS },
 		{ "print-formula", no_argument, NULL, O_PRINT },
 		{ "list", no_argument, NULL, O_LIST },
-		{ "keep-going", no_argument, NULL, O_KEEP },
-		{ "max-record", required_argument, NULL, O_MAXREC },
-		{ "unbuffered", no_argument, NULL, O_UNBUF },
-		{ "progress", no_argument, NULL, O_PROGRESS },
-		{ "quiet", no_argument, NULL, O_QUIET },
+		{ "keep-going", no_argument, NULL, KVA_OPT_KEEP },
+		{ "max-record", required_argument, NULL, KVA_OPT_MAXREC },
+		{ "unbuffered", no_argument, NULL, KVA_OPT_UNBUF },
+		{ "progress", no_argument, NULL, KVA_OPT_PROGRESS },
+		{ "quiet", no_argument, NULL, KVA_OPT_QUIET },
 		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, O_VERSION },
+		{ "version", no_argument, NULL, KVA_OPT_VERSION },
 		{ NULL, 0, NULL, 0 }
 	};
 	opts op = { 0 };
@@ -233,6 +232,8 @@ int main(int argc, char **argv)
 	uint64_t done = 0;
 
 	kva_progname = "route-oracle";
+	kva_stdopts so = { 0 };
+
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (c) {
 		case O_ORACLE: oracle_name = optarg; break;
@@ -254,25 +255,17 @@ int main(int argc, char **argv)
 			break;
 		case O_PRINT: print = 1; break;
 		case O_LIST: list = 1; break;
-		case O_KEEP: op.keep_going = 1; break;
-		case O_MAXREC:
-			if (kva_parse_size(optarg, &op.max_record, &errstr))
-				kva_die(2, "--max-record: value is %s: %s", errstr, optarg);
-			break;
-		case O_UNBUF: op.unbuffered = 1; break;
-		case O_PROGRESS: op.progress = 1; break;
-		case O_QUIET: op.quiet = 1; break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		case O_VERSION:
-			printf("route-oracle %s\n", KVA_VERSION);
-			return 0;
 		default:
-			usage(stderr);
-			return 2;
+			kva_stdopt(c, optarg, &so, usage);
+			break;
 		}
 	}
+	op.keep_going = so.keep_going;
+	op.unbuffered = so.unbuffered;
+	op.progress = so.progress;
+	op.quiet = so.quiet;
+	if (so.max_record)
+		op.max_record = so.max_record;
 	argc -= optind;
 	argv += optind;
 	kva_out_init(op.unbuffered);
