@@ -73,11 +73,6 @@ typedef struct pcache {
 
 /* ---- keys ------------------------------------------------------------ */
 
-static const char *dtype_name(int d)
-{
-	return d == KVA_DT_F16 ? "f16" : "f32";
-}
-
 /* See pcache.h. */
 int kva_pcache_layout_id(const kva_pcache_layout *l, char *out, size_t n)
 {
@@ -85,8 +80,8 @@ int kva_pcache_layout_id(const kva_pcache_layout *l, char *out, size_t n)
 			   " head_dim=%lld dtype_k=%s dtype_v=%s"
 			   " chunk_tokens=%lld seed=%llu",
 			   (long long)l->layers, (long long)l->kv_heads,
-			   (long long)l->head_dim, dtype_name(l->dtype_k),
-			   dtype_name(l->dtype_v), (long long)l->chunk_tokens,
+			   (long long)l->head_dim, kva_dtype_name(l->dtype_k),
+			   kva_dtype_name(l->dtype_v), (long long)l->chunk_tokens,
 			   (unsigned long long)l->seed);
 
 	return len < 0 || (size_t)len >= n ? -1 : len;
@@ -1073,11 +1068,7 @@ int kva_pcache_main(const char *sub, int argc, char **argv)
 		case O_DB: db = optarg; break;
 		case O_OUT: out = optarg; break;
 		case O_DTYPE:
-			if (!strcmp(optarg, "f16"))
-				l.dtype_k = l.dtype_v = KVA_DT_F16;
-			else if (!strcmp(optarg, "f32"))
-				l.dtype_k = l.dtype_v = KVA_DT_F32;
-			else
+			if (!(l.dtype_k = l.dtype_v = kva_dtype_parse(optarg)))
 				kva_die(KVA_EXIT_TROUBLE, "--dtype: want f16 or "
 					"f32, not %s", optarg);
 			break;

@@ -239,6 +239,22 @@ static int dev_gather(kva_pool *p, float *dst, int64_t n)
 
 /* ---- set-up ---------------------------------------------------------- */
 
+const char *kva_dtype_name(int dtype)
+{
+	return dtype == KVA_DT_F16 ? "f16" : "f32";
+}
+
+int kva_dtype_parse(const char *s)
+{
+	return !strcmp(s, "f16") ? KVA_DT_F16 : !strcmp(s, "f32") ? KVA_DT_F32 : 0;
+}
+
+int kva_policy_parse(const char *s)
+{
+	return !strcmp(s, "lru") ? KVA_POL_LRU : !strcmp(s, "score") ?
+	       KVA_POL_SCORE : -1;
+}
+
 void kva_pool_conf_default(kva_pool_conf *c)
 {
 	memset(c, 0, sizeof *c);

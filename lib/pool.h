@@ -58,6 +58,12 @@ typedef struct kva_pool_conf {
 				  by the kernels of this libkvcache_cuda.so */
 } kva_pool_conf;
 
+/* "f16" / "f32" and back (0 for an unknown name); "lru" / "score" to a
+ * policy (-1 for an unknown name).  The one spelling of each. */
+const char *kva_dtype_name(int dtype);
+int kva_dtype_parse(const char *s);
+int kva_policy_parse(const char *s);
+
 /* Defaults of kv-prefill(1): C 64, pool 1024, 1 layer, 1 head, D 64, f32,
  * sink 1, tail 4, lru, seed 0, with data. */
 void kva_pool_conf_default(kva_pool_conf *c);

@@ -631,11 +631,6 @@ int kva_snap_save_prefix(const kva_snap *s, int64_t k, const char *path,
 
 /* ---- restore --------------------------------------------------------- */
 
-static const char *dtname(int d)
-{
-	return d == KVA_DT_F16 ? "f16" : "f32";
-}
-
 int kva_snap_compatible(const kva_snap *s, const kva_pool *p, kva_err *e)
 {
 	if (s->layers != p->c.layers)
@@ -655,8 +650,8 @@ int kva_snap_compatible(const kva_snap *s, const kva_pool *p, kva_err *e)
 		return kva_errf(e, s->dtype_k != p->c.dtype ? "dtype_k" :
 				"dtype_v", "dtype mismatch: the snapshot has K %s "
 				"and V %s, the pool %s (row sizes %zu and %zu "
-				"bytes)", dtname(s->dtype_k), dtname(s->dtype_v),
-				dtname(p->c.dtype),
+				"bytes)", kva_dtype_name(s->dtype_k), kva_dtype_name(s->dtype_v),
+				kva_dtype_name(p->c.dtype),
 				(size_t)s->head_dim * esize(s->dtype_k),
 				(size_t)p->c.head_dim * esize(p->c.dtype));
 	if (s->head_dim != p->c.head_dim)

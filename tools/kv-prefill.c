@@ -524,19 +524,11 @@ int main(int argc, char **argv)
 		}
 		switch (c) {
 		case O_DTYPE:
-			if (!strcmp(optarg, "f16"))
-				conf.dtype = KVA_DT_F16;
-			else if (!strcmp(optarg, "f32"))
-				conf.dtype = KVA_DT_F32;
-			else
+			if (!(conf.dtype = kva_dtype_parse(optarg)))
 				kva_die(2, "--dtype: want f16 or f32, not %s", optarg);
 			break;
 		case O_POLICY:
-			if (!strcmp(optarg, "lru"))
-				conf.policy = KVA_POL_LRU;
-			else if (!strcmp(optarg, "score"))
-				conf.policy = KVA_POL_SCORE;
-			else
+			if ((conf.policy = kva_policy_parse(optarg)) < 0)
 				kva_die(2, "--policy: want lru or score, not %s", optarg);
 			break;
 		case O_NODATA: conf.no_data = 1; break;

@@ -37,11 +37,6 @@ static void usage(FILE *fp)
 	      "       kv-snapshot -h | --help | --version\n", fp);
 }
 
-static const char *dtname(int d)
-{
-	return d == KVA_DT_F16 ? "f16" : "f32";
-}
-
 static int open_or_die(const char *path, kva_snap *s, int status)
 {
 	kva_err e;
@@ -74,7 +69,7 @@ static int cmd_inspect(const char *path)
 		       s.ledger ? "true" : "false",
 		       s.flags & KVA_SNAP_PARTIAL ? "true" : "false",
 		       (long long)s.layers, (long long)s.kv_heads,
-		       (long long)s.head_dim, dtname(s.dtype_k), dtname(s.dtype_v),
+		       (long long)s.head_dim, kva_dtype_name(s.dtype_k), kva_dtype_name(s.dtype_v),
 		       (long long)s.chunk_tokens, (long long)s.cur_pos,
 		       (long long)s.count, (unsigned long long)s.chunk_bytes,
 		       (unsigned long long)s.seed, s.size,
@@ -174,7 +169,7 @@ static int cmd_restore(const kva_pool_conf *base, const char *path, int verify,
 	c.seed = s.seed;
 	if (s.dtype_k != s.dtype_v)
 		kva_die(2, "%s: field \"dtype_v\": K %s and V %s differ; the pool "
-			"has one dtype", path, dtname(s.dtype_k), dtname(s.dtype_v));
+			"has one dtype", path, kva_dtype_name(s.dtype_k), kva_dtype_name(s.dtype_v));
 	if (!(p = kva_pool_new(&c, NULL, NULL, &e)))
 		kva_die(2, "--pool-tokens: %s", e.msg);
 	if (kva_snap_restore(p, &s, &info, &e))
@@ -294,9 +289,8 @@ static int parse_header(rows *r, const kva_rec *rec)
 		rows_fail(r, rec->line, "type", "a tensor dump starts with "
 			  "a \"tensor\" record");
 	v = kva_json_get(o, "dtype");
-	if (!v || v->t != KVA_JSTR || (strcmp(v->s, "f16") && strcmp(v->s, "f32")))
+	if (!v || v->t != KVA_JSTR || !(r->dtype = kva_dtype_parse(v->s)))
 		rows_fail(r, rec->line, "dtype", "must be \"f16\" or \"f32\"");
-	r->dtype = strcmp(v->s, "f16") ? KVA_DT_F32 : KVA_DT_F16;
 	v = kva_json_get(o, "shape");
 	if (!v || v->t != KVA_JARR || v->n < 1 || v->n > MAXDIM)
 		rows_fail(r, rec->line, "shape", "must be an array of 1 to 8 "
@@ -510,7 +504,7 @@ static int cmd_dump(const char *path, int values)
 	rows_open(&r, path);
 	es = r.dtype == KVA_DT_F16 ? 2 : 4;
 	kva_buf_printf(&b, "{\"type\":\"tensor\",\"name\":\"kv\",\"dtype\":\"%s\","
-		       "\"shape\":[", dtname(r.dtype));
+		       "\"shape\":[", kva_dtype_name(r.dtype));
 	for (int i = 0; i < r.ndim; i++)
 		kva_buf_printf(&b, "%s%lld", i ? "," : "", (long long)r.shape[i]);
 	kva_buf_puts(&b, "],\"layout\":");
@@ -722,11 +716,7 @@ int main(int argc, char **argv)
 				conf.tail_chunks = v;
 			break;
 		case O_POLICY:
-			if (!strcmp(optarg, "lru"))
-				conf.policy = KVA_POL_LRU;
-			else if (!strcmp(optarg, "score"))
-				conf.policy = KVA_POL_SCORE;
-			else
+			if ((conf.policy = kva_policy_parse(optarg)) < 0)
 				kva_die(2, "--policy: want lru or score, not %s", optarg);
 			break;
 		case 'h':
