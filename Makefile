@@ -34,9 +34,13 @@ UNITSRC = $(wildcard tests/unit/*.c)
 CUSRC   = $(wildcard kernels/*.cu)
 HDRS    = $(wildcard lib/*.h) $(wildcard kernels/*.h)
 
+# parallel ... git: pipelines/sweep and its tests; openssh-server is there
+# for its sshd binary (tests/sweep.bats starts its own, in a network
+# namespace), but on a systemd host the package also starts the ssh service
 DEBS    = gcc make bats bats-assert bats-support jq mandoc shellcheck python3 \
           libsqlite3-dev sqlite3 libcurl4-openssl-dev poppler-utils \
-          libxxhash-dev clang libclang-rt-dev
+          libxxhash-dev clang libclang-rt-dev \
+          parallel openssh-client openssh-server iproute2 util-linux procps git
 
 .PHONY: all check unit bats asan lint bench install clean deps cuda demo tour \
         fuzz
