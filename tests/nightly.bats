@@ -46,9 +46,10 @@ q() {
 @test "nightly twice at once: the second does not start, logs why and exits 0; one run in the store" {
 	sh "$NIGHTLY" n.jsonl --db "$DB" > first.out 2>&1 &
 	first=$!
-	# the first holds the lock
-	for _ in $(seq 200); do
-		flock -n "$DB.lock" true || break
+	# the first holds the lock once it logs its start (polling with flock
+	# itself could take the lock from under it)
+	for _ in $(seq 600); do
+		grep -q ': start: ' "$DB.log" 2> /dev/null && break
 		sleep 0.02
 	done
 	run -1 flock -n "$DB.lock" true
@@ -68,8 +69,10 @@ q() {
 @test "nightly --wait: the second waits for the first, then runs; the runs never overlap" {
 	sh "$NIGHTLY" n.jsonl --db "$DB" > first.out 2>&1 &
 	first=$!
-	for _ in $(seq 200); do
-		flock -n "$DB.lock" true || break
+	# the first holds the lock once it logs its start (polling with flock
+	# itself could take the lock from under it)
+	for _ in $(seq 600); do
+		grep -q ': start: ' "$DB.log" 2> /dev/null && break
 		sleep 0.02
 	done
 	run -1 flock -n "$DB.lock" true
