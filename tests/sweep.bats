@@ -206,20 +206,25 @@ sweep|8"
 	assert_output $'1|done\n2|done\n3|done\n4|done\n5|done'
 }
 
-@test "progress on stderr: shards done/total, cases/s, ETA; \\r on a terminal, nothing otherwise" {
+@test "--progress: shards done/total, cases/s, ETA on stderr; --quiet: nothing" {
 	run -0 --separate-stderr sh "$SWEEP" "$ROOT/tests/fixtures/sweep/small.jsonl" --db "$DB" --progress -j 1
 	[[ ${stderr_lines[0]} == "sweep: 2 boundaries shards here first" ]]
 	[[ ${stderr_lines[1]} == "sweep: 8 shards under GNU parallel" ]]
 	[[ ${stderr_lines[2]} =~ ^sweep:\ 3/10\ shards,\ [0-9.e+]+\ cases/s,\ ETA\ 0:[0-9]{2}:[0-9]{2}$ ]]
 	[[ ${stderr_lines[9]} =~ ^sweep:\ 10/10\ shards,\ [0-9.e+]+\ cases/s$ ]]
 	assert_equal "${#stderr_lines[@]}" 10
-	# stderr not a terminal and no --progress: silence (the first test)
-	command -v script > /dev/null || skip "script (bsdutils) not installed: cannot give the sweep a terminal"
-	# on a terminal: one line redrawn with \r
-	script -qec "sh $SWEEP $ROOT/tests/fixtures/sweep/small.jsonl --db $BATS_TEST_TMPDIR/tty.db -j 1 > /dev/null" /dev/null < /dev/null > tty.out
-	grep -q $'\rsweep: 10/10 shards, [0-9.e+]* cases/s' tty.out
+	# (stderr not a terminal and no --progress: silence, as the first test shows)
 	run -0 --separate-stderr sh "$SWEEP" "$ROOT/tests/fixtures/sweep/small.jsonl" --db "$DB" --quiet
 	assert_equal "$stderr" ""
+}
+
+@test "progress on a terminal: one line redrawn with \\r" {
+	command -v script > /dev/null || skip "script (bsdutils) not installed: cannot give the sweep a terminal"
+	script -qec "sh $SWEEP $ROOT/tests/fixtures/sweep/small.jsonl --db $BATS_TEST_TMPDIR/tty.db -j 1 > /dev/null" /dev/null < /dev/null > tty.out
+	grep -q $'\rsweep: 3/10 shards, [0-9.e+]* cases/s, ETA 0:[0-9][0-9]:[0-9][0-9]' tty.out
+	grep -q $'\rsweep: 10/10 shards, [0-9.e+]* cases/s' tty.out
+	# the progress lines end in \r-redrawn lines, not one line each
+	run -1 grep '^sweep: [0-9]*/10 shards' tty.out
 }
 
 @test "a candidate that does not compile: its shards are ERROR rows with grad-trap's message; exit 2" {
