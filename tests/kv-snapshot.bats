@@ -285,3 +285,9 @@ patcher() {
 @test "every EXAMPLES entry of kv-snapshot(1) runs and prints what the page shows" {
 	run -0 check_man_examples kv-snapshot.1
 }
+
+@test "diff reads a dump from a pipe given by name (a process substitution)" {
+	snap "$BATS_TEST_TMPDIR/a.snap" 200 --pool-tokens 512
+	run -0 kv-snapshot diff <(kv-snapshot dump "$BATS_TEST_TMPDIR/a.snap") "$BATS_TEST_TMPDIR/a.snap"
+	assert_output '{"type":"diff","equal":true,"rows":512,"rows_differ":0}'
+}

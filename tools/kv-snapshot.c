@@ -16,6 +16,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "kvarbiter.h"
 #include "pcache.h"
@@ -314,6 +315,7 @@ static int parse_header(rows *r, const kva_rec *rec)
 static void rows_open(rows *r, const char *path)
 {
 	char head[8] = { 0 };
+	struct stat sb;
 	FILE *f;
 	kva_rec rec;
 	kva_err e;
@@ -321,7 +323,10 @@ static void rows_open(rows *r, const char *path)
 
 	memset(r, 0, sizeof *r);
 	r->name = strcmp(path, "-") ? path : "<stdin>";
-	if (strcmp(path, "-") && (f = fopen(path, "rb"))) {
+	/* sniff the magic only of a regular file: reading from a pipe
+	 * (a process substitution) would eat what the reader needs */
+	if (strcmp(path, "-") && !stat(path, &sb) && S_ISREG(sb.st_mode) &&
+	    (f = fopen(path, "rb"))) {
 		size_t n = fread(head, 1, sizeof head, f);
 
 		fclose(f);
