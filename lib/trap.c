@@ -246,6 +246,7 @@ struct gchild {
 	int wfd;
 	uint64_t index, skip;
 	kva_buf out;             /* messages not yet written */
+	double last_beat;        /* kva_now() of the last heartbeat */
 	int32_t *tab32[KVA_MAX_TAB];
 	size_t tcap[KVA_MAX_TAB];
 	int failed;
@@ -260,6 +261,32 @@ static void gflush(struct gchild *g)
 
 /* kva_emit_fn in the child: run the candidate on one generated case and
  * report it only if it disagrees with the oracle. */
+/*
+ * A heartbeat: the cases done so far (never below skip: those were
+ * committed by an earlier child).  Sent every BEAT_EVERY cases, when the
+ * buffer fills, and every BEAT_SECONDS whatever the count, so a grid whose
+ * cases are slow to generate, or a long skip on resume, is never taken
+ * for a hang.
+ */
+#define BEAT_SECONDS 0.25
+
+static void gbeat(struct gchild *g)
+{
+	struct gmsg m;
+
+	memset(&m, 0, sizeof m);
+	m.type = GMSG_BEAT;
+	m.index = g->index < g->skip ? g->skip : g->index;
+	kva_buf_put(&g->out, &m, sizeof m);
+	gflush(g);
+	g->last_beat = kva_now();
+}
+
+static int beat_due(const struct gchild *g)
+{
+	return (g->index & 15) == 0 && kva_now() - g->last_beat >= BEAT_SECONDS;
+}
+
 static int gemit(void *vctx, const kva_oracle *o, const kva_args *a)
 {
 	struct gchild *g = vctx;
@@ -268,10 +295,16 @@ static int gemit(void *vctx, const kva_oracle *o, const kva_args *a)
 	kva_err e;
 	int bad;
 
-	if (g->index++ < g->skip)
-		return 0;
-	if (kva_oracle_eval(o, a, &r, &e))
-		return 0;
+	if (g->index++ < g->skip) {
+		if (beat_due(g))
+			gbeat(g);
+		return g->failed;
+	}
+	if (kva_oracle_eval(o, a, &r, &e)) {
+		if (beat_due(g))
+			gbeat(g);
+		return g->failed;
+	}
 	for (int k = 0; k < o->ntab; k++) {
 		if (a->tab[k].n > g->tcap[k]) {
 			int32_t *p = realloc(g->tab32[k], a->tab[k].n * sizeof *p);
@@ -304,13 +337,8 @@ static int gemit(void *vctx, const kva_oracle *o, const kva_args *a)
 		for (int k = 0; k < o->ntab; k++)
 			kva_buf_put(&g->out, g->tab32[k], m.tlen[k] * 4);
 	}
-	if (g->index % BEAT_EVERY == 0 || g->out.len > 60000) {
-		memset(&m, 0, sizeof m);
-		m.type = GMSG_BEAT;
-		m.index = g->index;
-		kva_buf_put(&g->out, &m, sizeof m);
-		gflush(g);
-	}
+	if (g->index % BEAT_EVERY == 0 || g->out.len > 60000 || beat_due(g))
+		gbeat(g);
 	return g->failed;
 }
 
@@ -337,6 +365,7 @@ static int serve_generate(const struct child_ctx *cc, const char *payload,
 	g.cc = cc;
 	g.wfd = wfd;
 	g.skip = gr.skip;
+	g.last_beat = kva_now();
 	go.num_heads = gr.num_heads;
 	go.seed = gr.seed;
 	rc = kva_gen_fixtures(cc->c->o, gemit, &g, &e);
