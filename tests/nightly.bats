@@ -48,10 +48,12 @@ q() {
 	first=$!
 	# the first holds the lock once it logs its start (polling with flock
 	# itself could take the lock from under it)
-	for _ in $(seq 600); do
+	for _ in $(seq 3000); do
 		grep -q ': start: ' "$DB.log" 2> /dev/null && break
 		sleep 0.02
 	done
+	# (a loaded machine may take a while to start it; a minute is plenty)
+	run -0 grep -c ': start: ' "$DB.log"
 	run -1 flock -n "$DB.lock" true
 	run -0 --separate-stderr sh "$NIGHTLY" n.jsonl --db "$DB"
 	assert_equal "$output" ""
@@ -71,10 +73,12 @@ q() {
 	first=$!
 	# the first holds the lock once it logs its start (polling with flock
 	# itself could take the lock from under it)
-	for _ in $(seq 600); do
+	for _ in $(seq 3000); do
 		grep -q ': start: ' "$DB.log" 2> /dev/null && break
 		sleep 0.02
 	done
+	# (a loaded machine may take a while to start it; a minute is plenty)
+	run -0 grep -c ': start: ' "$DB.log"
 	run -1 flock -n "$DB.lock" true
 	run -0 --separate-stderr sh "$NIGHTLY" n.jsonl --db "$DB" --wait 120
 	assert_equal "$output" ""
