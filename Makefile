@@ -130,16 +130,19 @@ bats: all
 check: all
 	$(B)/unit
 	KVA_BUILD=$(B) NVCC=$(NVCC) sh tests/gpu/run.sh
-	KVA_BUILD=$(B) sh tests/fuzz/run.sh 10
+	KVA_BUILD=$(B) sh tests/fuzz/run.sh $(FUZZ_CHECK_TIME)
 	KVA_BUILD=$(B) bats tests/*.bats
 
-# the snapshot reader under libFuzzer (clang), FUZZ_TIME seconds
+# the snapshot reader under libFuzzer (clang), FUZZ_TIME seconds; make
+# check runs it for FUZZ_CHECK_TIME (0: skip, as make asan does: the fuzz
+# target carries ASan and UBSan already)
 FUZZ_TIME ?= 60
+FUZZ_CHECK_TIME ?= 10
 fuzz: all
 	KVA_BUILD=$(B) sh tests/fuzz/run.sh $(FUZZ_TIME)
 
 asan:
-	$(MAKE) B=build-asan CC=$(CC) NVCC= \
+	$(MAKE) B=build-asan CC=$(CC) NVCC= FUZZ_CHECK_TIME=0 \
 	  CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
 	  check
 
