@@ -223,7 +223,7 @@ make_history() {
 	check "$c4" 125
 	[[ $stderr == "git-bisect-trap: $(git rev-parse --short HEAD): skip: route.c does not compile: route.c:1:"*"error"* ]]
 	check "$c5" 1
-	# a --build step that fails, a candidate missing: skip
+	# exit 125 (git bisect's "skip this commit"), asserted with its message: a --build step that fails, a candidate missing
 	run -125 --separate-stderr sh "$GBT" --oracle radix-2d --build 'echo no compiler here; exit 3' route.c
 	assert_equal "$stderr" "git-bisect-trap: $(git rev-parse --short HEAD): skip: --build failed (exit 3): no compiler here"
 	run -125 --separate-stderr sh "$GBT" --oracle radix-2d other.c
