@@ -24,7 +24,7 @@ WARN   += -Werror
 endif
 ALL_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(WARN) \
              $(CFLAGS) -Ilib -Ikernels
-LDLIBS  = -lcurl -lsqlite3 -lxxhash -ldl -lm
+LDLIBS  = -lcurl -lsqlite3 -lxxhash -lseccomp -ldl -lm
 
 TOOLS   = $(patsubst tools/%.c,%,$(wildcard tools/*.c))
 LIBSRC  = $(wildcard lib/*.c) $(wildcard kernels/*.c)
@@ -39,7 +39,7 @@ HDRS    = $(wildcard lib/*.h) $(wildcard kernels/*.h)
 # namespace), but on a systemd host the package also starts the ssh service
 DEBS    = gcc make bats bats-assert bats-support jq mandoc shellcheck python3 \
           libsqlite3-dev sqlite3 libcurl4-openssl-dev poppler-utils \
-          libxxhash-dev clang libclang-rt-dev \
+          libxxhash-dev libseccomp-dev clang libclang-rt-dev \
           parallel openssh-client openssh-server iproute2 util-linux procps git
 
 .PHONY: all check unit bats asan lint bench install clean deps cuda demo tour \

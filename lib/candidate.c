@@ -17,6 +17,8 @@
 
 extern const char kva_candidate_h[];
 
+int kva_candidate_confine = KVA_CONFINE_AUTO;
+
 /* Read a whole file into b.  Returns 0 or -1 with e. */
 static int read_file(const char *path, kva_buf *b, kva_err *e)
 {
@@ -73,25 +75,99 @@ static int write_atomic(const char *path, const char *data, size_t n, kva_err *e
 	return 0;
 }
 
-/* Run argv, its output going to our stderr.  Returns the exit status or
- * -1 if it could not run. */
-static int run(char *const argv[])
+/* Append s to b single-quoted for sh. */
+static void sh_quote(kva_buf *b, const char *s)
 {
-	pid_t pid;
-	int st;
+	kva_buf_putc(b, '\'');
+	for (; *s; s++)
+		if (*s == '\'')
+			kva_buf_puts(b, "'\\''");
+		else
+			kva_buf_putc(b, *s);
+	kva_buf_putc(b, '\'');
+}
 
-	fflush(NULL);
-	if ((pid = fork()) < 0)
-		return -1;
-	if (pid == 0) {
-		dup2(2, 1); /* compiler chatter is diagnostics, never records */
-		execvp(argv[0], argv);
-		_exit(127);
+/* The build's reply is the shared object, up to end of file. */
+static int build_done(kva_buf *b, void *ctx, uint64_t *units)
+{
+	(void)ctx;
+	*units = b->len;         /* any output of the build is progress */
+	return 0;
+}
+
+#define BUILD_TIMEOUT 300.0     /* seconds for one compile */
+
+/*
+ * Compile src (named base, e.g. "cand.c") in the sandbox: model-written
+ * code is hostile even to its compiler (an #include of /etc/shadow or of
+ * /proc/self/environ would put them in the messages).  The compiler runs
+ * confined like a co-process, in the empty private directory, with the
+ * header and the source on its stdin; its messages go to our stderr, the
+ * shared object comes back on its stdout and is written to out.
+ * Returns the compiler's exit status, or -1 with e.
+ */
+static int build_confined(const char *cc, int cuda, const kva_buf *src,
+			  const char *base, const char *out, kva_err *e)
+{
+	extern const char kva_candidate_h[];
+	kva_buf cmd = { 0 }, req = { 0 }, so = { 0 };
+	kva_sbx_limits lim;
+	kva_sbx_job job;
+	kva_sbx s;
+	int st, rc = -1;
+
+	memset(&lim, 0, sizeof lim);
+	lim.timeout_s = BUILD_TIMEOUT;
+	lim.load_timeout_s = 30;
+	lim.cpu_s = (int)BUILD_TIMEOUT;
+	lim.as_bytes = (size_t)8 << 30;
+	lim.fsize_bytes = (size_t)256 << 20;
+	lim.nproc = 64;
+	lim.keep_stderr = 1;
+	lim.confine = kva_candidate_confine;
+	/* both files are counted: the command never waits for end of file */
+	kva_buf_printf(&cmd, "head -c %zu > kvarbiter_candidate.h && head -c %zu > ",
+		       strlen(kva_candidate_h), src->len);
+	sh_quote(&cmd, base);
+	kva_buf_puts(&cmd, " && ");
+	if (cuda)
+		kva_buf_puts(&cmd, "/usr/local/cuda/bin/nvcc -O2 -shared -Xcompiler -fPIC");
+	else {
+		sh_quote(&cmd, cc);
+		kva_buf_puts(&cmd, " -O2 -shared -fPIC");
 	}
-	while (waitpid(pid, &st, 0) < 0)
-		if (errno != EINTR)
-			return -1;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+	kva_buf_puts(&cmd, " -I. -o cand.so ");
+	sh_quote(&cmd, base);
+	kva_buf_puts(&cmd, " >&2 && cat cand.so");
+	kva_buf_putc(&cmd, '\0');
+	kva_buf_puts(&req, kva_candidate_h);
+	kva_buf_put(&req, src->p ? src->p : "", src->len);
+	memset(&job, 0, sizeof job);
+	job.profile = KVA_SBX_CMD;
+	job.cmd = cmd.p;
+	job.passfd = -1;
+	job.private_cwd = 1;
+	if (kva_sbx_spawn(&s, &lim, &job, e))
+		goto out;
+	st = kva_sbx_exchange(&s, req.p, req.len, &so, build_done, NULL,
+			      BUILD_TIMEOUT);
+	if (st == KVA_SBX_TIMEOUT) {
+		kva_errf(e, NULL, "build: no end for %g s", BUILD_TIMEOUT);
+		goto out;
+	}
+	kva_sbx_stop(&s);
+	if (!WIFEXITED(s.status) || WEXITSTATUS(s.status) != 0) {
+		rc = WIFEXITED(s.status) ? WEXITSTATUS(s.status) : 128;
+		goto out;
+	}
+	if (write_atomic(out, so.p ? so.p : "", so.len, e))
+		goto out;
+	rc = 0;
+out:
+	kva_buf_free(&cmd);
+	kva_buf_free(&req);
+	kva_buf_free(&so);
+	return rc;
 }
 
 /* Default cache: $KVA_CACHE_DIR, $XDG_CACHE_HOME/kvarbiter,
@@ -116,7 +192,7 @@ int kva_candidate_build(const char *path, const char *cache_dir,
 {
 	kva_buf src = { 0 }, key = { 0 };
 	const char *dot = strrchr(path, '.');
-	char dir[4096], hdr[4200], so[4200], tmp[4300], keyhex[65];
+	char dir[4096], so[4200], keyhex[65];
 	const char *cc = getenv("CC");
 	int rc = -1;
 
@@ -152,46 +228,24 @@ int kva_candidate_build(const char *path, const char *cache_dir,
 	kva_buf_puts(&key, c->cuda ? "" : cc);
 	kva_buf_puts(&key, kva_candidate_h);
 	kva_sha256_hex(key.p, key.len, keyhex);
-	snprintf(hdr, sizeof hdr, "%s/kvarbiter_candidate.h", dir);
 	snprintf(so, sizeof so, "%s/cand-%.32s.so", dir, keyhex);
 	snprintf(c->so, sizeof c->so, "%s", so);
 	if (access(so, R_OK) == 0) {
 		rc = 0;
 		goto out;
 	}
-	if (write_atomic(hdr, kva_candidate_h, strlen(kva_candidate_h), e))
-		goto out;
-	snprintf(tmp, sizeof tmp, "%s.%ld.tmp", so, (long)getpid());
 	{
-		char inc[4300];
+		const char *base = strrchr(path, '/');
 		int st;
 
-		snprintf(inc, sizeof inc, "-I%s", dir);
-		if (c->cuda) {
-			const char *nvcc = access("/usr/local/cuda/bin/nvcc", X_OK) == 0 ?
-					   "/usr/local/cuda/bin/nvcc" : "nvcc";
-			char *const argv[] = { (char *)nvcc, (char *)"-O2", (char *)"-shared",
-				(char *)"-Xcompiler", (char *)"-fPIC", inc, (char *)"-o", tmp,
-				(char *)path, NULL };
-
-			st = run(argv);
-		} else {
-			char *const argv[] = { (char *)cc, (char *)"-O2", (char *)"-shared",
-				(char *)"-fPIC", inc, (char *)"-o", tmp, (char *)path, NULL };
-
-			st = run(argv);
-		}
+		st = build_confined(cc, c->cuda, &src, base ? base + 1 : path, so, e);
+		if (st < 0)
+			goto out;
 		if (st != 0) {
-			unlink(tmp);
 			kva_errf(e, NULL, "%s: build failed (%s exit %d)", path,
 				 c->cuda ? "nvcc" : cc, st);
 			goto out;
 		}
-	}
-	if (rename(tmp, so)) {
-		unlink(tmp);
-		kva_errf(e, NULL, "%s: %s", so, strerror(errno));
-		goto out;
 	}
 	rc = 0;
 out:

@@ -13,10 +13,15 @@ typedef struct kva_candidate {
 	int cuda;          /* built with nvcc: needs --device cuda */
 } kva_candidate;
 
+/* How builds are confined (enum kva_sbx_confine; grad-trap sets it from
+ * --confine / --no-confine): the compiler runs in the sandbox too. */
+extern int kva_candidate_confine;
+
 /*
  * Prepare the candidate at path (.so as is; .c with $CC or cc, .cu with
- * nvcc, cached under cache_dir or the default cache).  A compiler's
- * messages go to stderr.  Returns 0, or -1 with e ("build failed").
+ * nvcc, cached under cache_dir or the default cache).  The compiler
+ * runs confined (sandbox.h, co-process profile) on a copy of the source
+ * named as the file is; its messages go to stderr.  Returns 0, or -1 with e ("build failed").
  */
 int kva_candidate_build(const char *path, const char *cache_dir,
 			kva_candidate *c, kva_err *e);

@@ -164,6 +164,10 @@ static const char *const migrations[] = {
 	"    LIMIT 1) AS first_case"
 	" FROM sweep_shards s JOIN trap_runs t ON t.id = s.trap_run_id"
 	" GROUP BY s.run_id, s.candidate, s.oracle, s.kind;",
+
+	/* 5: what the trap could not run, and how the candidate was confined */
+	"ALTER TABLE trap_runs ADD COLUMN not_run INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE trap_runs ADD COLUMN confinement TEXT;",  /* JSON object */
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] ==
@@ -548,14 +552,15 @@ int kva_db_add_trap_run(kva_db *db, const kva_trap_row *r, int64_t *id_out,
 				"seconds must be numbers", db->path);
 	if (db_check_object(db, "classes", r->classes_json, 0, e) ||
 	    db_check_object(db, "first_case", r->first_case_json, 1, e) ||
+	    db_check_object(db, "confinement", r->confinement_json, 1, e) ||
 	    kva_timestamp(ts, e))
 		return -1;
 	if (!db->ins && sqlite3_prepare_v2(db->h,
 	    "INSERT INTO trap_runs (ts, tool, oracle, kind, candidate,"
 	    " candidate_sha256, cases, diverged, divergence, tol, verdict,"
-	    " first_case, classes, seconds, seed)"
+	    " first_case, classes, seconds, seed, not_run, confinement)"
 	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
-	    " ?14, ?15)", -1, &db->ins, NULL) != SQLITE_OK)
+	    " ?14, ?15, ?16, ?17)", -1, &db->ins, NULL) != SQLITE_OK)
 		return db_fail(db, NULL, e);
 	st = db->ins;
 	bind_text(st, 1, ts);
@@ -573,6 +578,8 @@ int kva_db_add_trap_run(kva_db *db, const kva_trap_row *r, int64_t *id_out,
 	bind_text(st, 13, r->classes_json);
 	sqlite3_bind_double(st, 14, r->seconds);
 	sqlite3_bind_int64(st, 15, r->seed);
+	sqlite3_bind_int64(st, 16, r->not_run);
+	bind_text(st, 17, r->confinement_json);
 	rc = sqlite3_step(st);
 	if (rc != SQLITE_DONE)
 		db_fail(db, NULL, e);

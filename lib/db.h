@@ -118,7 +118,7 @@
 #include "kvarbiter.h"
 
 /* The schema version this build creates and understands. */
-#define KVA_DB_SCHEMA_VERSION 4
+#define KVA_DB_SCHEMA_VERSION 5
 
 /* An open trace store (opaque). */
 typedef struct kva_db kva_db;
@@ -158,6 +158,8 @@ typedef struct kva_trap_row {
 	double divergence;            /* max|G_cand - G_orc| / max|G_orc| */
 	double tol;                   /* --tol */
 	double seconds;               /* wall time of the run */
+	int64_t not_run;              /* cases never run (hang budget, load) */
+	const char *confinement_json; /* layers that held (object), or NULL */
 } kva_trap_row;
 
 /*

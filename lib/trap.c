@@ -7,8 +7,8 @@
  * case, flushed every RES_FLUSH results (or after each one when a batch is
  * re-run to find the case that crashed or hung).
  */
-#include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +18,7 @@
 #include "cudart.h"
 #include "kvcache.h"
 #include "trap.h"
+#include "trap_proto.h"
 
 const char *const kva_kind_names[3] = { "route", "write", "gather" };
 
@@ -27,454 +28,8 @@ const char *const kva_class_names[KVA_C_N] = {
 	"timeout", "error"
 };
 
-enum { OR_RADIX_1D, OR_RADIX_2D, OR_PAGED, OR_PAGED_RING, OR_FLASHINFER,
-       OR_OTHER };
-
-#define REQ_MAGIC 0x6b766172u /* "kvar" */
-#define RES_FLUSH 256
 #define MAX_TABLE (1u << 24)
-
-enum { MODE_CASES = 1, MODE_GENERATE = 2, MODE_KERNEL = 3 };
-enum { FLAG_UNBUFFERED = 1 };
-
-struct req_hdr {
-	uint32_t magic, mode, n, flags;
-	uint64_t len;            /* payload bytes after the header */
-};
-
-struct cres {                    /* one case's answer from the child */
-	int32_t rc;
-	int32_t done;            /* 1: the candidate returned */
-	int64_t out[KVA_MAX_OUT];
-};
-
-/* ---- the candidate's side ------------------------------------------------ */
-
-typedef int (*fn_r1)(int64_t, int64_t, int64_t, int64_t *);
-typedef int (*fn_r2)(int64_t, int64_t, int64_t, int64_t, int64_t, int64_t *);
-typedef int (*fn_pg)(int64_t, const int32_t *, int64_t, int64_t, int64_t *);
-typedef int (*fn_pr)(int64_t, const int32_t *, int64_t, int64_t, int64_t,
-		     int64_t *);
-typedef int (*fn_fi)(int64_t, int64_t, const int32_t *, const int32_t *,
-		     const int32_t *, int64_t, int64_t, int64_t *);
-
-struct child_ctx {
-	const kva_trap_conf *c;
-	int oid;
-	void (*fn)(void);        /* the route_* symbol, cast by call_route */
-	kva_cudart cu;           /* --device cuda: loaded in the child only */
-};
-
-static int oracle_id(const kva_oracle *o)
-{
-	static const char *const names[] = { "radix-1d", "radix-2d", "paged",
-					     "paged-ring", "flashinfer" };
-
-	for (int i = 0; i < 5; i++)
-		if (o->eval && !strcmp(o->name, names[i]))
-			return i;
-	return OR_OTHER;
-}
-
-/* Call the candidate on one case.  Tables arrive as int32 (the ABI). */
-static int call_route(const struct child_ctx *cc, const int64_t *in,
-		      int32_t *const *tab, const uint32_t *tlen, int64_t *out)
-{
-	switch (cc->oid) {
-	case OR_RADIX_1D:
-		return ((fn_r1)cc->fn)(in[0], in[1], in[2], out);
-	case OR_RADIX_2D:
-		return ((fn_r2)cc->fn)(in[0], in[1], in[2], in[3], in[4], out);
-	case OR_PAGED:
-		return ((fn_pg)cc->fn)(in[0], tab[0], tlen[0], in[1], out);
-	case OR_PAGED_RING:
-		return ((fn_pr)cc->fn)(in[0], tab[0], tlen[0], in[1], in[2], out);
-	default:
-		return ((fn_fi)cc->fn)(in[0], in[1], tab[0], tab[1], tab[2],
-				       tlen[2], in[2], out);
-	}
-}
-
-/* Decode one case of a request payload at *p: scalars, then each table
- * as a u32 length and int32 values.  Returns 0, or -1 if malformed. */
-static int take_case(const kva_oracle *o, const char **p, const char *end,
-		     int64_t *in, int32_t **tab, uint32_t *tlen)
-{
-	size_t sz = (size_t)o->nin * sizeof *in;
-
-	if ((size_t)(end - *p) < sz)
-		return -1;
-	memcpy(in, *p, sz);
-	*p += sz;
-	for (int k = 0; k < o->ntab; k++) {
-		if ((size_t)(end - *p) < 4)
-			return -1;
-		memcpy(&tlen[k], *p, 4);
-		*p += 4;
-		if ((size_t)(end - *p) < (size_t)tlen[k] * 4)
-			return -1;
-		tab[k] = (int32_t *)(uintptr_t)*p; /* payload is 8-aligned per case */
-		*p += (size_t)tlen[k] * 4;
-		/* keep the next case's scalars aligned */
-		while (((uintptr_t)*p) & 7)
-			(*p)++;
-	}
-	return 0;
-}
-
-/* A kernel request after its header: the cache descriptor, the batch
- * shape, the slot mapping, then the source rows (write) or the cache
- * with its guard zones (gather). */
-struct kreq {
-	kva_cache_desc desc;
-	int32_t pad;
-	int64_t n, stride, guard, elems;
-};
-
-typedef int (*fn_write)(const float *, int64_t, const int64_t *, int64_t,
-			float *, const kva_cache_desc *);
-typedef int (*fn_gather)(const float *, const kva_cache_desc *,
-			 const int64_t *, int64_t, float *, int64_t);
-
-#define POISON_BITS 0x7fa5a5a5u
-
-/*
- * The same call on a GPU: copy the slot mapping, the input and the
- * poisoned output region to the device, run the candidate on device
- * pointers, copy the region back.  Returns the kernel's value, or -1000
- * minus the CUDA error for a failed allocation or copy.
- */
-static int cuda_kernel(const struct child_ctx *cc, const struct kreq *kr,
-		       const int64_t *slots, const float *data, float *region,
-		       size_t nreg)
-{
-	const kva_cudart *cu = &cc->cu;
-	size_t ndata = (size_t)(cc->c->kind == KVA_KIND_WRITE ?
-				kr->n * kr->stride : 2 * kr->guard + kr->elems);
-	void *ds = NULL, *dd = NULL, *dr = NULL;
-	int err, rc = -1;
-
-	if ((err = cu->malloc_(&ds, (size_t)kr->n * sizeof *slots + 8)) ||
-	    (err = cu->malloc_(&dd, ndata * sizeof *data + 4)) ||
-	    (err = cu->malloc_(&dr, nreg * sizeof *region + 4)) ||
-	    (err = cu->memcpy_(ds, slots, (size_t)kr->n * sizeof *slots, KVA_CUDA_H2D)) ||
-	    (err = cu->memcpy_(dd, data, ndata * sizeof *data, KVA_CUDA_H2D)) ||
-	    (err = cu->memcpy_(dr, region, nreg * sizeof *region, KVA_CUDA_H2D))) {
-		rc = -1000 - err;
-		goto out;
-	}
-	if (cc->c->kind == KVA_KIND_WRITE)
-		rc = ((fn_write)cc->fn)(dd, kr->stride, ds, kr->n,
-					(float *)dr + kr->guard, &kr->desc);
-	else
-		rc = ((fn_gather)cc->fn)((float *)dd + kr->guard, &kr->desc, ds,
-					 kr->n, (float *)dr + kr->guard, kr->stride);
-	if ((err = cu->synchronize()) ||
-	    (err = cu->memcpy_(region, dr, nreg * sizeof *region, KVA_CUDA_D2H)))
-		rc = -1000 - err;
-out:
-	if (ds)
-		cu->free_(ds);
-	if (dd)
-		cu->free_(dd);
-	if (dr)
-		cu->free_(dr);
-	return rc;
-}
-
-/* Run one kernel request in the child and send back its return value and
- * the region it wrote (guards included).  Returns 0 or -1 on I/O error. */
-static int serve_kernel(const struct child_ctx *cc, const char *payload,
-			size_t len, int wfd)
-{
-	struct kreq kr;
-	const int64_t *slots;
-	const float *data;
-	float *region;
-	size_t nreg, i;
-	int32_t rc[2] = { 0, 0 };
-	uint32_t poison = POISON_BITS;
-	int bad;
-
-	if (len < sizeof kr)
-		return -1;
-	memcpy(&kr, payload, sizeof kr);
-	slots = (const int64_t *)(const void *)(payload + sizeof kr);
-	data = (const float *)(const void *)(slots + kr.n);
-	nreg = (size_t)(2 * kr.guard + (cc->c->kind == KVA_KIND_WRITE ?
-					  kr.elems : kr.n * kr.stride));
-	if (!(region = malloc(nreg * sizeof *region + 1)))
-		return -1;
-	for (i = 0; i < nreg; i++)
-		memcpy(&region[i], &poison, 4);
-	if (cc->c->cuda)
-		rc[0] = cuda_kernel(cc, &kr, slots, data, region, nreg);
-	else if (cc->c->kind == KVA_KIND_WRITE)
-		rc[0] = ((fn_write)cc->fn)(data, kr.stride, slots, kr.n,
-					   region + kr.guard, &kr.desc);
-	else
-		rc[0] = ((fn_gather)cc->fn)(data + kr.guard, &kr.desc, slots, kr.n,
-					    region + kr.guard, kr.stride);
-	bad = kva_sbx_write_full(wfd, rc, sizeof rc) ||
-	      kva_sbx_write_full(wfd, region, nreg * sizeof *region);
-	free(region);
-	return bad ? -1 : 0;
-}
-
-/* ---- built-in generator mode, in the child ------------------------------- */
-
-enum { GMSG_DIV = 1, GMSG_BEAT = 2, GMSG_DONE = 3 };
-#define BEAT_EVERY 65536
-
-struct greq {                    /* after the header in MODE_GENERATE */
-	uint32_t gen;            /* 0 boundaries, 1 sweep, 2 random */
-	uint32_t speclen;
-	uint64_t n, seed, skip;
-	int64_t num_heads;
-};
-
-struct gmsg {                    /* one message of the child's stream */
-	uint32_t type, len;      /* len: bytes of table data that follow */
-	uint64_t index;
-	struct cres got;
-	int64_t in[KVA_MAX_IN];
-	uint32_t tlen[KVA_MAX_TAB];
-};
-
-struct gchild {
-	const struct child_ctx *cc;
-	int wfd;
-	uint64_t index, skip;
-	kva_buf out;             /* messages not yet written */
-	double last_beat;        /* kva_now() of the last heartbeat */
-	int32_t *tab32[KVA_MAX_TAB];
-	size_t tcap[KVA_MAX_TAB];
-	int failed;
-};
-
-static void gflush(struct gchild *g)
-{
-	if (g->out.len && kva_sbx_write_full(g->wfd, g->out.p, g->out.len))
-		g->failed = 1;
-	g->out.len = 0;
-}
-
-/* kva_emit_fn in the child: run the candidate on one generated case and
- * report it only if it disagrees with the oracle. */
-/*
- * A heartbeat: the cases done so far (never below skip: those were
- * committed by an earlier child).  Sent every BEAT_EVERY cases, when the
- * buffer fills, and every BEAT_SECONDS whatever the count, so a grid whose
- * cases are slow to generate, or a long skip on resume, is never taken
- * for a hang.
- */
-#define BEAT_SECONDS 0.25
-
-static void gbeat(struct gchild *g)
-{
-	struct gmsg m;
-
-	memset(&m, 0, sizeof m);
-	m.type = GMSG_BEAT;
-	m.index = g->index < g->skip ? g->skip : g->index;
-	kva_buf_put(&g->out, &m, sizeof m);
-	gflush(g);
-	g->last_beat = kva_now();
-}
-
-static int beat_due(const struct gchild *g)
-{
-	return (g->index & 15) == 0 && kva_now() - g->last_beat >= BEAT_SECONDS;
-}
-
-static int gemit(void *vctx, const kva_oracle *o, const kva_args *a)
-{
-	struct gchild *g = vctx;
-	struct gmsg m;
-	kva_route r;
-	kva_err e;
-	int bad;
-
-	if (g->index++ < g->skip) {
-		if (beat_due(g))
-			gbeat(g);
-		return g->failed;
-	}
-	if (kva_oracle_eval(o, a, &r, &e)) {
-		if (beat_due(g))
-			gbeat(g);
-		return g->failed;
-	}
-	for (int k = 0; k < o->ntab; k++) {
-		if (a->tab[k].n > g->tcap[k]) {
-			int32_t *p = realloc(g->tab32[k], a->tab[k].n * sizeof *p);
-
-			if (!p)
-				_exit(3);
-			g->tab32[k] = p;
-			g->tcap[k] = a->tab[k].n;
-		}
-		for (size_t j = 0; j < a->tab[k].n; j++)
-			g->tab32[k][j] = (int32_t)a->tab[k].v[j];
-		m.tlen[k] = (uint32_t)a->tab[k].n;
-	}
-	memset(&m.got, 0, sizeof m.got);
-	m.got.rc = call_route(g->cc, a->in, g->tab32, m.tlen, m.got.out);
-	m.got.done = 1;
-	if (r.status != KVA_ROUTED)
-		bad = m.got.rc == 0;
-	else
-		bad = m.got.rc != 0 || memcmp(m.got.out, r.out,
-					      (size_t)o->nout * sizeof(int64_t));
-	if (bad) {
-		m.type = GMSG_DIV;
-		m.index = g->index - 1;
-		memcpy(m.in, a->in, sizeof m.in);
-		m.len = 0;
-		for (int k = 0; k < o->ntab; k++)
-			m.len += m.tlen[k] * 4;
-		kva_buf_put(&g->out, &m, sizeof m);
-		for (int k = 0; k < o->ntab; k++)
-			kva_buf_put(&g->out, g->tab32[k], m.tlen[k] * 4);
-	}
-	if (g->index % BEAT_EVERY == 0 || g->out.len > 60000 || beat_due(g))
-		gbeat(g);
-	return g->failed;
-}
-
-/* Serve one MODE_GENERATE request: generate, check, stream findings. */
-static int serve_generate(const struct child_ctx *cc, const char *payload,
-			  size_t len, int wfd)
-{
-	struct greq gr;
-	struct gchild g;
-	struct gmsg m;
-	kva_gen_opts go;
-	kva_err e;
-	char *spec;
-	int rc;
-
-	if (len < sizeof gr)
-		return -1;
-	memcpy(&gr, payload, sizeof gr);
-	if (!(spec = malloc((size_t)gr.speclen + 1)))
-		return -1;
-	memcpy(spec, payload + sizeof gr, gr.speclen);
-	spec[gr.speclen] = '\0';
-	memset(&g, 0, sizeof g);
-	g.cc = cc;
-	g.wfd = wfd;
-	g.skip = gr.skip;
-	g.last_beat = kva_now();
-	go.num_heads = gr.num_heads;
-	go.seed = gr.seed;
-	rc = kva_gen_fixtures(cc->c->o, gemit, &g, &e);
-	if (gr.gen != 0)
-		g.index = 0, rc = 0; /* fixtures belong to --boundaries only */
-	if (!rc && gr.gen == 0)
-		rc = kva_gen_boundaries(cc->c->o, &go, gemit, &g, &e);
-	else if (!rc && gr.gen == 1)
-		rc = kva_gen_sweep(cc->c->o, spec, &go, gemit, &g, &e);
-	else if (!rc)
-		rc = kva_gen_random(cc->c->o, gr.n, &go, gemit, &g, &e);
-	memset(&m, 0, sizeof m);
-	m.type = GMSG_DONE;
-	m.index = g.index;
-	m.got.rc = rc;
-	kva_buf_put(&g.out, &m, sizeof m);
-	gflush(&g);
-	kva_buf_free(&g.out);
-	for (int k = 0; k < KVA_MAX_TAB; k++)
-		free(g.tab32[k]);
-	free(spec);
-	return g.failed ? -1 : 0;
-}
-
-/* The child: load the candidate, say so, then serve requests. */
-static void child_main(void *vctx, int rfd, int wfd)
-{
-	struct child_ctx *cc = vctx;
-	const kva_oracle *o = cc->c->o;
-	char sym[64], msg[512] = "";
-	void *h = dlopen(cc->c->so, RTLD_NOW | RTLD_LOCAL);
-	uint32_t mlen;
-	char *payload = NULL;
-	size_t cap = 0;
-
-	if (!h) {
-		snprintf(msg, sizeof msg, "cannot load: %s", dlerror());
-	} else {
-		if (cc->c->kind == KVA_KIND_WRITE)
-			snprintf(sym, sizeof sym, "kva_write_kv");
-		else if (cc->c->kind == KVA_KIND_GATHER)
-			snprintf(sym, sizeof sym, "kva_gather_kv");
-		else
-			snprintf(sym, sizeof sym, "route_%s", o->name);
-		for (char *q = sym; *q; q++)
-			if (*q == '-')
-				*q = '_';
-		void *p = dlsym(h, sym);
-
-		/* POSIX: a dlsym result may be copied into a function pointer */
-		memcpy(&cc->fn, &p, sizeof p);
-		if (!p)
-			snprintf(msg, sizeof msg, "does not define %s()", sym);
-	}
-	if (!msg[0] && cc->c->cuda)
-		kva_cudart_load(&cc->cu, msg, sizeof msg);
-	mlen = (uint32_t)strlen(msg);
-	if (kva_sbx_write_full(wfd, &mlen, 4) || kva_sbx_write_full(wfd, msg, mlen) ||
-	    mlen)
-		return;
-	for (;;) {
-		struct req_hdr hd;
-		struct cres res[RES_FLUSH];
-		int nres = 0;
-		const char *p, *end;
-
-		if (kva_sbx_read_full(rfd, &hd, sizeof hd) || hd.magic != REQ_MAGIC)
-			break;
-		if (hd.len > cap) {
-			free(payload);
-			cap = hd.len;
-			if (!(payload = malloc(cap)))
-				_exit(3);
-		}
-		if (kva_sbx_read_full(rfd, payload, hd.len))
-			break;
-		p = payload;
-		end = payload + hd.len;
-		if (hd.mode == MODE_KERNEL) {
-			if (serve_kernel(cc, payload, hd.len, wfd))
-				_exit(5);
-			continue;
-		}
-		if (hd.mode == MODE_GENERATE) {
-			if (serve_generate(cc, payload, hd.len, wfd))
-				_exit(5);
-			continue;
-		}
-		for (uint32_t i = 0; i < hd.n; i++) {
-			int64_t in[KVA_MAX_IN] = { 0 };
-			int32_t *tab[KVA_MAX_TAB] = { 0 };
-			uint32_t tlen[KVA_MAX_TAB] = { 0 };
-			struct cres *r = &res[nres];
-
-			if (take_case(o, &p, end, in, tab, tlen))
-				_exit(4);
-			memset(r, 0, sizeof *r);
-			r->rc = call_route(cc, in, tab, tlen, r->out);
-			r->done = 1;
-			if (++nres == RES_FLUSH || (hd.flags & FLAG_UNBUFFERED) ||
-			    i + 1 == hd.n) {
-				if (kva_sbx_write_full(wfd, res, (size_t)nres * sizeof *res))
-					_exit(5);
-				nres = 0;
-			}
-		}
-	}
-	free(payload);
-}
+#define CMD_FSIZE ((size_t)64 << 20) /* a co-process's files, in its tmpfs */
 
 /* ---- the parent's side ------------------------------------------------------ */
 
@@ -487,6 +42,7 @@ struct tcase {                   /* one queued case */
 	uint64_t index;              /* 0-based, over the run */
 	struct cres got;
 	int cls;                     /* -1: agrees with the oracle */
+	int skipped;                 /* never run (hang budget, load) */
 	char why[96];
 };
 
@@ -502,7 +58,10 @@ struct kva_trap {
 	int oid;
 	unsigned world;              /* world inputs mask */
 	kva_sbx sbx;
-	struct child_ctx cc;
+	int sofd;                    /* the candidate's shared object, or -1 */
+	unsigned layers;             /* confinement layers that held (all spawns) */
+	int spawned;                 /* a child was set up at least once */
+	uint32_t seq;                /* of the last request */
 	const char *file;            /* source of the cases being queued */
 	struct tcase *q;
 	size_t nq, capq;
@@ -511,8 +70,13 @@ struct kva_trap {
 	kva_buf req, rep;
 	uint64_t cases, diverged, printed;
 	uint64_t cls[KVA_C_N];
+	uint64_t hangs;              /* timeouts pinned to a case */
+	uint64_t not_run;            /* cases never run */
+	char stop_why[160];          /* why the rest is not run ("" runs on) */
 	double divergence, t0, t1;
 	int have_first;
+	int load_cls;                /* a load finding's class, or -1 */
+	char load_why[96];
 	struct dtok *wtok;           /* the tokens sharing first's cache */
 	size_t nwtok;
 	struct tcase first;          /* smallest failing case */
@@ -534,47 +98,101 @@ static int64_t table_max(const kva_trap *t, const struct tcase *k, int i)
 	return m;
 }
 
-/* done() for reading the greeting: 4-byte length then the text. */
-static int greeting_done(kva_buf *b, void *ctx)
+/* done() for reading the greeting: u32 length, u32 layers, the text. */
+static int greeting_done(kva_buf *b, void *ctx, uint64_t *units)
 {
 	uint32_t n;
 
 	(void)ctx;
-	if (b->len < 4)
+	*units = 0;
+	if (b->len < 8)
 		return 0;
 	memcpy(&n, b->p, 4);
-	return b->len >= 4 + (size_t)n;
+	return b->len >= 8 + (size_t)n;
 }
 
+/* Stop running: the remaining cases are counted as not run. */
+static void stop_running(kva_trap *t, const char *why)
+{
+	if (!t->stop_why[0])
+		snprintf(t->stop_why, sizeof t->stop_why, "%s", why);
+}
+
+static void load_finding(kva_trap *t, int cls, const char *why);
+
+/*
+ * Start a child with the candidate loaded.  Returns 0; 1 when the
+ * candidate crashed, exited or hung while loading (a finding: recorded,
+ * and the rest of the run is not run); -1 with e for trouble.
+ */
 static int greet(kva_trap *t, kva_err *e)
 {
+	kva_sbx_job job;
+	kva_sbx_limits lim;
 	kva_buf hello = { 0 };
-	uint32_t n;
+	uint32_t n, layers;
+	char as[32], flush[32];
+	char *argv[] = { (char *)"grad-trap", (char *)(t->c.lim.confine ==
+		KVA_CONFINE_OFF ? "--sandbox-child-noconfine" : "--sandbox-child"),
+		(char *)kva_kind_names[t->c.kind], (char *)t->c.o->name,
+		(char *)(t->c.cuda ? "cuda" : "cpu"), as, flush, NULL };
 	int st;
 
-	if (t->c.cmd)
-		return kva_sbx_spawn_cmd(&t->sbx, &t->c.lim, t->c.cmd, e);
-	t->cc.c = &t->c;
-	t->cc.oid = t->oid;
-	if (kva_sbx_spawn(&t->sbx, &t->c.lim, child_main, &t->cc, e))
+	memset(&job, 0, sizeof job);
+	job.passfd = -1;
+	if (t->c.cmd) {
+		job.profile = KVA_SBX_CMD;
+		job.cmd = t->c.cmd;
+	} else {
+		snprintf(as, sizeof as, "%zu", t->c.lim.as_bytes);
+		snprintf(flush, sizeof flush, "%ld", (long)(t->c.lim.timeout_s * 250));
+		job.profile = t->c.cuda ? KVA_SBX_CUDA : KVA_SBX_LOADER;
+		job.argv = argv;
+		job.passfd = t->sofd;
+	}
+	lim = t->c.lim;
+	if (t->c.cmd && lim.fsize_bytes < CMD_FSIZE)
+		lim.fsize_bytes = CMD_FSIZE; /* its private tmpfs is writable */
+	if (kva_sbx_spawn(&t->sbx, &lim, &job, e))
 		return -1;
+	t->layers = t->spawned ? t->layers & t->sbx.layers : t->sbx.layers;
+	t->spawned = 1;
+	if (t->c.cmd)
+		return 0;
 	st = kva_sbx_exchange(&t->sbx, NULL, 0, &hello, greeting_done, NULL,
-			      t->c.lim.timeout_s);
+			      t->c.lim.load_timeout_s);
 	if (st != KVA_SBX_OK) {
 		kva_buf_free(&hello);
-		return kva_errf(e, NULL, "candidate %s: %s while loading",
-				t->c.cand_name, st == KVA_SBX_TIMEOUT ?
-				"hung" : t->sbx.why);
+		if (st == KVA_SBX_TIMEOUT)
+			snprintf(t->sbx.why, sizeof t->sbx.why, "no answer for %g s "
+				 "(--load-timeout)", t->c.lim.load_timeout_s);
+		load_finding(t, st == KVA_SBX_TIMEOUT ? KVA_C_TIMEOUT : KVA_C_CRASH,
+			     t->sbx.why);
+		return 1;
 	}
 	memcpy(&n, hello.p, 4);
+	memcpy(&layers, hello.p + 4, 4);
 	if (n) {
 		kva_errf(e, NULL, "candidate %s: %.*s", t->c.cand_name, (int)n,
-			 hello.p + 4);
+			 hello.p + 8);
 		kva_buf_free(&hello);
 		kva_sbx_stop(&t->sbx);
 		return -1;
 	}
 	kva_buf_free(&hello);
+	if (t->c.lim.confine != KVA_CONFINE_OFF) {
+		if (!(layers & KVA_L_SECCOMP) && t->c.lim.confine == KVA_CONFINE_STRICT) {
+			kva_sbx_stop(&t->sbx);
+			return kva_errf(e, NULL, "confinement: seccomp unavailable "
+					"(--confine strict)");
+		}
+		if (!(layers & KVA_L_SECCOMP) && !(t->layers & KVA_L_SECCOMP) &&
+		    t->spawned == 1)
+			kva_warnx("confinement: seccomp unavailable: candidates run "
+				  "without (see grad-trap(1) SECURITY)");
+		t->spawned = 2;
+	}
+	t->layers = (t->layers & ~(unsigned)KVA_L_SECCOMP) | (layers & KVA_L_SECCOMP);
 	return 0;
 }
 
@@ -585,7 +203,9 @@ kva_trap *kva_trap_new(const kva_trap_conf *c, kva_err *e)
 	if (!t)
 		kva_die(KVA_EXIT_TROUBLE, "out of memory");
 	t->c = *c;
-	t->oid = oracle_id(c->o);
+	t->sofd = -1;
+	t->load_cls = -1;
+	t->oid = kva_trap_oracle_id(c->o);
 	if (!c->cmd && t->oid == OR_OTHER) {
 		kva_errf(e, NULL, "oracle %s has no C ABI: use --candidate-cmd",
 			 c->o->name);
@@ -612,11 +232,18 @@ kva_trap *kva_trap_new(const kva_trap_conf *c, kva_err *e)
 		free(t);
 		return NULL;
 	}
-	if (kva_oracle_world(c->o, &t->world, e) || greet(t, e)) {
+	if (!c->cmd && (t->sofd = open(c->so, O_RDONLY | O_CLOEXEC)) < 0) {
+		kva_errf(e, NULL, "%s: %s", c->so, strerror(errno));
 		free(t);
 		return NULL;
 	}
 	t->t0 = kva_now();
+	if (kva_oracle_world(c->o, &t->world, e) || greet(t, e) < 0) {
+		if (t->sofd >= 0)
+			close(t->sofd);
+		free(t);
+		return NULL;
+	}
 	return t;
 }
 
@@ -627,6 +254,15 @@ int kva_trap_add(kva_trap *t, const kva_args *a, const kva_route *expect,
 {
 	struct tcase *k;
 
+	for (int i = 0; i < t->c.o->ntab; i++)
+		if (a->tab[i].n > MAX_TABLE)
+			return kva_errf(e, t->c.o->tab[i], "longer than %u entries",
+					MAX_TABLE);
+	if (t->stop_why[0] && !t->nq) {  /* the rest is not run */
+		t->cases++;
+		t->not_run++;
+		return 0;
+	}
 	if (t->nq && file != t->file && kva_trap_flush(t, e))
 		return -1;
 	t->file = file;
@@ -639,9 +275,6 @@ int kva_trap_add(kva_trap *t, const kva_args *a, const kva_route *expect,
 	memset(k, 0, sizeof *k);
 	memcpy(k->in, a->in, sizeof k->in);
 	for (int i = 0; i < t->c.o->ntab; i++) {
-		if (a->tab[i].n > MAX_TABLE)
-			return kva_errf(e, t->c.o->tab[i], "longer than %u entries",
-					MAX_TABLE);
 		if (t->npool + a->tab[i].n > t->cappool) {
 			t->cappool = 2 * (t->npool + a->tab[i].n) + 1024;
 			if (!(t->pool = realloc(t->pool, t->cappool * sizeof *t->pool)))
@@ -665,10 +298,37 @@ int kva_trap_add(kva_trap *t, const kva_args *a, const kva_route *expect,
 
 /* ---- talking to the child -------------------------------------------------------- */
 
+/* The child's answers were not the trap's protocol: bytes the candidate
+ * wrote into the reply pipe itself, or a pipe it garbled. */
+#define SBX_GARBLED 3
+
+/* Cases [from, to) of the queue will not run: count them. */
+static void skip_range(kva_trap *t, size_t from, size_t to)
+{
+	for (size_t i = from; i < to; i++)
+		if (!t->q[i].skipped) {
+			t->q[i].skipped = 1;
+			t->not_run++;
+		}
+}
+
+/* A timeout pinned to its case: spend the hang budget. */
+static void count_hang(kva_trap *t)
+{
+	char why[160];
+
+	if (++t->hangs < (uint64_t)t->c.max_hangs)
+		return;
+	snprintf(why, sizeof why, "hang budget spent: %llu timeouts (--max-hangs %d)",
+		 (unsigned long long)t->hangs, t->c.max_hangs);
+	stop_running(t, why);
+}
+
 /* Serialise cases [from, to) of the queue as a request into t->req. */
 static void put_request(kva_trap *t, size_t from, size_t to, uint32_t flags)
 {
-	struct req_hdr hd = { REQ_MAGIC, MODE_CASES, (uint32_t)(to - from), flags, 0 };
+	struct req_hdr hd = { REQ_MAGIC, MODE_CASES, (uint32_t)(to - from), flags,
+			      ++t->seq, 0, 0 };
 	const kva_oracle *o = t->c.o;
 
 	t->req.len = 0;
@@ -693,20 +353,29 @@ static void put_request(kva_trap *t, size_t from, size_t to, uint32_t flags)
 	((struct req_hdr *)(void *)t->req.p)->len = t->req.len - sizeof hd;
 }
 
-struct want { size_t bytes; size_t lines; };
+struct want {
+	size_t bytes, unit;          /* binary answers: all, one of them */
+	size_t lines, scanned, nl;   /* co-process answers: lines */
+};
 
-static int bytes_done(kva_buf *b, void *ctx)
+/* Binary answers: a complete one is progress, bytes are not. */
+static int bytes_done(kva_buf *b, void *ctx, uint64_t *units)
 {
-	return b->len >= ((struct want *)ctx)->bytes;
+	const struct want *w = ctx;
+
+	*units = b->len / w->unit;
+	return b->len >= w->bytes;
 }
 
-static int lines_done(kva_buf *b, void *ctx)
+/* Co-process answers: a complete line is progress, a byte is not. */
+static int lines_done(kva_buf *b, void *ctx, uint64_t *units)
 {
-	size_t n = 0;
+	struct want *w = ctx;
 
-	for (size_t i = 0; i < b->len; i++)
-		n += b->p[i] == '\n';
-	return n >= ((struct want *)ctx)->lines;
+	for (; w->scanned < b->len; w->scanned++)
+		w->nl += b->p[w->scanned] == '\n';
+	*units = w->nl;
+	return w->nl >= w->lines;
 }
 
 /* A co-process request: the cases as JSONL, without their expect. */
@@ -780,19 +449,33 @@ static void take_cmd_replies(kva_trap *t, size_t from, size_t navail)
 	kva_arena_free(&ar);
 }
 
+/* A child, loaded: 0; 1 when the candidate failed while loading (the rest
+ * will not run); -1 with e for trouble. */
+static int ensure_child(kva_trap *t, kva_err *e)
+{
+	if (t->sbx.pid > 0)
+		return 0;
+	if (t->stop_why[0])
+		return 1;
+	return greet(t, e);
+}
+
 /*
  * Run cases [from, to) in the child.  Returns how many got an answer:
- * all of them, or fewer when the child died or hung, in which case the
- * child is gone and *st says which.
+ * all of them, or fewer when the child died, hung or garbled its answers,
+ * in which case the child is gone and *st says which.  Returns
+ * (size_t)-1 for trouble, (size_t)-2 when nothing can run any more.
  */
 static size_t run_range(kva_trap *t, size_t from, size_t to, uint32_t flags,
 			int *st, kva_err *e)
 {
-	struct want w = { 0, 0 };
+	struct want w;
 	size_t got;
+	int g = ensure_child(t, e);
 
-	if (t->sbx.pid <= 0 && greet(t, e))
-		return (size_t)-1;
+	if (g)
+		return g < 0 ? (size_t)-1 : (size_t)-2;
+	memset(&w, 0, sizeof w);
 	t->rep.len = 0;
 	if (t->c.cmd) {
 		put_cmd_request(t, from, to);
@@ -808,22 +491,34 @@ static size_t run_range(kva_trap *t, size_t from, size_t to, uint32_t flags,
 		return got;
 	}
 	put_request(t, from, to, flags);
+	w.unit = sizeof(struct cres);
 	w.bytes = (to - from) * sizeof(struct cres);
 	*st = kva_sbx_exchange(&t->sbx, t->req.p, t->req.len, &t->rep,
 			       bytes_done, &w, t->c.lim.timeout_s);
 	got = t->rep.len / sizeof(struct cres);
 	if (got > to - from)
 		got = to - from;
-	for (size_t i = 0; i < got; i++)
-		memcpy(&t->q[from + i].got, t->rep.p + i * sizeof(struct cres),
-		       sizeof(struct cres));
+	for (size_t i = 0; i < got; i++) {
+		struct cres r;
+
+		memcpy(&r, t->rep.p + i * sizeof r, sizeof r);
+		if (r.done != 1 || r.tag != t->seq) {
+			got = i;
+			*st = SBX_GARBLED;
+			kva_sbx_stop(&t->sbx);
+			break;
+		}
+		t->q[from + i].got = r;
+	}
 	return got;
 }
 
 /*
- * Run the whole queue, naming the case behind a crash or hang: after a
- * failure the rest is re-run with the child answering case by case, so
- * the first case without an answer is the culprit.
+ * Run the whole queue, naming the case behind a crash, hang or garbled
+ * answer: after a failure the rest is re-run with the child answering
+ * case by case, so the first case without an answer is the culprit.
+ * Once the hang budget is spent (or the candidate no longer loads) the
+ * rest of the queue is not run.
  */
 static int run_queue(kva_trap *t, kva_err *e)
 {
@@ -832,12 +527,18 @@ static int run_queue(kva_trap *t, kva_err *e)
 
 	while (from < t->nq) {
 		int st = KVA_SBX_OK;
-		size_t to = careful ? from + 1 : t->nq;
-		size_t got = run_range(t, from, to, careful ? FLAG_UNBUFFERED : 0,
-				       &st, e);
+		size_t to = careful ? from + 1 : t->nq, got;
+		struct tcase *k;
 
+		if (t->stop_why[0]) {
+			skip_range(t, from, t->nq);
+			break;
+		}
+		got = run_range(t, from, to, careful ? FLAG_UNBUFFERED : 0, &st, e);
 		if (got == (size_t)-1)
 			return -1;
+		if (got == (size_t)-2)
+			continue;        /* stop_why is set: the loop skips the rest */
 		from += got;
 		if (st == KVA_SBX_OK)
 			continue;
@@ -845,10 +546,20 @@ static int run_queue(kva_trap *t, kva_err *e)
 			careful = 1; /* find the culprit among the rest */
 			continue;
 		}
-		/* from is the culprit: the child died or hung on it */
-		t->q[from].cls = st == KVA_SBX_TIMEOUT ? KVA_C_TIMEOUT : KVA_C_CRASH;
-		snprintf(t->q[from].why, sizeof t->q[from].why, "%s", t->sbx.why);
-		from++;
+		/* from is the culprit: the child died, hung or garbled on it */
+		k = &t->q[from++];
+		if (st == KVA_SBX_TIMEOUT) {
+			k->cls = KVA_C_TIMEOUT;
+			snprintf(k->why, sizeof k->why, "%s", t->sbx.why);
+			count_hang(t);
+		} else if (st == SBX_GARBLED) {
+			k->cls = KVA_C_ERROR;
+			snprintf(k->why, sizeof k->why, "answer garbled: the reply "
+				 "pipe held bytes that are not the trap's");
+		} else {
+			k->cls = KVA_C_CRASH;
+			snprintf(k->why, sizeof k->why, "%s", t->sbx.why);
+		}
 	}
 	return 0;
 }
@@ -885,6 +596,8 @@ static int out_of_bounds(const kva_trap *t, const struct tcase *k)
 /* First-pass class of one case, or -1 when it agrees with the oracle. */
 static int judge(const kva_trap *t, const struct tcase *k)
 {
+	if (k->skipped)
+		return -1;
 	if (k->cls >= 0)
 		return k->cls;
 	if (k->expect.status != KVA_ROUTED)
@@ -1177,7 +890,8 @@ static void keep_world(kva_trap *t, const struct tcase *k)
 		const struct tcase *u = &t->q[i];
 		struct dtok *d = &t->wtok[t->nwtok];
 
-		if (route ? world_hash(t, u) != w : case_bs(t, u) != case_bs(t, k))
+		if (u->skipped ||
+		    (route ? world_hash(t, u) != w : case_bs(t, u) != case_bs(t, k)))
 			continue;
 		d->index = u->index;
 		if (route) {
@@ -1290,6 +1004,40 @@ static void record(kva_trap *t, struct tcase *k)
 	kva_buf_free(&b);
 }
 
+/* The candidate crashed, exited or hung while loading (its constructors
+ * run then): a finding of its own, with no case to pin it to; every case
+ * from here on is not run. */
+static void load_finding(kva_trap *t, int cls, const char *why)
+{
+	char stop[160];
+	kva_buf b = { 0 };
+
+	t->cls[cls]++;
+	t->divergence = 1;
+	if (t->load_cls < 0) {
+		t->load_cls = cls;
+		snprintf(t->load_why, sizeof t->load_why, "%s", why);
+	}
+	snprintf(stop, sizeof stop, "the candidate did not load: %s %s",
+		 kva_class_names[cls], why);
+	stop_running(t, stop);
+	kva_buf_printf(&t->map, "Load | Expected: the candidate's symbol | Got: %s (%s)\n",
+		       kva_class_names[cls], why);
+	if (t->c.text)
+		return;
+	kva_buf_puts(&b, "{\"type\":\"divergence\",\"phase\":\"load\",\"class\":");
+	kva_buf_jstr(&b, kva_class_names[cls], strlen(kva_class_names[cls]));
+	kva_buf_puts(&b, ",\"oracle\":");
+	kva_buf_jstr(&b, t->c.o->name, strlen(t->c.o->name));
+	kva_buf_puts(&b, ",\"candidate\":");
+	kva_buf_jstr(&b, t->c.cand_name, strlen(t->c.cand_name));
+	kva_buf_puts(&b, ",\"why\":");
+	kva_buf_jstr(&b, why, strlen(why));
+	kva_buf_puts(&b, ",\"divergence\":1}");
+	kva_out_record(&b);
+	kva_buf_free(&b);
+}
+
 static int kv_run_queue(kva_trap *t, kva_err *e);
 
 int kva_trap_flush(kva_trap *t, kva_err *e)
@@ -1323,8 +1071,9 @@ int kva_trap_flush(kva_trap *t, kva_err *e)
 struct gstream {
 	kva_trap *t;
 	uint64_t beat;           /* every case below this is accounted for */
+	uint64_t msgs;           /* complete messages: the progress */
 	int done, rc;
-	size_t held;             /* queued findings not yet committed */
+	int garbled;             /* a message that is not the trap's */
 };
 
 static void commit(kva_trap *t, uint64_t beat)
@@ -1340,17 +1089,42 @@ static void commit(kva_trap *t, uint64_t beat)
 	t->cases = beat;
 }
 
-static int gstream_done(kva_buf *rep, void *ctx)
+/* Is m one of the trap's messages, in order?  (Bytes a candidate wrote
+ * into the pipe by itself are not.) */
+static int gmsg_ok(const struct gstream *gs, const struct gmsg *m)
+{
+	const kva_trap *t = gs->t;
+	uint64_t tab = 0;
+
+	if (m->tag != t->seq || m->index < gs->beat)
+		return 0;
+	if (m->type == GMSG_BEAT || m->type == GMSG_DONE)
+		return m->len == 0;
+	if (m->type != GMSG_DIV || m->got.done != 1 || m->got.tag != t->seq)
+		return 0;
+	for (int j = 0; j < KVA_MAX_TAB; j++) {
+		if (m->tlen[j] > MAX_TABLE || (j >= t->c.o->ntab && m->tlen[j]))
+			return 0;
+		tab += (uint64_t)m->tlen[j] * 4;
+	}
+	return tab == m->len;
+}
+
+static int gstream_done(kva_buf *rep, void *ctx, uint64_t *units)
 {
 	struct gstream *gs = ctx;
 	kva_trap *t = gs->t;
 	size_t off = 0;
 
-	while (rep->len - off >= sizeof(struct gmsg)) {
+	while (!gs->garbled && rep->len - off >= sizeof(struct gmsg)) {
 		struct gmsg m;
 		struct tcase *k;
 
 		memcpy(&m, rep->p + off, sizeof m);
+		if (!gmsg_ok(gs, &m)) {
+			gs->garbled = 1;
+			break;
+		}
 		if (rep->len - off < sizeof m + m.len)
 			break;
 		if (m.type == GMSG_DIV) {
@@ -1389,14 +1163,17 @@ static int gstream_done(kva_buf *rep, void *ctx)
 				a.tab[j].v = t->pool + k->toff[j];
 				a.tab[j].n = k->tlen[j];
 			}
-			if (kva_oracle_eval(t->c.o, &a, &r, &e))
-				r.status = KVA_ROUTED; /* cannot happen: generated cases are valid */
+			if (kva_oracle_eval(t->c.o, &a, &r, &e)) {
+				/* not a case the generator makes: not ours */
+				gs->garbled = 1;
+				break;
+			}
 			k->expect = r;
 			k->got = m.got;
 			k->index = m.index;
 			k->cls = -1;
 			t->nq++;
-		} else if (m.type == GMSG_BEAT || m.type == GMSG_DONE) {
+		} else {
 			commit(t, m.index);
 			gs->beat = m.index;
 			if (m.type == GMSG_DONE) {
@@ -1404,13 +1181,15 @@ static int gstream_done(kva_buf *rep, void *ctx)
 				gs->rc = m.got.rc;
 			}
 		}
+		gs->msgs++;
 		off += sizeof m + m.len;
 	}
 	if (off) {
 		memmove(rep->p, rep->p + off, rep->len - off);
 		rep->len -= off;
 	}
-	return gs->done;
+	*units = gs->msgs;
+	return gs->done || gs->garbled;
 }
 
 struct gen_feed {
@@ -1480,10 +1259,10 @@ static int stop_at_once(void *ctx, const kva_oracle *o, const kva_args *a)
 int kva_trap_generate(kva_trap *t, const char *mode, const char *arg,
 		      uint64_t n, const kva_gen_opts *go, kva_err *e)
 {
-	struct req_hdr hd = { REQ_MAGIC, MODE_GENERATE, 0, 0, 0 };
+	struct req_hdr hd = { REQ_MAGIC, MODE_GENERATE, 0, 0, 0, 0, 0 };
 	struct greq gr;
-	struct gstream gs = { t, 0, 0, 0, 0 };
-	int st;
+	struct gstream gs;
+	int st, g;
 
 	if (t->c.cmd || t->c.kind != KVA_KIND_ROUTE)
 		return generate_here(t, mode, arg, n, go, 0, e);
@@ -1491,28 +1270,35 @@ int kva_trap_generate(kva_trap *t, const char *mode, const char *arg,
 	if (!strcmp(mode, "sweep") && kva_gen_sweep(t->c.o, arg, go, stop_at_once,
 						     NULL, e))
 		return -1;
+	if ((g = ensure_child(t, e)) < 0)
+		return -1;
+	if (g > 0)               /* it does not load: count what is not run */
+		return generate_here(t, mode, arg, n, go, 0, e);
 	memset(&gr, 0, sizeof gr);
 	gr.gen = !strcmp(mode, "boundaries") ? 0 : !strcmp(mode, "sweep") ? 1 : 2;
 	gr.speclen = arg ? (uint32_t)strlen(arg) : 0;
 	gr.n = n;
 	gr.seed = go->seed;
 	gr.num_heads = go->num_heads;
+	hd.seq = ++t->seq;
 	t->req.len = 0;
 	kva_buf_put(&t->req, &hd, sizeof hd);
 	kva_buf_put(&t->req, &gr, sizeof gr);
 	kva_buf_put(&t->req, arg ? arg : "", gr.speclen);
 	((struct req_hdr *)(void *)t->req.p)->len = t->req.len - sizeof hd;
-	if (t->sbx.pid <= 0 && greet(t, e))
-		return -1;
+	memset(&gs, 0, sizeof gs);
+	gs.t = t;
 	t->rep.len = 0;
 	st = kva_sbx_exchange(&t->sbx, t->req.p, t->req.len, &t->rep, gstream_done,
 			      &gs, t->c.lim.timeout_s);
-	if (st == KVA_SBX_OK) {
+	if (st == KVA_SBX_OK && !gs.garbled) {
 		if (gs.rc)
 			return kva_errf(e, NULL, "generator failed in the sandbox");
 		return 0;
 	}
-	/* drop the findings after the last heartbeat and redo those cases */
+	/* a crash, hang or garbled stream: drop the findings after the last
+	 * heartbeat and redo those cases batch-wise, which pins the culprit */
+	kva_sbx_stop(&t->sbx);
 	t->nq = 0;
 	t->npool = 0;
 	t->cases = gs.beat;
@@ -1544,6 +1330,15 @@ static void put_classes(const kva_trap *t, kva_buf *b)
 
 static void put_first(const kva_trap *t, kva_buf *b)
 {
+	if (!t->have_first && t->load_cls >= 0) {
+		kva_buf_puts(b, "{\"class\":");
+		kva_buf_jstr(b, kva_class_names[t->load_cls],
+			     strlen(kva_class_names[t->load_cls]));
+		kva_buf_puts(b, ",\"phase\":\"load\",\"why\":");
+		kva_buf_jstr(b, t->load_why, strlen(t->load_why));
+		kva_buf_putc(b, '}');
+		return;
+	}
 	if (!t->have_first) {
 		kva_buf_puts(b, "null");
 		return;
@@ -1566,6 +1361,17 @@ static double elapsed(const kva_trap *t)
 	return (t->t1 > 0 ? t->t1 : kva_now()) - t->t0;
 }
 
+/* Cases run and judged (the rest were not run). */
+static uint64_t checked(const kva_trap *t)
+{
+	return t->cases - t->not_run;
+}
+
+static int profile(const kva_trap *t)
+{
+	return t->c.cmd ? KVA_SBX_CMD : t->c.cuda ? KVA_SBX_CUDA : KVA_SBX_LOADER;
+}
+
 void kva_trap_summary(const kva_trap *t, kva_buf *b)
 {
 	double s = elapsed(t);
@@ -1580,7 +1386,7 @@ void kva_trap_summary(const kva_trap *t, kva_buf *b)
 	kva_buf_puts(b, ",\"sha256\":\"");
 	kva_buf_puts(b, t->c.sha256);
 	kva_buf_puts(b, "\"},\"cases\":");
-	kva_buf_i64(b, (int64_t)t->cases);
+	kva_buf_i64(b, (int64_t)checked(t));
 	kva_buf_puts(b, ",\"diverged\":");
 	kva_buf_i64(b, (int64_t)t->diverged);
 	kva_buf_printf(b, ",\"divergence\":%.17g,\"tol\":%.17g,\"verdict\":\"%s\","
@@ -1589,8 +1395,17 @@ void kva_trap_summary(const kva_trap *t, kva_buf *b)
 	put_classes(t, b);
 	kva_buf_puts(b, ",\"first\":");
 	put_first(t, b);
+	kva_buf_puts(b, ",\"not_run\":");
+	kva_buf_i64(b, (int64_t)t->not_run);
+	kva_buf_puts(b, ",\"not_run_reason\":");
+	if (t->not_run || t->stop_why[0])
+		kva_buf_jstr(b, t->stop_why, strlen(t->stop_why));
+	else
+		kva_buf_puts(b, "null");
+	kva_buf_puts(b, ",\"confinement\":");
+	kva_sbx_layers_json(b, t->layers, profile(t), t->c.lim.confine);
 	kva_buf_printf(b, ",\"seconds\":%.6f,\"cases_per_s\":%.0f,\"seed\":%llu}",
-		       s, s > 0 ? (double)t->cases / s : 0.0,
+		       s, s > 0 ? (double)checked(t) / s : 0.0,
 		       (unsigned long long)t->c.seed);
 }
 
@@ -1601,7 +1416,7 @@ void kva_trap_text(const kva_trap *t, kva_buf *b)
 	if (!kva_trap_verdict(t)) {
 		kva_buf_printf(b, "[AUTOGRAD TRAP PASS] divergence=%.2e <= tol=%.0e "
 			       "(%llu cases, oracle %s)\n", t->divergence, t->c.tol,
-			       (unsigned long long)t->cases, t->c.o->name);
+			       (unsigned long long)checked(t), t->c.o->name);
 		return;
 	}
 	kva_buf_printf(b, "[AUTOGRAD TRAP FAIL \xe2\x80\x94 HARD_BLOCK] divergence=%.2e "
@@ -1615,12 +1430,15 @@ void kva_trap_text(const kva_trap *t, kva_buf *b)
 		kva_buf_printf(b, "... %llu more diverging cases (see --max-map)\n",
 			       (unsigned long long)(t->diverged - t->printed));
 	kva_buf_printf(b, "%llu of %llu cases diverged:", (unsigned long long)t->diverged,
-		       (unsigned long long)t->cases);
+		       (unsigned long long)checked(t));
 	for (int i = 0; i < KVA_C_N; i++)
 		if (t->cls[i])
 			kva_buf_printf(b, " %s=%llu", kva_class_names[i],
 				       (unsigned long long)t->cls[i]);
 	kva_buf_putc(b, '\n');
+	if (t->not_run)
+		kva_buf_printf(b, "%llu cases not run: %s\n",
+			       (unsigned long long)t->not_run, t->stop_why);
 	if (t->heat_b > 0) {
 		uint64_t max = 1;
 
@@ -1652,18 +1470,22 @@ void kva_trap_get_facts(const kva_trap *t, kva_trap_facts *f)
 	kva_buf b = { 0 };
 
 	memset(f, 0, sizeof *f);
-	f->cases = t->cases;
+	f->cases = checked(t);
+	f->not_run = t->not_run;
 	f->diverged = t->diverged;
 	f->divergence = t->divergence;
 	f->seconds = elapsed(t);
 	f->verdict = kva_trap_verdict(t) ? "HARD_BLOCK" : "PASS";
-	if (t->have_first) {
+	if (t->have_first || t->load_cls >= 0) {
 		put_first(t, &b);
 		snprintf(f->first_case, sizeof f->first_case, "%s", b.p);
 	}
 	b.len = 0;
 	put_classes(t, &b);
 	snprintf(f->classes, sizeof f->classes, "%s", b.p);
+	b.len = 0;
+	kva_sbx_layers_json(&b, t->layers, profile(t), t->c.lim.confine);
+	snprintf(f->confinement, sizeof f->confinement, "%s", b.p);
 	kva_buf_free(&b);
 }
 
@@ -1805,6 +1627,8 @@ void kva_trap_free(kva_trap *t)
 	if (!t)
 		return;
 	kva_sbx_stop(&t->sbx);
+	if (t->sofd >= 0)
+		close(t->sofd);
 	free(t->q);
 	free(t->pool);
 	free(t->first_tab);
@@ -2207,7 +2031,7 @@ static int kv_batch(kva_trap *t, size_t from, size_t n, kva_err *e)
 	int64_t *slots = malloc(n * sizeof *slots);
 	float *src, *ref;
 	size_t ndata, nreg;
-	struct req_hdr hd = { REQ_MAGIC, MODE_KERNEL, (uint32_t)n, 0, 0 };
+	struct req_hdr hd = { REQ_MAGIC, MODE_KERNEL, (uint32_t)n, 0, 0, 0, 0 };
 	struct kreq kr;
 	struct want w;
 	struct slotmap owner;
@@ -2292,28 +2116,60 @@ static int kv_batch(kva_trap *t, size_t from, size_t n, kva_err *e)
 	kr.stride = stride;
 	kr.guard = guard;
 	kr.elems = elems;
+	{
+		int g = ensure_child(t, e);
+
+		if (g) {
+			if (g < 0)
+				rc = -1;
+			else
+				skip_range(t, from, from + n);
+			goto out;
+		}
+	}
+	hd.seq = ++t->seq;
 	t->req.len = 0;
 	kva_buf_put(&t->req, &hd, sizeof hd);
 	kva_buf_put(&t->req, &kr, sizeof kr);
 	kva_buf_put(&t->req, slots, n * sizeof *slots);
 	kva_buf_put(&t->req, src, ndata * sizeof *src);
 	((struct req_hdr *)(void *)t->req.p)->len = t->req.len - sizeof hd;
-	if (t->sbx.pid <= 0 && greet(t, e)) {
-		rc = -1;
-		goto out;
-	}
 	t->rep.len = 0;
-	w.bytes = 8 + nreg * sizeof(float);
+	memset(&w, 0, sizeof w);
+	w.bytes = w.unit = 8 + nreg * sizeof(float);
 	st = kva_sbx_exchange(&t->sbx, t->req.p, t->req.len, &t->rep, bytes_done,
 			      &w, t->c.lim.timeout_s);
+	if (st == KVA_SBX_OK) {
+		uint32_t tag;
+
+		memcpy(&tag, t->rep.p + 4, 4);
+		if (tag != t->seq || t->rep.len != w.bytes) {
+			st = SBX_GARBLED;
+			kva_sbx_stop(&t->sbx);
+		}
+	}
 	if (st != KVA_SBX_OK) {
 		if (n > 1) {
-			for (size_t i = 0; i < n && !rc; i++)
+			for (size_t i = 0; i < n && !rc; i++) {
+				if (t->stop_why[0]) {
+					skip_range(t, from + i, from + n);
+					break;
+				}
 				rc = kv_batch(t, from + i, 1, e);
+			}
 		} else {
-			t->q[from].cls = st == KVA_SBX_TIMEOUT ? KVA_C_TIMEOUT : KVA_C_CRASH;
-			snprintf(t->q[from].why, sizeof t->q[from].why, "%s", t->sbx.why);
-			t->q[from].got.done = 0;
+			struct tcase *k = &t->q[from];
+
+			k->cls = st == KVA_SBX_TIMEOUT ? KVA_C_TIMEOUT :
+				 st == SBX_GARBLED ? KVA_C_ERROR : KVA_C_CRASH;
+			if (st == SBX_GARBLED)
+				snprintf(k->why, sizeof k->why, "answer garbled: the reply "
+					 "pipe held bytes that are not the trap's");
+			else
+				snprintf(k->why, sizeof k->why, "%s", t->sbx.why);
+			k->got.done = 0;
+			if (st == KVA_SBX_TIMEOUT)
+				count_hang(t);
 			div = 1;
 		}
 		goto out;
@@ -2371,6 +2227,10 @@ static int kv_run_queue(kva_trap *t, kva_err *e)
 		size_t to = from;
 		int64_t S = case_bs(t, &t->q[from]);
 
+		if (t->stop_why[0]) {
+			skip_range(t, from, t->nq);
+			break;
+		}
 		slotmap_init(&seen, t->nq - from);
 		while (to < t->nq && case_bs(t, &t->q[to]) == S) {
 			int64_t s = case_slot(t, &t->q[to]);

@@ -45,12 +45,16 @@ typedef struct kva_trap_conf {
 	int x;                   /* write, gather: vllm-x chunk */
 	int stride_pad;          /* write, gather: row stride is H*D + this */
 	int cuda;                /* --device cuda: kernels get device pointers */
+	int max_hangs;           /* timeouts before the rest is not run */
 } kva_trap_conf;
 
 typedef struct kva_trap kva_trap;
 
-/* Start the candidate (loads it in a child: a load failure is trouble).
- * Returns NULL with e filled. */
+/* Start the candidate: load it in a confined child.  A file that is no
+ * candidate (cannot be loaded, lacks the symbol) or a child that cannot
+ * be set up is trouble: NULL with e filled.  A candidate that crashes,
+ * exits or hangs while loading is a finding (phase "load"): the trap is
+ * returned, every case is then counted as not run. */
 kva_trap *kva_trap_new(const kva_trap_conf *c, kva_err *e);
 /* Queue one case; runs a batch when full.  file/line name its source
  * (line 0 for generated cases).  Returns 0, or -1 with e (trouble). */
@@ -80,8 +84,15 @@ typedef struct kva_trap_facts {
 	const char *verdict;
 	char first_case[1024];   /* JSON of the smallest failing case, or "" */
 	char classes[512];       /* JSON object of per-class counts */
+	uint64_t not_run;        /* cases never run (hang budget, load) */
+	char confinement[512];   /* JSON object: the layers that held */
 } kva_trap_facts;
 void kva_trap_get_facts(const kva_trap *t, kva_trap_facts *f);
 void kva_trap_free(kva_trap *t);
+
+/* The loader child's whole program: grad-trap calls it when its argv[1]
+ * is "--sandbox-child" (lib/trap_child.c, wire in lib/trap_proto.h).
+ * Never returns. */
+int kva_trap_child_main(int argc, char **argv) __attribute__((noreturn));
 
 #endif

@@ -6,6 +6,7 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "candidate.h"
 #include "kvarbiter_candidate.h"
@@ -21,9 +22,12 @@ static void usage(FILE *fp)
 	      "                 [--dump FILE] [--db FILE] [--timeout S] [--cpu-limit S]\n"
 	      "                 [--mem-limit SIZE] [--batch N] [--seed S] [--head-dim N]\n"
 	      "                 [--device cpu|cuda] [--cache-dir DIR] [--candidate-stderr]\n"
+	      "                 [--load-timeout S] [--max-hangs N]\n"
+	      "                 [--confine auto|strict | --no-confine]\n"
 	      "                 [--keep-going] [--max-record SIZE] [--unbuffered]\n"
 	      "                 [--progress | --quiet] [FILE ...]\n"
 	      "       grad-trap ... --oracle NAME (--boundaries | --sweep SPEC | --random N)\n"
+	      "       grad-trap --run CMD [--timeout S] [--confine auto|strict]\n"
 	      "       grad-trap -h | --help | --version\n", fp);
 }
 
@@ -59,7 +63,8 @@ static int parse_expect(const kva_oracle *o, const kva_jval *x, kva_route *r,
 
 typedef struct opts {
 	const char *candidate, *cmd, *oracle_name, *dump, *db, *cache_dir;
-	const char *sweep, *device;
+	const char *sweep, *device, *run;
+	int timeout_set;
 	int boundaries, text, keep_going, unbuffered, progress, quiet;
 	int64_t nrandom;
 	size_t max_record;
@@ -152,10 +157,50 @@ static int filter(opts *op, kva_trap **tp, const char *path, kva_progress *prog,
 	return rc;
 }
 
+/*
+ * --run CMD: CMD under the co-process confinement, in an empty private
+ * directory, with our stdin, stdout and stderr; --timeout is its wall
+ * clock.  Exit status as timeout(1): CMD's own, 128+N for signal N, 124
+ * when it ran out of time, 125 when it could not be started.
+ */
+static int run_confined(opts *op)
+{
+	kva_sbx_job job;
+	kva_sbx_limits lim = op->conf.lim;
+	kva_sbx s;
+	kva_err e;
+	int st;
+
+	memset(&job, 0, sizeof job);
+	job.profile = KVA_SBX_CMD;
+	job.cmd = op->run;
+	job.passfd = -1;
+	job.stdio = 1;
+	job.private_cwd = 1;
+	if (!op->timeout_set)
+		lim.timeout_s = 60;
+	if (lim.fsize_bytes < ((size_t)64 << 20))
+		lim.fsize_bytes = (size_t)64 << 20;
+	lim.keep_stderr = 1;
+	if (kva_sbx_spawn(&s, &lim, &job, &e)) {
+		kva_warnx("--run: %s", e.msg);
+		return 125;
+	}
+	if (kva_sbx_wait(&s, lim.timeout_s) == KVA_SBX_TIMEOUT) {
+		kva_warnx("--run: %s", s.why);
+		return 124;
+	}
+	st = s.status;
+	if (WIFSIGNALED(st))
+		return 128 + WTERMSIG(st);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 125;
+}
+
 enum { O_CAND = 256, O_CMD, O_KIND, O_ORACLE, O_TOL, O_MAXMAP, O_FORMAT,
        O_DUMP, O_DB, O_TIMEOUT, O_CPU, O_MEM, O_BATCH, O_SEED, O_HEADDIM,
        O_DEVICE, O_CACHE, O_CSTDERR, O_BOUNDARIES, O_SWEEP, O_RANDOM, O_NUMHEADS,
-       O_LAYOUT, O_HEADS, O_X, O_PAD };
+       O_LAYOUT, O_HEADS, O_X, O_PAD, O_LOADTO, O_MAXHANGS, O_CONFINE,
+       O_NOCONFINE, O_RUN };
 
 int main(int argc, char **argv)
 {
@@ -191,6 +236,11 @@ int main(int argc, char **argv)
 		{ "heads", required_argument, NULL, O_HEADS },
 		{ "x", required_argument, NULL, O_X },
 		{ "stride-pad", required_argument, NULL, O_PAD },
+		{ "load-timeout", required_argument, NULL, O_LOADTO },
+		{ "max-hangs", required_argument, NULL, O_MAXHANGS },
+		{ "confine", required_argument, NULL, O_CONFINE },
+		{ "no-confine", no_argument, NULL, O_NOCONFINE },
+		{ "run", required_argument, NULL, O_RUN },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, KVA_OPT_VERSION },
 		{ NULL, 0, NULL, 0 }
@@ -206,6 +256,9 @@ int main(int argc, char **argv)
 	kva_progress prog;
 	uint64_t done = 0;
 
+	/* the loader child: this program re-executed in the sandbox */
+	if (argc > 1 && !strncmp(argv[1], "--sandbox-child", 15))
+		kva_trap_child_main(argc, argv);
 	kva_progname = "grad-trap";
 	memset(&op, 0, sizeof op);
 	op.nrandom = -1;
@@ -220,6 +273,10 @@ int main(int argc, char **argv)
 	op.conf.lim.timeout_s = 2;
 	op.conf.lim.cpu_s = 600;
 	op.conf.lim.as_bytes = (size_t)4 << 30;
+	op.conf.lim.load_timeout_s = 30;
+	op.conf.lim.nproc = 64;
+	op.conf.lim.confine = KVA_CONFINE_AUTO;
+	op.conf.max_hangs = 3;
 	op.go.num_heads = 8;
 	kva_stdopts so = { 0 };
 
@@ -284,6 +341,7 @@ int main(int argc, char **argv)
 			if (kva_parse_double(optarg, &d, &errstr) || d <= 0 || d > 86400)
 				kva_die(2, "--timeout: value is invalid: %s", optarg);
 			op.conf.lim.timeout_s = d;
+			op.timeout_set = 1;
 			break;
 		case O_CPU:
 			if (kva_parse_i64(optarg, 1, 86400, &v, &errstr))
@@ -324,6 +382,26 @@ int main(int argc, char **argv)
 			op.conf.lim.keep_stderr = 1;
 			op.conf.lim.fsize_bytes = (size_t)64 << 20;
 			break;
+		case O_LOADTO:
+			if (kva_parse_double(optarg, &d, &errstr) || d <= 0 || d > 86400)
+				kva_die(2, "--load-timeout: value is invalid: %s", optarg);
+			op.conf.lim.load_timeout_s = d;
+			break;
+		case O_MAXHANGS:
+			if (kva_parse_i64(optarg, 1, 1000000, &v, &errstr))
+				kva_die(2, "--max-hangs: value is %s: %s", errstr, optarg);
+			op.conf.max_hangs = (int)v;
+			break;
+		case O_CONFINE:
+			if (!strcmp(optarg, "auto"))
+				op.conf.lim.confine = KVA_CONFINE_AUTO;
+			else if (!strcmp(optarg, "strict"))
+				op.conf.lim.confine = KVA_CONFINE_STRICT;
+			else
+				kva_die(2, "--confine: want auto or strict, not %s", optarg);
+			break;
+		case O_NOCONFINE: op.conf.lim.confine = KVA_CONFINE_OFF; break;
+		case O_RUN: op.run = optarg; break;
 		case O_BOUNDARIES: op.boundaries = 1; break;
 		case O_SWEEP: op.sweep = optarg; break;
 		case O_RANDOM:
@@ -344,6 +422,14 @@ int main(int argc, char **argv)
 	argc -= optind;
 	argv += optind;
 	kva_out_init(op.unbuffered);
+	if (op.run) {
+		if (op.candidate || op.cmd || argc > 0) {
+			kva_warnx("--run takes a command and nothing to trap");
+			usage(stderr);
+			return 2;
+		}
+		return run_confined(&op);
+	}
 	if (!op.candidate == !op.cmd) {
 		kva_warnx("give exactly one of --candidate and --candidate-cmd");
 		usage(stderr);
@@ -417,7 +503,7 @@ int main(int argc, char **argv)
 		kva_trap_facts f;
 
 		kva_trap_get_facts(t, &f);
-		if (f.cases == 0 && rc == 0) {
+		if (f.cases == 0 && f.not_run == 0 && rc == 0) {
 			/* nothing was checked: no summary, never a PASS */
 			kva_warnx("no cases: nothing was checked");
 			kva_trap_free(t);
@@ -463,6 +549,8 @@ int main(int argc, char **argv)
 		row.divergence = f.divergence;
 		row.tol = op.conf.tol;
 		row.seconds = f.seconds;
+		row.not_run = (int64_t)f.not_run;
+		row.confinement_json = f.confinement;
 		if (kva_db_open(op.db, &db, &e) || kva_db_add_trap_run(db, &row, NULL, &e)) {
 			kva_warnx("%s", e.msg);
 			rc = 2;

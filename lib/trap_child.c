@@ -1,0 +1,470 @@
+/*
+ * trap_child.c - the loader child of grad-trap: loads a candidate's
+ * shared object inside the sandbox and answers the trap's requests (the
+ * wire is described in trap_proto.h).  Nothing here judges: the parent
+ * (lib/trap.c) compares the answers with the oracle.
+ *
+ * kva_trap_child_main runs in a fresh image of grad-trap (sandbox.c
+ * re-executes /proc/self/exe), so the child holds nothing of the
+ * caller's: no environment, no memory.  It installs the seccomp filter
+ * before it opens the candidate, so the candidate's constructors already
+ * run under it.
+ */
+#include <dlfcn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cudart.h"
+#include "kvcache.h"
+#include "sandbox.h"
+#include "trap.h"
+#include "trap_proto.h"
+
+enum { FD_REQ = 3, FD_REP = 4, FD_PASS = 5 };
+
+typedef int (*fn_r1)(int64_t, int64_t, int64_t, int64_t *);
+typedef int (*fn_r2)(int64_t, int64_t, int64_t, int64_t, int64_t, int64_t *);
+typedef int (*fn_pg)(int64_t, const int32_t *, int64_t, int64_t, int64_t *);
+typedef int (*fn_pr)(int64_t, const int32_t *, int64_t, int64_t, int64_t,
+		     int64_t *);
+typedef int (*fn_fi)(int64_t, int64_t, const int32_t *, const int32_t *,
+		     const int32_t *, int64_t, int64_t, int64_t *);
+typedef int (*fn_write)(const float *, int64_t, const int64_t *, int64_t,
+			float *, const kva_cache_desc *);
+typedef int (*fn_gather)(const float *, const kva_cache_desc *,
+			 const int64_t *, int64_t, float *, int64_t);
+
+struct child_ctx {
+	const kva_oracle *o;
+	int oid;
+	int kind;                /* enum kva_kind */
+	int cuda;                /* kernels get device pointers */
+	double flush_s;          /* flush answers at least this often */
+	void (*fn)(void);        /* the candidate's symbol, cast at the call */
+	kva_cudart cu;           /* --device cuda */
+};
+
+int kva_trap_oracle_id(const kva_oracle *o)
+{
+	static const char *const names[] = { "radix-1d", "radix-2d", "paged",
+					     "paged-ring", "flashinfer" };
+
+	for (int i = 0; i < 5; i++)
+		if (o->eval && !strcmp(o->name, names[i]))
+			return i;
+	return OR_OTHER;
+}
+
+/* Call the candidate on one case.  Tables arrive as int32 (the ABI). */
+static int call_route(const struct child_ctx *cc, const int64_t *in,
+		      int32_t *const *tab, const uint32_t *tlen, int64_t *out)
+{
+	switch (cc->oid) {
+	case OR_RADIX_1D:
+		return ((fn_r1)cc->fn)(in[0], in[1], in[2], out);
+	case OR_RADIX_2D:
+		return ((fn_r2)cc->fn)(in[0], in[1], in[2], in[3], in[4], out);
+	case OR_PAGED:
+		return ((fn_pg)cc->fn)(in[0], tab[0], tlen[0], in[1], out);
+	case OR_PAGED_RING:
+		return ((fn_pr)cc->fn)(in[0], tab[0], tlen[0], in[1], in[2], out);
+	default:
+		return ((fn_fi)cc->fn)(in[0], in[1], tab[0], tab[1], tab[2],
+				       tlen[2], in[2], out);
+	}
+}
+
+/* Decode one case of a request payload at *p: scalars, then each table
+ * as a u32 length and int32 values.  Returns 0, or -1 if malformed. */
+static int take_case(const kva_oracle *o, const char **p, const char *end,
+		     int64_t *in, int32_t **tab, uint32_t *tlen)
+{
+	size_t sz = (size_t)o->nin * sizeof *in;
+
+	if ((size_t)(end - *p) < sz)
+		return -1;
+	memcpy(in, *p, sz);
+	*p += sz;
+	for (int k = 0; k < o->ntab; k++) {
+		if ((size_t)(end - *p) < 4)
+			return -1;
+		memcpy(&tlen[k], *p, 4);
+		*p += 4;
+		if ((size_t)(end - *p) < (size_t)tlen[k] * 4)
+			return -1;
+		tab[k] = (int32_t *)(uintptr_t)*p; /* payload is 8-aligned per case */
+		*p += (size_t)tlen[k] * 4;
+		while (((uintptr_t)*p) & 7)
+			(*p)++;
+	}
+	return 0;
+}
+
+/*
+ * The same kernel call on a GPU: copy the slot mapping, the input and the
+ * poisoned output region to the device, run the candidate on device
+ * pointers, copy the region back.  Returns the kernel's value, or -1000
+ * minus the CUDA error for a failed allocation or copy.
+ */
+static int cuda_kernel(const struct child_ctx *cc, const struct kreq *kr,
+		       const int64_t *slots, const float *data, float *region,
+		       size_t nreg)
+{
+	const kva_cudart *cu = &cc->cu;
+	size_t ndata = (size_t)(cc->kind == KVA_KIND_WRITE ?
+				kr->n * kr->stride : 2 * kr->guard + kr->elems);
+	void *ds = NULL, *dd = NULL, *dr = NULL;
+	int err, rc = -1;
+
+	if ((err = cu->malloc_(&ds, (size_t)kr->n * sizeof *slots + 8)) ||
+	    (err = cu->malloc_(&dd, ndata * sizeof *data + 4)) ||
+	    (err = cu->malloc_(&dr, nreg * sizeof *region + 4)) ||
+	    (err = cu->memcpy_(ds, slots, (size_t)kr->n * sizeof *slots, KVA_CUDA_H2D)) ||
+	    (err = cu->memcpy_(dd, data, ndata * sizeof *data, KVA_CUDA_H2D)) ||
+	    (err = cu->memcpy_(dr, region, nreg * sizeof *region, KVA_CUDA_H2D))) {
+		rc = -1000 - err;
+		goto out;
+	}
+	if (cc->kind == KVA_KIND_WRITE)
+		rc = ((fn_write)cc->fn)(dd, kr->stride, ds, kr->n,
+					(float *)dr + kr->guard, &kr->desc);
+	else
+		rc = ((fn_gather)cc->fn)((float *)dd + kr->guard, &kr->desc, ds,
+					 kr->n, (float *)dr + kr->guard, kr->stride);
+	if ((err = cu->synchronize()) ||
+	    (err = cu->memcpy_(region, dr, nreg * sizeof *region, KVA_CUDA_D2H)))
+		rc = -1000 - err;
+out:
+	if (ds)
+		cu->free_(ds);
+	if (dd)
+		cu->free_(dd);
+	if (dr)
+		cu->free_(dr);
+	return rc;
+}
+
+/* Run one kernel request and send back its return value, the request's
+ * seq and the region it wrote (guards included).  Returns 0 or -1. */
+static int serve_kernel(const struct child_ctx *cc, const struct req_hdr *hd,
+			const char *payload, int wfd)
+{
+	struct kreq kr;
+	const int64_t *slots;
+	const float *data;
+	float *region;
+	size_t nreg, need;
+	int32_t rc[2] = { 0, 0 };
+	uint32_t poison = POISON_BITS;
+	int bad;
+
+	if (hd->len < sizeof kr)
+		return -1;
+	memcpy(&kr, payload, sizeof kr);
+	if (kr.n < 0 || kr.stride < 0 || kr.guard < 0 || kr.elems < 0)
+		return -1;
+	need = sizeof kr + (size_t)kr.n * sizeof *slots + sizeof(float) *
+	       (size_t)(cc->kind == KVA_KIND_WRITE ? kr.n * kr.stride :
+			2 * kr.guard + kr.elems);
+	if (hd->len < need)
+		return -1;
+	slots = (const int64_t *)(const void *)(payload + sizeof kr);
+	data = (const float *)(const void *)(slots + kr.n);
+	nreg = (size_t)(2 * kr.guard + (cc->kind == KVA_KIND_WRITE ?
+					  kr.elems : kr.n * kr.stride));
+	if (!(region = malloc(nreg * sizeof *region + 1)))
+		return -1;
+	for (size_t i = 0; i < nreg; i++)
+		memcpy(&region[i], &poison, 4);
+	if (cc->cuda)
+		rc[0] = cuda_kernel(cc, &kr, slots, data, region, nreg);
+	else if (cc->kind == KVA_KIND_WRITE)
+		rc[0] = ((fn_write)cc->fn)(data, kr.stride, slots, kr.n,
+					   region + kr.guard, &kr.desc);
+	else
+		rc[0] = ((fn_gather)cc->fn)(data + kr.guard, &kr.desc, slots, kr.n,
+					    region + kr.guard, kr.stride);
+	rc[1] = (int32_t)hd->seq;
+	bad = kva_sbx_write_full(wfd, rc, sizeof rc) ||
+	      kva_sbx_write_full(wfd, region, nreg * sizeof *region);
+	free(region);
+	return bad ? -1 : 0;
+}
+
+/* ---- built-in generator mode ---------------------------------------------- */
+
+struct gchild {
+	const struct child_ctx *cc;
+	int wfd;
+	uint32_t seq;
+	uint64_t index, skip;
+	kva_buf out;             /* messages not yet written */
+	double last_beat;        /* kva_now() of the last heartbeat */
+	int32_t *tab32[KVA_MAX_TAB];
+	size_t tcap[KVA_MAX_TAB];
+	int failed;
+};
+
+static void gflush(struct gchild *g)
+{
+	if (g->out.len && kva_sbx_write_full(g->wfd, g->out.p, g->out.len))
+		g->failed = 1;
+	g->out.len = 0;
+}
+
+/*
+ * A heartbeat: the cases done so far (never below skip: those were
+ * committed by an earlier child).  Sent every BEAT_EVERY cases, when the
+ * buffer fills, and every BEAT_SECONDS whatever the count, so a grid whose
+ * cases are slow to generate, or a long skip on resume, is never taken
+ * for a hang.
+ */
+static void gbeat(struct gchild *g)
+{
+	struct gmsg m;
+
+	memset(&m, 0, sizeof m);
+	m.type = GMSG_BEAT;
+	m.tag = g->seq;
+	m.index = g->index < g->skip ? g->skip : g->index;
+	kva_buf_put(&g->out, &m, sizeof m);
+	gflush(g);
+	g->last_beat = kva_now();
+}
+
+static int beat_due(const struct gchild *g)
+{
+	return (g->index & 15) == 0 && kva_now() - g->last_beat >= BEAT_SECONDS;
+}
+
+/* kva_emit_fn: run the candidate on one generated case and report it
+ * only if it disagrees with the oracle. */
+static int gemit(void *vctx, const kva_oracle *o, const kva_args *a)
+{
+	struct gchild *g = vctx;
+	struct gmsg m;
+	kva_route r;
+	kva_err e;
+	int bad;
+
+	if (g->index++ < g->skip) {
+		if (beat_due(g))
+			gbeat(g);
+		return g->failed;
+	}
+	if (kva_oracle_eval(o, a, &r, &e)) {
+		if (beat_due(g))
+			gbeat(g);
+		return g->failed;
+	}
+	memset(&m, 0, sizeof m);
+	for (int k = 0; k < o->ntab; k++) {
+		if (a->tab[k].n > g->tcap[k]) {
+			int32_t *p = realloc(g->tab32[k], a->tab[k].n * sizeof *p);
+
+			if (!p)
+				_exit(3);
+			g->tab32[k] = p;
+			g->tcap[k] = a->tab[k].n;
+		}
+		for (size_t j = 0; j < a->tab[k].n; j++)
+			g->tab32[k][j] = (int32_t)a->tab[k].v[j];
+		m.tlen[k] = (uint32_t)a->tab[k].n;
+	}
+	m.got.rc = call_route(g->cc, a->in, g->tab32, m.tlen, m.got.out);
+	m.got.done = 1;
+	m.got.tag = g->seq;
+	if (r.status != KVA_ROUTED)
+		bad = m.got.rc == 0;
+	else
+		bad = m.got.rc != 0 || memcmp(m.got.out, r.out,
+					      (size_t)o->nout * sizeof(int64_t));
+	if (bad) {
+		m.type = GMSG_DIV;
+		m.tag = g->seq;
+		m.index = g->index - 1;
+		memcpy(m.in, a->in, sizeof m.in);
+		for (int k = 0; k < o->ntab; k++)
+			m.len += m.tlen[k] * 4;
+		kva_buf_put(&g->out, &m, sizeof m);
+		for (int k = 0; k < o->ntab; k++)
+			kva_buf_put(&g->out, g->tab32[k], m.tlen[k] * 4);
+	}
+	if (g->index % BEAT_EVERY == 0 || g->out.len > 60000 || beat_due(g))
+		gbeat(g);
+	return g->failed;
+}
+
+/* Serve one MODE_GENERATE request: generate, check, stream findings. */
+static int serve_generate(const struct child_ctx *cc, const struct req_hdr *hd,
+			  const char *payload, int wfd)
+{
+	struct greq gr;
+	struct gchild g;
+	struct gmsg m;
+	kva_gen_opts go;
+	kva_err e;
+	char *spec;
+	int rc;
+
+	if (hd->len < sizeof gr)
+		return -1;
+	memcpy(&gr, payload, sizeof gr);
+	if (hd->len < sizeof gr + gr.speclen || !(spec = malloc((size_t)gr.speclen + 1)))
+		return -1;
+	memcpy(spec, payload + sizeof gr, gr.speclen);
+	spec[gr.speclen] = '\0';
+	memset(&g, 0, sizeof g);
+	g.cc = cc;
+	g.wfd = wfd;
+	g.seq = hd->seq;
+	g.skip = gr.skip;
+	g.last_beat = kva_now();
+	go.num_heads = gr.num_heads;
+	go.seed = gr.seed;
+	rc = kva_gen_fixtures(cc->o, gemit, &g, &e);
+	if (gr.gen != 0)
+		g.index = 0, rc = 0; /* fixtures belong to --boundaries only */
+	if (!rc && gr.gen == 0)
+		rc = kva_gen_boundaries(cc->o, &go, gemit, &g, &e);
+	else if (!rc && gr.gen == 1)
+		rc = kva_gen_sweep(cc->o, spec, &go, gemit, &g, &e);
+	else if (!rc)
+		rc = kva_gen_random(cc->o, gr.n, &go, gemit, &g, &e);
+	memset(&m, 0, sizeof m);
+	m.type = GMSG_DONE;
+	m.tag = g.seq;
+	m.index = g.index;
+	m.got.rc = rc;
+	kva_buf_put(&g.out, &m, sizeof m);
+	gflush(&g);
+	kva_buf_free(&g.out);
+	for (int k = 0; k < KVA_MAX_TAB; k++)
+		free(g.tab32[k]);
+	free(spec);
+	return g.failed ? -1 : 0;
+}
+
+/* Serve MODE_CASES: answers flushed every RES_FLUSH cases and at least
+ * every flush_s, so a slow candidate still shows progress. */
+static int serve_cases(const struct child_ctx *cc, const struct req_hdr *hd,
+		       const char *payload, int wfd)
+{
+	struct cres res[RES_FLUSH];
+	const char *p = payload, *end = payload + hd->len;
+	double last = kva_now();
+	int nres = 0;
+
+	for (uint32_t i = 0; i < hd->n; i++) {
+		int64_t in[KVA_MAX_IN] = { 0 };
+		int32_t *tab[KVA_MAX_TAB] = { 0 };
+		uint32_t tlen[KVA_MAX_TAB] = { 0 };
+		struct cres *r = &res[nres];
+
+		if (take_case(cc->o, &p, end, in, tab, tlen))
+			return -1;
+		memset(r, 0, sizeof *r);
+		r->rc = call_route(cc, in, tab, tlen, r->out);
+		r->done = 1;
+		r->tag = hd->seq;
+		if (++nres == RES_FLUSH || (hd->flags & FLAG_UNBUFFERED) ||
+		    i + 1 == hd->n || kva_now() - last >= cc->flush_s) {
+			if (kva_sbx_write_full(wfd, res, (size_t)nres * sizeof *res))
+				return -1;
+			nres = 0;
+			last = kva_now();
+		}
+	}
+	return 0;
+}
+
+/* Load the candidate: the symbol of this kind and oracle.  Returns 0, or
+ * -1 with msg saying why (trouble, not a finding: the file is no
+ * candidate for this ABI). */
+static int load(struct child_ctx *cc, char *msg, size_t n)
+{
+	char sym[64];
+	void *h = dlopen("/proc/self/fd/5", RTLD_NOW | RTLD_LOCAL), *p;
+
+	if (!h) {
+		snprintf(msg, n, "cannot load: %s", dlerror());
+		return -1;
+	}
+	if (cc->kind == KVA_KIND_WRITE)
+		snprintf(sym, sizeof sym, "kva_write_kv");
+	else if (cc->kind == KVA_KIND_GATHER)
+		snprintf(sym, sizeof sym, "kva_gather_kv");
+	else
+		snprintf(sym, sizeof sym, "route_%s", cc->o->name);
+	for (char *q = sym; *q; q++)
+		if (*q == '-')
+			*q = '_';
+	p = dlsym(h, sym);
+	/* POSIX: a dlsym result may be copied into a function pointer */
+	memcpy(&cc->fn, &p, sizeof p);
+	if (!p) {
+		snprintf(msg, n, "does not define %s()", sym);
+		return -1;
+	}
+	if (cc->cuda && kva_cudart_load(&cc->cu, msg, n))
+		return -1;
+	return 0;
+}
+
+int kva_trap_child_main(int argc, char **argv)
+{
+	struct child_ctx cc;
+	char msg[512] = "";
+	uint32_t hello[2];
+	char *payload = NULL;
+	size_t cap = 0;
+	unsigned long long as;
+	unsigned layers;
+
+	/* argv: PROG --sandbox-child KIND ORACLE DEVICE AS_BYTES FLUSH_MS */
+	if (argc != 7)
+		_exit(64);
+	memset(&cc, 0, sizeof cc);
+	cc.kind = !strcmp(argv[2], "write") ? KVA_KIND_WRITE :
+		  !strcmp(argv[2], "gather") ? KVA_KIND_GATHER : KVA_KIND_ROUTE;
+	if (!(cc.o = kva_oracle_find(argv[3])))
+		_exit(64);
+	cc.oid = kva_trap_oracle_id(cc.o);
+	cc.cuda = !strcmp(argv[4], "cuda");
+	as = strtoull(argv[5], NULL, 10);
+	cc.flush_s = (double)strtoul(argv[6], NULL, 10) / 1000.0;
+	layers = kva_sbx_child_enter(!strcmp(argv[1], "--sandbox-child-noconfine") ? -1 :
+				     cc.cuda ? KVA_SBX_CUDA : KVA_SBX_LOADER, (size_t)as);
+	load(&cc, msg, sizeof msg);
+	hello[0] = (uint32_t)strlen(msg);
+	hello[1] = layers;
+	if (kva_sbx_write_full(FD_REP, hello, sizeof hello) ||
+	    kva_sbx_write_full(FD_REP, msg, hello[0]) || hello[0])
+		_exit(0);
+	for (;;) {
+		struct req_hdr hd;
+		int rc;
+
+		if (kva_sbx_read_full(FD_REQ, &hd, sizeof hd) || hd.magic != REQ_MAGIC)
+			break;
+		if (hd.len > cap) {
+			free(payload);
+			cap = hd.len;
+			if (!(payload = malloc(cap)))
+				_exit(3);
+		}
+		if (kva_sbx_read_full(FD_REQ, payload, hd.len))
+			break;
+		if (hd.mode == MODE_KERNEL)
+			rc = serve_kernel(&cc, &hd, payload, FD_REP);
+		else if (hd.mode == MODE_GENERATE)
+			rc = serve_generate(&cc, &hd, payload, FD_REP);
+		else
+			rc = serve_cases(&cc, &hd, payload, FD_REP);
+		if (rc)
+			_exit(5);
+	}
+	free(payload);
+	_exit(0);
+}

@@ -1,0 +1,92 @@
+/*
+ * trap_proto.h - the wire between grad-trap and its loader child (internal
+ * to lib/trap.c, the parent, and lib/trap_child.c, the child).
+ *
+ * The child is this program re-executed in the sandbox (sandbox.h) with
+ * argv "--sandbox-child KIND ORACLE DEVICE AS_BYTES FLUSH_MS"; the
+ * candidate's shared object is its fd 5, requests arrive on fd 3 and
+ * replies leave on fd 4, all in host byte order.
+ *
+ * Greeting (child -> parent, once): u32 n, u32 layers (KVA_L_* the child
+ * itself set up: its seccomp filter), then n bytes of text: empty when
+ * the candidate loaded, else why not ("cannot load: ...").
+ *
+ * Request: struct req_hdr, then len payload bytes.  Every answer carries
+ * the request's seq, so bytes a candidate writes into the reply pipe by
+ * itself are seen as garbage, not as answers (a candidate in the child's
+ * address space could still forge them with effort: grad-trap(1)).
+ *   MODE_CASES     n cases: per case the oracle's nin int64 inputs, then
+ *                  per table a u32 length and int32 values, padded to 8.
+ *                  Reply: n struct cres, flushed every RES_FLUSH cases or
+ *                  every FLUSH_MS milliseconds (each one when
+ *                  FLAG_UNBUFFERED), so progress is visible.
+ *   MODE_GENERATE  struct greq and the sweep spec: the child generates and
+ *                  runs the cases itself; reply: a stream of struct gmsg
+ *                  (GMSG_DIV with its table data, GMSG_BEAT every
+ *                  BEAT_EVERY cases or BEAT_SECONDS, GMSG_DONE last).
+ *   MODE_KERNEL    struct kreq, the slot mapping (int64 x n), then the
+ *                  source rows (write) or the cache with its guards
+ *                  (gather).  Reply: i32 kernel return value, u32 seq,
+ *                  then the region the kernel wrote, guards included.
+ */
+#ifndef KVA_TRAP_PROTO_H
+#define KVA_TRAP_PROTO_H
+
+#include <stdint.h>
+
+#include "kvarbiter_candidate.h"
+#include "kvarbiter.h"
+
+#define REQ_MAGIC 0x6b766172u /* "kvar" */
+#define RES_FLUSH 256
+#define BEAT_EVERY 65536
+#define BEAT_SECONDS 0.25
+#define POISON_BITS 0x7fa5a5a5u
+#define GMSG_MAX_TAB_BYTES ((uint32_t)3 * (1u << 24) * 4u) /* 3 tables of MAX_TABLE */
+
+enum { MODE_CASES = 1, MODE_GENERATE = 2, MODE_KERNEL = 3 };
+enum { FLAG_UNBUFFERED = 1 };
+enum { GMSG_DIV = 1, GMSG_BEAT = 2, GMSG_DONE = 3 };
+enum { OR_RADIX_1D, OR_RADIX_2D, OR_PAGED, OR_PAGED_RING, OR_FLASHINFER,
+       OR_OTHER };
+
+struct req_hdr {
+	uint32_t magic, mode, n, flags;
+	uint32_t seq, pad;       /* echoed in every answer */
+	uint64_t len;            /* payload bytes after the header */
+};
+
+struct cres {                    /* one case's answer from the child */
+	int32_t rc;
+	int32_t done;            /* 1: the candidate returned */
+	uint32_t tag;            /* the request's seq */
+	uint32_t pad;
+	int64_t out[KVA_MAX_OUT];
+};
+
+struct kreq {                    /* after the header in MODE_KERNEL */
+	kva_cache_desc desc;
+	int32_t pad;
+	int64_t n, stride, guard, elems;
+};
+
+struct greq {                    /* after the header in MODE_GENERATE */
+	uint32_t gen;            /* 0 boundaries, 1 sweep, 2 random */
+	uint32_t speclen;
+	uint64_t n, seed, skip;
+	int64_t num_heads;
+};
+
+struct gmsg {                    /* one message of the child's stream */
+	uint32_t type, len;      /* len: bytes of table data that follow */
+	uint32_t tag, pad;       /* the request's seq */
+	uint64_t index;
+	struct cres got;
+	int64_t in[KVA_MAX_IN];
+	uint32_t tlen[KVA_MAX_TAB];
+};
+
+/* The built-in oracles with a C ABI, by name; OR_OTHER for the rest. */
+int kva_trap_oracle_id(const kva_oracle *o);
+
+#endif
