@@ -40,7 +40,17 @@
 #include "sandbox.h"
 
 #define OUTSIDE_ID 65534         /* nobody / nogroup: the uid outside */
-#define INIT_STACK (1 << 20)
+
+#if defined(__SANITIZE_ADDRESS__)
+#define SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SANITIZED 1
+#endif
+#endif
+#ifndef SANITIZED
+#define SANITIZED 0
+#endif
 
 /* Fixed descriptors of a loader child (the re-executed program). */
 enum { FD_REQ = 3, FD_REP = 4, FD_PASS = 5, FD_REPORT = 6, FD_EXE = 7 };
@@ -363,13 +373,14 @@ static int drop_caps(void)
 
 /* The candidate: limits, descriptors, privileges, environment, filter,
  * then exec.  Never returns. */
+static void child_run(struct child_args *ca) __attribute__((noreturn));
 static void child_run(struct child_args *ca)
 {
 	const kva_sbx_limits *lim = ca->lim;
 	const kva_sbx_job *job = ca->job;
-	char home[96], tmpdir[96];
+	char home[96], tmpdir[96], cuda[2][4200];
 	char *envp[] = { (char *)"PATH=/usr/local/bin:/usr/bin:/bin",
-			 (char *)"LC_ALL=C", home, tmpdir, NULL };
+			 (char *)"LC_ALL=C", home, tmpdir, NULL, NULL, NULL, NULL };
 	unsigned layers = KVA_L_ENV;
 	struct rlimit r;
 	sigset_t none;
@@ -422,10 +433,6 @@ static void child_run(struct child_args *ca)
 	setrlimit(RLIMIT_CPU, &r);
 	r.rlim_cur = r.rlim_max = (rlim_t)lim->fsize_bytes;
 	setrlimit(RLIMIT_FSIZE, &r);
-	if (lim->as_bytes && job->cmd) {
-		r.rlim_cur = r.rlim_max = (rlim_t)lim->as_bytes;
-		setrlimit(RLIMIT_AS, &r);
-	}
 
 	/* privileges: none.  Root without a user namespace becomes nobody. */
 	if (ca->ns) {
@@ -453,6 +460,29 @@ static void child_run(struct child_args *ca)
 
 	snprintf(home, sizeof home, "HOME=%s", ca->private_dir);
 	snprintf(tmpdir, sizeof tmpdir, "TMPDIR=%s", ca->private_dir);
+	if (SANITIZED && job->argv)
+		/* a sanitized loader (make asan) behaves as the real one: no
+		 * leak check at a candidate's exit(), the candidate's calls to
+		 * memset, memmem, strlen... are libc's (they fault, or read a
+		 * poisoned stack, as they would), a refused malloc is NULL */
+		envp[4] = (char *)"ASAN_OPTIONS=detect_leaks=0:replace_intrin=0:"
+			  "allocator_may_return_null=1:intercept_memmem=0:"
+			  "intercept_strstr=0:intercept_strlen=0:intercept_strchr=0:"
+			  "intercept_memcmp=0:intercept_strndup=0";
+	if (job->profile == KVA_SBX_CUDA) {
+		/* which runtime and which devices: the caller's choice */
+		static const char *const keep[] = { "CUDA_HOME", "CUDA_VISIBLE_DEVICES" };
+		int n = envp[4] ? 5 : 4;
+
+		for (int i = 0; i < 2; i++) {
+			const char *v = getenv(keep[i]);
+
+			if (v && strlen(v) < 4096) {
+				snprintf(cuda[i], sizeof cuda[i], "%s=%s", keep[i], v);
+				envp[n++] = cuda[i];
+			}
+		}
+	}
 	if (job->private_cwd || job->argv) {
 		if (chdir(ca->private_dir))
 			_exit(126);
@@ -461,6 +491,12 @@ static void child_run(struct child_args *ca)
 	    !seccomp_install(KVA_SBX_CMD))
 		layers |= KVA_L_SECCOMP;
 	report(FD_REPORT, MSG_CAND, layers);
+	/* last: until the exec this is our image, and a sanitizer runtime
+	 * in it reserves terabytes of address space */
+	if (lim->as_bytes && job->cmd) {
+		r.rlim_cur = r.rlim_max = (rlim_t)lim->as_bytes;
+		setrlimit(RLIMIT_AS, &r);
+	}
 	if (job->argv) {
 		fexecve(FD_EXE, job->argv, envp);
 	} else {
@@ -507,9 +543,9 @@ static unsigned ns_mounts(const char **dir)
 
 /* pid 1 of the new namespaces: wait for our maps, become uid 0 there,
  * mount, start the candidate, reap everything, report its status. */
-static int ns_init(void *arg)
+static void ns_init(struct child_args *ca) __attribute__((noreturn));
+static void ns_init(struct child_args *ca)
 {
-	struct child_args *ca = arg;
 	pid_t cand;
 	char c;
 	int st;
@@ -747,14 +783,14 @@ int kva_sbx_spawn(kva_sbx *s, const kva_sbx_limits *lim, const kva_sbx_job *job,
 	ca.close4 = go[1];
 	fflush(NULL);
 	if (confine && !ns_broken) {
-		char *stack = malloc(INIT_STACK);
-
-		if (!stack)
-			kva_die(KVA_EXIT_TROUBLE, "out of memory");
+		/* clone(2) as fork(2) does it, on a copy of our own stack (a
+		 * stack of its own would puzzle a sanitizer runtime) */
 		ca.ns = 1;
-		pid = clone(ns_init, stack + INIT_STACK, CLONE_NEWUSER | CLONE_NEWPID |
-			    CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWNET | SIGCHLD, &ca);
-		free(stack);             /* the child has its own copy */
+		pid = (pid_t)syscall(SYS_clone, (unsigned long)(CLONE_NEWUSER |
+			    CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWNET |
+			    SIGCHLD), NULL, NULL, NULL, NULL);
+		if (pid == 0)
+			ns_init(&ca);
 		if (pid < 0) {
 			ns_broken = 1;
 			ca.ns = 0;

@@ -98,7 +98,7 @@ static int64_t table_max(const kva_trap *t, const struct tcase *k, int i)
 	return m;
 }
 
-/* done() for reading the greeting: u32 length, u32 layers, the text. */
+/* done() for reading the greeting: u32 layers, u32 length, the text. */
 static int greeting_done(kva_buf *b, void *ctx, uint64_t *units)
 {
 	uint32_t n;
@@ -107,7 +107,7 @@ static int greeting_done(kva_buf *b, void *ctx, uint64_t *units)
 	*units = 0;
 	if (b->len < 8)
 		return 0;
-	memcpy(&n, b->p, 4);
+	memcpy(&n, b->p + 4, 4);
 	return b->len >= 8 + (size_t)n;
 }
 
@@ -133,7 +133,8 @@ static int greet(kva_trap *t, kva_err *e)
 	uint32_t n, layers;
 	char as[32], flush[32];
 	char *argv[] = { (char *)"grad-trap", (char *)(t->c.lim.confine ==
-		KVA_CONFINE_OFF ? "--sandbox-child-noconfine" : "--sandbox-child"),
+		KVA_CONFINE_OFF ? "--sandbox-child-noconfine" : t->c.lim.confine ==
+		KVA_CONFINE_STRICT ? "--sandbox-child-strict" : "--sandbox-child"),
 		(char *)kva_kind_names[t->c.kind], (char *)t->c.o->name,
 		(char *)(t->c.cuda ? "cuda" : "cpu"), as, flush, NULL };
 	int st;
@@ -144,7 +145,8 @@ static int greet(kva_trap *t, kva_err *e)
 		job.profile = KVA_SBX_CMD;
 		job.cmd = t->c.cmd;
 	} else {
-		snprintf(as, sizeof as, "%zu", t->c.lim.as_bytes);
+		/* the CUDA runtime reserves far more address space than it uses */
+		snprintf(as, sizeof as, "%zu", t->c.cuda ? 0 : t->c.lim.as_bytes);
 		snprintf(flush, sizeof flush, "%ld", (long)(t->c.lim.timeout_s * 250));
 		job.profile = t->c.cuda ? KVA_SBX_CUDA : KVA_SBX_LOADER;
 		job.argv = argv;
@@ -161,6 +163,12 @@ static int greet(kva_trap *t, kva_err *e)
 		return 0;
 	st = kva_sbx_exchange(&t->sbx, NULL, 0, &hello, greeting_done, NULL,
 			      t->c.lim.load_timeout_s);
+	layers = 0;
+	if (hello.len >= 4)      /* sent before the candidate was opened */
+		memcpy(&layers, hello.p, 4);
+	if (st != KVA_SBX_OK && hello.len >= 4)
+		t->layers = (t->layers & ~(unsigned)KVA_L_SECCOMP) |
+			    (layers & KVA_L_SECCOMP);
 	if (st != KVA_SBX_OK) {
 		kva_buf_free(&hello);
 		if (st == KVA_SBX_TIMEOUT)
@@ -170,8 +178,7 @@ static int greet(kva_trap *t, kva_err *e)
 			     t->sbx.why);
 		return 1;
 	}
-	memcpy(&n, hello.p, 4);
-	memcpy(&layers, hello.p + 4, 4);
+	memcpy(&n, hello.p + 4, 4);
 	if (n) {
 		kva_errf(e, NULL, "candidate %s: %.*s", t->c.cand_name, (int)n,
 			 hello.p + 8);

@@ -422,7 +422,8 @@ int kva_trap_child_main(int argc, char **argv)
 	unsigned long long as;
 	unsigned layers;
 
-	/* argv: PROG --sandbox-child KIND ORACLE DEVICE AS_BYTES FLUSH_MS */
+	/* argv: PROG --sandbox-child[-strict|-noconfine] KIND ORACLE DEVICE
+	 * AS_BYTES FLUSH_MS */
 	if (argc != 7)
 		_exit(64);
 	memset(&cc, 0, sizeof cc);
@@ -436,11 +437,19 @@ int kva_trap_child_main(int argc, char **argv)
 	cc.flush_s = (double)strtoul(argv[6], NULL, 10) / 1000.0;
 	layers = kva_sbx_child_enter(!strcmp(argv[1], "--sandbox-child-noconfine") ? -1 :
 				     cc.cuda ? KVA_SBX_CUDA : KVA_SBX_LOADER, (size_t)as);
-	load(&cc, msg, sizeof msg);
-	hello[0] = (uint32_t)strlen(msg);
-	hello[1] = layers;
-	if (kva_sbx_write_full(FD_REP, hello, sizeof hello) ||
-	    kva_sbx_write_full(FD_REP, msg, hello[0]) || hello[0])
+	/* the layers first: they are known even if a constructor kills us */
+	hello[0] = layers;
+	if (kva_sbx_write_full(FD_REP, &hello[0], 4))
+		_exit(0);
+	/* strict: no candidate code runs, constructors included, unfiltered */
+	if (!strcmp(argv[1], "--sandbox-child-strict") && !(layers & KVA_L_SECCOMP))
+		snprintf(msg, sizeof msg, "confinement: seccomp unavailable "
+			 "(--confine strict)");
+	else
+		load(&cc, msg, sizeof msg);
+	hello[1] = (uint32_t)strlen(msg);
+	if (kva_sbx_write_full(FD_REP, &hello[1], 4) ||
+	    kva_sbx_write_full(FD_REP, msg, hello[1]) || hello[1])
 		_exit(0);
 	for (;;) {
 		struct req_hdr hd;

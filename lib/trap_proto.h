@@ -3,13 +3,16 @@
  * to lib/trap.c, the parent, and lib/trap_child.c, the child).
  *
  * The child is this program re-executed in the sandbox (sandbox.h) with
- * argv "--sandbox-child KIND ORACLE DEVICE AS_BYTES FLUSH_MS"; the
+ * argv "--sandbox-child KIND ORACLE DEVICE AS_BYTES FLUSH_MS" (or
+ * --sandbox-child-strict: no load without the filter; or
+ * --sandbox-child-noconfine: no filter); the
  * candidate's shared object is its fd 5, requests arrive on fd 3 and
  * replies leave on fd 4, all in host byte order.
  *
- * Greeting (child -> parent, once): u32 n, u32 layers (KVA_L_* the child
- * itself set up: its seccomp filter), then n bytes of text: empty when
- * the candidate loaded, else why not ("cannot load: ...").
+ * Greeting (child -> parent, once): u32 layers (KVA_L_* the child itself
+ * set up: its seccomp filter), written before the candidate is opened;
+ * then u32 n and n bytes of text: empty when the candidate loaded, else
+ * why not ("cannot load: ...").
  *
  * Request: struct req_hdr, then len payload bytes.  Every answer carries
  * the request's seq, so bytes a candidate writes into the reply pipe by

@@ -398,7 +398,7 @@ clean_evidence() {
 	KVA_NOW=2026-06-22T13:00:00Z audit-verdict --scope bundle --db "$T/t.db" "$T/rd.jsonl" "$A/handicapped-baseline/evidence.jsonl" > "$T/out" || st=$?
 	assert_equal "$st" 1
 	run -0 sqlite3 "$T/t.db" "SELECT version FROM schema_version; SELECT ts, scope, leg, ref, verdict, action, lever_class, counts_as_kernel_win, correctness_status FROM audit_verdicts; SELECT count(*), sum(severity = 'FAIL'), sum(severity = 'FLAG') FROM audit_findings WHERE verdict_id = 1;"
-	assert_output "4
+	assert_output "5
 2026-06-22T13:00:00Z|bundle|final|base|FAIL|eject|A|0|byte_parity_pass
 13|1|1"
 	# the stored records are the ones written

@@ -445,6 +445,7 @@ int main(int argc, char **argv)
 	if (op.oracle_name && !kva_oracle_find(op.oracle_name))
 		kva_die(2, "--oracle: unknown oracle \"%s\"", op.oracle_name);
 	if (op.candidate) {
+		kva_candidate_confine = op.conf.lim.confine; /* the build too */
 		if (kva_candidate_build(op.candidate, op.cache_dir, &cand, &e))
 			kva_die(2, "%s", e.msg);
 		if (cand.cuda && strcmp(op.device, "cuda"))

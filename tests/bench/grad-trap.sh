@@ -7,7 +7,10 @@
 #      and must equal the summary's cases;
 #   2. the JSONL pipe: BENCH_N radix-2d cases from route-oracle --random,
 #      end to end, against the goal of >= 5*10^5 cases/s;
-#   3. ImpactArbiter's method (tests/bench/impactarbiter_ref.py: a KV cache
+#   3. confinement: the cost of a trap start and of a case, against
+#      --no-confine in the same run; the time to a verdict for a candidate
+#      that hangs on 754 of the 4155 boundary cases;
+#   4. ImpactArbiter's method (tests/bench/impactarbiter_ref.py: a KV cache
 #      tensor per case, backward through the candidate's route and the
 #      oracle's, max|dG| / max|G| against tol) on the first BENCH_PY_N of
 #      the same cases, with torch where it imports, else in plain Python;
@@ -145,7 +148,79 @@ awk -v n="$N" -v a="$t0" -v b="$t1" -v s="$(jq -r .seconds "$T/pipe.sum")" 'BEGI
 	printf "  goal >= 5*10^5 cases/s: %s (%.2fx of goal)\n", (n / w >= 5e5 ? "met" : "NOT met"), n / w / 5e5
 }'
 
-# ---- 3. ImpactArbiter's method, in Python -----------------------------------
+# ---- 3. confinement and liveness -------------------------------------------
+# (a) the cost of a trap start: one case, confined and --no-confine,
+#     alternating, BENCH_STARTS each; the medians' difference, goal <= 10 ms;
+# (b) per case: the JSONL pipe run above, confined and --no-confine, three
+#     times each, alternating; the ratio of the median rates, goal >= 0.95;
+# (c) a radix-2d route that spins whenever total_blocks_h == 3 on the 4155
+#     boundary cases at the default --timeout: HARD_BLOCK with the hang
+#     budget, goal <= 20 s wall (without the budget, every hanging case
+#     would cost --timeout: the count is printed).
+STARTS=${BENCH_STARTS:-20}
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+: > "$T/start.on"
+: > "$T/start.off"
+i=0
+while [ "$i" -lt "$STARTS" ]; do
+	for mode in on off; do
+		flag=""
+		[ "$mode" = off ] && flag=--no-confine
+		t0=$(now)
+		# shellcheck disable=SC2086
+		run_trap 1 "$T/start.jsonl" --candidate "$T/nowrap.c" --max-map 0 $flag "$T/one.jsonl"
+		t1=$(now)
+		awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.6f\n", b - a }' >> "$T/start.$mode"
+	done
+	i=$((i + 1))
+done
+jq -e '.confinement.mode == "off"' "$T/start.jsonl" >/dev/null ||
+	fail "the --no-confine run does not say so: $(cat "$T/start.jsonl")"
+run_trap 1 "$T/start.jsonl" --candidate "$T/nowrap.c" --max-map 0 "$T/one.jsonl"
+layers=$(jq -c 'select(.type == "summary") | .confinement' "$T/start.jsonl")
+s_on=$(median < "$T/start.on")
+s_off=$(median < "$T/start.off")
+: > "$T/rate.on"
+: > "$T/rate.off"
+for _ in 1 2 3; do
+	for mode in on off; do
+		flag=""
+		[ "$mode" = off ] && flag=--no-confine
+		# shellcheck disable=SC2086
+		run_trap 0 "$T/pipe2.jsonl" --candidate "$T/ok.c" $flag "$T/cases.jsonl"
+		jq -r 'select(.type == "summary") | .cases_per_s' "$T/pipe2.jsonl" >> "$T/rate.$mode"
+	done
+done
+r_on=$(median < "$T/rate.on")
+r_off=$(median < "$T/rate.off")
+cat > "$T/spin.c" <<'EOF'
+#include "kvarbiter_candidate.h"
+int route_radix_2d(int64_t b, int64_t h, int64_t p, int64_t n, int64_t bs, int64_t out[3]) { int64_t a = p + b; if (n == 3) for (;;) ; out[0] = h; out[1] = (a / bs) % n; out[2] = a % bs; return 0; }
+EOF
+hangs=$("$BIN/route-oracle" --oracle radix-2d --boundaries | jq -s '[.[] | select(.total_blocks_h == 3)] | length')
+run_trap 1 "$T/warm.jsonl" --candidate "$T/spin.c" --max-map 0 --timeout 0.5 "$T/one.jsonl"
+t0=$(now)
+run_trap 1 "$T/spin.jsonl" --candidate "$T/spin.c" --oracle radix-2d --boundaries --max-map 0
+t1=$(now)
+summary "$T/spin.jsonl" > "$T/spin.sum"
+jq -e '.verdict == "HARD_BLOCK" and .classes.timeout == 3 and .not_run > 0 and .cases + .not_run == 4155' \
+	"$T/spin.sum" >/dev/null || fail "the spinning candidate: $(cat "$T/spin.sum")"
+echo "grad-trap confinement: $layers"
+awk -v on="$s_on" -v off="$s_off" -v ron="$r_on" -v roff="$r_off" -v n="$STARTS" 'BEGIN {
+	d = (on - off) * 1000
+	printf "  trap start   %8.1f ms confined, %8.1f ms --no-confine (medians of %d): %+.1f ms\n", on * 1000, off * 1000, n, d
+	printf "  goal <= 10 ms per trap start: %s\n", (d <= 10 ? "met" : "NOT met")
+	printf "  route pipe   %12.0f cases/s confined, %12.0f --no-confine (medians of 3)\n", ron, roff
+	printf "  goal confined >= 0.95x of --no-confine: %s (%.3fx)\n", (ron >= 0.95 * roff ? "met" : "NOT met"), ron / roff
+}'
+awk -v a="$t0" -v b="$t1" -v h="$hangs" -v nr="$(jq -r .not_run "$T/spin.sum")" 'BEGIN {
+	w = b - a
+	printf "grad-trap liveness: a route spinning on total_blocks_h == 3, --boundaries (4155 cases, %d hang)\n", h
+	printf "  HARD_BLOCK in %.2f s wall at --timeout 2 (3 timeouts pinned, %d cases not run); without the hang budget about %d s\n", w, nr, h * 2
+	printf "  goal <= 20 s: %s (%.2fx of the goal)\n", (w <= 20 ? "met" : "NOT met"), w / 20
+}'
+
+# ---- 4. ImpactArbiter's method, in Python -----------------------------------
 command -v "$PY" >/dev/null || { echo "bench: $PY not found: skipping the Python reference"; exit 0; }
 REF="$ROOT/tests/bench/impactarbiter_ref.py"
 head -n "$PY_N" "$T/cases.jsonl" > "$T/sub.jsonl"

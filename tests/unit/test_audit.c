@@ -292,6 +292,8 @@ static void t_db_verdict(void)
 	/* a version 2 store (no audit tables) is migrated in place */
 	CHECK(q_exec(path, "DROP VIEW sweep_summary; DROP TABLE sweep_shards;"
 		     "DROP TABLE sweep_runs;"
+		     "ALTER TABLE trap_runs DROP COLUMN not_run;"
+		     "ALTER TABLE trap_runs DROP COLUMN confinement;"
 		     "DROP TABLE audit_findings; DROP TABLE audit_verdicts;"
 		     "UPDATE schema_version SET version = 2") == SQLITE_OK);
 	CHECK(!kva_db_open(path, &db, &e));
