@@ -899,17 +899,17 @@ static void close_pipes(kva_sbx *s)
 	close_fd(&s->from);
 }
 
-/* Reap s->pid (blocking) and take the candidate's status: the init's
- * report with namespaces, the wait status without. */
-static void reap(kva_sbx *s)
+/* s->pid was reaped with wait status st: take the candidate's status
+ * (the init's report with namespaces, st without), kill what is left of
+ * its process group (without namespaces), forget the child. */
+static void reaped(kva_sbx *s, int st)
 {
-	int st = 0;
 	struct msg m;
 
-	while (waitpid(s->pid, &st, 0) < 0 && errno == EINTR)
-		;
 	untrack(s->pid);
 	s->status = st;
+	if (!s->ns)
+		kill(-s->pid, SIGKILL); /* grandchildren */
 	if (s->ns && s->report >= 0) {
 		/* the init wrote the candidate's status before it exited */
 		while (read_msg(s->report, &m, 0.05) == 0)
@@ -919,6 +919,16 @@ static void reap(kva_sbx *s)
 	close_fd(&s->report);
 	s->pid = 0;
 	describe(s);
+}
+
+/* Reap s->pid, blocking. */
+static void reap(kva_sbx *s)
+{
+	int st = 0;
+
+	while (waitpid(s->pid, &st, 0) < 0 && errno == EINTR)
+		;
+	reaped(s, st);
 }
 
 void kva_sbx_stop(kva_sbx *s)
@@ -945,21 +955,7 @@ static int died(kva_sbx *s)
 			pid_t r = waitpid(s->pid, &st, WNOHANG);
 
 			if (r == s->pid) {
-				/* reaped: keep the status for reap()'s report */
-				untrack(s->pid);
-				s->status = st;
-				if (!s->ns)
-					kill(-s->pid, SIGKILL); /* grandchildren */
-				if (s->ns && s->report >= 0) {
-					struct msg m;
-
-					while (read_msg(s->report, &m, 0.05) == 0)
-						if (m.tag == MSG_STATUS)
-							s->status = (int)m.val;
-				}
-				close_fd(&s->report);
-				s->pid = 0;
-				describe(s);
+				reaped(s, st);
 				return KVA_SBX_DIED;
 			}
 			usleep(5000);
@@ -1064,20 +1060,7 @@ int kva_sbx_wait(kva_sbx *s, double timeout_s)
 		pid_t r = waitpid(s->pid, &st, WNOHANG);
 
 		if (r == s->pid) {
-			untrack(s->pid);
-			s->status = st;
-			if (!s->ns)
-				kill(-s->pid, SIGKILL);
-			if (s->ns && s->report >= 0) {
-				struct msg m;
-
-				while (read_msg(s->report, &m, 0.05) == 0)
-					if (m.tag == MSG_STATUS)
-						s->status = (int)m.val;
-			}
-			close_fd(&s->report);
-			s->pid = 0;
-			describe(s);
+			reaped(s, st);
 			return KVA_SBX_DIED;
 		}
 		if (kva_now() - t0 >= timeout_s) {

@@ -326,8 +326,8 @@ static void count_hang(kva_trap *t)
 
 	if (++t->hangs < (uint64_t)t->c.max_hangs)
 		return;
-	snprintf(why, sizeof why, "hang budget spent: %llu timeouts (--max-hangs %d)",
-		 (unsigned long long)t->hangs, t->c.max_hangs);
+	snprintf(why, sizeof why, "hang budget spent: %llu timeout%s (--max-hangs %d)",
+		 (unsigned long long)t->hangs, t->hangs == 1 ? "" : "s", t->c.max_hangs);
 	stop_running(t, why);
 }
 

@@ -316,6 +316,64 @@ setup() {
 	assert_equal "$stderr" "grad-trap: --kind: want route, write or gather, not scatter"
 	run -2 --separate-stderr grad-trap --candidate x.c --timeout 0
 	assert_equal "$stderr" "grad-trap: --timeout: value is invalid: 0"
+	run -2 --separate-stderr grad-trap --candidate x.c --max-hangs -1
+	assert_equal "$stderr" "grad-trap: --max-hangs: value is too small: -1"
+	run -2 --separate-stderr grad-trap --candidate x.c --load-timeout x
+	assert_equal "$stderr" "grad-trap: --load-timeout: value is invalid: x"
+	run -2 --separate-stderr grad-trap --candidate x.c --confine loose
+	assert_equal "$stderr" "grad-trap: --confine: want auto or strict, not loose"
+	run -2 --separate-stderr grad-trap --run true --candidate x.c
+	assert_equal "${stderr_lines[0]}" "grad-trap: --run takes a command and nothing to trap"
+}
+
+@test "--run: a command confined like a co-process; its status, 124 past --timeout" {
+	export OPENAI_API_KEY=sk-kvarbiter-run-$RANDOM$RANDOM
+	run -0 --separate-stderr grad-trap --run 'env; pwd'
+	assert_equal "$stderr" ""
+	refute_output --partial "$OPENAI_API_KEY"
+	refute_output --partial "OPENAI"
+	assert_line "LC_ALL=C"
+	assert_line "PATH=/usr/local/bin:/usr/bin:/bin"
+	# stdin and stdout are ours; files only in the private directory
+	run -0 --separate-stderr grad-trap --run 'cat > f && wc -c < f' <<< "hello"
+	assert_output "6"
+	run -3 --separate-stderr grad-trap --run "echo pwned > $BATS_TEST_TMPDIR/x; exit 3"
+	[ ! -e "$BATS_TEST_TMPDIR/x" ]
+	run -124 --separate-stderr grad-trap --run 'sleep 100' --timeout 0.5
+	assert_equal "$stderr" "grad-trap: --run: no end for 0.5 s"
+	run -137 --separate-stderr grad-trap --run 'kill -9 $$'
+}
+
+@test "without namespaces: the missing layers are said once and recorded; strict refuses" {
+	# a user namespace in which no further one may be made: clone fails
+	unshare --user --map-root-user sh -c 'echo 0 > /proc/sys/user/max_user_namespaces' 2> /dev/null ||
+		skip "cannot make a user namespace here to take namespaces away"
+	run -1 --separate-stderr unshare --user --map-root-user sh -c \
+		'echo 0 > /proc/sys/user/max_user_namespaces && exec grad-trap --candidate "$1" --db "$3" "$2"' \
+		sh "$F/radix2d-nowrap.c" "$BATS_TEST_TMPDIR/b2" "$BATS_TEST_TMPDIR/t.db"
+	assert_equal "${#stderr_lines[@]}" 1
+	[[ ${stderr_lines[0]} == "grad-trap: confinement: user, pid, mount, ipc, net"*"unavailable: clone: "* ]]
+	run -0 jq -e '.verdict == "HARD_BLOCK" and .confinement.mode == "auto" and .confinement.env
+	  and (.confinement.user | not) and (.confinement.pid | not) and .confinement.seccomp == "loader"' <<< "${lines[-1]}"
+	if command -v sqlite3 > /dev/null; then
+		run -0 sqlite3 "$BATS_TEST_TMPDIR/t.db" "select json_extract(confinement, '\$.user'), json_extract(confinement, '\$.seccomp'), not_run from trap_runs"
+		assert_output "0|loader|0"
+	fi
+	run -2 --separate-stderr unshare --user --map-root-user sh -c \
+		'echo 0 > /proc/sys/user/max_user_namespaces && exec grad-trap --confine strict --candidate "$1" "$2"' \
+		sh "$F/radix2d-ok.c" "$BATS_TEST_TMPDIR/b2"
+	[[ $stderr == *"confinement: user, pid, mount, ipc, net"*"unavailable: clone: "*"(--confine strict)"* ]]
+	assert_output ""
+	# --no-confine says so in the summary
+	run -0 grad-trap --no-confine --candidate "$F/radix2d-ok.c" "$BATS_TEST_TMPDIR/b2"
+	run -0 jq -e '.confinement == {"mode":"off"}' <<< "${lines[-1]}"
+}
+
+@test "a hanging candidate: --format text says how many cases were not run and why" {
+	run -1 grad-trap --candidate "$ROOT/fixtures/candidates/hostile/hang-tb3.c" --oracle radix-2d \
+		--boundaries --timeout 0.5 --max-hangs 1 --format text --max-map 1
+	assert_line --regexp '^[0-9]+ of [0-9]+ cases diverged: timeout=1$'
+	assert_line --regexp '^[0-9]+ cases not run: hang budget spent: 1 timeout \(--max-hangs 1\)$'
 }
 
 @test "writing to /dev/full is an error, exit 2" {
@@ -329,4 +387,8 @@ setup() {
 	run -0 grad-trap --candidate "$ROOT/fixtures/candidates/paged/correct-slot-first.c" "$BATS_TEST_TMPDIR/r"
 	assert_line --index 1 --partial '"cases":16,"diverged":0'
 	assert_line --index 0 --partial '"type":"state"'
+}
+
+@test "every EXAMPLES entry of grad-trap(1) runs and prints what the page shows" {
+	run -0 check_man_examples grad-trap.1
 }
