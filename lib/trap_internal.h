@@ -1,0 +1,126 @@
+/*
+ * trap_internal.h - the trap's state, shared by lib/trap.c (the run: the
+ * child, the queue, the generator, the records and reports), lib/trap_route.c
+ * (route candidates: the round trip and the judging) and lib/trap_kernel.c
+ * (write and gather kernels: the call and the judging).  Not a public
+ * interface: grad-trap uses trap.h.
+ */
+#ifndef KVA_TRAP_INTERNAL_H
+#define KVA_TRAP_INTERNAL_H
+
+#include "trap.h"
+#include "trap_proto.h"
+
+#define MAX_TABLE (1u << 24)
+
+/* The child's answers were not the trap's protocol: bytes the candidate
+ * wrote into the reply pipe itself, or a pipe it garbled. */
+#define SBX_GARBLED 3
+
+struct tcase {                   /* one queued case */
+	int64_t in[KVA_MAX_IN];
+	size_t toff[KVA_MAX_TAB];    /* into pool */
+	size_t tlen[KVA_MAX_TAB];
+	kva_route expect;
+	long line;
+	uint64_t index;              /* 0-based, over the run */
+	struct cres got;
+	int cls;                     /* -1: agrees with the oracle */
+	int skipped;                 /* never run (hang budget, load) */
+	char why[96];
+};
+
+struct dtok {                    /* one token of the dumped world */
+	int64_t oc[KVA_MAX_OUT];     /* oracle cell (if routed) */
+	int64_t cc[KVA_MAX_OUT];     /* candidate cell (if it wrote one) */
+	int oroute, croute;
+	uint64_t index;
+};
+
+struct kva_trap {
+	kva_trap_conf c;
+	int oid;
+	unsigned world;              /* world inputs mask */
+	kva_sbx sbx;
+	int sofd;                    /* the candidate's shared object, or -1 */
+	unsigned layers;             /* confinement layers that held (all spawns) */
+	int spawned;                 /* a child was set up at least once */
+	uint32_t seq;                /* of the last request */
+	const char *file;            /* source of the cases being queued */
+	struct tcase *q;
+	size_t nq, capq;
+	int64_t *pool;
+	size_t npool, cappool;
+	kva_buf req, rep;
+	uint64_t cases, diverged, printed;
+	uint64_t cls[KVA_C_N];
+	uint64_t hangs;              /* timeouts pinned to a case */
+	uint64_t not_run;            /* cases never run */
+	char stop_why[160];          /* why the rest is not run ("" runs on) */
+	double divergence, t0, t1;
+	int have_first;
+	int load_cls;                /* a load finding's class, or -1 */
+	char load_why[96];
+	struct dtok *wtok;           /* the tokens sharing first's cache */
+	size_t nwtok;
+	struct tcase first;          /* smallest failing case */
+	int64_t *first_tab;          /* its tables */
+	char first_file[256];
+	kva_buf map;                 /* text map lines (first max_map) */
+	uint64_t heat[8][16];        /* misrouted floats by head x block */
+	int heat_h, heat_b;
+};
+
+
+/* What an exchange waits for (kva_sbx_exchange's done callbacks). */
+struct want {
+	size_t bytes, unit;          /* binary answers: all, one of them */
+	size_t lines, scanned, nl;   /* co-process answers: lines */
+};
+
+
+/* Kinds of kernel signature rows (kva_trap_ksig). */
+enum { SIG_TOKEN, SIG_CELL, SIG_GUARD };
+
+/* ---- lib/trap.c ---- */
+
+/* Stop running: the remaining cases are counted as not run (the first
+ * reason is kept). */
+void kva_trap_stop_running(kva_trap *t, const char *why);
+/* Cases [from, to) of the queue will not run: count them. */
+void kva_trap_skip(kva_trap *t, size_t from, size_t to);
+/* A timeout pinned to its case: spend the hang budget. */
+void kva_trap_count_hang(kva_trap *t);
+/* A loaded child: 0; 1 when the candidate failed while loading (the rest
+ * will not run); -1 with e for trouble. */
+int kva_trap_ensure_child(kva_trap *t, kva_err *e);
+/* done() for binary answers (struct want: bytes, unit). */
+int kva_trap_bytes_done(kva_buf *b, void *ctx, uint64_t *units);
+/* SplitMix64-style mixing of v into h. */
+uint64_t kva_trap_mix64(uint64_t h, uint64_t v);
+
+/* ---- lib/trap_route.c ---- */
+
+/* Run the queued route cases in the child, pinning crashes, hangs and
+ * garbled answers to their case.  Returns 0 or -1 with e (trouble). */
+int kva_trap_route_queue(kva_trap *t, kva_err *e);
+/* Classify every queued case against the oracle (cls), then refine the
+ * misroutes into permutations and collisions within their world. */
+void kva_trap_route_judge(kva_trap *t);
+/* Hash of a case's world: the inputs and tables that fix its cache. */
+uint64_t kva_trap_world_hash(const kva_trap *t, const struct tcase *k);
+
+/* ---- lib/trap_kernel.c ---- */
+
+/* Run the queued cases through the write or gather kernel, in calls of
+ * one block size and distinct slots, and classify every token.  Returns 0
+ * or -1 with e (trouble: a call that cannot be set up). */
+int kva_trap_kernel_queue(kva_trap *t, kva_err *e);
+/* A case's slot for the kernels (-1: no write) and its block size. */
+int64_t kva_trap_case_slot(const kva_trap *t, const struct tcase *k);
+int64_t kva_trap_case_bs(const kva_trap *t, const struct tcase *k);
+/* Element (h, d) of the signature row of a token, an unowned cell or a
+ * guard zone (what: SIG_*) with identity id. */
+float kva_trap_ksig(uint64_t seed, uint64_t id, int64_t h, int64_t d, int what);
+
+#endif
