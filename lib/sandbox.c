@@ -944,6 +944,23 @@ void kva_sbx_stop(kva_sbx *s)
 	s->pid = 0;
 }
 
+void kva_sbx_end(kva_sbx *s, double grace_s)
+{
+	double t0 = kva_now();
+
+	close_pipes(s);
+	while (s->pid > 0 && kva_now() - t0 < grace_s) {
+		int st;
+
+		if (waitpid(s->pid, &st, WNOHANG) == s->pid) {
+			reaped(s, st);
+			break;
+		}
+		usleep(1000);
+	}
+	kva_sbx_stop(s);
+}
+
 /* The child closed its reply pipe: reap it without killing (it may be
  * exiting on its own), but kill a tree that lives on for long. */
 static int died(kva_sbx *s)

@@ -111,6 +111,10 @@ int kva_sbx_wait(kva_sbx *s, double timeout_s);
 
 /* Close the pipes, kill the child's whole tree if it still runs, reap. */
 void kva_sbx_stop(kva_sbx *s);
+/* The end of a run: close the pipes, give the child grace_s seconds to
+ * exit on its own (it ends at end of file, its init reaps it, so the CPU
+ * time of the whole tree is accounted to us), then kva_sbx_stop. */
+void kva_sbx_end(kva_sbx *s, double grace_s);
 
 /* The layers as the summary's "confinement" object (kvarbiter(7)). */
 void kva_sbx_layers_json(kva_buf *b, unsigned layers, int profile, int confine);

@@ -1175,7 +1175,7 @@ void kva_trap_free(kva_trap *t)
 {
 	if (!t)
 		return;
-	kva_sbx_stop(&t->sbx);
+	kva_sbx_end(&t->sbx, 0.5);
 	if (t->sofd >= 0)
 		close(t->sofd);
 	free(t->q);
