@@ -247,6 +247,9 @@ double kva_now(void); /* monotonic seconds */
 typedef struct kva_rng { uint64_t s[4]; } kva_rng;
 void kva_rng_seed(kva_rng *r, uint64_t seed);
 uint64_t kva_rng_u64(kva_rng *r);
+/* A fresh seed from the kernel's random source (getrandom), below 2^53
+ * so it stays an exact JSON integer; the clock and pid if that fails. */
+uint64_t kva_fresh_seed(void);
 /* Uniform in [lo, hi] inclusive, unbiased; requires lo <= hi. */
 int64_t kva_rng_range(kva_rng *r, int64_t lo, int64_t hi);
 

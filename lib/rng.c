@@ -2,6 +2,10 @@
  * rng.c - xoshiro256** seeded through splitmix64.  Integer-only, so the
  * same seed gives the same stream on every machine and compiler.
  */
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
 #include "kvarbiter.h"
 
 static uint64_t splitmix64(uint64_t *x)
@@ -50,4 +54,13 @@ int64_t kva_rng_range(kva_rng *r, int64_t lo, int64_t hi)
 		x = kva_rng_u64(r);
 	while (x >= lim);
 	return (int64_t)((uint64_t)lo + x % span);
+}
+
+uint64_t kva_fresh_seed(void)
+{
+	uint64_t v = 0;
+
+	if (getrandom(&v, sizeof v, 0) != (ssize_t)sizeof v)
+		v = (uint64_t)time(NULL) * 0x9e3779b97f4a7c15ULL ^ (uint64_t)getpid();
+	return v & (((uint64_t)1 << 53) - 1);
 }

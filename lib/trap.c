@@ -25,8 +25,8 @@ const char *const kva_kind_names[3] = { "route", "write", "gather" };
 
 const char *const kva_class_names[KVA_C_N] = {
 	"misroute", "permutation", "collision", "out_of_bounds",
-	"unmapped_write", "missing", "stray_write", "partial_row", "crash",
-	"timeout", "error"
+	"unmapped_write", "missing", "stray_write", "partial_row",
+	"input_mutation", "nondeterministic", "crash", "timeout", "error"
 };
 
 #define CMD_FSIZE ((size_t)64 << 20) /* a co-process's files, in its tmpfs */
@@ -863,7 +863,8 @@ int kva_trap_generate(kva_trap *t, const char *mode, const char *arg,
 int kva_trap_verdict(const kva_trap *t)
 {
 	return t->divergence > t->c.tol || t->cls[KVA_C_CRASH] ||
-	       t->cls[KVA_C_TIMEOUT] || t->cls[KVA_C_ERROR];
+	       t->cls[KVA_C_TIMEOUT] || t->cls[KVA_C_ERROR] ||
+	       t->cls[KVA_C_INPUT_MUTATION] || t->cls[KVA_C_NONDETERMINISTIC];
 }
 
 static void put_classes(const kva_trap *t, kva_buf *b)
@@ -1148,8 +1149,7 @@ int kva_trap_dump(const kva_trap *t, const char *path, kva_err *e)
 						 (size_t)nc * sizeof(int64_t)); k++)
 				for (int64_t x = 0; x < width; x++)
 					acc[x] += route ? signature(t->c.seed, rows[k].index, (int)x) :
-						  kva_trap_ksig(t->c.seed, rows[k].index + 1, x / t->c.head_dim,
-						       x % t->c.head_dim, SIG_TOKEN);
+						  kva_trap_kval(t->c.seed, rows[k].index + 1, (uint64_t)x);
 			kva_buf_puts(&b, "{\"type\":\"cells\",\"name\":");
 			kva_buf_jstr(&b, name, strlen(name));
 			kva_buf_puts(&b, ",\"index\":[");

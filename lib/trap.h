@@ -22,7 +22,8 @@ extern const char *const kva_kind_names[3];
 enum kva_class {
 	KVA_C_MISROUTE, KVA_C_PERMUTATION, KVA_C_COLLISION, KVA_C_OOB,
 	KVA_C_UNMAPPED_WRITE, KVA_C_MISSING, KVA_C_STRAY_WRITE,
-	KVA_C_PARTIAL_ROW, KVA_C_CRASH, KVA_C_TIMEOUT, KVA_C_ERROR, KVA_C_N
+	KVA_C_PARTIAL_ROW, KVA_C_INPUT_MUTATION, KVA_C_NONDETERMINISTIC,
+	KVA_C_CRASH, KVA_C_TIMEOUT, KVA_C_ERROR, KVA_C_N
 };
 extern const char *const kva_class_names[KVA_C_N];
 
@@ -46,6 +47,7 @@ typedef struct kva_trap_conf {
 	int stride_pad;          /* write, gather: row stride is H*D + this */
 	int cuda;                /* --device cuda: kernels get device pointers */
 	int max_hangs;           /* timeouts before the rest is not run */
+	int repeat;              /* runs of each kernel call (>= 1) */
 } kva_trap_conf;
 
 typedef struct kva_trap kva_trap;

@@ -10,7 +10,11 @@
  * before it opens the candidate, so the candidate's constructors already
  * run under it.
  */
+#define _GNU_SOURCE
 #include <dlfcn.h>
+#include <sched.h>
+#include <sys/mman.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -101,39 +105,53 @@ static int take_case(const kva_oracle *o, const char **p, const char *end,
 	return 0;
 }
 
+/* First index at which a and b (n elements of size sz) differ, or -1. */
+static int64_t first_diff(const void *a, const void *b, size_t n, size_t sz)
+{
+	const char *x = a, *y = b;
+
+	if (!memcmp(x, y, n * sz))
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if (memcmp(x + i * sz, y + i * sz, sz))
+			return (int64_t)i;
+	return -1;
+}
+
 /*
- * The same kernel call on a GPU: copy the slot mapping, the input and the
- * poisoned output region to the device, run the candidate on device
- * pointers, copy the region back.  Returns the kernel's value, or -1000
- * minus the CUDA error for a failed allocation or copy.
+ * The same kernel call on a GPU: copy the slot mapping, the data and the
+ * region to the device, run the candidate on device pointers, copy the
+ * region back, and the inputs too, to see whether the call changed them.
+ * Returns the kernel's value, or -1000 minus the CUDA error for a failed
+ * allocation or copy.
  */
 static int cuda_kernel(const struct child_ctx *cc, const struct kreq *kr,
-		       const int64_t *slots, const float *data, float *region,
-		       size_t nreg)
+		       const kva_cache_desc *desc, int64_t *slots, float *data,
+		       float *region)
 {
 	const kva_cudart *cu = &cc->cu;
-	size_t ndata = (size_t)(cc->kind == KVA_KIND_WRITE ?
-				kr->n * kr->stride : 2 * kr->guard + kr->elems);
+	size_t ns = (size_t)kr->n * sizeof *slots, nd = (size_t)kr->ndata * sizeof *data;
+	size_t nr = (size_t)kr->nreg * sizeof *region;
 	void *ds = NULL, *dd = NULL, *dr = NULL;
 	int err, rc = -1;
 
-	if ((err = cu->malloc_(&ds, (size_t)kr->n * sizeof *slots + 8)) ||
-	    (err = cu->malloc_(&dd, ndata * sizeof *data + 4)) ||
-	    (err = cu->malloc_(&dr, nreg * sizeof *region + 4)) ||
-	    (err = cu->memcpy_(ds, slots, (size_t)kr->n * sizeof *slots, KVA_CUDA_H2D)) ||
-	    (err = cu->memcpy_(dd, data, ndata * sizeof *data, KVA_CUDA_H2D)) ||
-	    (err = cu->memcpy_(dr, region, nreg * sizeof *region, KVA_CUDA_H2D))) {
+	if ((err = cu->malloc_(&ds, ns + 8)) || (err = cu->malloc_(&dd, nd + 4)) ||
+	    (err = cu->malloc_(&dr, nr + 4)) ||
+	    (err = cu->memcpy_(ds, slots, ns, KVA_CUDA_H2D)) ||
+	    (err = cu->memcpy_(dd, data, nd, KVA_CUDA_H2D)) ||
+	    (err = cu->memcpy_(dr, region, nr, KVA_CUDA_H2D))) {
 		rc = -1000 - err;
 		goto out;
 	}
 	if (cc->kind == KVA_KIND_WRITE)
-		rc = ((fn_write)cc->fn)(dd, kr->stride, ds, kr->n,
-					(float *)dr + kr->guard, &kr->desc);
+		rc = ((fn_write)cc->fn)(dd, kr->stride, ds, kr->n, (float *)dr + kr->glo, desc);
 	else
-		rc = ((fn_gather)cc->fn)((float *)dd + kr->guard, &kr->desc, ds,
-					 kr->n, (float *)dr + kr->guard, kr->stride);
+		rc = ((fn_gather)cc->fn)((float *)dd + kr->glo, desc, ds, kr->n,
+					 (float *)dr + kr->glo, kr->stride);
 	if ((err = cu->synchronize()) ||
-	    (err = cu->memcpy_(region, dr, nreg * sizeof *region, KVA_CUDA_D2H)))
+	    (err = cu->memcpy_(region, dr, nr, KVA_CUDA_D2H)) ||
+	    (err = cu->memcpy_(slots, ds, ns, KVA_CUDA_D2H)) ||
+	    (err = cu->memcpy_(data, dd, nd, KVA_CUDA_D2H)))
 		rc = -1000 - err;
 out:
 	if (ds)
@@ -145,50 +163,202 @@ out:
 	return rc;
 }
 
-/* Run one kernel request and send back its return value, the request's
- * seq and the region it wrote (guards included).  Returns 0 or -1. */
+/* n bytes between two PROT_NONE pages, their end against the upper one
+ * (a region whose length is a page multiple touches both).  Returns the
+ * address, with the mapping in *map and *maplen, or NULL. */
+static void *guarded(size_t n, void **map, size_t *maplen)
+{
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE), body = (n + pg - 1) / pg * pg;
+	char *p = mmap(NULL, body + 2 * pg, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		return NULL;
+	if (mprotect(p + pg, body ? body : pg, PROT_READ | PROT_WRITE)) {
+		munmap(p, body + 2 * pg);
+		return NULL;
+	}
+	*map = p;
+	*maplen = body + 2 * pg;
+	return p + pg + body - n;
+}
+
+/* The buffers of one run of a call, each between guard pages. */
+struct krun {
+	int64_t *slots;
+	float *data, *region;
+	kva_cache_desc *desc;
+	void *map[4];
+	size_t len[4];
+};
+
+static int krun_new(struct krun *r, const struct kreq *kr)
+{
+	memset(r, 0, sizeof *r);
+	r->slots = guarded((size_t)kr->n * sizeof *r->slots, &r->map[0], &r->len[0]);
+	r->data = guarded((size_t)kr->ndata * sizeof *r->data, &r->map[1], &r->len[1]);
+	r->region = guarded((size_t)kr->nreg * sizeof *r->region, &r->map[2], &r->len[2]);
+	r->desc = guarded(sizeof *r->desc, &r->map[3], &r->len[3]);
+	return r->slots && r->data && r->region && r->desc ? 0 : -1;
+}
+
+static void krun_free(struct krun *r)
+{
+	for (int i = 0; i < 4; i++)
+		if (r->map[i])
+			munmap(r->map[i], r->len[i]);
+}
+
+/* Copy n floats, their bits xor mask (mantissa bits only: a finite
+ * value stays finite, and a copy of x^m is the copy of x, ^m). */
+static void copy_xor(float *to, const float *from, size_t n, uint32_t mask)
+{
+	if (!mask) {
+		memcpy(to, from, n * sizeof *to);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		uint32_t u;
+
+		memcpy(&u, &from[i], 4);
+		u ^= mask;
+		memcpy(&to[i], &u, 4);
+	}
+}
+
+/* First element at which region, its bits xor mask, differs from want,
+ * or -1. */
+static int64_t diff_xor(const float *region, const float *want, size_t n, uint32_t mask)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint32_t a, b;
+
+		memcpy(&a, &region[i], 4);
+		memcpy(&b, &want[i], 4);
+		if ((a ^ mask) != b)
+			return (int64_t)i;
+	}
+	return -1;
+}
+
+/* One run: fresh copies of the inputs (every value xor mask), the call. */
+static int32_t krun_call(const struct child_ctx *cc, const struct kreq *kr,
+			 struct krun *r, const int64_t *slots, const float *data,
+			 const float *init, uint32_t mask)
+{
+	memcpy(r->slots, slots, (size_t)kr->n * sizeof *slots);
+	copy_xor(r->data, data, (size_t)kr->ndata, mask);
+	copy_xor(r->region, init, (size_t)kr->nreg, mask);
+	*r->desc = kr->desc;
+	if (cc->cuda)
+		return cuda_kernel(cc, kr, r->desc, r->slots, r->data, r->region);
+	if (cc->kind == KVA_KIND_WRITE)
+		return ((fn_write)cc->fn)(r->data, kr->stride, r->slots, kr->n,
+					  r->region + kr->glo, r->desc);
+	return ((fn_gather)cc->fn)(r->data + kr->glo, r->desc, r->slots, kr->n,
+				   r->region + kr->glo, kr->stride);
+}
+
+/* Pin this process to one CPU of its set (on), or give the set back. */
+static void one_cpu(int on)
+{
+	static cpu_set_t all;
+	static int have;
+	cpu_set_t one;
+
+	if (on) {
+		if (!have && sched_getaffinity(0, sizeof all, &all))
+			return;
+		have = 1;
+		CPU_ZERO(&one);
+		for (int c = CPU_SETSIZE - 1; c >= 0; c--)
+			if (CPU_ISSET(c, &all)) {
+				CPU_SET(c, &one);
+				break;
+			}
+		sched_setaffinity(0, sizeof one, &one);
+	} else if (have) {
+		sched_setaffinity(0, sizeof all, &all);
+	}
+}
+
+/*
+ * Serve one kernel request: run the call kr.repeat times between guard
+ * pages, see whether the first run changed its inputs, whether its
+ * region changed after the call returned, and whether the later runs
+ * agree with it; reply with struct krep and the first run's region.
+ * The later runs get other values (every value's mantissa xor a mask, so
+ * a kernel that moves values moves them to the same places), on one CPU;
+ * the second one at the first one's addresses, the others elsewhere: a
+ * kernel that replays an answer it kept, by address or by content, is
+ * caught.  Returns 0 or -1.
+ */
 static int serve_kernel(const struct child_ctx *cc, const struct req_hdr *hd,
 			const char *payload, int wfd)
 {
 	struct kreq kr;
+	struct krep rep;
+	struct krun first, again;
 	const int64_t *slots;
-	const float *data;
-	float *region;
-	size_t nreg, need;
-	int32_t rc[2] = { 0, 0 };
-	uint32_t poison = POISON_BITS;
-	int bad;
+	const float *data, *init;
+	float *out = NULL;
+	size_t need;
+	int bad = -1;
 
 	if (hd->len < sizeof kr)
 		return -1;
 	memcpy(&kr, payload, sizeof kr);
-	if (kr.n < 0 || kr.stride < 0 || kr.guard < 0 || kr.elems < 0)
+	if (kr.n < 0 || kr.stride < 0 || kr.glo < 0 || kr.ghi < 0 || kr.elems < 0 ||
+	    kr.ndata < 0 || kr.nreg < 0 || kr.repeat < 1 ||
+	    (uint64_t)kr.n > hd->len || (uint64_t)kr.ndata > hd->len ||
+	    (uint64_t)kr.nreg > hd->len)
 		return -1;
-	need = sizeof kr + (size_t)kr.n * sizeof *slots + sizeof(float) *
-	       (size_t)(cc->kind == KVA_KIND_WRITE ? kr.n * kr.stride :
-			2 * kr.guard + kr.elems);
+	need = sizeof kr + (size_t)kr.n * sizeof *slots +
+	       ((size_t)kr.ndata + (size_t)kr.nreg) * sizeof *data;
 	if (hd->len < need)
 		return -1;
 	slots = (const int64_t *)(const void *)(payload + sizeof kr);
 	data = (const float *)(const void *)(slots + kr.n);
-	nreg = (size_t)(2 * kr.guard + (cc->kind == KVA_KIND_WRITE ?
-					  kr.elems : kr.n * kr.stride));
-	if (!(region = malloc(nreg * sizeof *region + 1)))
-		return -1;
-	for (size_t i = 0; i < nreg; i++)
-		memcpy(&region[i], &poison, 4);
-	if (cc->cuda)
-		rc[0] = cuda_kernel(cc, &kr, slots, data, region, nreg);
-	else if (cc->kind == KVA_KIND_WRITE)
-		rc[0] = ((fn_write)cc->fn)(data, kr.stride, slots, kr.n,
-					   region + kr.guard, &kr.desc);
-	else
-		rc[0] = ((fn_gather)cc->fn)(data + kr.guard, &kr.desc, slots, kr.n,
-					    region + kr.guard, kr.stride);
-	rc[1] = (int32_t)hd->seq;
-	bad = kva_sbx_write_full(wfd, rc, sizeof rc) ||
-	      kva_sbx_write_full(wfd, region, nreg * sizeof *region);
-	free(region);
+	init = data + kr.ndata;
+	memset(&rep, 0, sizeof rep);
+	rep.tag = hd->seq;
+	rep.mut_at = -1;
+	rep.nondet_at = -1;
+	if (krun_new(&first, &kr) || krun_new(&again, &kr) ||
+	    !(out = malloc((size_t)kr.nreg * sizeof *out + 1)))
+		goto done;
+	rep.rc = krun_call(cc, &kr, &first, slots, data, init, 0);
+	memcpy(out, first.region, (size_t)kr.nreg * sizeof *out);
+	if ((rep.mut_at = first_diff(first.data, data, (size_t)kr.ndata, sizeof *data)) >= 0)
+		rep.mut |= KREP_MUT_DATA;
+	else if ((rep.mut_at = first_diff(first.slots, slots, (size_t)kr.n, sizeof *slots)) >= 0)
+		rep.mut |= KREP_MUT_SLOTS;
+	else if (memcmp(first.desc, &kr.desc, sizeof kr.desc))
+		rep.mut |= KREP_MUT_DESC;
+	if (kr.repeat > 1) {
+		/* a moment for a thread the call left behind, then its region
+		 * must still be what the call returned */
+		struct timespec pause = { 0, 200000 };
+
+		nanosleep(&pause, NULL);
+		if ((rep.nondet_at = first_diff(first.region, out, (size_t)kr.nreg,
+						sizeof *out)) >= 0)
+			rep.nondet_late = 1;
+	}
+	for (int r = 1; r < kr.repeat && rep.rc == 0 && rep.nondet_at < 0; r++) {
+		uint32_t mask = (uint32_t)(0x002a5a5aU * (uint32_t)r) & 0x007fffffU;
+		struct krun *at = r == 1 ? &first : &again;
+
+		one_cpu(1);
+		krun_call(cc, &kr, at, slots, data, init, mask ? mask : 1);
+		one_cpu(0);
+		rep.nondet_at = diff_xor(at->region, out, (size_t)kr.nreg, mask ? mask : 1);
+	}
+	bad = kva_sbx_write_full(wfd, &rep, sizeof rep) ||
+	      kva_sbx_write_full(wfd, out, (size_t)kr.nreg * sizeof *out);
+done:
+	krun_free(&first);
+	krun_free(&again);
+	free(out);
 	return bad ? -1 : 0;
 }
 
@@ -275,11 +445,16 @@ static int gemit(void *vctx, const kva_oracle *o, const kva_args *a)
 	m.got.rc = call_route(g->cc, a->in, g->tab32, m.tlen, m.got.out);
 	m.got.done = 1;
 	m.got.tag = g->seq;
+	for (int k = 0; k < o->ntab; k++)
+		for (size_t j = 0; j < a->tab[k].n; j++)
+			if (g->tab32[k][j] != (int32_t)a->tab[k].v[j])
+				m.got.mut = 1;
 	if (r.status != KVA_ROUTED)
 		bad = m.got.rc == 0;
 	else
 		bad = m.got.rc != 0 || memcmp(m.got.out, r.out,
 					      (size_t)o->nout * sizeof(int64_t));
+	bad |= m.got.mut;
 	if (bad) {
 		m.type = GMSG_DIV;
 		m.tag = g->seq;
@@ -351,6 +526,9 @@ static int serve_generate(const struct child_ctx *cc, const struct req_hdr *hd,
 static int serve_cases(const struct child_ctx *cc, const struct req_hdr *hd,
 		       const char *payload, int wfd)
 {
+	static int32_t *scratch[KVA_MAX_TAB];
+	static size_t tcap[KVA_MAX_TAB];
+	const int32_t *q0 = NULL;        /* for sizeof */
 	struct cres res[RES_FLUSH];
 	const char *p = payload, *end = payload + hd->len;
 	double last = kva_now();
@@ -365,7 +543,23 @@ static int serve_cases(const struct child_ctx *cc, const struct req_hdr *hd,
 		if (take_case(cc->o, &p, end, in, tab, tlen))
 			return -1;
 		memset(r, 0, sizeof *r);
-		r->rc = call_route(cc, in, tab, tlen, r->out);
+		/* the candidate gets copies, compared after the call */
+		for (int k = 0; k < cc->o->ntab; k++) {
+			if (tlen[k] > tcap[k]) {
+				int32_t *q = realloc(scratch[k], tlen[k] * sizeof *q);
+
+				if (!q)
+					_exit(3);
+				scratch[k] = q;
+				tcap[k] = tlen[k];
+			}
+			if (tlen[k])
+				memcpy(scratch[k], tab[k], tlen[k] * sizeof *q0);
+		}
+		r->rc = call_route(cc, in, scratch, tlen, r->out);
+		for (int k = 0; k < cc->o->ntab; k++)
+			if (tlen[k] && memcmp(scratch[k], tab[k], tlen[k] * sizeof *q0))
+				r->mut = 1;
 		r->done = 1;
 		r->tag = hd->seq;
 		if (++nres == RES_FLUSH || (hd->flags & FLAG_UNBUFFERED) ||

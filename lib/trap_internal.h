@@ -46,6 +46,7 @@ struct kva_trap {
 	unsigned layers;             /* confinement layers that held (all spawns) */
 	int spawned;                 /* a child was set up at least once */
 	uint32_t seq;                /* of the last request */
+	uint64_t kcalls;             /* kernel calls made (numbers their values) */
 	const char *file;            /* source of the cases being queued */
 	struct tcase *q;
 	size_t nq, capq;
@@ -79,8 +80,6 @@ struct want {
 };
 
 
-/* Kinds of kernel signature rows (kva_trap_ksig). */
-enum { SIG_TOKEN, SIG_CELL, SIG_GUARD };
 
 /* ---- lib/trap.c ---- */
 
@@ -119,8 +118,9 @@ int kva_trap_kernel_queue(kva_trap *t, kva_err *e);
 /* A case's slot for the kernels (-1: no write) and its block size. */
 int64_t kva_trap_case_slot(const kva_trap *t, const struct tcase *k);
 int64_t kva_trap_case_bs(const kva_trap *t, const struct tcase *k);
-/* Element (h, d) of the signature row of a token, an unowned cell or a
- * guard zone (what: SIG_*) with identity id. */
-float kva_trap_ksig(uint64_t seed, uint64_t id, int64_t h, int64_t d, int what);
+/* Element pos (head * head_dim + dim) of the payload row of the token
+ * with identity id (its index in the run + 1): random bits of a finite
+ * float, from the run's seed. */
+float kva_trap_kval(uint64_t seed, uint64_t id, uint64_t pos);
 
 #endif

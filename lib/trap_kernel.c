@@ -1,17 +1,30 @@
 /*
  * trap_kernel.c - write and gather kernels (see trap_internal.h).
  *
- * The trap gives the candidate kernel a batch of tokens with their
- * slots (from the cases' expect; unmapped and padding tokens get slot -1,
- * no write) and compares what it did with the CPU twin in kernels/:
+ * The queue's tokens are run as kernel calls: one block size a call,
+ * distinct slots, as many tokens as --batch allows (mixed block sizes are
+ * grouped, never one call a case).  Unmapped and padding tokens get slot
+ * -1: no write.  Every value the kernel sees or must leave alone comes
+ * from the run's seed, as random bits over the whole range of finite
+ * floats, with no fixed structure a kernel could recognise:
  *
- *   write   the cache starts poisoned (a NaN bit pattern) between two
- *           poisoned guard zones; every token row is its signature g_t.
- *           The written cache is the gradient of L with respect to the
- *           cache; each cell is decoded back to the token it holds.
- *   gather  every token's cell holds g_t, every other cell a signature of
- *           its own slot, the guard zones a guard signature; each output
- *           row is decoded to the cell it was read from.
+ *   write   the source rows are the tokens' payloads (the stride gap has
+ *           its own values); the cache, and a slack band on each side of
+ *           it up to the guard pages, hold values of their own.  The
+ *           expected cache is the CPU twin's (kernels/) run on the same
+ *           input; the whole cache is compared bit for bit, and each cell
+ *           that differs is decoded to what it holds.
+ *   gather  the cache holds the tokens' payloads at their cells and values
+ *           of their own everywhere else; the output rows start as values
+ *           of their own; each output row is decoded to where it came from.
+ *
+ * The child also checks that the call left its inputs alone (the source
+ * rows or the cache a gather reads, the slot mapping, the descriptor:
+ * class input_mutation) and runs the call --repeat times on fresh copies,
+ * the later runs pinned to one CPU, and once more looks at the first
+ * run's output a moment after it returned (a differing run, or a late
+ * write: class nondeterministic).  Payload values are compared bit for
+ * bit, so a kernel must move them, not compute them.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -20,69 +33,241 @@
 #include "kvcache.h"
 #include "trap_internal.h"
 
-#define GAP_BITS 0x7fb0b0b0u     /* source row padding: never to be read */
+#define PAGE_FLOATS 1024         /* a 4 KiB page of floats: slack rounding */
 
+/* Kinds of value, mixed into the seed. */
+enum { V_TOKEN = 1, V_CELL, V_SLACK, V_GAP, V_DST };
+
+/* What a row holds. */
 enum { DEC_POISON, DEC_FULL, DEC_PARTIAL, DEC_CELL, DEC_GUARD, DEC_GARBAGE };
 
-/* Element (h, d) of the signature of a token, an unowned cell or a guard
- * zone with identity id: exact in float, in [-1, 1]; element 0 tells the
- * three apart (1, -1, -0.5) and elements 1-3 carry id in 16-bit pieces. */
-float kva_trap_ksig(uint64_t seed, uint64_t id, int64_t h, int64_t d, int what)
+/* Element pos of the value row of kind with identity id: random bits of a
+ * finite float (never an infinity or a NaN, which a copy through a
+ * floating-point register could change). */
+static float kval(uint64_t seed, int kind, uint64_t id, uint64_t pos)
 {
-	static const float anchor[] = { 1.0f, -1.0f, -0.5f };
+	uint64_t h = kva_trap_mix64(kva_trap_mix64(seed ^ ((uint64_t)kind << 56), id), pos);
+	uint32_t u;
+	float f;
 
-	if (d == 0)
-		return anchor[what];
-	if (d <= 3)
-		return (float)((id >> (16 * (d - 1))) & 0xffff) / 65536.0f;
-	return (float)((int)(kva_trap_mix64(kva_trap_mix64(seed ^ (uint64_t)what, id),
-				   (uint64_t)(h * 65536 + d)) & 0xffff) - 32768) / 32768.0f;
+	for (;;) {
+		u = (uint32_t)h;
+		if ((u & 0x7f800000u) != 0x7f800000u)
+			break;
+		u = (uint32_t)(h >> 32);
+		if ((u & 0x7f800000u) != 0x7f800000u)
+			break;
+		h = kva_trap_mix64(h, 0x6b76);
+	}
+	memcpy(&f, &u, 4);
+	return f;
 }
 
-static int is_bits(float f, uint32_t bits)
+float kva_trap_kval(uint64_t seed, uint64_t id, uint64_t pos)
+{
+	return kval(seed, V_TOKEN, id, pos);
+}
+
+static uint32_t bits(float f)
 {
 	uint32_t u;
 
 	memcpy(&u, &f, 4);
-	return u == bits;
+	return u;
 }
 
-/* What a row of H*D floats holds.  *id is the token id, cell slot + 1 or
- * 0.  A row that starts like a token's but differs elsewhere is partial. */
-static int decode(const kva_trap *t, const float *row, int64_t H, int64_t D,
-		  uint64_t *id)
+/* Open-addressing map from 32-bit keys (a value's bits, or a slot) to
+ * 64-bit values; key ~0 never occurs as a payload (it is a NaN). */
+struct vmap {
+	uint64_t *kv;            /* key in the high half, value index low */
+	int64_t *val;
+	size_t cap;
+};
+
+#define VMAP_EMPTY (~(uint64_t)0)
+
+static void vmap_init(struct vmap *m, size_t n)
 {
-	int64_t n = H * D, poison = 0;
-	int what;
-	uint64_t v = 0;
+	for (m->cap = 16; m->cap < 2 * n + 2; m->cap *= 2)
+		;
+	m->kv = malloc(m->cap * sizeof *m->kv);
+	m->val = malloc(m->cap * sizeof *m->val);
+	if (!m->kv || !m->val)
+		kva_die(KVA_EXIT_TROUBLE, "out of memory");
+	for (size_t i = 0; i < m->cap; i++)
+		m->kv[i] = VMAP_EMPTY;
+}
 
-	*id = 0;
-	for (int64_t i = 0; i < n; i++)
-		poison += is_bits(row[i], POISON_BITS);
-	if (poison == n)
-		return DEC_POISON;
-	if (row[0] == 1.0f)
-		what = SIG_TOKEN;
-	else if (row[0] == -1.0f)
-		what = SIG_CELL;
-	else if (row[0] == -0.5f)
-		what = SIG_GUARD;
-	else
-		return DEC_GARBAGE;
-	for (int d = 1; d <= 3; d++) {
-		float f = row[d];
+/* The entry for key (created with value -1 when absent). */
+static int64_t *vmap_at(struct vmap *m, uint64_t key)
+{
+	size_t i = (size_t)kva_trap_mix64(0, key) & (m->cap - 1);
 
-		if (!(f >= 0.0f && f < 1.0f))
-			return what == SIG_TOKEN ? DEC_GARBAGE : DEC_GARBAGE;
-		v |= (uint64_t)(f * 65536.0f) << (16 * (d - 1));
+	while (m->kv[i] != VMAP_EMPTY && m->kv[i] != key)
+		i = (i + 1) & (m->cap - 1);
+	if (m->kv[i] == VMAP_EMPTY) {
+		m->kv[i] = key;
+		m->val[i] = -1;
 	}
-	*id = v;
-	for (int64_t h = 0; h < H; h++)
-		for (int64_t d = 0; d < D; d++)
-			if (row[h * D + d] != kva_trap_ksig(t->c.seed, v, h, d, what) ||
-			    is_bits(row[h * D + d], POISON_BITS))
-				return what == SIG_TOKEN ? DEC_PARTIAL : DEC_GARBAGE;
-	return what == SIG_TOKEN ? DEC_FULL : what == SIG_CELL ? DEC_CELL : DEC_GUARD;
+	return &m->val[i];
+}
+
+/* The value of key, or -1; inserts nothing. */
+static int64_t vmap_get(const struct vmap *m, uint64_t key)
+{
+	size_t i;
+
+	if (!m->cap)
+		return -1;
+	for (i = (size_t)kva_trap_mix64(0, key) & (m->cap - 1); m->kv[i] != VMAP_EMPTY;
+	     i = (i + 1) & (m->cap - 1))
+		if (m->kv[i] == key)
+			return m->val[i];
+	return -1;
+}
+
+static void vmap_free(struct vmap *m)
+{
+	free(m->kv);
+	free(m->val);
+	memset(m, 0, sizeof *m);
+}
+
+/* One kernel call: its tokens (queue indices), the cache, the values. */
+struct kcall {
+	kva_trap *t;
+	const size_t *ix;        /* the queue index of each token */
+	size_t n;
+	kva_cache_desc dc;
+	int64_t H, D, S, stride, elems, ncell;
+	int64_t glo, ghi;        /* slack floats before and after the region */
+	int64_t *slots;
+	struct vmap owner;       /* slot -> local token */
+	struct vmap heads;       /* bits of a token's head-row start -> i*H + h */
+	struct vmap cells;       /* gather: bits of a cell's first value -> slot
+	                            (built when first needed) */
+	struct vmap slack;       /* bits of a slack value -> its offset */
+	uint64_t call;           /* numbers the calls of the run */
+};
+
+/* The identity of local token i: its index in the run, so its payload is
+ * the same whichever call carries it. */
+static uint64_t tok_id(const struct kcall *kc, size_t i)
+{
+	return kc->t->q[kc->ix[i]].index + 1;
+}
+
+static float tok_val(const struct kcall *kc, size_t i, int64_t pos)
+{
+	return kval(kc->t->c.seed, V_TOKEN, tok_id(kc, i), (uint64_t)pos);
+}
+
+static float cell_val(const struct kcall *kc, int64_t s, int64_t pos)
+{
+	return kval(kc->t->c.seed, V_CELL, kc->call * 0x100000000ULL + (uint64_t)s,
+		    (uint64_t)pos);
+}
+
+/* Element pos (h*D + d) of the row a cache holds at slot s. */
+static float cache_at(const struct kcall *kc, const float *cache, int64_t s, int64_t pos)
+{
+	return cache[kva_cache_index(&kc->dc, s, pos / kc->D, pos % kc->D)];
+}
+
+/* The token maps: each token's head rows keyed by their first value. */
+static void kcall_maps(struct kcall *kc)
+{
+	vmap_init(&kc->owner, kc->n);
+	vmap_init(&kc->heads, kc->n * (size_t)kc->H);
+	for (size_t i = 0; i < kc->n; i++) {
+		if (kc->slots[i] >= 0)
+			*vmap_at(&kc->owner, (uint64_t)kc->slots[i]) = (int64_t)i;
+		for (int64_t h = 0; h < kc->H; h++)
+			*vmap_at(&kc->heads, bits(tok_val(kc, i, h * kc->D))) =
+				(int64_t)i * kc->H + h;
+	}
+}
+
+/* The gather cells' map, built the first time a row needs it. */
+static void kcall_cells(struct kcall *kc, const float *cache)
+{
+	if (kc->cells.cap)
+		return;
+	vmap_init(&kc->cells, (size_t)kc->ncell);
+	for (int64_t s = 0; s < kc->ncell; s++)
+		if (vmap_get(&kc->owner, (uint64_t)s) < 0)
+			*vmap_at(&kc->cells, bits(cache_at(kc, cache, s, 0))) = s;
+}
+
+/*
+ * What row (H*D floats, element pos at row[pos] for a dst row, or read
+ * from the cache at slot `s` when cache is set) holds, given what it held
+ * before (init, same addressing).  *who is the local token (FULL,
+ * PARTIAL) or the slot (CELL).  A row some of whose head rows are a
+ * token's, in place, and the rest untouched or other, is PARTIAL.
+ */
+static int decode(struct kcall *kc, const float *row, const float *cache, int64_t s,
+		  const float *init, const float *gcache, int64_t *who)
+{
+	int64_t HD = kc->H * kc->D, first = -1, u = -1;
+	int all_tok = 1;
+
+	*who = -1;
+	for (int64_t p = 0; p < HD; p++) {
+		float v = cache ? cache_at(kc, cache, s, p) : row[p];
+		float w = cache ? cache_at(kc, init, s, p) : init[p];
+
+		if (bits(v) != bits(w)) {
+			first = p;
+			break;
+		}
+	}
+	if (first < 0)
+		return DEC_POISON;
+	/* the first head row that changed, looked up by its first value */
+	for (int64_t h = first / kc->D; h < kc->H && u < 0; h++) {
+		float v = cache ? cache_at(kc, cache, s, h * kc->D) : row[h * kc->D];
+		int64_t e = vmap_get(&kc->heads, bits(v));
+
+		if (e >= 0 && e % kc->H == h)
+			u = e / kc->H;
+	}
+	if (u >= 0) {
+		for (int64_t p = 0; p < HD && all_tok; p++) {
+			float v = cache ? cache_at(kc, cache, s, p) : row[p];
+
+			all_tok = bits(v) == bits(tok_val(kc, (size_t)u, p));
+		}
+		*who = u;
+		return all_tok ? DEC_FULL : DEC_PARTIAL;
+	}
+	/* a token's head row moved within the row (a wrong stride): part of
+	 * that token's row, out of place */
+	for (int64_t p = first; p < HD; p++) {
+		float v = cache ? cache_at(kc, cache, s, p) : row[p];
+		int64_t e = vmap_get(&kc->heads, bits(v));
+
+		if (e >= 0) {
+			*who = e / kc->H;
+			return DEC_PARTIAL;
+		}
+	}
+	if (!cache) {
+		/* a gather's output row: a cell's own values, or the slack */
+		int64_t c;
+
+		kcall_cells(kc, gcache);
+		if ((c = vmap_get(&kc->cells, bits(row[0]))) >= 0) {
+			for (int64_t p = 0; p < HD; p++)
+				if (bits(row[p]) != bits(cache_at(kc, gcache, c, p)))
+					return DEC_GARBAGE;
+			*who = c;
+			return DEC_CELL;
+		}
+		if (vmap_get(&kc->slack, bits(row[0])) >= 0)
+			return DEC_GUARD;
+	}
+	return DEC_GARBAGE;
 }
 
 /* Slot and block size of a case for the kernels (slot -1: no write). */
@@ -100,17 +285,6 @@ int64_t kva_trap_case_bs(const kva_trap *t, const struct tcase *k)
 	return t->oid == OR_FLASHINFER ? k->in[2] : k->in[1];
 }
 
-/* Element difference for the divergence: poison counts as 0 (nothing
- * written), any other non-number as a full unit. */
-static double elem(float f)
-{
-	if (is_bits(f, POISON_BITS))
-		return 0;
-	if (f != f)
-		return 2;
-	return f;
-}
-
 /* Mark token k diverging with class c, the landing slot (or -1). */
 static void kmark(struct tcase *k, int c, int64_t landed)
 {
@@ -122,121 +296,79 @@ static void kmark(struct tcase *k, int c, int64_t landed)
 	k->got.out[0] = landed;
 }
 
-/* Open-addressing map slot -> local token index for one batch. */
-struct slotmap {
-	int64_t *key;
-	int64_t *val;
-	size_t cap;
-};
-
-static void slotmap_init(struct slotmap *m, size_t n)
+static struct tcase *tok(const struct kcall *kc, size_t i)
 {
-	for (m->cap = 16; m->cap < 4 * n; m->cap *= 2)
-		;
-	m->key = malloc(m->cap * sizeof *m->key);
-	m->val = malloc(m->cap * sizeof *m->val);
-	if (!m->key || !m->val)
-		kva_die(KVA_EXIT_TROUBLE, "out of memory");
-	for (size_t i = 0; i < m->cap; i++)
-		m->key[i] = -1;
-}
-
-/* The entry for slot s (created with value -1 when absent). */
-static int64_t *slotmap_at(struct slotmap *m, int64_t s)
-{
-	size_t i = (size_t)kva_trap_mix64(0, (uint64_t)s) & (m->cap - 1);
-
-	while (m->key[i] != -1 && m->key[i] != s)
-		i = (i + 1) & (m->cap - 1);
-	if (m->key[i] == -1) {
-		m->key[i] = s;
-		m->val[i] = -1;
-	}
-	return &m->val[i];
-}
-
-/* The token owning slot s, or -1; inserts nothing. */
-static int64_t slotmap_get(const struct slotmap *m, int64_t s)
-{
-	size_t i = (size_t)kva_trap_mix64(0, (uint64_t)s) & (m->cap - 1);
-
-	while (m->key[i] != -1) {
-		if (m->key[i] == s)
-			return m->val[i];
-		i = (i + 1) & (m->cap - 1);
-	}
-	return -1;
-}
-
-static void slotmap_free(struct slotmap *m)
-{
-	free(m->key);
-	free(m->val);
+	return &kc->t->q[kc->ix[i]];
 }
 
 static const char *const layout_names[] = { "nhd", "hnd", "vllm-x" };
 
-/* Does slot s hold token id's row when the cache is read in another
+/* Does slot s hold token i's row when the cache is read in another
  * layout (a kernel that confused NHD, HND and vLLM's x-chunked key
- * layout)?  Returns that layout, or -1.  row is scratch of H*D floats. */
-static int other_layout(const kva_trap *t, const kva_cache_desc *dc,
-			const float *cache, int64_t s, uint64_t id, float *row)
+ * layout)?  Returns that layout, or -1. */
+static int other_layout(const struct kcall *kc, const float *cache, int64_t s, size_t i)
 {
-	int64_t H = dc->num_heads, D = dc->head_dim;
-
 	for (int l = 0; l < 3; l++) {
-		kva_cache_desc o = *dc;
+		kva_cache_desc o = kc->dc;
 		const char *why;
-		int64_t bad = 0;
+		int bad = 0;
 
-		if (l == dc->layout)
+		if (l == kc->dc.layout)
 			continue;
 		o.layout = l;
-		o.x = l == KVA_LAYOUT_VLLM_X ? t->c.x : 1;
+		o.x = l == KVA_LAYOUT_VLLM_X ? kc->t->c.x : 1;
 		if (kva_cache_desc_check(&o, &why))
 			continue;
-		for (int64_t h = 0; h < H && !bad; h++)
-			for (int64_t d = 0; d < D && !bad; d++) {
-				row[h * D + d] = cache[kva_cache_index(&o, s, h, d)];
-				bad = row[h * D + d] != kva_trap_ksig(t->c.seed, id, h, d, SIG_TOKEN);
-			}
+		for (int64_t h = 0; h < kc->H && !bad; h++)
+			for (int64_t d = 0; d < kc->D && !bad; d++)
+				bad = bits(cache[kva_cache_index(&o, s, h, d)]) !=
+				      bits(tok_val(kc, i, h * kc->D + d));
 		if (!bad)
 			return l;
 	}
 	return -1;
 }
 
-/* Classify a write kernel's cache.  cand and ref are guard+cache+guard. */
-static void judge_write(kva_trap *t, size_t from, size_t n, const kva_cache_desc *dc,
-			const float *cand, int64_t guard, struct slotmap *owner)
+/* The slot whose row holds cache element e (any layout). */
+static int64_t slot_of_elem(const struct kcall *kc, int64_t e)
 {
-	int64_t H = dc->num_heads, D = dc->head_dim;
-	int64_t ncell = (int64_t)dc->num_blocks * dc->block_size;
-	uint64_t base = t->q[from].index + 1;
-	float *row = malloc((size_t)(H * D) * sizeof *row);
-	int *kind = malloc((size_t)ncell * sizeof *kind);
-	uint64_t *cid = malloc((size_t)ncell * sizeof *cid);
+	int64_t S = kc->S, HD = kc->H * kc->D, block = e / (S * HD);
+
+	switch (kc->dc.layout) {
+	case KVA_LAYOUT_NHD:
+		return e / HD;
+	case KVA_LAYOUT_HND:
+		return block * S + (e / kc->D) % S;
+	default:
+		return block * S + (e / kc->dc.x) % S;
+	}
+}
+
+/* Classify a write kernel's cache.  cand and init are slack+cache+slack. */
+static void judge_write(struct kcall *kc, const float *cand, const float *init)
+{
+	size_t n = kc->n;
+	const float *cache = cand + kc->glo, *icache = init + kc->glo;
+	int *kind = malloc((size_t)kc->ncell * sizeof *kind);
+	int64_t *who = malloc((size_t)kc->ncell * sizeof *who);
 	int64_t *full_at = malloc(n * sizeof *full_at), *part_at = malloc(n * sizeof *part_at);
 	int guard_bad = 0;
 
-	if (!row || !kind || !cid || !full_at || !part_at)
+	if (!kind || !who || !full_at || !part_at)
 		kva_die(KVA_EXIT_TROUBLE, "out of memory");
-	for (int64_t i = 0; i < guard; i++)
-		if (!is_bits(cand[i], POISON_BITS) ||
-		    !is_bits(cand[guard + kva_cache_elems(dc) + i], POISON_BITS))
-			guard_bad = 1;
+	for (int64_t i = 0; i < kc->glo; i++)
+		guard_bad |= bits(cand[i]) != bits(init[i]);
+	for (int64_t i = 0; i < kc->ghi; i++)
+		guard_bad |= bits(cand[kc->glo + kc->elems + i]) !=
+			     bits(init[kc->glo + kc->elems + i]);
 	for (size_t i = 0; i < n; i++)
 		full_at[i] = part_at[i] = -1;
 	/* what each cell holds, and where each token's row went */
-	for (int64_t s = 0; s < ncell; s++) {
-		for (int64_t h = 0; h < H; h++)
-			for (int64_t d = 0; d < D; d++)
-				row[h * D + d] = cand[guard + kva_cache_index(dc, s, h, d)];
-		kind[s] = decode(t, row, H, D, &cid[s]);
-		if ((kind[s] == DEC_FULL || kind[s] == DEC_PARTIAL) &&
-		    cid[s] >= base && cid[s] - base < n) {
-			size_t u = (size_t)(cid[s] - base);
-			int64_t own = kva_trap_case_slot(t, &t->q[from + u]);
+	for (int64_t s = 0; s < kc->ncell; s++) {
+		kind[s] = decode(kc, NULL, cache, s, icache, NULL, &who[s]);
+		if (kind[s] == DEC_FULL || kind[s] == DEC_PARTIAL) {
+			size_t u = (size_t)who[s];
+			int64_t own = kc->slots[u];
 			int64_t *at = kind[s] == DEC_FULL ? &full_at[u] : &part_at[u];
 
 			if (*at < 0 || *at == own || s == own)
@@ -246,9 +378,8 @@ static void judge_write(kva_trap *t, size_t from, size_t n, const kva_cache_desc
 		}
 	}
 	for (size_t i = 0; i < n; i++) {
-		struct tcase *k = &t->q[from + i];
-		int64_t s = kva_trap_case_slot(t, k), u;
-		uint64_t id = base + i;
+		struct tcase *k = tok(kc, i);
+		int64_t s = kc->slots[i], u;
 		int lay;
 
 		if (s < 0) {
@@ -256,25 +387,23 @@ static void judge_write(kva_trap *t, size_t from, size_t n, const kva_cache_desc
 				kmark(k, KVA_C_UNMAPPED_WRITE, full_at[i] >= 0 ? full_at[i] : part_at[i]);
 			continue;
 		}
-		if (kind[s] == DEC_FULL && cid[s] == id) {
+		if (kind[s] == DEC_FULL && who[s] == (int64_t)i) {
 			if (full_at[i] >= 0 && full_at[i] != s)
 				kmark(k, KVA_C_STRAY_WRITE, full_at[i]);
 			continue;
 		}
 		if (full_at[i] >= 0 && full_at[i] != s) {
-			u = slotmap_get(owner, full_at[i]);
+			u = vmap_get(&kc->owner, (uint64_t)full_at[i]);
 			if (u >= 0) {
-				int64_t su = full_at[i];
-				int swapped = kind[s] == DEC_FULL && cid[s] == base + (uint64_t)u;
+				int swapped = kind[s] == DEC_FULL && who[s] == u;
 
-				(void)su;
 				kmark(k, swapped ? KVA_C_PERMUTATION : KVA_C_COLLISION, full_at[i]);
 			} else {
 				kmark(k, KVA_C_MISROUTE, full_at[i]);
 			}
-		} else if (kind[s] == DEC_FULL && cid[s] >= base && cid[s] - base < n) {
+		} else if (kind[s] == DEC_FULL) {
 			kmark(k, KVA_C_COLLISION, -1);
-		} else if ((lay = other_layout(t, dc, cand + guard, s, id, row)) >= 0) {
+		} else if ((lay = other_layout(kc, cache, s, i)) >= 0) {
 			kmark(k, KVA_C_MISROUTE, s);
 			snprintf(k->why, sizeof k->why, "row written in the %s layout",
 				 layout_names[lay]);
@@ -286,54 +415,62 @@ static void judge_write(kva_trap *t, size_t from, size_t n, const kva_cache_desc
 			kmark(k, KVA_C_MISSING, -1);
 		}
 	}
-	/* writes to cells no token owns that no finding above explains */
-	for (int64_t s = 0; s < ncell; s++) {
-		size_t who = 0;
+	/* cells no token owns that changed: a token's row there is a stray
+	 * write; anything else is the cache changed where no token writes */
+	for (int64_t s = 0; s < kc->ncell; s++) {
+		size_t w = 0;
 
-		if (kind[s] == DEC_POISON || slotmap_get(owner, s) >= 0)
+		if (kind[s] == DEC_POISON || vmap_get(&kc->owner, (uint64_t)s) >= 0)
 			continue;
-		if ((kind[s] == DEC_FULL || kind[s] == DEC_PARTIAL) &&
-		    cid[s] >= base && cid[s] - base < n)
-			who = (size_t)(cid[s] - base);
-		if (t->q[from + who].cls < 0)
-			kmark(&t->q[from + who], KVA_C_STRAY_WRITE, s);
+		if (kind[s] == DEC_FULL || kind[s] == DEC_PARTIAL) {
+			w = (size_t)who[s];
+			kmark(tok(kc, w), KVA_C_STRAY_WRITE, s);
+		} else {
+			for (w = 0; w < n && tok(kc, w)->cls >= 0; w++)
+				;
+			if (w < n) {
+				kmark(tok(kc, w), KVA_C_INPUT_MUTATION, s);
+				snprintf(tok(kc, w)->why, sizeof tok(kc, w)->why,
+					 "the call changed cell %lld, which no token writes",
+					 (long long)s);
+			}
+		}
 	}
 	if (guard_bad) {
 		int any = 0;
 
 		for (size_t i = 0; i < n; i++)
-			any |= t->q[from + i].cls == KVA_C_OOB;
+			any |= tok(kc, i)->cls == KVA_C_OOB;
 		for (size_t i = n; i-- > 0 && !any;)
-			if (t->q[from + i].cls < 0) {
-				kmark(&t->q[from + i], KVA_C_OOB, -1);
+			if (tok(kc, i)->cls < 0) {
+				kmark(tok(kc, i), KVA_C_OOB, -1);
 				any = 1;
 			}
 	}
-	free(row); free(kind); free(cid); free(full_at); free(part_at);
+	free(kind); free(who); free(full_at); free(part_at);
 }
 
-/* Classify a gather kernel's output rows (cand: guard+dst+guard). */
-static void judge_gather(kva_trap *t, size_t from, size_t n, const kva_cache_desc *dc,
-			 const float *cand, int64_t guard, int64_t stride,
-			 struct slotmap *owner)
+/* Classify a gather kernel's output rows (cand and init: slack+dst+slack;
+ * gcache: the cache it read). */
+static void judge_gather(struct kcall *kc, const float *cand, const float *init,
+			 const float *gcache)
 {
-	int64_t H = dc->num_heads, D = dc->head_dim;
-	uint64_t base = t->q[from].index + 1;
+	int64_t HD = kc->H * kc->D, rows = (int64_t)kc->n * kc->stride;
 	int guard_bad = 0;
 
-	for (int64_t i = 0; i < guard; i++)
-		if (!is_bits(cand[i], POISON_BITS) ||
-		    !is_bits(cand[guard + (int64_t)n * stride + i], POISON_BITS))
-			guard_bad = 1;
-	for (size_t i = 0; i < n; i++) {
-		struct tcase *k = &t->q[from + i];
-		const float *row = cand + guard + (int64_t)i * stride;
-		int64_t s = kva_trap_case_slot(t, k);
-		uint64_t id;
-		int dk = decode(t, row, H, D, &id), gap = 0;
+	for (int64_t i = 0; i < kc->glo; i++)
+		guard_bad |= bits(cand[i]) != bits(init[i]);
+	for (int64_t i = 0; i < kc->ghi; i++)
+		guard_bad |= bits(cand[kc->glo + rows + i]) != bits(init[kc->glo + rows + i]);
+	for (size_t i = 0; i < kc->n; i++) {
+		struct tcase *k = tok(kc, i);
+		const float *row = cand + kc->glo + (int64_t)i * kc->stride;
+		const float *irow = init + kc->glo + (int64_t)i * kc->stride;
+		int64_t s = kc->slots[i], who;
+		int dk = decode(kc, row, NULL, 0, irow, gcache, &who), gap = 0;
 
-		for (int64_t g = H * D; g < stride; g++)
-			gap |= !is_bits(row[g], POISON_BITS);
+		for (int64_t g = HD; g < kc->stride; g++)
+			gap |= bits(row[g]) != bits(irow[g]);
 		if (s < 0) {
 			if (dk != DEC_POISON || gap)
 				kmark(k, KVA_C_UNMAPPED_WRITE, -1);
@@ -341,26 +478,24 @@ static void judge_gather(kva_trap *t, size_t from, size_t n, const kva_cache_des
 		}
 		switch (dk) {
 		case DEC_FULL:
-			if (id == base + i) {
+			if (who == (int64_t)i) {
 				if (gap)
 					kmark(k, KVA_C_PARTIAL_ROW, s);
 				break;
 			}
-			if (id >= base && id - base < n) {
-				size_t u = (size_t)(id - base);
-				const float *ru = cand + guard + (int64_t)u * stride;
-				uint64_t id2;
-				int swapped = decode(t, ru, H, D, &id2) == DEC_FULL &&
-					      id2 == base + i;
+			{
+				const float *ru = cand + kc->glo + who * kc->stride;
+				const float *iru = init + kc->glo + who * kc->stride;
+				int64_t who2;
+				int swapped = decode(kc, ru, NULL, 0, iru, gcache, &who2) == DEC_FULL &&
+					      who2 == (int64_t)i;
 
 				kmark(k, swapped ? KVA_C_PERMUTATION : KVA_C_MISROUTE,
-				      kva_trap_case_slot(t, &t->q[from + u]));
-			} else {
-				kmark(k, KVA_C_MISROUTE, -1);
+				      kc->slots[who]);
 			}
 			break;
 		case DEC_CELL:
-			kmark(k, KVA_C_MISROUTE, (int64_t)id - 1);
+			kmark(k, KVA_C_MISROUTE, who);
 			break;
 		case DEC_GUARD:
 			kmark(k, KVA_C_OOB, -1);
@@ -369,251 +504,379 @@ static void judge_gather(kva_trap *t, size_t from, size_t n, const kva_cache_des
 			kmark(k, KVA_C_MISSING, -1);
 			break;
 		case DEC_PARTIAL:
-			kmark(k, id == base + i ? KVA_C_PARTIAL_ROW : KVA_C_MISROUTE, s);
+			kmark(k, who == (int64_t)i ? KVA_C_PARTIAL_ROW : KVA_C_MISROUTE, s);
 			break;
 		default:
 			kmark(k, KVA_C_MISROUTE, -1);
 		}
 	}
-	(void)owner;
 	if (guard_bad)
-		for (size_t i = n; i-- > 0;)
-			if (t->q[from + i].cls < 0) {
-				kmark(&t->q[from + i], KVA_C_OOB, -1);
+		for (size_t i = kc->n; i-- > 0;)
+			if (tok(kc, i)->cls < 0) {
+				kmark(tok(kc, i), KVA_C_OOB, -1);
 				break;
 			}
 }
 
-/*
- * Run tokens [from, from+n) of the queue through the kernel.  A crash or
- * hang of a batch is narrowed to its token by running them one by one.
- * Returns 0 or -1 with e (trouble: the batch cannot be set up).
- */
-static int kv_batch(kva_trap *t, size_t from, size_t n, kva_err *e)
+/* The child's report of a call (struct krep): inputs the call changed,
+ * and runs that differed; pin each to a token. */
+static void judge_report(struct kcall *kc, const struct krep *r)
 {
-	kva_cache_desc dc;
-	int64_t H = t->c.heads, D = t->c.head_dim, S = kva_trap_case_bs(t, &t->q[from]);
-	int64_t maxslot = -1, stride = H * D + t->c.stride_pad, guard, elems;
-	int64_t *slots = malloc(n * sizeof *slots);
-	float *src, *ref;
+	int write = kc->t->c.kind == KVA_KIND_WRITE;
+	size_t who = 0;
+
+	if (r->mut) {
+		if ((r->mut & KREP_MUT_DATA) && write) {
+			who = (size_t)(r->mut_at / kc->stride);
+		} else if (r->mut & KREP_MUT_DATA) {
+			int64_t e = r->mut_at - kc->glo, s, u;
+
+			if (e >= 0 && e < kc->elems && (s = slot_of_elem(kc, e)) >= 0 &&
+			    (u = vmap_get(&kc->owner, (uint64_t)s)) >= 0)
+				who = (size_t)u;
+		} else if (r->mut & KREP_MUT_SLOTS) {
+			who = (size_t)r->mut_at;
+		}
+		if (who >= kc->n)
+			who = 0;
+		kmark(tok(kc, who), KVA_C_INPUT_MUTATION, -1);
+		snprintf(tok(kc, who)->why, sizeof tok(kc, who)->why, "the call changed %s",
+			 r->mut & KREP_MUT_DATA ? (write ? "its source rows" :
+			 "the cache it reads") : r->mut & KREP_MUT_SLOTS ?
+			 "the slot mapping" : "the cache descriptor");
+	}
+	if (r->nondet_at >= 0) {
+		int64_t e = r->nondet_at - kc->glo, u = -1;
+
+		if (write && e >= 0 && e < kc->elems)
+			u = vmap_get(&kc->owner, (uint64_t)slot_of_elem(kc, e));
+		else if (!write && e >= 0 && e < (int64_t)kc->n * kc->stride)
+			u = e / kc->stride;
+		who = u >= 0 && (size_t)u < kc->n ? (size_t)u : 0;
+		kmark(tok(kc, who), KVA_C_NONDETERMINISTIC, -1);
+		snprintf(tok(kc, who)->why, sizeof tok(kc, who)->why, "%s",
+			 r->nondet_late ? "written after the call returned" :
+			 "repeats of the call differ");
+	}
+}
+
+/* Round n floats up so that a region of n floats ends on a page. */
+static int64_t page_pad(int64_t n)
+{
+	return (PAGE_FLOATS - n % PAGE_FLOATS) % PAGE_FLOATS;
+}
+
+static void kcall_free(struct kcall *kc)
+{
+	free(kc->slots);
+	vmap_free(&kc->owner);
+	vmap_free(&kc->heads);
+	vmap_free(&kc->cells);
+	vmap_free(&kc->slack);
+}
+
+static int kv_call(kva_trap *t, const size_t *ix, size_t n, kva_err *e);
+
+/* The call crashed, hung or garbled: narrow it to its tokens, one by one
+ * (a lone token is the culprit). */
+static int kv_narrow(kva_trap *t, const size_t *ix, size_t n, int st)
+{
+	kva_err e;
+
+	if (n > 1) {
+		for (size_t i = 0; i < n; i++) {
+			if (t->stop_why[0]) {
+				for (size_t j = i; j < n; j++)
+					kva_trap_skip(t, ix[j], ix[j] + 1);
+				break;
+			}
+			if (kv_call(t, ix + i, 1, &e))
+				return -1;
+		}
+		return 0;
+	}
+	{
+		struct tcase *k = &t->q[ix[0]];
+		int pad = kva_trap_case_slot(t, k) < 0;
+
+		/* a padding token that makes the call fault wrote where it may
+		 * not write at all */
+		k->cls = st == KVA_SBX_TIMEOUT ? KVA_C_TIMEOUT : st == SBX_GARBLED ?
+			 KVA_C_ERROR : pad ? KVA_C_UNMAPPED_WRITE : KVA_C_CRASH;
+		if (st == SBX_GARBLED)
+			snprintf(k->why, sizeof k->why, "answer garbled: the reply "
+				 "pipe held bytes that are not the trap's");
+		else
+			snprintf(k->why, sizeof k->why, "%s", t->sbx.why);
+		k->got.done = 0;
+		if (st == KVA_SBX_TIMEOUT)
+			kva_trap_count_hang(t);
+		t->divergence = 1;
+	}
+	return 0;
+}
+
+/*
+ * Run tokens ix[0..n) of the queue as one kernel call.  A crash, hang or
+ * garbled answer is narrowed to its token by running them one by one.
+ * Returns 0 or -1 with e (trouble: the call cannot be set up).
+ */
+static int kv_call(kva_trap *t, const size_t *ix, size_t n, kva_err *e)
+{
+	struct kcall kc;
+	int64_t maxslot = -1;
+	float *data, *init, *ref;
 	size_t ndata, nreg;
 	struct req_hdr hd = { REQ_MAGIC, MODE_KERNEL, (uint32_t)n, 0, 0, 0, 0 };
 	struct kreq kr;
+	struct krep rep;
 	struct want w;
-	struct slotmap owner;
 	const char *why;
-	uint32_t poison = POISON_BITS, gapb = GAP_BITS;
-	int st, write = t->c.kind == KVA_KIND_WRITE, rc = 0;
-	double div = 0;
+	int st, write = t->c.kind == KVA_KIND_WRITE, rc = 0, g;
+	uint64_t seed = t->c.seed;
 
-	if (!slots)
+	memset(&kc, 0, sizeof kc);
+	kc.t = t;
+	kc.ix = ix;
+	kc.n = n;
+	kc.call = ++t->kcalls;
+	kc.H = t->c.heads;
+	kc.D = t->c.head_dim;
+	kc.S = kva_trap_case_bs(t, &t->q[ix[0]]);
+	kc.stride = kc.H * kc.D + t->c.stride_pad;
+	if (!(kc.slots = malloc(n * sizeof *kc.slots)))
 		kva_die(KVA_EXIT_TROUBLE, "out of memory");
-	slotmap_init(&owner, n);
 	for (size_t i = 0; i < n; i++) {
-		slots[i] = kva_trap_case_slot(t, &t->q[from + i]);
-		if (slots[i] > maxslot)
-			maxslot = slots[i];
-		if (slots[i] >= 0)
-			*slotmap_at(&owner, slots[i]) = (int64_t)i;
+		kc.slots[i] = kva_trap_case_slot(t, &t->q[ix[i]]);
+		if (kc.slots[i] > maxslot)
+			maxslot = kc.slots[i];
 	}
-	memset(&dc, 0, sizeof dc);
-	dc.layout = t->c.layout;
-	dc.num_blocks = (int32_t)(maxslot < 0 ? 1 : maxslot / S + 1);
-	dc.block_size = (int32_t)S;
-	dc.num_heads = (int32_t)H;
-	dc.head_dim = (int32_t)D;
-	dc.x = t->c.layout == KVA_LAYOUT_VLLM_X ? t->c.x : 1;
-	if (kva_cache_desc_check(&dc, &why)) {
-		free(slots);
-		slotmap_free(&owner);
+	kc.dc.layout = t->c.layout;
+	kc.dc.num_blocks = (int32_t)(maxslot < 0 ? 1 : maxslot / kc.S + 1);
+	kc.dc.block_size = (int32_t)kc.S;
+	kc.dc.num_heads = (int32_t)kc.H;
+	kc.dc.head_dim = (int32_t)kc.D;
+	kc.dc.x = t->c.layout == KVA_LAYOUT_VLLM_X ? t->c.x : 1;
+	if (kva_cache_desc_check(&kc.dc, &why)) {
+		kcall_free(&kc);
 		return kva_errf(e, NULL, "cache geometry: %s", why);
 	}
-	if (S > INT32_MAX || maxslot / S + 1 > INT32_MAX ||
-	    (elems = kva_cache_elems(&dc)) > ((int64_t)1 << 28)) {
-		free(slots);
-		slotmap_free(&owner);
+	if (kc.S > INT32_MAX || maxslot / kc.S + 1 > INT32_MAX ||
+	    (kc.elems = kva_cache_elems(&kc.dc)) > ((int64_t)1 << 28)) {
+		kcall_free(&kc);
 		return kva_errf(e, NULL, "a cache for slot %lld of block size %lld "
 				"is too large for the trap", (long long)maxslot,
-				(long long)S);
+				(long long)kc.S);
 	}
-	guard = S * H * D > 1024 ? S * H * D : 1024;
-	/* the source rows (write) or the filled cache (gather) */
-	ndata = write ? n * (size_t)stride : (size_t)(2 * guard + elems);
-	nreg = (size_t)(2 * guard) + (write ? (size_t)elems : n * (size_t)stride);
-	src = malloc(ndata * sizeof *src + 1);
+	kc.ncell = (int64_t)kc.dc.num_blocks * kc.S;
+	kcall_maps(&kc);
+	/* slack bands: at least a block's worth (and 1024 floats) on each
+	 * side, the high one rounded so the region ends on a page: the child
+	 * puts guard pages right around it */
+	kc.glo = kc.S * kc.H * kc.D > 1024 ? kc.S * kc.H * kc.D : 1024;
+	{
+		int64_t body = write ? kc.elems : (int64_t)n * kc.stride;
+
+		kc.ghi = kc.glo + page_pad(2 * kc.glo + body);
+		nreg = (size_t)(kc.glo + body + kc.ghi);
+		ndata = write ? n * (size_t)kc.stride :
+			(size_t)(kc.glo + kc.elems + kc.glo + page_pad(2 * kc.glo + kc.elems));
+	}
+	vmap_init(&kc.slack, nreg);
+	data = malloc(ndata * sizeof *data + 1);
+	init = malloc(nreg * sizeof *init + 1);
 	ref = malloc(nreg * sizeof *ref + 1);
-	if (!src || !ref)
+	if (!data || !init || !ref)
 		kva_die(KVA_EXIT_TROUBLE, "out of memory");
-	for (size_t i = 0; i < nreg; i++)
-		memcpy(&ref[i], &poison, 4);
-	if (write) {
-		for (size_t i = 0; i < n; i++)
-			for (int64_t j = 0; j < stride; j++) {
-				float *f = &src[i * (size_t)stride + (size_t)j];
+	/* the region the kernel writes, before the call */
+	for (size_t i = 0; i < nreg; i++) {
+		int64_t off = (int64_t)i - kc.glo;
+		int in_body = off >= 0 && off < (int64_t)nreg - kc.glo - kc.ghi;
 
-				if (j < H * D)
-					*f = kva_trap_ksig(t->c.seed, t->q[from + i].index + 1,
-						  j / D, j % D, SIG_TOKEN);
-				else
-					memcpy(f, &gapb, 4);
-			}
-		kva_ref_write_kv(src, stride, slots, (int64_t)n, ref + guard, &dc);
-	} else {
-		for (int64_t j = 0; j < guard; j++) {
-			src[j] = kva_trap_ksig(t->c.seed, 0, 0, j % (H * D) % D, SIG_GUARD);
-			src[guard + elems + j] = src[j];
+		if (!in_body) {
+			init[i] = kval(seed, V_SLACK, kc.call, i);
+			*vmap_at(&kc.slack, bits(init[i])) = (int64_t)i;
+		} else if (!write) {
+			init[i] = kval(seed, V_DST, kc.call * 0x100000000ULL + (uint64_t)(off / kc.stride),
+				       (uint64_t)(off % kc.stride));
 		}
-		for (int64_t s = 0; s < elems / (H * D); s++)
-			for (int64_t h = 0; h < H; h++)
-				for (int64_t d = 0; d < D; d++) {
-					int64_t u = slotmap_get(&owner, s);
+	}
+	if (write) {
+		for (int64_t s = 0; s < kc.ncell; s++)
+			for (int64_t p = 0; p < kc.H * kc.D; p++)
+				init[kc.glo + kva_cache_index(&kc.dc, s, p / kc.D, p % kc.D)] =
+					cell_val(&kc, s, p);
+		for (size_t i = 0; i < n; i++)
+			for (int64_t j = 0; j < kc.stride; j++)
+				data[i * (size_t)kc.stride + (size_t)j] = j < kc.H * kc.D ?
+					tok_val(&kc, i, j) :
+					kval(seed, V_GAP, tok_id(&kc, i), (uint64_t)j);
+		memcpy(ref, init, nreg * sizeof *ref);
+		kva_ref_write_kv(data, kc.stride, kc.slots, (int64_t)n, ref + kc.glo, &kc.dc);
+	} else {
+		for (size_t i = 0; i < ndata; i++)
+			data[i] = kval(seed, V_SLACK, kc.call ^ 0x5555, i);
+		for (int64_t s = 0; s < kc.ncell; s++) {
+			int64_t u = vmap_get(&kc.owner, (uint64_t)s);
 
-					src[guard + kva_cache_index(&dc, s, h, d)] = u >= 0 ?
-						kva_trap_ksig(t->c.seed, t->q[from + (size_t)u].index + 1,
-						     h, d, SIG_TOKEN) :
-						kva_trap_ksig(t->c.seed, (uint64_t)s + 1, h, d, SIG_CELL);
-				}
-		kva_ref_gather_kv(src + guard, &dc, slots, (int64_t)n, ref + guard, stride);
+			for (int64_t p = 0; p < kc.H * kc.D; p++)
+				data[kc.glo + kva_cache_index(&kc.dc, s, p / kc.D, p % kc.D)] =
+					u >= 0 ? tok_val(&kc, (size_t)u, p) : cell_val(&kc, s, p);
+		}
+		memcpy(ref, init, nreg * sizeof *ref);
+		kva_ref_gather_kv(data + kc.glo, &kc.dc, kc.slots, (int64_t)n, ref + kc.glo,
+				  kc.stride);
 	}
 	/* the request */
 	memset(&kr, 0, sizeof kr);
-	kr.desc = dc;
+	kr.desc = kc.dc;
 	kr.n = (int64_t)n;
-	kr.stride = stride;
-	kr.guard = guard;
-	kr.elems = elems;
-	{
-		int g = kva_trap_ensure_child(t, e);
-
-		if (g) {
-			if (g < 0)
-				rc = -1;
-			else
-				kva_trap_skip(t, from, from + n);
-			goto out;
-		}
+	kr.stride = kc.stride;
+	kr.glo = kc.glo;
+	kr.ghi = kc.ghi;
+	kr.elems = kc.elems;
+	kr.ndata = (int64_t)ndata;
+	kr.nreg = (int64_t)nreg;
+	kr.repeat = t->c.repeat;
+	if ((g = kva_trap_ensure_child(t, e))) {
+		if (g < 0)
+			rc = -1;
+		else
+			for (size_t i = 0; i < n; i++)
+				kva_trap_skip(t, ix[i], ix[i] + 1);
+		goto out;
 	}
 	hd.seq = ++t->seq;
 	t->req.len = 0;
 	kva_buf_put(&t->req, &hd, sizeof hd);
 	kva_buf_put(&t->req, &kr, sizeof kr);
-	kva_buf_put(&t->req, slots, n * sizeof *slots);
-	kva_buf_put(&t->req, src, ndata * sizeof *src);
+	kva_buf_put(&t->req, kc.slots, n * sizeof *kc.slots);
+	kva_buf_put(&t->req, data, ndata * sizeof *data);
+	kva_buf_put(&t->req, init, nreg * sizeof *init);
 	((struct req_hdr *)(void *)t->req.p)->len = t->req.len - sizeof hd;
 	t->rep.len = 0;
 	memset(&w, 0, sizeof w);
-	w.bytes = w.unit = 8 + nreg * sizeof(float);
+	w.bytes = w.unit = sizeof rep + nreg * sizeof(float);
 	st = kva_sbx_exchange(&t->sbx, t->req.p, t->req.len, &t->rep, kva_trap_bytes_done,
 			      &w, t->c.lim.timeout_s);
 	if (st == KVA_SBX_OK) {
-		uint32_t tag;
-
-		memcpy(&tag, t->rep.p + 4, 4);
-		if (tag != t->seq || t->rep.len != w.bytes) {
+		memcpy(&rep, t->rep.p, sizeof rep);
+		if (rep.tag != t->seq || t->rep.len != w.bytes) {
 			st = SBX_GARBLED;
 			kva_sbx_stop(&t->sbx);
 		}
 	}
 	if (st != KVA_SBX_OK) {
-		if (n > 1) {
-			for (size_t i = 0; i < n && !rc; i++) {
-				if (t->stop_why[0]) {
-					kva_trap_skip(t, from + i, from + n);
-					break;
-				}
-				rc = kv_batch(t, from + i, 1, e);
-			}
-		} else {
-			struct tcase *k = &t->q[from];
-
-			k->cls = st == KVA_SBX_TIMEOUT ? KVA_C_TIMEOUT :
-				 st == SBX_GARBLED ? KVA_C_ERROR : KVA_C_CRASH;
-			if (st == SBX_GARBLED)
-				snprintf(k->why, sizeof k->why, "answer garbled: the reply "
-					 "pipe held bytes that are not the trap's");
-			else
-				snprintf(k->why, sizeof k->why, "%s", t->sbx.why);
-			k->got.done = 0;
-			if (st == KVA_SBX_TIMEOUT)
-				kva_trap_count_hang(t);
-			div = 1;
-		}
+		rc = kv_narrow(t, ix, n, st);
 		goto out;
 	}
 	{
-		int32_t krc;
-		const float *cand = (const float *)(const void *)(t->rep.p + 8);
+		const float *cand = (const float *)(const void *)(t->rep.p + sizeof rep);
 
-		memcpy(&krc, t->rep.p, 4);
-		if (krc != 0) {
+		if (rep.rc != 0) {
 			for (size_t i = 0; i < n; i++) {
-				t->q[from + i].cls = KVA_C_ERROR;
-				snprintf(t->q[from + i].why, sizeof t->q[from + i].why,
-					 "kernel returned %d", (int)krc);
+				t->q[ix[i]].cls = KVA_C_ERROR;
+				snprintf(t->q[ix[i]].why, sizeof t->q[ix[i]].why,
+					 "kernel returned %d", (int)rep.rc);
 			}
-			div = 1;
+			t->divergence = 1;
 			goto out;
 		}
-		for (size_t i = 0; i < nreg; i++) {
-			int pc = is_bits(cand[i], POISON_BITS), pr = is_bits(ref[i], POISON_BITS);
-			double dd = elem(cand[i]) - elem(ref[i]);
-
-			if (dd < 0)
-				dd = -dd;
-			/* written where nothing may be, or not written where
-			 * a row must be: a whole unit, even if the value is 0 */
-			if (pc != pr && dd < 1)
-				dd = 1;
-			if (dd > div)
-				div = dd;
+		judge_report(&kc, &rep);
+		if (memcmp(cand, ref, nreg * sizeof *ref)) {
+			/* the whole region, bit for bit: any difference is a
+			 * finding, each decoded to what the cell or row holds */
+			t->divergence = 1;
+			if (write)
+				judge_write(&kc, cand, init);
+			else
+				judge_gather(&kc, cand, init, data);
 		}
-		if (write)
-			judge_write(t, from, n, &dc, cand, guard, &owner);
-		else
-			judge_gather(t, from, n, &dc, cand, guard, stride, &owner);
+		for (size_t i = 0; i < n; i++)
+			if (t->q[ix[i]].cls >= 0)
+				t->divergence = 1;
 	}
 out:
-	if (div > t->divergence)
-		t->divergence = div;
-	free(slots);
-	free(src);
+	free(data);
+	free(init);
 	free(ref);
-	slotmap_free(&owner);
+	kcall_free(&kc);
 	return rc;
 }
 
-/* Split the queue into kernel batches (one block size, distinct slots)
- * and run them. */
+/* Order for grouping: block size, then the queue's order. */
+static const kva_trap *sort_t;
+
+static int by_bs(const void *a, const void *b)
+{
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	int64_t bx = kva_trap_case_bs(sort_t, &sort_t->q[x]);
+	int64_t by = kva_trap_case_bs(sort_t, &sort_t->q[y]);
+
+	if (bx != by)
+		return bx < by ? -1 : 1;
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * See trap_internal.h.  The queue is grouped by block size; each group is
+ * cut into calls of distinct slots: a token whose slot the call already
+ * has waits for the next call of its group.
+ */
 int kva_trap_kernel_queue(kva_trap *t, kva_err *e)
 {
-	size_t from = 0;
+	size_t *order = malloc((t->nq + 1) * sizeof *order);
+	size_t *call = malloc((t->nq + 1) * sizeof *call);
+	size_t *later = malloc((t->nq + 1) * sizeof *later);
+	int rc = 0;
 
-	while (from < t->nq) {
-		struct slotmap seen;
-		size_t to = from;
-		int64_t S = kva_trap_case_bs(t, &t->q[from]);
+	if (!order || !call || !later)
+		kva_die(KVA_EXIT_TROUBLE, "out of memory");
+	for (size_t i = 0; i < t->nq; i++)
+		order[i] = i;
+	sort_t = t;
+	qsort(order, t->nq, sizeof *order, by_bs);
+	for (size_t from = 0; from < t->nq && !rc;) {
+		int64_t S = kva_trap_case_bs(t, &t->q[order[from]]);
+		size_t to = from, left;
 
-		if (t->stop_why[0]) {
-			kva_trap_skip(t, from, t->nq);
-			break;
-		}
-		slotmap_init(&seen, t->nq - from);
-		while (to < t->nq && kva_trap_case_bs(t, &t->q[to]) == S) {
-			int64_t s = kva_trap_case_slot(t, &t->q[to]);
-
-			if (s >= 0) {
-				int64_t *v = slotmap_at(&seen, s);
-
-				if (*v >= 0)
-					break;
-				*v = 1;
-			}
+		while (to < t->nq && kva_trap_case_bs(t, &t->q[order[to]]) == S)
 			to++;
+		/* the group order[from..to): calls of distinct slots */
+		left = to - from;
+		memcpy(later, order + from, left * sizeof *later);
+		while (left && !rc) {
+			struct vmap seen;
+			size_t nc = 0, nl = 0;
+
+			if (t->stop_why[0]) {
+				for (size_t i = 0; i < left; i++)
+					kva_trap_skip(t, later[i], later[i] + 1);
+				break;
+			}
+			vmap_init(&seen, left);
+			for (size_t i = 0; i < left; i++) {
+				int64_t s = kva_trap_case_slot(t, &t->q[later[i]]);
+
+				if (s >= 0) {
+					int64_t *v = vmap_at(&seen, (uint64_t)s);
+
+					if (*v >= 0) {
+						later[nl++] = later[i];
+						continue;
+					}
+					*v = 1;
+				}
+				call[nc++] = later[i];
+			}
+			vmap_free(&seen);
+			rc = kv_call(t, call, nc, e);
+			left = nl;
 		}
-		slotmap_free(&seen);
-		if (kv_batch(t, from, to - from, e))
-			return -1;
 		from = to;
 	}
-	return 0;
+	free(order);
+	free(call);
+	free(later);
+	return rc;
 }

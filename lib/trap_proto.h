@@ -27,10 +27,15 @@
  *                  runs the cases itself; reply: a stream of struct gmsg
  *                  (GMSG_DIV with its table data, GMSG_BEAT every
  *                  BEAT_EVERY cases or BEAT_SECONDS, GMSG_DONE last).
- *   MODE_KERNEL    struct kreq, the slot mapping (int64 x n), then the
- *                  source rows (write) or the cache with its guards
- *                  (gather).  Reply: i32 kernel return value, u32 seq,
- *                  then the region the kernel wrote, guards included.
+ *   MODE_KERNEL    struct kreq, the slot mapping (int64 x n), the input
+ *                  data (ndata floats: the source rows of a write, or the
+ *                  slack, the cache and the slack of a gather), then the
+ *                  region the kernel writes as it is before the call
+ *                  (nreg floats: slack, the cache or the output rows,
+ *                  slack; its end falls on a page).  The child places the
+ *                  region and the data between PROT_NONE pages, runs the
+ *                  call repeat times on fresh copies, and replies with
+ *                  struct krep and the first run's region.
  */
 #ifndef KVA_TRAP_PROTO_H
 #define KVA_TRAP_PROTO_H
@@ -44,7 +49,6 @@
 #define RES_FLUSH 256
 #define BEAT_EVERY 65536
 #define BEAT_SECONDS 0.25
-#define POISON_BITS 0x7fa5a5a5u
 #define GMSG_MAX_TAB_BYTES ((uint32_t)3 * (1u << 24) * 4u) /* 3 tables of MAX_TABLE */
 
 enum { MODE_CASES = 1, MODE_GENERATE = 2, MODE_KERNEL = 3 };
@@ -63,15 +67,29 @@ struct cres {                    /* one case's answer from the child */
 	int32_t rc;
 	int32_t done;            /* 1: the candidate returned */
 	uint32_t tag;            /* the request's seq */
-	uint32_t pad;
+	uint32_t mut;            /* 1: the candidate changed a table it was given */
 	int64_t out[KVA_MAX_OUT];
 };
 
 struct kreq {                    /* after the header in MODE_KERNEL */
 	kva_cache_desc desc;
-	int32_t pad;
-	int64_t n, stride, guard, elems;
+	int32_t repeat;          /* runs of the call (>= 1) */
+	int64_t n, stride;       /* tokens, source or output row stride */
+	int64_t glo, ghi;        /* slack floats before and after the body */
+	int64_t elems;           /* floats of the cache */
+	int64_t ndata, nreg;     /* floats of the input data, of the region */
 };
+
+/* The reply to MODE_KERNEL, before the region the call wrote. */
+struct krep {
+	int32_t rc;              /* the kernel's return value */
+	uint32_t tag;            /* the request's seq */
+	uint32_t mut;            /* KREP_MUT_*: inputs the call changed */
+	uint32_t nondet_late;    /* 1: the region changed after the return */
+	int64_t mut_at;          /* first changed element of data, or slot index */
+	int64_t nondet_at;       /* first element in which runs differ, or -1 */
+};
+enum { KREP_MUT_DATA = 1, KREP_MUT_SLOTS = 2, KREP_MUT_DESC = 4 };
 
 struct greq {                    /* after the header in MODE_GENERATE */
 	uint32_t gen;            /* 0 boundaries, 1 sweep, 2 random */

@@ -272,6 +272,8 @@ static int judge(const kva_trap *t, const struct tcase *k)
 		return -1;
 	if (k->cls >= 0)
 		return k->cls;
+	if (k->got.mut)
+		return KVA_C_INPUT_MUTATION;
 	if (k->expect.status != KVA_ROUTED)
 		return k->got.rc == 0 ? KVA_C_UNMAPPED_WRITE : -1;
 	if (k->got.rc != 0)
@@ -395,7 +397,11 @@ static void refine(kva_trap *t)
 /* See trap_internal.h. */
 void kva_trap_route_judge(kva_trap *t)
 {
-	for (size_t i = 0; i < t->nq; i++)
+	for (size_t i = 0; i < t->nq; i++) {
 		t->q[i].cls = judge(t, &t->q[i]);
+		if (t->q[i].cls == KVA_C_INPUT_MUTATION && !t->q[i].why[0])
+			snprintf(t->q[i].why, sizeof t->q[i].why,
+				 "the call changed a table it was given");
+	}
 	refine(t);
 }

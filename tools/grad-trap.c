@@ -22,7 +22,7 @@ static void usage(FILE *fp)
 	      "                 [--dump FILE] [--db FILE] [--timeout S] [--cpu-limit S]\n"
 	      "                 [--mem-limit SIZE] [--batch N] [--seed S] [--head-dim N]\n"
 	      "                 [--device cpu|cuda] [--cache-dir DIR] [--candidate-stderr]\n"
-	      "                 [--load-timeout S] [--max-hangs N]\n"
+	      "                 [--load-timeout S] [--max-hangs N] [--repeat N]\n"
 	      "                 [--confine auto|strict | --no-confine]\n"
 	      "                 [--keep-going] [--max-record SIZE] [--unbuffered]\n"
 	      "                 [--progress | --quiet] [FILE ...]\n"
@@ -64,7 +64,7 @@ static int parse_expect(const kva_oracle *o, const kva_jval *x, kva_route *r,
 typedef struct opts {
 	const char *candidate, *cmd, *oracle_name, *dump, *db, *cache_dir;
 	const char *sweep, *device, *run;
-	int timeout_set;
+	int timeout_set, seed_set;
 	int boundaries, text, keep_going, unbuffered, progress, quiet;
 	int64_t nrandom;
 	size_t max_record;
@@ -200,7 +200,7 @@ enum { O_CAND = 256, O_CMD, O_KIND, O_ORACLE, O_TOL, O_MAXMAP, O_FORMAT,
        O_DUMP, O_DB, O_TIMEOUT, O_CPU, O_MEM, O_BATCH, O_SEED, O_HEADDIM,
        O_DEVICE, O_CACHE, O_CSTDERR, O_BOUNDARIES, O_SWEEP, O_RANDOM, O_NUMHEADS,
        O_LAYOUT, O_HEADS, O_X, O_PAD, O_LOADTO, O_MAXHANGS, O_CONFINE,
-       O_NOCONFINE, O_RUN };
+       O_NOCONFINE, O_RUN, O_REPEAT };
 
 int main(int argc, char **argv)
 {
@@ -241,6 +241,7 @@ int main(int argc, char **argv)
 		{ "confine", required_argument, NULL, O_CONFINE },
 		{ "no-confine", no_argument, NULL, O_NOCONFINE },
 		{ "run", required_argument, NULL, O_RUN },
+		{ "repeat", required_argument, NULL, O_REPEAT },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, KVA_OPT_VERSION },
 		{ NULL, 0, NULL, 0 }
@@ -361,6 +362,7 @@ int main(int argc, char **argv)
 			if (kva_parse_i64(optarg, 0, KVA_INT_LIMIT, &v, &errstr))
 				kva_die(2, "--seed: value is %s: %s", errstr, optarg);
 			op.conf.seed = op.go.seed = (uint64_t)v;
+			op.seed_set = 1;
 			break;
 		case O_HEADDIM:
 			if (kva_parse_i64(optarg, 1, 65536, &v, &errstr))
@@ -402,6 +404,11 @@ int main(int argc, char **argv)
 			break;
 		case O_NOCONFINE: op.conf.lim.confine = KVA_CONFINE_OFF; break;
 		case O_RUN: op.run = optarg; break;
+		case O_REPEAT:
+			if (kva_parse_i64(optarg, 1, 100, &v, &errstr))
+				kva_die(2, "--repeat: value is %s: %s", errstr, optarg);
+			op.conf.repeat = (int)v;
+			break;
 		case O_BOUNDARIES: op.boundaries = 1; break;
 		case O_SWEEP: op.sweep = optarg; break;
 		case O_RANDOM:
@@ -463,6 +470,12 @@ int main(int argc, char **argv)
 		kva_sha256_hex(op.cmd, strlen(op.cmd), op.conf.sha256);
 	}
 	op.conf.text = op.text;
+	/* the payload is unpredictable: a fresh seed unless one is given,
+	 * recorded in the summary and the store so the run can be replayed */
+	if (!op.seed_set)
+		op.conf.seed = op.go.seed = kva_fresh_seed();
+	if (!op.conf.repeat)
+		op.conf.repeat = op.conf.kind == KVA_KIND_ROUTE ? 1 : 2;
 	if (op.conf.head_dim < 0)
 		op.conf.head_dim = op.conf.kind == KVA_KIND_ROUTE ? 128 : 16;
 
