@@ -30,6 +30,7 @@ const char *const kva_class_names[KVA_C_N] = {
 };
 
 #define CMD_FSIZE ((size_t)64 << 20) /* a co-process's files, in its tmpfs */
+#define KERNEL_QUEUE 8             /* kernel calls' worth of cases queued */
 
 /* done() for reading the greeting: u32 layers, u32 length, the text. */
 static int greeting_done(kva_buf *b, void *ctx, uint64_t *units)
@@ -231,7 +232,9 @@ int kva_trap_add(kva_trap *t, const kva_args *a, const kva_route *expect,
 	k->line = line;
 	k->index = t->cases + t->nq - 1;
 	k->cls = -1;
-	if (t->nq >= t->c.batch)
+	/* kernels: --batch bounds a call; the queue holds several calls'
+	 * worth, so mixed block sizes still make full calls */
+	if (t->nq >= (t->c.kind == KVA_KIND_ROUTE ? t->c.batch : KERNEL_QUEUE * t->c.batch))
 		return kva_trap_flush(t, e);
 	return 0;
 }
@@ -244,6 +247,21 @@ void kva_trap_skip(kva_trap *t, size_t from, size_t to)
 			t->q[i].skipped = 1;
 			t->not_run++;
 		}
+}
+
+/* A crash pinned to its case: each costs a new child, so after
+ * CRASH_BUDGET of them the rest is not run (the verdict is HARD_BLOCK
+ * already). */
+#define CRASH_BUDGET 256
+
+void kva_trap_count_crash(kva_trap *t)
+{
+	char why[160];
+
+	if (++t->crashes < CRASH_BUDGET)
+		return;
+	snprintf(why, sizeof why, "crash budget spent: %d crashes", CRASH_BUDGET);
+	kva_trap_stop_running(t, why);
 }
 
 /* A timeout pinned to its case: spend the hang budget. */
@@ -781,6 +799,9 @@ static int generate_here(kva_trap *t, const char *mode, const char *arg,
 		rc = kva_gen_fixtures(t->c.o, feed, &f, e);
 		if (!rc && !f.failed)
 			rc = kva_gen_boundaries(t->c.o, go, feed, &f, e);
+		/* kernels: and calls the size engines make */
+		if (!rc && !f.failed && t->c.kind != KVA_KIND_ROUTE && !skip)
+			rc = kva_trap_kernel_calls(t, e);
 	} else if (!strcmp(mode, "sweep")) {
 		rc = kva_gen_sweep(t->c.o, arg, go, feed, &f, e);
 	} else {

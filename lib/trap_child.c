@@ -337,7 +337,7 @@ static int serve_kernel(const struct child_ctx *cc, const struct req_hdr *hd,
 	if (kr.repeat > 1) {
 		/* a moment for a thread the call left behind, then its region
 		 * must still be what the call returned */
-		struct timespec pause = { 0, 200000 };
+		struct timespec pause = { 0, 100000 };
 
 		nanosleep(&pause, NULL);
 		if ((rep.nondet_at = first_diff(first.region, out, (size_t)kr.nreg,

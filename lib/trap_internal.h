@@ -27,6 +27,8 @@ struct tcase {                   /* one queued case */
 	struct cres got;
 	int cls;                     /* -1: agrees with the oracle */
 	int skipped;                 /* never run (hang budget, load) */
+	int wh_set;                  /* wh holds the world hash */
+	uint64_t wh;
 	char why[96];
 };
 
@@ -56,6 +58,7 @@ struct kva_trap {
 	uint64_t cases, diverged, printed;
 	uint64_t cls[KVA_C_N];
 	uint64_t hangs;              /* timeouts pinned to a case */
+	uint64_t crashes;            /* crashes pinned to a case */
 	uint64_t not_run;            /* cases never run */
 	char stop_why[160];          /* why the rest is not run ("" runs on) */
 	double divergence, t0, t1;
@@ -90,6 +93,8 @@ void kva_trap_stop_running(kva_trap *t, const char *why);
 void kva_trap_skip(kva_trap *t, size_t from, size_t to);
 /* A timeout pinned to its case: spend the hang budget. */
 void kva_trap_count_hang(kva_trap *t);
+/* A crash pinned to its case: spend the crash budget (256). */
+void kva_trap_count_crash(kva_trap *t);
 /* A loaded child: 0; 1 when the candidate failed while loading (the rest
  * will not run); -1 with e for trouble. */
 int kva_trap_ensure_child(kva_trap *t, kva_err *e);
@@ -115,6 +120,11 @@ uint64_t kva_trap_world_hash(const kva_trap *t, const struct tcase *k);
  * one block size and distinct slots, and classify every token.  Returns 0
  * or -1 with e (trouble: a call that cannot be set up). */
 int kva_trap_kernel_queue(kva_trap *t, kva_err *e);
+/* The engine-sized calls of a kernel's --boundaries: calls of 1 to 65537
+ * tokens (within --batch) around the usual tile and grid sizes, several
+ * sequences each, padding at the ends and in between.  Returns 0 or -1
+ * with e. */
+int kva_trap_kernel_calls(kva_trap *t, kva_err *e);
 /* A case's slot for the kernels (-1: no write) and its block size. */
 int64_t kva_trap_case_slot(const kva_trap *t, const struct tcase *k);
 int64_t kva_trap_case_bs(const kva_trap *t, const struct tcase *k);

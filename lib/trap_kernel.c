@@ -148,6 +148,9 @@ struct kcall {
 	                            (built when first needed) */
 	struct vmap slack;       /* bits of a slack value -> its offset */
 	uint64_t call;           /* numbers the calls of the run */
+	int64_t *orig;           /* the call's block -> the cases' block id
+	                            (of its first world, when it is shared) */
+	struct vmap origcell;    /* the call's slot of a token -> its case's slot */
 };
 
 /* The identity of local token i: its index in the run, so its payload is
@@ -301,6 +304,19 @@ static struct tcase *tok(const struct kcall *kc, size_t i)
 	return &kc->t->q[kc->ix[i]];
 }
 
+/* The cases' slot of the call's slot s: exact for a token's cell; for a
+ * cell no token owns, counted in its block's first world. */
+static int64_t orig_slot(const struct kcall *kc, int64_t s)
+{
+	int64_t o;
+
+	if (s < 0)
+		return s;
+	if ((o = vmap_get(&kc->origcell, (uint64_t)s)) >= 0)
+		return o;
+	return kc->orig[s / kc->S] * kc->S + s % kc->S;
+}
+
 static const char *const layout_names[] = { "nhd", "hnd", "vllm-x" };
 
 /* Does slot s hold token i's row when the cache is read in another
@@ -431,8 +447,8 @@ static void judge_write(struct kcall *kc, const float *cand, const float *init)
 			if (w < n) {
 				kmark(tok(kc, w), KVA_C_INPUT_MUTATION, s);
 				snprintf(tok(kc, w)->why, sizeof tok(kc, w)->why,
-					 "the call changed cell %lld, which no token writes",
-					 (long long)s);
+					 "the call changed slot %lld, which no token writes",
+					 (long long)orig_slot(kc, s));
 			}
 		}
 	}
@@ -560,6 +576,134 @@ static void judge_report(struct kcall *kc, const struct krep *r)
 	}
 }
 
+/* A block of a case: its world (kva_trap_world_hash) and its id. */
+struct wblock {
+	uint64_t world;
+	int64_t id;
+};
+
+static uint64_t wkey(uint64_t world, int64_t id)
+{
+	return kva_trap_mix64(world, (uint64_t)id);
+}
+
+/*
+ * The call's cache: the cases come from different block tables, so the
+ * same slot of two cases is two cells, and the kernel needs only distinct
+ * slots, each at its offset in its block.  So each block a case uses
+ * (its world, kva_trap_world_hash, and its id) becomes a block of the
+ * call's cache, in order; and the worlds of one block and one token (the
+ * random cases) share blocks wherever their offsets are free: a call of
+ * scattered tokens costs about a row a token, not the largest slot.  The kernel
+ * sees slots in this cache; kc->orig maps them back for the records.
+ * Returns the call's largest slot, or -1.
+ */
+static int64_t kcall_blocks(struct kcall *kc)
+{
+	size_t n = kc->n, ng = 0;
+	struct wblock *b = malloc((n + 1) * sizeof *b);
+	int64_t *gof = malloc((n + 1) * sizeof *gof);   /* token -> group */
+	int64_t *gblk = malloc((n + 1) * sizeof *gblk); /* group -> call block */
+	int64_t S = kc->S, nblk = 0, cap = 16, maxslot = -1;
+	unsigned char *used = NULL;      /* nblk x S: offsets taken */
+	int64_t *nextfree = NULL;        /* offset -> first block it may be free in */
+	size_t *start = NULL, *byg = NULL;
+	struct vmap grp, wcount;
+
+	if (!b || !gof || !gblk)
+		kva_die(KVA_EXIT_TROUBLE, "out of memory");
+	vmap_init(&grp, n);
+	/* the groups: one per (world, block) */
+	for (size_t i = 0; i < n; i++) {
+		int64_t *g;
+
+		gof[i] = -1;
+		if (kc->slots[i] < 0)
+			continue;
+		b[ng].world = kva_trap_world_hash(kc->t, tok(kc, i));
+		b[ng].id = kc->slots[i] / S;
+		g = vmap_at(&grp, wkey(b[ng].world, b[ng].id));
+		if (*g < 0)
+			*g = (int64_t)ng++;
+		gof[i] = *g;
+	}
+	if (S <= (int64_t)1 << 20 && !(nextfree = calloc((size_t)S, sizeof *nextfree)))
+		kva_die(KVA_EXIT_TROUBLE, "out of memory");
+	if (!(used = calloc((size_t)cap, (size_t)S)) ||
+	    !(kc->orig = malloc((size_t)cap * sizeof *kc->orig)))
+		kva_die(KVA_EXIT_TROUBLE, "out of memory");
+	/* worlds of more than one block keep theirs to themselves */
+	vmap_init(&wcount, ng);
+	for (size_t g = 0; g < ng; g++) {
+		int64_t *c = vmap_at(&wcount, b[g].world);
+
+		*c = *c < 0 ? 1 : *c + 1;
+	}
+	/* the tokens by group (counting sort): start[g] .. start[g + 1] */
+	if (!(start = calloc(ng + 2, sizeof *start)) || !(byg = malloc((n + 1) * sizeof *byg)))
+		kva_die(KVA_EXIT_TROUBLE, "out of memory");
+	for (size_t i = 0; i < n; i++)
+		if (gof[i] >= 0)
+			start[gof[i] + 2]++;
+	for (size_t g = 0; g < ng; g++)
+		start[g + 2] += start[g + 1];
+	for (size_t i = 0; i < n; i++)
+		if (gof[i] >= 0)
+			byg[start[gof[i] + 1]++] = i;
+	for (size_t g = 0; g < ng; g++) {
+		int64_t at = -1, nofs = 0, ofs = -1;
+
+		/* a group of one offset fits the first block where it is free */
+		for (size_t j = start[g]; j < start[g + 1]; j++) {
+			if (ofs != kc->slots[byg[j]] % S)
+				nofs++;
+			ofs = kc->slots[byg[j]] % S;
+		}
+		if (nofs == 1 && nextfree && vmap_get(&wcount, b[g].world) == 1) {
+			while (nextfree[ofs] < nblk && used[nextfree[ofs] * S + ofs])
+				nextfree[ofs]++;
+			if (nextfree[ofs] < nblk)
+				at = nextfree[ofs];
+		}
+		if (at < 0) {
+			if (nblk == cap) {
+				cap *= 2;
+				if (!(used = realloc(used, (size_t)(cap * S))) ||
+				    !(kc->orig = realloc(kc->orig, (size_t)cap * sizeof *kc->orig)))
+					kva_die(KVA_EXIT_TROUBLE, "out of memory");
+			}
+			memset(used + nblk * S, 0, (size_t)S);
+			kc->orig[nblk] = b[g].id;
+			at = nblk++;
+		}
+		gblk[g] = at;
+		for (size_t j = start[g]; j < start[g + 1]; j++)
+			used[at * S + kc->slots[byg[j]] % S] = 1;
+	}
+	vmap_init(&kc->origcell, n);
+	for (size_t i = 0; i < n; i++)
+		if (kc->slots[i] >= 0) {
+			int64_t o = kc->slots[i];
+
+			kc->slots[i] = gblk[gof[i]] * S + o % S;
+			*vmap_at(&kc->origcell, (uint64_t)kc->slots[i]) = o;
+			if (kc->slots[i] > maxslot)
+				maxslot = kc->slots[i];
+		}
+	if (!kc->orig && !(kc->orig = calloc(1, sizeof *kc->orig)))
+		kva_die(KVA_EXIT_TROUBLE, "out of memory");
+	vmap_free(&grp);
+	vmap_free(&wcount);
+	free(b);
+	free(gof);
+	free(gblk);
+	free(used);
+	free(nextfree);
+	free(start);
+	free(byg);
+	return maxslot;
+}
+
 /* Round n floats up so that a region of n floats ends on a page. */
 static int64_t page_pad(int64_t n)
 {
@@ -569,6 +713,8 @@ static int64_t page_pad(int64_t n)
 static void kcall_free(struct kcall *kc)
 {
 	free(kc->slots);
+	free(kc->orig);
+	vmap_free(&kc->origcell);
 	vmap_free(&kc->owner);
 	vmap_free(&kc->heads);
 	vmap_free(&kc->cells);
@@ -577,23 +723,30 @@ static void kcall_free(struct kcall *kc)
 
 static int kv_call(kva_trap *t, const size_t *ix, size_t n, kva_err *e);
 
-/* The call crashed, hung or garbled: narrow it to its tokens, one by one
- * (a lone token is the culprit). */
+/* The call crashed, hung or garbled: narrow it to its tokens.  Halves
+ * are run as calls of their own (a half that runs is judged as a call),
+ * down to one token, the culprit; so a call of n tokens with one bad
+ * token costs about 2 log2 n calls, not n. */
 static int kv_narrow(kva_trap *t, const size_t *ix, size_t n, int st)
 {
 	kva_err e;
 
 	if (n > 1) {
-		for (size_t i = 0; i < n; i++) {
-			if (t->stop_why[0]) {
-				for (size_t j = i; j < n; j++)
-					kva_trap_skip(t, ix[j], ix[j] + 1);
-				break;
-			}
-			if (kv_call(t, ix + i, 1, &e))
-				return -1;
+		size_t h = n / 2;
+
+		if (t->stop_why[0]) {
+			for (size_t j = 0; j < n; j++)
+				kva_trap_skip(t, ix[j], ix[j] + 1);
+			return 0;
 		}
-		return 0;
+		if (kv_call(t, ix, h, &e))
+			return -1;
+		if (t->stop_why[0]) {
+			for (size_t j = h; j < n; j++)
+				kva_trap_skip(t, ix[j], ix[j] + 1);
+			return 0;
+		}
+		return kv_call(t, ix + h, n - h, &e);
 	}
 	{
 		struct tcase *k = &t->q[ix[0]];
@@ -611,6 +764,8 @@ static int kv_narrow(kva_trap *t, const size_t *ix, size_t n, int st)
 		k->got.done = 0;
 		if (st == KVA_SBX_TIMEOUT)
 			kva_trap_count_hang(t);
+		else
+			kva_trap_count_crash(t);
 		t->divergence = 1;
 	}
 	return 0;
@@ -646,11 +801,9 @@ static int kv_call(kva_trap *t, const size_t *ix, size_t n, kva_err *e)
 	kc.stride = kc.H * kc.D + t->c.stride_pad;
 	if (!(kc.slots = malloc(n * sizeof *kc.slots)))
 		kva_die(KVA_EXIT_TROUBLE, "out of memory");
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n; i++)
 		kc.slots[i] = kva_trap_case_slot(t, &t->q[ix[i]]);
-		if (kc.slots[i] > maxslot)
-			maxslot = kc.slots[i];
-	}
+	maxslot = kcall_blocks(&kc);
 	kc.dc.layout = t->c.layout;
 	kc.dc.num_blocks = (int32_t)(maxslot < 0 ? 1 : maxslot / kc.S + 1);
 	kc.dc.block_size = (int32_t)kc.S;
@@ -682,7 +835,7 @@ static int kv_call(kva_trap *t, const size_t *ix, size_t n, kva_err *e)
 		ndata = write ? n * (size_t)kc.stride :
 			(size_t)(kc.glo + kc.elems + kc.glo + page_pad(2 * kc.glo + kc.elems));
 	}
-	vmap_init(&kc.slack, nreg);
+	vmap_init(&kc.slack, (size_t)(kc.glo + kc.ghi));
 	data = malloc(ndata * sizeof *data + 1);
 	init = malloc(nreg * sizeof *init + 1);
 	ref = malloc(nreg * sizeof *ref + 1);
@@ -792,9 +945,15 @@ static int kv_call(kva_trap *t, const size_t *ix, size_t n, kva_err *e)
 			else
 				judge_gather(&kc, cand, init, data);
 		}
-		for (size_t i = 0; i < n; i++)
-			if (t->q[ix[i]].cls >= 0)
-				t->divergence = 1;
+		for (size_t i = 0; i < n; i++) {
+			struct tcase *k = &t->q[ix[i]];
+
+			if (k->cls < 0)
+				continue;
+			t->divergence = 1;
+			if (k->got.done && k->got.rc == 0)
+				k->got.out[0] = orig_slot(&kc, k->got.out[0]);
+		}
 	}
 out:
 	free(data);
@@ -820,8 +979,8 @@ static int by_bs(const void *a, const void *b)
 
 /*
  * See trap_internal.h.  The queue is grouped by block size; each group is
- * cut into calls of distinct slots: a token whose slot the call already
- * has waits for the next call of its group.
+ * cut into calls of distinct cells (a slot of a world): a token whose
+ * cell the call already has waits for the next call of its group.
  */
 int kva_trap_kernel_queue(kva_trap *t, kva_err *e)
 {
@@ -856,10 +1015,18 @@ int kva_trap_kernel_queue(kva_trap *t, kva_err *e)
 			}
 			vmap_init(&seen, left);
 			for (size_t i = 0; i < left; i++) {
-				int64_t s = kva_trap_case_slot(t, &t->q[later[i]]);
+				if (nc == t->c.batch) {      /* a call holds --batch */
+					later[nl++] = later[i];
+					continue;
+				}
+				const struct tcase *k = &t->q[later[i]];
+				int64_t s = kva_trap_case_slot(t, k);
 
+				/* one cell of one world once a call: the same slot of
+				 * another block table is another cell */
 				if (s >= 0) {
-					int64_t *v = vmap_at(&seen, (uint64_t)s);
+					int64_t *v = vmap_at(&seen, wkey(kva_trap_world_hash(t, k),
+									 s));
 
 					if (*v >= 0) {
 						later[nl++] = later[i];
@@ -879,4 +1046,161 @@ int kva_trap_kernel_queue(kva_trap *t, kva_err *e)
 	free(call);
 	free(later);
 	return rc;
+}
+
+/* Lengths of the engine-sized calls: around the usual tile and grid
+ * sizes, up to what --batch allows. */
+static const int64_t call_lens[] = { 1, 31, 32, 33, 63, 64, 65, 127, 128, 129,
+	255, 256, 257, 1023, 1024, 1025, 8191, 8192, 65535, 65536, 65537 };
+
+/* Queue one token of a synthetic call: the oracle's answer is its
+ * reference.  Returns 0 or -1 with e. */
+static int call_token(kva_trap *t, kva_args *a, kva_err *e)
+{
+	kva_route r;
+
+	if (kva_oracle_eval(t->c.o, a, &r, e))
+		return -1;
+	return kva_trap_add(t, a, &r, "", 0, e);
+}
+
+/*
+ * See trap_internal.h.  Each call: block size 16, one to three sequences
+ * with ragged starts and ends on disjoint, scattered blocks, padding
+ * tokens (pos -1; for flashinfer a position past its sequence, unmapped)
+ * at both ends and between the tokens, in an order the seed picks; the
+ * queue is flushed around it, so it is one kernel call.
+ */
+int kva_trap_kernel_calls(kva_trap *t, kva_err *e)
+{
+	const int64_t bs = 16;
+	kva_rng rng;
+	int fi = t->oid == OR_FLASHINFER;
+
+	/* kva_rng_range(lo, hi) is lo..hi inclusive */
+	kva_rng_seed(&rng, t->c.seed ^ 0x63616c6cULL);
+	for (size_t li = 0; li < sizeof call_lens / sizeof *call_lens; li++) {
+		int64_t L = call_lens[li], nseq = 1 + L % 3, pads, reals, len[3], p0[3];
+		int64_t next = kva_rng_range(&rng, 0, 63), nblk[3], *tab[3];
+		int64_t *indptr, *indices, *last, ntot = 0;
+		kva_args a;
+		int64_t left, done = 0, k;
+		int64_t *order;
+
+		if ((size_t)L > t->c.batch)
+			break;
+		if (kva_trap_flush(t, e))
+			return -1;
+		pads = L >= 3 ? 2 + L / 9 : 0;
+		reals = L - pads;
+		if (reals < nseq)
+			nseq = reals > 0 ? reals : 1;
+		/* split the real tokens into the sequences */
+		left = reals;
+		for (int j = 0; j < nseq; j++) {
+			len[j] = j == nseq - 1 ? left :
+				 1 + kva_rng_range(&rng, 0, left - (nseq - 1 - j) - 1);
+			left -= len[j];
+			p0[j] = fi ? 0 : kva_rng_range(&rng, 0, bs - 1);
+			nblk[j] = (p0[j] + len[j] + bs - 1) / bs;
+			if (nblk[j] < 1)
+				nblk[j] = 1;
+			if (!(tab[j] = malloc((size_t)nblk[j] * sizeof **tab)))
+				kva_die(KVA_EXIT_TROUBLE, "out of memory");
+			for (int64_t b = 0; b < nblk[j]; b++) {
+				tab[j][b] = next;
+				next += 1 + kva_rng_range(&rng, 0, 2); /* scattered */
+			}
+			ntot += nblk[j];
+		}
+		/* flashinfer: one CSR world for all the sequences */
+		indptr = malloc((size_t)(nseq + 1) * sizeof *indptr);
+		indices = malloc((size_t)(ntot + 1) * sizeof *indices);
+		last = malloc((size_t)nseq * sizeof *last);
+		if (!indptr || !indices || !last)
+			kva_die(KVA_EXIT_TROUBLE, "out of memory");
+		indptr[0] = 0;
+		for (int j = 0, at = 0; j < nseq; j++) {
+			for (int64_t b = 0; b < nblk[j]; b++)
+				indices[at++] = tab[j][b];
+			indptr[j + 1] = at;
+			last[j] = len[j] - (nblk[j] - 1) * bs;
+		}
+		/* the order: token r < reals is real, the rest padding; the
+		 * first and last are padding, the others shuffled in */
+		if (!(order = malloc((size_t)L * sizeof *order)))
+			kva_die(KVA_EXIT_TROUBLE, "out of memory");
+		for (k = 0; k < L; k++)
+			order[k] = k;
+		for (k = L - 1; k > 0; k--) {
+			int64_t j = kva_rng_range(&rng, 0, k), x = order[k];
+
+			order[k] = order[j];
+			order[j] = x;
+		}
+		if (pads >= 2) {
+			/* padding at both ends: swap a padding token to each end */
+			for (k = 0; k < L && order[k] < reals; k++)
+				;
+			if (k < L) {
+				int64_t x = order[0];
+
+				order[0] = order[k];
+				order[k] = x;
+			}
+			for (k = L - 1; k > 0 && order[k] < reals; k--)
+				;
+			if (k > 0 && k != L - 1) {
+				int64_t x = order[L - 1];
+
+				order[L - 1] = order[k];
+				order[k] = x;
+			}
+		}
+		for (k = 0; k < L; k++) {
+			int64_t r = order[k], j = 0, p, acc = 0;
+			int pad = r >= reals;
+
+			/* a real token: its sequence and position, in order */
+			if (!pad) {
+				for (j = 0; j < nseq && r >= acc + len[j]; j++)
+					acc += len[j];
+				p = r - acc;
+			} else {
+				j = (r - reals) % nseq;
+				p = 0;
+			}
+			memset(&a, 0, sizeof a);
+			if (fi) {
+				a.in[0] = j;
+				a.in[1] = pad ? len[j] : p;   /* past the end: unmapped */
+				a.in[2] = bs;
+				a.tab[0].v = indptr;
+				a.tab[0].n = (size_t)nseq + 1;
+				a.tab[1].v = indices;
+				a.tab[1].n = (size_t)ntot;
+				a.tab[2].v = last;
+				a.tab[2].n = (size_t)nseq;
+			} else {
+				a.in[0] = pad ? -1 : p0[j] + p;
+				a.in[1] = bs;
+				a.in[2] = nblk[j];            /* paged-ring: no wrap */
+				a.tab[0].v = tab[j];
+				a.tab[0].n = (size_t)nblk[j];
+			}
+			if (call_token(t, &a, e)) {
+				done = -1;
+				break;
+			}
+		}
+		free(order);
+		free(indptr);
+		free(indices);
+		free(last);
+		for (int j = 0; j < nseq; j++)
+			free(tab[j]);
+		if (done < 0 || kva_trap_flush(t, e))
+			return -1;
+	}
+	return 0;
 }

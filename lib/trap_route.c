@@ -231,6 +231,7 @@ int kva_trap_route_queue(kva_trap *t, kva_err *e)
 		} else {
 			k->cls = KVA_C_CRASH;
 			snprintf(k->why, sizeof k->why, "%s", t->sbx.why);
+			kva_trap_count_crash(t);
 		}
 	}
 	return 0;
@@ -288,6 +289,9 @@ uint64_t kva_trap_world_hash(const kva_trap *t, const struct tcase *k)
 {
 	uint64_t h = 0x776f726c64ULL;
 
+	if (k->wh_set)           /* tables can be long: hashed once a case */
+		return k->wh;
+
 	for (int i = 0; i < t->c.o->nin; i++)
 		if (t->world >> i & 1)
 			h = kva_trap_mix64(h, (uint64_t)k->in[i]);
@@ -296,6 +300,8 @@ uint64_t kva_trap_world_hash(const kva_trap *t, const struct tcase *k)
 		for (size_t j = 0; j < k->tlen[i]; j++)
 			h = kva_trap_mix64(h, (uint64_t)t->pool[k->toff[i] + j]);
 	}
+	((struct tcase *)(uintptr_t)k)->wh = h;
+	((struct tcase *)(uintptr_t)k)->wh_set = 1;
 	return h;
 }
 

@@ -64,7 +64,7 @@ static int parse_expect(const kva_oracle *o, const kva_jval *x, kva_route *r,
 typedef struct opts {
 	const char *candidate, *cmd, *oracle_name, *dump, *db, *cache_dir;
 	const char *sweep, *device, *run;
-	int timeout_set, seed_set;
+	int timeout_set, seed_set, batch_set;
 	int boundaries, text, keep_going, unbuffered, progress, quiet;
 	int64_t nrandom;
 	size_t max_record;
@@ -357,6 +357,7 @@ int main(int argc, char **argv)
 			if (kva_parse_i64(optarg, 1, 1 << 20, &v, &errstr))
 				kva_die(2, "--batch: value is %s: %s", errstr, optarg);
 			op.conf.batch = (size_t)v;
+			op.batch_set = 1;
 			break;
 		case O_SEED:
 			if (kva_parse_i64(optarg, 0, KVA_INT_LIMIT, &v, &errstr))
@@ -476,6 +477,9 @@ int main(int argc, char **argv)
 		op.conf.seed = op.go.seed = kva_fresh_seed();
 	if (!op.conf.repeat)
 		op.conf.repeat = op.conf.kind == KVA_KIND_ROUTE ? 1 : 2;
+	/* a kernel call holds up to --batch tokens: engines make 8192 */
+	if (!op.batch_set && op.conf.kind != KVA_KIND_ROUTE)
+		op.conf.batch = 8192;
 	if (op.conf.head_dim < 0)
 		op.conf.head_dim = op.conf.kind == KVA_KIND_ROUTE ? 128 : 16;
 

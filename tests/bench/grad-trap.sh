@@ -10,7 +10,10 @@
 #   3. confinement: the cost of a trap start and of a case, against
 #      --no-confine in the same run; the time to a verdict for a candidate
 #      that hangs on 754 of the 4155 boundary cases;
-#   4. ImpactArbiter's method (tests/bench/impactarbiter_ref.py: a KV cache
+#   4. kernel calls: a random write-kernel run with mixed block sizes
+#      against one block size; the route pipe against the trap before
+#      issue 16 (built from git in this run);
+#   5. ImpactArbiter's method (tests/bench/impactarbiter_ref.py: a KV cache
 #      tensor per case, backward through the candidate's route and the
 #      oracle's, max|dG| / max|G| against tol) on the first BENCH_PY_N of
 #      the same cases, with torch where it imports, else in plain Python;
@@ -220,7 +223,78 @@ awk -v a="$t0" -v b="$t1" -v h="$hangs" -v nr="$(jq -r .not_run "$T/spin.sum")" 
 	printf "  goal <= 20 s: %s (%.2fx of the goal)\n", (w <= 20 ? "met" : "NOT met"), w / 20
 }'
 
-# ---- 4. ImpactArbiter's method, in Python -----------------------------------
+# ---- 4. kernel calls and the route pipe (issue 16) -------------------------
+# (a) a random write-kernel run: BENCH_KN paged cases of route-oracle
+#     --random (block sizes 1..128 mixed) against the same cases with one
+#     block size, 16; the ratio of the rates, goal >= 0.5;
+# (b) radix-2d through the JSONL pipe against the build of BENCH_BASE_REV
+#     (the trap before unpredictable payloads, input checks and repeats),
+#     both in this run, the best of five each: goal >= 0.95x.
+KN=${BENCH_KN:-50000}
+"$BIN/route-oracle" --oracle paged --random "$KN" --seed 1 > "$T/kmix.jsonl"
+jq -c '.block_size = 16 | del(.expect)' "$T/kmix.jsonl" > "$T/k16.jsonl"
+cat > "$T/kw.c" <<'EOF'
+#include "kvarbiter_candidate.h"
+int kva_write_kv(const float *src, int64_t ss, const int64_t *slot, int64_t n, float *c, const kva_cache_desc *d) { int64_t H = d->num_heads, D = d->head_dim; for (int64_t t = 0; t < n; t++) if (slot[t] >= 0) for (int64_t h = 0; h < H; h++) for (int64_t e = 0; e < D; e++) c[(slot[t] * H + h) * D + e] = src[t * ss + h * D + e]; return 0; }
+EOF
+printf '%s\n' '{"type":"case","oracle":"paged","pos":1,"block_size":4,"block_table":[2,0]}' > "$T/kone.jsonl"
+run_trap 0 "$T/kw.jsonl" --kind write --candidate "$T/kw.c" "$T/kone.jsonl"
+: > "$T/krate.mix"
+: > "$T/krate.16"
+for _ in 1 2 3; do
+	run_trap 0 "$T/kw.jsonl" --kind write --candidate "$T/kw.c" "$T/kmix.jsonl"
+	jq -r 'select(.type == "summary") | .cases_per_s' "$T/kw.jsonl" >> "$T/krate.mix"
+	run_trap 0 "$T/kw.jsonl" --kind write --candidate "$T/kw.c" "$T/k16.jsonl"
+	jq -r 'select(.type == "summary") | .cases_per_s' "$T/kw.jsonl" >> "$T/krate.16"
+done
+k_mix=$(median < "$T/krate.mix")
+k_16=$(median < "$T/krate.16")
+echo "grad-trap kernel calls: a random write-kernel run, $KN paged cases (route-oracle --random, block sizes mixed)"
+awk -v m="$k_mix" -v s="$k_16" 'BEGIN {
+	printf "  mixed block sizes %10.0f cases/s, one block size (16) %10.0f cases/s (medians of 3)\n", m, s
+	printf "  goal mixed >= 0.5x of one block size: %s (%.3fx)\n", (m >= 0.5 * s ? "met" : "NOT met"), m / s
+}'
+BASE=${BENCH_BASE_REV:-40f3831}
+if git -C "$ROOT" cat-file -e "$BASE^{commit}" 2>/dev/null; then
+	mkdir -p "$T/base"
+	git -C "$ROOT" archive "$BASE" | tar -x -C "$T/base"
+	if make -C "$T/base" -j2 build/bin/grad-trap > "$T/base.log" 2>&1; then
+		: > "$T/prate.now"
+		: > "$T/prate.base"
+		# five of each; odd rounds run the old build first, even ones last
+		for rep in 1 2 3 4 5; do
+			order="base now"
+			[ $((rep % 2)) = 0 ] && order="now base"
+			for which in $order; do
+				if [ "$which" = base ]; then
+					st=0
+					"$T/base/build/bin/grad-trap" --candidate "$T/ok.c" "$T/cases.jsonl" > "$T/pb.jsonl" || st=$?
+					[ "$st" -eq 0 ] || fail "the $BASE build exited $st on the correct candidate"
+					jq -r 'select(.type == "summary") | .cases_per_s' "$T/pb.jsonl" >> "$T/prate.base"
+				else
+					run_trap 0 "$T/pn.jsonl" --candidate "$T/ok.c" "$T/cases.jsonl"
+					jq -r 'select(.type == "summary") | .cases_per_s' "$T/pn.jsonl" >> "$T/prate.now"
+				fi
+			done
+		done
+		# the best of five: this machine's noise is one-sided (a run is
+		# slowed by others, never sped up), so the fastest run is the
+		# truest of each build
+		p_now=$(sort -g "$T/prate.now" | tail -n 1)
+		p_base=$(sort -g "$T/prate.base" | tail -n 1)
+		echo "grad-trap route pipe against $BASE (built here): $N radix-2d cases"
+		awk -v a="$p_now" -v b="$p_base" -v r="$BASE" 'BEGIN {
+			printf "  now %10.0f cases/s, %s %10.0f cases/s (best of 5 each)\n", a, r, b
+			printf "  goal now >= 0.95x of before: %s (%.3fx)\n", (a >= 0.95 * b ? "met" : "NOT met"), a / b
+		}'
+	else
+		echo "grad-trap route pipe against $BASE: skipped: it does not build here (see $T/base.log)"
+	fi
+else
+	echo "grad-trap route pipe against $BASE: skipped: not a git checkout holding $BASE"
+fi
+
+# ---- 5. ImpactArbiter's method, in Python -----------------------------------
 command -v "$PY" >/dev/null || { echo "bench: $PY not found: skipping the Python reference"; exit 0; }
 REF="$ROOT/tests/bench/impactarbiter_ref.py"
 head -n "$PY_N" "$T/cases.jsonl" > "$T/sub.jsonl"
