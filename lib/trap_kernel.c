@@ -360,6 +360,40 @@ static int64_t slot_of_elem(const struct kcall *kc, int64_t e)
 	}
 }
 
+/*
+ * A slack band was written: whose values are there?  The tokens whose
+ * payload landed in the slack are marked: a padding token as an
+ * unmapped_write, any other as out_of_bounds.  Returns how many were.
+ */
+static int slack_owners(struct kcall *kc, const float *band, const float *iband,
+			int64_t len)
+{
+	int found = 0;
+
+	for (int64_t i = 0; i < len; i++) {
+		int64_t e;
+		size_t u;
+
+		if (bits(band[i]) == bits(iband[i]))
+			continue;
+		if ((e = vmap_get(&kc->heads, bits(band[i]))) < 0) {
+			/* any value of a token's row, not only a head's first */
+			for (size_t v = 0; v < kc->n && e < 0; v++)
+				for (int64_t p = 0; p < kc->H * kc->D && e < 0; p++)
+					if (bits(tok_val(kc, v, p)) == bits(band[i]))
+						e = (int64_t)v * kc->H;
+			if (e < 0)
+				continue;
+		}
+		u = (size_t)(e / kc->H);
+		if (tok(kc, u)->cls >= 0)
+			continue;
+		kmark(tok(kc, u), kc->slots[u] < 0 ? KVA_C_UNMAPPED_WRITE : KVA_C_OOB, -1);
+		found++;
+	}
+	return found;
+}
+
 /* Classify a write kernel's cache.  cand and init are slack+cache+slack. */
 static void judge_write(struct kcall *kc, const float *cand, const float *init)
 {
@@ -368,7 +402,7 @@ static void judge_write(struct kcall *kc, const float *cand, const float *init)
 	int *kind = malloc((size_t)kc->ncell * sizeof *kind);
 	int64_t *who = malloc((size_t)kc->ncell * sizeof *who);
 	int64_t *full_at = malloc(n * sizeof *full_at), *part_at = malloc(n * sizeof *part_at);
-	int guard_bad = 0;
+	int guard_bad = 0, attributed = 0;
 
 	if (!kind || !who || !full_at || !part_at)
 		kva_die(KVA_EXIT_TROUBLE, "out of memory");
@@ -379,6 +413,10 @@ static void judge_write(struct kcall *kc, const float *cand, const float *init)
 			     bits(init[kc->glo + kc->elems + i]);
 	for (size_t i = 0; i < n; i++)
 		full_at[i] = part_at[i] = -1;
+	if (guard_bad)
+		attributed = slack_owners(kc, cand, init, kc->glo) +
+			     slack_owners(kc, cand + kc->glo + kc->elems,
+					  init + kc->glo + kc->elems, kc->ghi);
 	/* what each cell holds, and where each token's row went */
 	for (int64_t s = 0; s < kc->ncell; s++) {
 		kind[s] = decode(kc, NULL, cache, s, icache, NULL, &who[s]);
@@ -452,7 +490,7 @@ static void judge_write(struct kcall *kc, const float *cand, const float *init)
 			}
 		}
 	}
-	if (guard_bad) {
+	if (guard_bad && !attributed) {
 		int any = 0;
 
 		for (size_t i = 0; i < n; i++)

@@ -401,3 +401,30 @@ setup() {
 	run -0 jq -s -e 'length == 66 and (map(select(.verdict == "PASS")) | length) >= 10' \
 		"$ROOT/fixtures/candidates/redteam/manifest.jsonl"
 }
+
+@test "kernels: a padding token written just before the cache is its unmapped_write, no one else's" {
+	printf '%s\n' '{"type":"case","oracle":"paged","pos":1,"block_size":4,"block_table":[2,0]}' \
+		'{"type":"case","oracle":"paged","pos":-1,"block_size":4,"block_table":[2,0]}' \
+		'{"type":"case","oracle":"paged","pos":6,"block_size":4,"block_table":[2,0]}' > "$BATS_TEST_TMPDIR/pad"
+	run -1 --separate-stderr grad-trap --kind write --candidate "$F/write-padding-before-cache.c" "$BATS_TEST_TMPDIR/pad"
+	assert_equal "${#lines[@]}" 2
+	run -0 jq -e -s '.[0].case == 1 and .[0].class == "unmapped_write"
+	  and .[1].diverged == 1 and .[1].classes.unmapped_write == 1' <<< "$output"
+}
+
+@test "kernels: the payload comes from the seed: fresh by default, recorded, replayed by --seed" {
+	C="$ROOT/fixtures/candidates/write/correct-index.c"
+	run -0 grad-trap --kind write --candidate "$C" --oracle paged --boundaries
+	s1=$(jq -r .seed <<< "${lines[-1]}")
+	run -0 grad-trap --kind write --candidate "$C" --oracle paged --boundaries
+	s2=$(jq -r .seed <<< "${lines[-1]}")
+	[ "$s1" != "$s2" ]
+	# the same seed, the same records but for the times
+	F2="$ROOT/fixtures/candidates/redteam/write-k-only-half-heads.c"
+	run -1 --separate-stderr grad-trap --kind write --candidate "$F2" --oracle paged --boundaries --seed "$s1" --max-map 5
+	printf '%s\n' "${lines[@]}" > "$BATS_TEST_TMPDIR/a"
+	run -1 --separate-stderr grad-trap --kind write --candidate "$F2" --oracle paged --boundaries --seed "$s1" --max-map 5
+	printf '%s\n' "${lines[@]}" > "$BATS_TEST_TMPDIR/b"
+	run -0 diff <(jq -c 'del(.seconds, .cases_per_s)' "$BATS_TEST_TMPDIR/a") <(jq -c 'del(.seconds, .cases_per_s)' "$BATS_TEST_TMPDIR/b")
+	run -0 jq -e -s --argjson s "$s1" '.[-1].seed == $s and .[-1].classes.partial_row > 0' "$BATS_TEST_TMPDIR/a"
+}
