@@ -1054,6 +1054,72 @@ int kva_oracle_world(const kva_oracle *o, unsigned *mask, kva_err *e)
  * a value that does not depend on a position, at value-1, value, value+1.
  * Returns 0 (also when emit stopped it), or -1 with e filled.
  */
+/*
+ * The overflow boundaries of the built-in slot oracles (and radix-1d's
+ * position): cases whose slot (block * block_size + offset), or that slot
+ * times a row of 128 floats, in elements and in bytes, is 2^31 - 1, 2^31,
+ * 2^31 + 1 and the same around 2^32, with block ids kept in int32 as the
+ * ABI's tables are.  A candidate that computes any of them in 32 bits
+ * lands elsewhere.  Returns non-zero when emit says stop.
+ */
+static int overflow_cases(const kva_oracle *o, kva_emit_fn emit, void *ctx)
+{
+	static const int64_t bss[] = { 1, 7, 16 };
+	static const int shifts[] = { 31, 32 };
+	static const int64_t per[] = { 1, 128, 512 };   /* slot, floats, bytes */
+	int paged = !strcmp(o->name, "paged"), ring = !strcmp(o->name, "paged-ring");
+	int fi = !strcmp(o->name, "flashinfer"), r1 = !strcmp(o->name, "radix-1d");
+
+	if (!o->eval || !(paged || ring || fi || r1))
+		return 0;
+	for (size_t b = 0; b < sizeof bss / sizeof *bss; b++)
+		for (size_t sh = 0; sh < sizeof shifts / sizeof *shifts; sh++)
+			for (size_t pi = 0; pi < sizeof per / sizeof *per; pi++)
+				for (int64_t k = -1; k <= 1; k++) {
+					int64_t bs = bss[b], slot = ((int64_t)1 << shifts[sh]) / per[pi] + k;
+					int64_t id = slot / bs, off = slot % bs;
+					int64_t tab0[2], tab1[1], tab2[1];
+					kva_args a;
+
+					if (id > INT32_MAX || slot < 0)
+						continue;
+					memset(&a, 0, sizeof a);
+					if (r1) {
+						/* a position past 2^31: prefix + b_local_idx */
+						a.in[0] = slot % 1024;
+						a.in[1] = slot - a.in[0];
+						a.in[2] = bs;
+					} else if (fi) {
+						tab0[0] = 0;
+						tab0[1] = 1;
+						tab1[0] = id;
+						tab2[0] = bs;
+						a.in[0] = 0;
+						a.in[1] = off;
+						a.in[2] = bs;
+						a.tab[0].v = tab0;
+						a.tab[0].n = 2;
+						a.tab[1].v = tab1;
+						a.tab[1].n = 1;
+						a.tab[2].v = tab2;
+						a.tab[2].n = 1;
+					} else {
+						/* the token in the table's second block (no
+						 * entry equal to its index, as elsewhere) */
+						tab0[0] = 2;
+						tab0[1] = id;
+						a.in[0] = bs + off;
+						a.in[1] = bs;
+						a.in[2] = 2;          /* paged-ring: a ring of 2 */
+						a.tab[0].v = tab0;
+						a.tab[0].n = 2;
+					}
+					if (emit(ctx, o, &a))
+						return 1;
+				}
+	return 0;
+}
+
 int kva_gen_boundaries(const kva_oracle *o, const kva_gen_opts *opt,
 		       kva_emit_fn emit, void *ctx, kva_err *e)
 {
@@ -1103,6 +1169,8 @@ int kva_gen_boundaries(const kva_oracle *o, const kva_gen_opts *opt,
 		if (k < 0)
 			break;
 	}
+	if (!g.stop && !g.failed)
+		overflow_cases(o, emit, ctx);
 	gen_free(&g);
 	return g.failed ? -1 : 0;
 }

@@ -543,7 +543,9 @@ static int serve_cases(const struct child_ctx *cc, const struct req_hdr *hd,
 		if (take_case(cc->o, &p, end, in, tab, tlen))
 			return -1;
 		memset(r, 0, sizeof *r);
-		/* the candidate gets copies, compared after the call */
+		/* the tables are kept, and compared after the call (the
+		 * candidate gets them where they lie in the request, so what
+		 * lies past a table is what it always was) */
 		for (int k = 0; k < cc->o->ntab; k++) {
 			if (tlen[k] > tcap[k]) {
 				int32_t *q = realloc(scratch[k], tlen[k] * sizeof *q);
@@ -556,7 +558,7 @@ static int serve_cases(const struct child_ctx *cc, const struct req_hdr *hd,
 			if (tlen[k])
 				memcpy(scratch[k], tab[k], tlen[k] * sizeof *q0);
 		}
-		r->rc = call_route(cc, in, scratch, tlen, r->out);
+		r->rc = call_route(cc, in, tab, tlen, r->out);
 		for (int k = 0; k < cc->o->ntab; k++)
 			if (tlen[k] && memcmp(scratch[k], tab[k], tlen[k] * sizeof *q0))
 				r->mut = 1;
