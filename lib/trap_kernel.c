@@ -148,6 +148,7 @@ struct kcall {
 	                            (built when first needed) */
 	struct vmap slack;       /* bits of a slack value -> its offset */
 	uint64_t call;           /* numbers the calls of the run */
+	int64_t nblk;            /* blocks the tokens use (orig's length) */
 	int64_t *orig;           /* the call's block -> the cases' block id
 	                            (of its first world, when it is shared) */
 	struct vmap origcell;    /* the call's slot of a token -> its case's slot */
@@ -314,6 +315,8 @@ static int64_t orig_slot(const struct kcall *kc, int64_t s)
 		return s;
 	if ((o = vmap_get(&kc->origcell, (uint64_t)s)) >= 0)
 		return o;
+	if (s / kc->S >= kc->nblk)   /* a block no token uses: its own number */
+		return s;
 	return kc->orig[s / kc->S] * kc->S + s % kc->S;
 }
 
@@ -668,7 +671,7 @@ static int64_t kcall_blocks(struct kcall *kc)
 	if (S <= (int64_t)1 << 20 && !(nextfree = calloc((size_t)S, sizeof *nextfree)))
 		kva_die(KVA_EXIT_TROUBLE, "out of memory");
 	if (!(used = calloc((size_t)cap, (size_t)S)) ||
-	    !(kc->orig = malloc((size_t)cap * sizeof *kc->orig)))
+	    !(kc->orig = calloc((size_t)cap, sizeof *kc->orig)))
 		kva_die(KVA_EXIT_TROUBLE, "out of memory");
 	/* worlds of more than one block keep theirs to themselves */
 	vmap_init(&wcount, ng);
@@ -718,6 +721,7 @@ static int64_t kcall_blocks(struct kcall *kc)
 		for (size_t j = start[g]; j < start[g + 1]; j++)
 			used[at * S + kc->slots[byg[j]] % S] = 1;
 	}
+	kc->nblk = nblk;
 	vmap_init(&kc->origcell, n);
 	for (size_t i = 0; i < n; i++)
 		if (kc->slots[i] >= 0) {
