@@ -694,12 +694,6 @@ void kva_sbx_missing(unsigned want, unsigned have, char *buf, size_t n)
 					       layer_names[i]);
 }
 
-unsigned kva_sbx_wanted(int profile)
-{
-	(void)profile;
-	return KVA_L_ALL;
-}
-
 void kva_sbx_layers_json(kva_buf *b, unsigned layers, int profile, int confine)
 {
 	static const char *const prof[] = { "loader", "cuda", "coprocess" };
@@ -738,6 +732,35 @@ static void say_missing(unsigned want, unsigned have, const char *extra)
 	kva_warnx("confinement: %s unavailable%s%s: candidates run without "
 		  "(see grad-trap(1) SECURITY)", miss, extra ? ": " : "",
 		  extra ? extra : "");
+}
+
+/* want against have under lim: under --confine strict a missing layer
+ * is an error (e), else it is said once.  Returns 0 or -1. */
+static int check_layers(const kva_sbx_limits *lim, unsigned want, unsigned have,
+			const char *why, kva_err *e)
+{
+	char miss[128];
+
+	if (lim->confine == KVA_CONFINE_OFF)
+		return 0;
+	if (lim->confine == KVA_CONFINE_STRICT && (want & ~have)) {
+		kva_sbx_missing(want, have, miss, sizeof miss);
+		return kva_errf(e, NULL, "confinement: %s unavailable%s%s "
+				"(--confine strict)", miss, why ? ": " : "", why ? why : "");
+	}
+	say_missing(want, have, why);
+	return 0;
+}
+
+int kva_sbx_child_layers(kva_sbx *s, const kva_sbx_limits *lim, unsigned layers,
+			 kva_err *e)
+{
+	s->layers |= layers;
+	if (check_layers(lim, KVA_L_SECCOMP, s->layers, NULL, e)) {
+		kva_sbx_stop(s);
+		return -1;
+	}
+	return 0;
 }
 
 static void close_fd(int *fd)
@@ -854,21 +877,10 @@ int kva_sbx_spawn(kva_sbx *s, const kva_sbx_limits *lim, const kva_sbx_job *job,
 			break;
 		}
 	}
-	if (confine) {
-		unsigned want = kva_sbx_wanted(job->profile);
-
-		if (job->argv)
-			want &= ~(unsigned)KVA_L_SECCOMP; /* the child says */
-		if (lim->confine == KVA_CONFINE_STRICT && (want & ~s->layers)) {
-			char miss[128];
-
-			kva_sbx_missing(want, s->layers, miss, sizeof miss);
-			kva_errf(e, NULL, "confinement: %s unavailable%s%s "
-				 "(--confine strict)", miss, why[0] ? ": " : "", why);
-			goto fail_child;
-		}
-		say_missing(want, s->layers, why[0] ? why : NULL);
-	}
+	/* a loader's own filter is the child's to report (kva_sbx_child_layers) */
+	if (check_layers(lim, job->argv ? KVA_L_ALL & ~(unsigned)KVA_L_SECCOMP :
+			 KVA_L_ALL, s->layers, why[0] ? why : NULL, e))
+		goto fail_child;
 	return 0;
 fail_child:
 	kva_sbx_stop(s);
@@ -944,41 +956,38 @@ void kva_sbx_stop(kva_sbx *s)
 	s->pid = 0;
 }
 
-void kva_sbx_end(kva_sbx *s, double grace_s)
+/* Wait up to secs for s->pid to end on its own; reap it then.  Returns
+ * 1 when it was reaped, 0 when it still runs. */
+static int reap_within(kva_sbx *s, double secs)
 {
 	double t0 = kva_now();
 
-	close_pipes(s);
-	while (s->pid > 0 && kva_now() - t0 < grace_s) {
+	while (s->pid > 0) {
 		int st;
 
 		if (waitpid(s->pid, &st, WNOHANG) == s->pid) {
 			reaped(s, st);
-			break;
+			return 1;
 		}
+		if (kva_now() - t0 >= secs)
+			return 0;
 		usleep(1000);
 	}
+	return 1;
+}
+
+void kva_sbx_end(kva_sbx *s, double grace_s)
+{
+	close_pipes(s);
+	reap_within(s, grace_s);
 	kva_sbx_stop(s);
 }
 
 /* The child closed its reply pipe: reap it without killing (it may be
- * exiting on its own), but kill a tree that lives on for long. */
+ * exiting on its own), but kill a tree that lives on for a second. */
 static int died(kva_sbx *s)
 {
-	close_pipes(s);
-	if (s->pid > 0) {
-		for (int i = 0; i < 200; i++) {
-			int st;
-			pid_t r = waitpid(s->pid, &st, WNOHANG);
-
-			if (r == s->pid) {
-				reaped(s, st);
-				return KVA_SBX_DIED;
-			}
-			usleep(5000);
-		}
-		kva_sbx_stop(s);
-	}
+	kva_sbx_end(s, 1.0);
 	return KVA_SBX_DIED;
 }
 
@@ -1070,24 +1079,11 @@ int kva_sbx_exchange(kva_sbx *s, const void *req, size_t reqlen, kva_buf *rep,
 
 int kva_sbx_wait(kva_sbx *s, double timeout_s)
 {
-	double t0 = kva_now();
-
-	while (s->pid > 0) {
-		int st;
-		pid_t r = waitpid(s->pid, &st, WNOHANG);
-
-		if (r == s->pid) {
-			reaped(s, st);
-			return KVA_SBX_DIED;
-		}
-		if (kva_now() - t0 >= timeout_s) {
-			kva_sbx_stop(s);
-			snprintf(s->why, sizeof s->why, "no end for %g s", timeout_s);
-			return KVA_SBX_TIMEOUT;
-		}
-		usleep(2000);
-	}
-	return KVA_SBX_DIED;
+	if (reap_within(s, timeout_s))
+		return KVA_SBX_DIED;
+	kva_sbx_stop(s);
+	snprintf(s->why, sizeof s->why, "no end for %g s", timeout_s);
+	return KVA_SBX_TIMEOUT;
 }
 
 /* ---- the child side of a loader ------------------------------------------ */

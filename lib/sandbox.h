@@ -121,9 +121,11 @@ void kva_sbx_layers_json(kva_buf *b, unsigned layers, int profile, int confine);
 /* The names of the layers of want that are missing from have, e.g.
  * "user, seccomp", into buf. */
 void kva_sbx_missing(unsigned want, unsigned have, char *buf, size_t n);
-/* The layers a profile can have (the CUDA and co-process profiles keep
- * all of them; so does the loader). */
-unsigned kva_sbx_wanted(int profile);
+/* A loader child reported the layers it set up itself (its seccomp
+ * filter): add them to s->layers; a missing filter is said once, or under
+ * --confine strict is an error (the child is stopped).  Returns 0 or -1. */
+int kva_sbx_child_layers(kva_sbx *s, const kva_sbx_limits *lim, unsigned layers,
+			 kva_err *e);
 
 /*
  * Child side, in the re-executed loader program: set the address-space

@@ -64,14 +64,14 @@ static int greet(kva_trap *t, kva_err *e)
 	kva_sbx_job job;
 	kva_sbx_limits lim;
 	kva_buf hello = { 0 };
-	uint32_t n, layers;
+	uint32_t n, layers = 0;
 	char as[32], flush[32];
 	char *argv[] = { (char *)"grad-trap", (char *)(t->c.lim.confine ==
 		KVA_CONFINE_OFF ? "--sandbox-child-noconfine" : t->c.lim.confine ==
 		KVA_CONFINE_STRICT ? "--sandbox-child-strict" : "--sandbox-child"),
 		(char *)kva_kind_names[t->c.kind], (char *)t->c.o->name,
 		(char *)(t->c.cuda ? "cuda" : "cpu"), as, flush, NULL };
-	int st;
+	int st = KVA_SBX_OK;
 
 	memset(&job, 0, sizeof job);
 	job.passfd = -1;
@@ -91,18 +91,20 @@ static int greet(kva_trap *t, kva_err *e)
 		lim.fsize_bytes = CMD_FSIZE; /* its private tmpfs is writable */
 	if (kva_sbx_spawn(&t->sbx, &lim, &job, e))
 		return -1;
+	if (!t->c.cmd) {
+		st = kva_sbx_exchange(&t->sbx, NULL, 0, &hello, greeting_done, NULL,
+				      t->c.lim.load_timeout_s);
+		/* the child's layers come first, before it opens the candidate */
+		if (hello.len >= 4) {
+			memcpy(&layers, hello.p, 4);
+			t->sbx.layers |= layers;
+		}
+	}
+	/* the layers that held for every child of the run */
 	t->layers = t->spawned ? t->layers & t->sbx.layers : t->sbx.layers;
 	t->spawned = 1;
 	if (t->c.cmd)
 		return 0;
-	st = kva_sbx_exchange(&t->sbx, NULL, 0, &hello, greeting_done, NULL,
-			      t->c.lim.load_timeout_s);
-	layers = 0;
-	if (hello.len >= 4)      /* sent before the candidate was opened */
-		memcpy(&layers, hello.p, 4);
-	if (st != KVA_SBX_OK && hello.len >= 4)
-		t->layers = (t->layers & ~(unsigned)KVA_L_SECCOMP) |
-			    (layers & KVA_L_SECCOMP);
 	if (st != KVA_SBX_OK) {
 		kva_buf_free(&hello);
 		if (st == KVA_SBX_TIMEOUT)
@@ -121,20 +123,7 @@ static int greet(kva_trap *t, kva_err *e)
 		return -1;
 	}
 	kva_buf_free(&hello);
-	if (t->c.lim.confine != KVA_CONFINE_OFF) {
-		if (!(layers & KVA_L_SECCOMP) && t->c.lim.confine == KVA_CONFINE_STRICT) {
-			kva_sbx_stop(&t->sbx);
-			return kva_errf(e, NULL, "confinement: seccomp unavailable "
-					"(--confine strict)");
-		}
-		if (!(layers & KVA_L_SECCOMP) && !(t->layers & KVA_L_SECCOMP) &&
-		    t->spawned == 1)
-			kva_warnx("confinement: seccomp unavailable: candidates run "
-				  "without (see grad-trap(1) SECURITY)");
-		t->spawned = 2;
-	}
-	t->layers = (t->layers & ~(unsigned)KVA_L_SECCOMP) | (layers & KVA_L_SECCOMP);
-	return 0;
+	return kva_sbx_child_layers(&t->sbx, &t->c.lim, 0, e);
 }
 
 kva_trap *kva_trap_new(const kva_trap_conf *c, kva_err *e)

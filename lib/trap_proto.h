@@ -49,7 +49,6 @@
 #define RES_FLUSH 256
 #define BEAT_EVERY 65536
 #define BEAT_SECONDS 0.25
-#define GMSG_MAX_TAB_BYTES ((uint32_t)3 * (1u << 24) * 4u) /* 3 tables of MAX_TABLE */
 
 enum { MODE_CASES = 1, MODE_GENERATE = 2, MODE_KERNEL = 3 };
 enum { FLAG_UNBUFFERED = 1 };

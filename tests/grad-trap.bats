@@ -428,3 +428,11 @@ setup() {
 	run -0 diff <(jq -c 'del(.seconds, .cases_per_s)' "$BATS_TEST_TMPDIR/a") <(jq -c 'del(.seconds, .cases_per_s)' "$BATS_TEST_TMPDIR/b")
 	run -0 jq -e -s --argjson s "$s1" '.[-1].seed == $s and .[-1].classes.partial_row > 0' "$BATS_TEST_TMPDIR/a"
 }
+
+@test "kernels: a write far past the cache faults on the guard page, pinned to its token" {
+	printf '%s\n' '{"type":"case","oracle":"paged","pos":1,"block_size":4,"block_table":[2,0]}' \
+		'{"type":"case","oracle":"paged","pos":6,"block_size":4,"block_table":[2,0]}' > "$BATS_TEST_TMPDIR/two"
+	run -1 --separate-stderr grad-trap --kind write --candidate "$F/write-far-past-cache.c" "$BATS_TEST_TMPDIR/two"
+	run -0 jq -e -s 'map(select(.type == "divergence")) | length == 2
+	  and all(.[]; .class == "crash" and (.why | startswith("signal 11")))' <<< "$output"
+}
