@@ -429,7 +429,7 @@ setup() {
 	run -0 jq -e -s --argjson s "$s1" '.[-1].seed == $s and .[-1].classes.partial_row > 0' "$BATS_TEST_TMPDIR/a"
 }
 
-@test "kernels: a write far past the cache faults on the guard page, pinned to its token" {
+@test "kernels: a write just past the slack band faults on the guard page, pinned to its token" {
 	printf '%s\n' '{"type":"case","oracle":"paged","pos":1,"block_size":4,"block_table":[2,0]}' \
 		'{"type":"case","oracle":"paged","pos":6,"block_size":4,"block_table":[2,0]}' > "$BATS_TEST_TMPDIR/two"
 	run -1 --separate-stderr grad-trap --kind write --candidate "$F/write-far-past-cache.c" "$BATS_TEST_TMPDIR/two"
