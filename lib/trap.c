@@ -52,7 +52,7 @@ void kva_trap_stop_running(kva_trap *t, const char *why)
 		snprintf(t->stop_why, sizeof t->stop_why, "%s", why);
 }
 
-static void load_finding(kva_trap *t, int cls, const char *why);
+static void load_finding(kva_trap *t, const char *phase, int cls, const char *why);
 
 /*
  * Start a child with the candidate loaded.  Returns 0; 1 when the
@@ -65,12 +65,12 @@ static int greet(kva_trap *t, kva_err *e)
 	kva_sbx_limits lim;
 	kva_buf hello = { 0 };
 	uint32_t n, layers = 0;
-	char as[32], flush[32];
+	char as[32], flush[32], arena[32];
 	char *argv[] = { (char *)"grad-trap", (char *)(t->c.lim.confine ==
 		KVA_CONFINE_OFF ? "--sandbox-child-noconfine" : t->c.lim.confine ==
 		KVA_CONFINE_STRICT ? "--sandbox-child-strict" : "--sandbox-child"),
 		(char *)kva_kind_names[t->c.kind], (char *)t->c.o->name,
-		(char *)(t->c.cuda ? "cuda" : "cpu"), as, flush, NULL };
+		(char *)(t->c.cuda ? "cuda" : "cpu"), as, flush, arena, NULL };
 	int st = KVA_SBX_OK;
 
 	memset(&job, 0, sizeof job);
@@ -82,6 +82,8 @@ static int greet(kva_trap *t, kva_err *e)
 		/* the CUDA runtime reserves far more address space than it uses */
 		snprintf(as, sizeof as, "%zu", t->c.cuda ? 0 : t->c.lim.as_bytes);
 		snprintf(flush, sizeof flush, "%ld", (long)(t->c.lim.timeout_s * 250));
+		snprintf(arena, sizeof arena, "%zu", t->arena_next);
+		t->arena_child = t->arena_next;
 		job.profile = t->c.cuda ? KVA_SBX_CUDA : KVA_SBX_LOADER;
 		job.argv = argv;
 		job.passfd = t->sofd;
@@ -110,7 +112,7 @@ static int greet(kva_trap *t, kva_err *e)
 		if (st == KVA_SBX_TIMEOUT)
 			snprintf(t->sbx.why, sizeof t->sbx.why, "no answer for %g s "
 				 "(--load-timeout)", t->c.lim.load_timeout_s);
-		load_finding(t, st == KVA_SBX_TIMEOUT ? KVA_C_TIMEOUT : KVA_C_CRASH,
+		load_finding(t, "load", st == KVA_SBX_TIMEOUT ? KVA_C_TIMEOUT : KVA_C_CRASH,
 			     t->sbx.why);
 		return 1;
 	}
@@ -133,6 +135,7 @@ kva_trap *kva_trap_new(const kva_trap_conf *c, kva_err *e)
 	if (!t)
 		kva_die(KVA_EXIT_TROUBLE, "out of memory");
 	t->c = *c;
+	t->overflow_why = "made by the built-in --boundaries only";
 	t->sofd = -1;
 	t->load_cls = -1;
 	t->oid = kva_trap_oracle_id(c->o);
@@ -168,7 +171,7 @@ kva_trap *kva_trap_new(const kva_trap_conf *c, kva_err *e)
 		return NULL;
 	}
 	t->t0 = kva_now();
-	if (kva_oracle_world(c->o, &t->world, e) || greet(t, e) < 0) {
+	if (kva_oracle_world(c->o, &t->world, e) || kva_trap_ensure_child(t, e) < 0) {
 		if (t->sofd >= 0)
 			close(t->sofd);
 		free(t);
@@ -221,6 +224,7 @@ int kva_trap_add(kva_trap *t, const kva_args *a, const kva_route *expect,
 	k->line = line;
 	k->index = t->cases + t->nq - 1;
 	k->cls = -1;
+	k->overflow = t->queue_overflow;
 	/* kernels: --batch bounds a call; the queue holds several calls'
 	 * worth, so mixed block sizes still make full calls */
 	if (t->nq >= (t->c.kind == KVA_KIND_ROUTE ? t->c.batch : KERNEL_QUEUE * t->c.batch))
@@ -274,15 +278,88 @@ int kva_trap_bytes_done(kva_buf *b, void *ctx, uint64_t *units)
 	return b->len >= w->bytes;
 }
 
-/* A child, loaded: 0; 1 when the candidate failed while loading (the rest
- * will not run); -1 with e for trouble. */
+/*
+ * The soak of a fresh child (MODE_SOAK): --soak calls, at most SOAK_MS,
+ * before any case, so a candidate that counts its calls and changes after
+ * some number of them has changed before it is judged.  A soak that
+ * crashes, hangs or answers garbage ends the soaks of the run (the cases
+ * then find what is wrong, each pinned to its own): the child is stopped
+ * and the next one is not soaked.  The fewest calls a soak made is kept.
+ */
+#define SOAK_MS 250
+
+static void soak(kva_trap *t)
+{
+	struct req_hdr hd = { REQ_MAGIC, MODE_SOAK, 0, 0, 0, 0, sizeof(struct sreq) };
+	struct sreq sq;
+	struct srep sp;
+	struct want w = { sizeof sp, sizeof sp, 0, 0, 0 };
+	int st;
+
+	if (t->c.cmd || !t->c.soak || t->soak_why)
+		return;
+	/* once a case diverged, crashed or hung the verdict is HARD_BLOCK:
+	 * a later child (most are started after a crash) is not soaked */
+	if (t->diverged || t->divergence > 0 || t->crashes || t->hangs)
+		return;
+	if (t->c.cuda) {
+		t->soak_why = "not on --device cuda";
+		return;
+	}
+	memset(&sq, 0, sizeof sq);
+	sq.desc.layout = t->c.layout;
+	sq.desc.num_blocks = 1;
+	sq.desc.block_size = 16;
+	sq.desc.num_heads = t->c.heads;
+	sq.desc.head_dim = t->c.head_dim;
+	sq.desc.x = t->c.layout == KVA_LAYOUT_VLLM_X ? t->c.x : 1;
+	sq.calls = t->c.soak;
+	sq.ms = SOAK_MS;
+	hd.seq = ++t->seq;
+	t->req.len = 0;
+	kva_buf_put(&t->req, &hd, sizeof hd);
+	kva_buf_put(&t->req, &sq, sizeof sq);
+	t->rep.len = 0;
+	st = kva_sbx_exchange(&t->sbx, t->req.p, t->req.len, &t->rep, kva_trap_bytes_done,
+			      &w, t->c.lim.timeout_s + SOAK_MS / 1000.0);
+	if (st == KVA_SBX_OK) {
+		memcpy(&sp, t->rep.p, sizeof sp);
+		if (sp.tag != t->seq || t->rep.len != sizeof sp)
+			st = SBX_GARBLED;
+	}
+	if (st != KVA_SBX_OK) {
+		/* valid inputs all: a finding, if of no case */
+		snprintf(t->soak_buf, sizeof t->soak_buf, "%s", st == KVA_SBX_TIMEOUT ?
+			 "no answer within --timeout" : st == SBX_GARBLED ?
+			 "answer garbled: the reply pipe held bytes that are not the trap's" :
+			 t->sbx.why);
+		kva_sbx_stop(&t->sbx);
+		load_finding(t, "soak", st == KVA_SBX_TIMEOUT ? KVA_C_TIMEOUT : st ==
+			     SBX_GARBLED ? KVA_C_ERROR : KVA_C_CRASH, t->soak_buf);
+		t->soak_why = "the soak failed (a finding); later children were not soaked";
+		return;
+	}
+	if (!t->soaks || sp.calls < t->soaked)
+		t->soaked = sp.calls;
+	t->soaks++;
+}
+
+/* A child, loaded (and soaked): 0; 1 when the candidate failed while
+ * loading (the rest will not run); -1 with e for trouble. */
 int kva_trap_ensure_child(kva_trap *t, kva_err *e)
 {
+	int rc;
+
 	if (t->sbx.pid > 0)
 		return 0;
 	if (t->stop_why[0])
 		return 1;
-	return greet(t, e);
+	if ((rc = greet(t, e)))
+		return rc;
+	soak(t);
+	if (t->sbx.pid > 0)
+		return 0;
+	return greet(t, e);   /* the soak failed: a child without one */
 }
 
 uint64_t kva_trap_mix64(uint64_t h, uint64_t v)
@@ -570,25 +647,32 @@ static void record(kva_trap *t, struct tcase *k)
 /* The candidate crashed, exited or hung while loading (its constructors
  * run then): a finding of its own, with no case to pin it to; every case
  * from here on is not run. */
-static void load_finding(kva_trap *t, int cls, const char *why)
+/* A finding outside any case: the candidate failed while loading (the
+ * rest is not run) or in its soak (phase "soak": the cases still run). */
+static void load_finding(kva_trap *t, const char *phase, int cls, const char *why)
 {
 	char stop[160];
 	kva_buf b = { 0 };
+	int load = !strcmp(phase, "load");
 
 	t->cls[cls]++;
 	t->divergence = 1;
 	if (t->load_cls < 0) {
 		t->load_cls = cls;
+		t->load_phase = phase;
 		snprintf(t->load_why, sizeof t->load_why, "%s", why);
 	}
-	snprintf(stop, sizeof stop, "the candidate did not load: %s %s",
-		 kva_class_names[cls], why);
-	kva_trap_stop_running(t, stop);
-	kva_buf_printf(&t->map, "Load | Expected: the candidate's symbol | Got: %s (%s)\n",
-		       kva_class_names[cls], why);
+	if (load) {
+		snprintf(stop, sizeof stop, "the candidate did not load: %s %s",
+			 kva_class_names[cls], why);
+		kva_trap_stop_running(t, stop);
+	}
+	kva_buf_printf(&t->map, "%s | Expected: %s | Got: %s (%s)\n",
+		       load ? "Load" : "Soak", load ? "the candidate's symbol" :
+		       "an answer to each call", kva_class_names[cls], why);
 	if (t->c.text)
 		return;
-	kva_buf_puts(&b, "{\"type\":\"divergence\",\"phase\":\"load\",\"class\":");
+	kva_buf_printf(&b, "{\"type\":\"divergence\",\"phase\":\"%s\",\"class\":", phase);
 	kva_buf_jstr(&b, kva_class_names[cls], strlen(kva_class_names[cls]));
 	kva_buf_puts(&b, ",\"oracle\":");
 	kva_buf_jstr(&b, t->c.o->name, strlen(t->c.o->name));
@@ -896,7 +980,7 @@ static void put_first(const kva_trap *t, kva_buf *b)
 		kva_buf_puts(b, "{\"class\":");
 		kva_buf_jstr(b, kva_class_names[t->load_cls],
 			     strlen(kva_class_names[t->load_cls]));
-		kva_buf_puts(b, ",\"phase\":\"load\",\"why\":");
+		kva_buf_printf(b, ",\"phase\":\"%s\",\"why\":", t->load_phase);
 		kva_buf_jstr(b, t->load_why, strlen(t->load_why));
 		kva_buf_putc(b, '}');
 		return;
@@ -938,6 +1022,7 @@ void kva_trap_summary(const kva_trap *t, kva_buf *b)
 {
 	double s = elapsed(t);
 	int hard = kva_trap_verdict(t);
+	const char *why;
 
 	kva_buf_puts(b, "{\"type\":\"summary\",\"oracle\":");
 	kva_buf_jstr(b, t->c.o->name, strlen(t->c.o->name));
@@ -966,6 +1051,25 @@ void kva_trap_summary(const kva_trap *t, kva_buf *b)
 		kva_buf_puts(b, "null");
 	kva_buf_puts(b, ",\"confinement\":");
 	kva_sbx_layers_json(b, t->layers, profile(t), t->c.lim.confine);
+	kva_buf_printf(b, ",\"soak\":{\"calls\":%llu,\"why_not\":",
+		       (unsigned long long)t->soaked);
+	if ((why = t->soak_why ? t->soak_why : t->soaks ? NULL : t->c.cmd ?
+		   "not for --candidate-cmd" : !t->c.soak ? "--soak 0" : "no child was started"))
+		kva_buf_jstr(b, why, strlen(why));
+	else
+		kva_buf_puts(b, "null");
+	kva_buf_putc(b, '}');
+	if (t->c.kind != KVA_KIND_ROUTE) {
+		kva_buf_printf(b, ",\"overflow\":{\"calls\":%llu,\"tokens\":%llu,"
+			       "\"arena_bytes\":%zu,\"why_not\":",
+			       (unsigned long long)t->ocalls,
+			       (unsigned long long)t->otokens, t->arena_max);
+		if (t->overflow_why)
+			kva_buf_jstr(b, t->overflow_why, strlen(t->overflow_why));
+		else
+			kva_buf_puts(b, "null");
+		kva_buf_putc(b, '}');
+	}
 	kva_buf_printf(b, ",\"seconds\":%.6f,\"cases_per_s\":%.0f,\"seed\":%llu}",
 		       s, s > 0 ? (double)checked(t) / s : 0.0,
 		       (unsigned long long)t->c.seed);

@@ -48,6 +48,8 @@ typedef struct kva_trap_conf {
 	int cuda;                /* --device cuda: kernels get device pointers */
 	int max_hangs;           /* timeouts before the rest is not run */
 	int repeat;              /* runs of each kernel call (>= 1) */
+	uint64_t soak;           /* calls each child makes before the cases */
+	int soak_set;            /* --soak given (else 65536, CPU children) */
 } kva_trap_conf;
 
 typedef struct kva_trap kva_trap;

@@ -182,14 +182,65 @@ static void *guarded(size_t n, void **map, size_t *maplen)
 	return p + pg + body - n;
 }
 
-/* The buffers of one run of a call, each between guard pages. */
+/* The buffers of one run of a call, each between guard pages.  In an
+ * overflow call the cache's buffer is also kept in the arena, at win:
+ * copied there before the call and back after it, so what is compared
+ * is the same either way. */
 struct krun {
 	int64_t *slots;
 	float *data, *region;
 	kva_cache_desc *desc;
+	float *win;              /* overflow: the cache's buffer in the arena */
 	void *map[4];
 	size_t len[4];
 };
+
+/* The overflow arena (argv ARENA_BYTES), reserved PROT_NONE before the
+ * limits were set (trap_proto.h). */
+static char *arena;
+static size_t arena_len;
+
+/* Reserve the arena: address space only (MAP_NORESERVE), nothing in it
+ * readable.  Returns 0 or -1. */
+static int arena_reserve(size_t n)
+{
+	void *p;
+
+	if (!n)
+		return 0;
+	p = mmap(NULL, n, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return -1;
+	arena = p;
+	arena_len = n;
+	return 0;
+}
+
+/* The cache's buffer of an overflow call (n floats at element base of the
+ * arena's cache) made readable and writable; NULL when the request does
+ * not fit the arena or its pages. */
+static float *arena_window(int64_t base, size_t n)
+{
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE), at;
+
+	if (!arena || arena_len <= KVA_ARENA_LOW || base < 0 || !n ||
+	    (uint64_t)base > (arena_len - KVA_ARENA_LOW) / 4)
+		return NULL;
+	at = KVA_ARENA_LOW + (size_t)base * 4;
+	if (at % pg || (n * 4) % pg || n > (arena_len - at) / 4)
+		return NULL;
+	if (mprotect(arena + at, n * 4, PROT_READ | PROT_WRITE))
+		return NULL;
+	return (float *)(void *)(arena + at);
+}
+
+/* Give the window's pages back: the arena is address space only again. */
+static void arena_close(float *win, size_t n)
+{
+	if (win)
+		mmap(win, n * 4, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE |
+		     MAP_FIXED, -1, 0);
+}
 
 static int krun_new(struct krun *r, const struct kreq *kr)
 {
@@ -240,22 +291,57 @@ static int64_t diff_xor(const float *region, const float *want, size_t n, uint32
 	return -1;
 }
 
+/* The cache's buffer of a run (the region of a write, the data of a
+ * gather) and its length in floats. */
+static float *kbig(const struct child_ctx *cc, const struct kreq *kr,
+		   const struct krun *r, size_t *n)
+{
+	int w = cc->kind == KVA_KIND_WRITE;
+
+	*n = (size_t)(w ? kr->nreg : kr->ndata);
+	return w ? r->region : r->data;
+}
+
+/* An overflow call's cache buffer, from the arena back to the run's copy
+ * (what the call, or a thread it left, has made of it). */
+static void krun_sync(const struct child_ctx *cc, const struct kreq *kr,
+		      struct krun *r)
+{
+	size_t n;
+	float *big = kbig(cc, kr, r, &n);
+
+	if (r->win)
+		memcpy(big, r->win, n * sizeof *big);
+}
+
 /* One run: fresh copies of the inputs (every value xor mask), the call. */
 static int32_t krun_call(const struct child_ctx *cc, const struct kreq *kr,
 			 struct krun *r, const int64_t *slots, const float *data,
 			 const float *init, uint32_t mask)
 {
+	size_t nbig;
+	float *big = kbig(cc, kr, r, &nbig), *cache;
+	int32_t rc;
+
 	memcpy(r->slots, slots, (size_t)kr->n * sizeof *slots);
 	copy_xor(r->data, data, (size_t)kr->ndata, mask);
 	copy_xor(r->region, init, (size_t)kr->nreg, mask);
 	*r->desc = kr->desc;
 	if (cc->cuda)
 		return cuda_kernel(cc, kr, r->desc, r->slots, r->data, r->region);
+	cache = big + kr->glo;
+	if (r->win) {
+		memcpy(r->win, big, nbig * sizeof *big);
+		cache = (float *)(void *)(arena + KVA_ARENA_LOW);
+	}
 	if (cc->kind == KVA_KIND_WRITE)
-		return ((fn_write)cc->fn)(r->data, kr->stride, r->slots, kr->n,
-					  r->region + kr->glo, r->desc);
-	return ((fn_gather)cc->fn)(r->data + kr->glo, r->desc, r->slots, kr->n,
-				   r->region + kr->glo, kr->stride);
+		rc = ((fn_write)cc->fn)(r->data, kr->stride, r->slots, kr->n, cache,
+					r->desc);
+	else
+		rc = ((fn_gather)cc->fn)(cache, r->desc, r->slots, kr->n,
+					 r->region + kr->glo, kr->stride);
+	krun_sync(cc, kr, r);
+	return rc;
 }
 
 /* Pin this process to one CPU of its set (on), or give the set back. */
@@ -297,7 +383,7 @@ static int serve_kernel(const struct child_ctx *cc, const struct req_hdr *hd,
 {
 	struct kreq kr;
 	struct krep rep;
-	struct krun first, again;
+	struct krun first = { 0 }, again = { 0 };
 	const int64_t *slots;
 	const float *data, *init;
 	float *out = NULL;
@@ -308,7 +394,7 @@ static int serve_kernel(const struct child_ctx *cc, const struct req_hdr *hd,
 		return -1;
 	memcpy(&kr, payload, sizeof kr);
 	if (kr.n < 0 || kr.stride < 0 || kr.glo < 0 || kr.ghi < 0 || kr.elems < 0 ||
-	    kr.ndata < 0 || kr.nreg < 0 || kr.repeat < 1 ||
+	    kr.ndata < 0 || kr.nreg < 0 || kr.repeat < 1 || (kr.base >= 0 && cc->cuda) ||
 	    (uint64_t)kr.n > hd->len || (uint64_t)kr.ndata > hd->len ||
 	    (uint64_t)kr.nreg > hd->len)
 		return -1;
@@ -326,6 +412,13 @@ static int serve_kernel(const struct child_ctx *cc, const struct req_hdr *hd,
 	if (krun_new(&first, &kr) || krun_new(&again, &kr) ||
 	    !(out = malloc((size_t)kr.nreg * sizeof *out + 1)))
 		goto done;
+	if (kr.base >= 0) {
+		size_t nbig;
+
+		kbig(cc, &kr, &first, &nbig);
+		if (!(first.win = again.win = arena_window(kr.base, nbig)))
+			goto done;
+	}
 	rep.rc = krun_call(cc, &kr, &first, slots, data, init, 0);
 	memcpy(out, first.region, (size_t)kr.nreg * sizeof *out);
 	if ((rep.mut_at = first_diff(first.data, data, (size_t)kr.ndata, sizeof *data)) >= 0)
@@ -340,6 +433,7 @@ static int serve_kernel(const struct child_ctx *cc, const struct req_hdr *hd,
 		struct timespec pause = { 0, 100000 };
 
 		nanosleep(&pause, NULL);
+		krun_sync(cc, &kr, &first);
 		if ((rep.nondet_at = first_diff(first.region, out, (size_t)kr.nreg,
 						sizeof *out)) >= 0)
 			rep.nondet_late = 1;
@@ -356,9 +450,110 @@ static int serve_kernel(const struct child_ctx *cc, const struct req_hdr *hd,
 	bad = kva_sbx_write_full(wfd, &rep, sizeof rep) ||
 	      kva_sbx_write_full(wfd, out, (size_t)kr.nreg * sizeof *out);
 done:
+	if (first.win) {
+		size_t nbig;
+
+		kbig(cc, &kr, &first, &nbig);
+		arena_close(first.win, nbig);
+	}
 	krun_free(&first);
 	krun_free(&again);
 	free(out);
+	return bad ? -1 : 0;
+}
+
+/* ---- soak ------------------------------------------------------------------- */
+
+/* Serve MODE_SOAK: call the candidate on inputs of our own, answers
+ * unread, until sreq.calls calls or sreq.ms milliseconds.  A route gets
+ * mapped positions of a four-block table of block size 16 (tables
+ * restored before each call); a kernel one token, its slot cycling
+ * through a one-block cache, its values changing every call.  Returns 0
+ * or -1. */
+static int serve_soak(const struct child_ctx *cc, const struct req_hdr *hd,
+		      const char *payload, int wfd)
+{
+	static const int32_t tab0[4] = { 5, 2, 9, 7 }, indptr[2] = { 0, 4 }, last[1] = { 16 };
+	struct sreq sq;
+	struct srep sp = { 0 };
+	struct kreq kr;
+	struct krun r;
+	double stop;
+	uint64_t x = 0x9e3779b97f4a7c15ULL;
+	int kernel = cc->kind != KVA_KIND_ROUTE;
+	int bad = -1;
+
+	if (hd->len < sizeof sq)
+		return -1;
+	memcpy(&sq, payload, sizeof sq);
+	sp.tag = hd->seq;
+	stop = kva_now() + sq.ms / 1000.0;
+	memset(&kr, 0, sizeof kr);
+	memset(&r, 0, sizeof r);
+	if (kernel) {
+		const char *why;
+		int64_t HD;
+
+		kr.desc = sq.desc;
+		kr.desc.num_blocks = 1;
+		if (kva_cache_desc_check(&kr.desc, &why) || cc->cuda)
+			goto reply;      /* no calls: the reply says 0 */
+		HD = (int64_t)kr.desc.num_heads * kr.desc.head_dim;
+		kr.n = 1;
+		kr.stride = HD;
+		kr.ndata = cc->kind == KVA_KIND_WRITE ? HD : kva_cache_elems(&kr.desc);
+		kr.nreg = cc->kind == KVA_KIND_WRITE ? kva_cache_elems(&kr.desc) : HD;
+		if (krun_new(&r, &kr))
+			goto reply;
+		for (int64_t i = 0; i < kr.ndata; i++) {
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			r.data[i] = (float)(int32_t)(x >> 40) / 4096.0f;
+		}
+	}
+	while (sp.calls < sq.calls && kva_now() < stop) {
+		uint64_t i = sp.calls++;
+
+		if (kernel) {
+			r.slots[0] = (int64_t)(i % (uint64_t)kr.desc.block_size);
+			*r.desc = kr.desc;
+			r.data[i % (uint64_t)kr.ndata] += 1.0f;
+			if (cc->kind == KVA_KIND_WRITE)
+				((fn_write)cc->fn)(r.data, kr.stride, r.slots, 1, r.region, r.desc);
+			else
+				((fn_gather)cc->fn)(r.data, r.desc, r.slots, 1, r.region, kr.stride);
+		} else {
+			static int32_t t0[4], t1[2], t2[4], t3[1];
+			int64_t in[KVA_MAX_IN] = { 0 }, out[KVA_MAX_OUT];
+			int32_t *tab[KVA_MAX_TAB] = { t0, NULL, NULL };
+			uint32_t tlen[KVA_MAX_TAB] = { 4, 0, 0 };
+			int64_t pos = (int64_t)(i % 64);
+
+			memcpy(t0, tab0, sizeof t0);
+			switch (cc->oid) {
+			case OR_RADIX_1D:
+				in[0] = pos, in[1] = 16 * (int64_t)(i % 8), in[2] = 16;
+				break;
+			case OR_RADIX_2D:
+				in[0] = pos % 16, in[1] = (int64_t)(i % 4);
+				in[2] = 16 * (int64_t)(i % 8), in[3] = 8, in[4] = 16;
+				break;
+			case OR_FLASHINFER:
+				memcpy(t1, indptr, sizeof t1);
+				memcpy(t2, tab0, sizeof t2);
+				memcpy(t3, last, sizeof t3);
+				tab[0] = t1, tab[1] = t2, tab[2] = t3;
+				tlen[0] = 2, tlen[1] = 4, tlen[2] = 1;
+				in[0] = 0, in[1] = pos, in[2] = 16;
+				break;
+			default:         /* paged, paged-ring: a ring of the table */
+				in[0] = pos, in[1] = 16, in[2] = 4;
+			}
+			call_route(cc, in, tab, tlen, out);
+		}
+	}
+reply:
+	bad = kva_sbx_write_full(wfd, &sp, sizeof sp);
+	krun_free(&r);
 	return bad ? -1 : 0;
 }
 
@@ -543,12 +738,14 @@ static int serve_cases(const struct child_ctx *cc, const struct req_hdr *hd,
 		if (take_case(cc->o, &p, end, in, tab, tlen))
 			return -1;
 		memset(r, 0, sizeof *r);
-		/* the tables are kept, and compared after the call (the
-		 * candidate gets them where they lie in the request, so what
-		 * lies past a table is what it always was) */
+		/* the candidate gets each table in a buffer of its own that
+		 * every case reuses, so tables of two cases share an address
+		 * (an answer kept by the table's address is asked again with
+		 * another table there); the request's copy is the original,
+		 * compared after the call */
 		for (int k = 0; k < cc->o->ntab; k++) {
-			if (tlen[k] > tcap[k]) {
-				int32_t *q = realloc(scratch[k], tlen[k] * sizeof *q);
+			if (tlen[k] > tcap[k] || !scratch[k]) {
+				int32_t *q = realloc(scratch[k], (tlen[k] + 1) * sizeof *q);
 
 				if (!q)
 					_exit(3);
@@ -558,7 +755,7 @@ static int serve_cases(const struct child_ctx *cc, const struct req_hdr *hd,
 			if (tlen[k])
 				memcpy(scratch[k], tab[k], tlen[k] * sizeof *q0);
 		}
-		r->rc = call_route(cc, in, tab, tlen, r->out);
+		r->rc = call_route(cc, in, scratch, tlen, r->out);
 		for (int k = 0; k < cc->o->ntab; k++)
 			if (tlen[k] && memcmp(scratch[k], tab[k], tlen[k] * sizeof *q0))
 				r->mut = 1;
@@ -619,8 +816,8 @@ int kva_trap_child_main(int argc, char **argv)
 	unsigned layers;
 
 	/* argv: PROG --sandbox-child[-strict|-noconfine] KIND ORACLE DEVICE
-	 * AS_BYTES FLUSH_MS */
-	if (argc != 7)
+	 * AS_BYTES FLUSH_MS ARENA_BYTES */
+	if (argc != 8)
 		_exit(64);
 	memset(&cc, 0, sizeof cc);
 	cc.kind = !strcmp(argv[2], "write") ? KVA_KIND_WRITE :
@@ -631,6 +828,10 @@ int kva_trap_child_main(int argc, char **argv)
 	cc.cuda = !strcmp(argv[4], "cuda");
 	as = strtoull(argv[5], NULL, 10);
 	cc.flush_s = (double)strtoul(argv[6], NULL, 10) / 1000.0;
+	/* before the limits: the arena is address space the candidate's own
+	 * allocations do not get */
+	if (arena_reserve((size_t)strtoull(argv[7], NULL, 10)))
+		_exit(3);
 	layers = kva_sbx_child_enter(!strcmp(argv[1], "--sandbox-child-noconfine") ? -1 :
 				     cc.cuda ? KVA_SBX_CUDA : KVA_SBX_LOADER, (size_t)as);
 	/* the layers first: they are known even if a constructor kills us */
@@ -663,6 +864,8 @@ int kva_trap_child_main(int argc, char **argv)
 			break;
 		if (hd.mode == MODE_KERNEL)
 			rc = serve_kernel(&cc, &hd, payload, FD_REP);
+		else if (hd.mode == MODE_SOAK)
+			rc = serve_soak(&cc, &hd, payload, FD_REP);
 		else if (hd.mode == MODE_GENERATE)
 			rc = serve_generate(&cc, &hd, payload, FD_REP);
 		else

@@ -28,6 +28,7 @@ struct tcase {                   /* one queued case */
 	int cls;                     /* -1: agrees with the oracle */
 	int skipped;                 /* never run (hang budget, load) */
 	int wh_set;                  /* wh holds the world hash */
+	int overflow;                /* a token of an overflow call */
 	uint64_t wh;
 	char why[96];
 };
@@ -49,6 +50,17 @@ struct kva_trap {
 	int spawned;                 /* a child was set up at least once */
 	uint32_t seq;                /* of the last request */
 	uint64_t kcalls;             /* kernel calls made (numbers their values) */
+	size_t arena;                /* the arena overflow calls need */
+	size_t arena_next;           /* the one the next child reserves */
+	size_t arena_child;          /* the one the running child reserved */
+	uint64_t soaked;             /* the fewest calls a child's soak made */
+	uint64_t soaks;              /* children soaked */
+	const char *soak_why;        /* why children are not soaked, or NULL */
+	char soak_buf[160];
+	size_t arena_max;            /* the largest arena a child reserved */
+	int queue_overflow;          /* cases queued now are overflow tokens */
+	uint64_t ocalls, otokens;    /* overflow calls made, their tokens */
+	const char *overflow_why;    /* why overflow calls were not made, or NULL */
 	const char *file;            /* source of the cases being queued */
 	struct tcase *q;
 	size_t nq, capq;
@@ -65,6 +77,7 @@ struct kva_trap {
 	int have_first;
 	int load_cls;                /* a load finding's class, or -1 */
 	char load_why[96];
+	const char *load_phase;      /* "load" or "soak" */
 	struct dtok *wtok;           /* the tokens sharing first's cache */
 	size_t nwtok;
 	struct tcase first;          /* smallest failing case */

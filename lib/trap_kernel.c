@@ -746,6 +746,43 @@ static int64_t kcall_blocks(struct kcall *kc)
 	return maxslot;
 }
 
+/*
+ * An overflow call's cache, as the judging sees it: the window of blocks
+ * its tokens use, [lo, hi), renumbered from 0.  Every layout keeps a
+ * block's elements together (element e of block b is b*S*H*D + f), so a
+ * window is the same cache less the blocks before it, and the kernel can
+ * be given the real slots while the judge works on the window.  Returns
+ * the largest window slot, or -1; *lo is the first block.
+ */
+static int64_t kcall_window(struct kcall *kc, int64_t *lo)
+{
+	int64_t S = kc->S, first = -1, last = -1, maxslot = -1;
+
+	for (size_t i = 0; i < kc->n; i++)
+		if (kc->slots[i] >= 0) {
+			int64_t b = kc->slots[i] / S;
+
+			first = first < 0 || b < first ? b : first;
+			last = b > last ? b : last;
+		}
+	*lo = first < 0 ? 0 : first;
+	kc->nblk = last - *lo + 1;
+	if (!(kc->orig = malloc((size_t)(kc->nblk > 0 ? kc->nblk : 1) * sizeof *kc->orig)))
+		kva_die(KVA_EXIT_TROUBLE, "out of memory");
+	for (int64_t b = 0; b < kc->nblk; b++)
+		kc->orig[b] = *lo + b;
+	vmap_init(&kc->origcell, kc->n);
+	for (size_t i = 0; i < kc->n; i++)
+		if (kc->slots[i] >= 0) {
+			int64_t o = kc->slots[i];
+
+			kc->slots[i] = o - *lo * S;
+			*vmap_at(&kc->origcell, (uint64_t)kc->slots[i]) = o;
+			maxslot = kc->slots[i] > maxslot ? kc->slots[i] : maxslot;
+		}
+	return maxslot;
+}
+
 /* Round n floats up so that a region of n floats ends on a page. */
 static int64_t page_pad(int64_t n)
 {
@@ -769,10 +806,8 @@ static int kv_call(kva_trap *t, const size_t *ix, size_t n, kva_err *e);
  * are run as calls of their own (a half that runs is judged as a call),
  * down to one token, the culprit; so a call of n tokens with one bad
  * token costs about 2 log2 n calls, not n. */
-static int kv_narrow(kva_trap *t, const size_t *ix, size_t n, int st)
+static int kv_narrow(kva_trap *t, const size_t *ix, size_t n, int st, kva_err *e)
 {
-	kva_err e;
-
 	if (n > 1) {
 		size_t h = n / 2;
 
@@ -781,14 +816,14 @@ static int kv_narrow(kva_trap *t, const size_t *ix, size_t n, int st)
 				kva_trap_skip(t, ix[j], ix[j] + 1);
 			return 0;
 		}
-		if (kv_call(t, ix, h, &e))
+		if (kv_call(t, ix, h, e))
 			return -1;
 		if (t->stop_why[0]) {
 			for (size_t j = h; j < n; j++)
 				kva_trap_skip(t, ix[j], ix[j] + 1);
 			return 0;
 		}
-		return kv_call(t, ix + h, n - h, &e);
+		return kv_call(t, ix + h, n - h, e);
 	}
 	{
 		struct tcase *k = &t->q[ix[0]];
@@ -830,6 +865,8 @@ static int kv_call(kva_trap *t, const size_t *ix, size_t n, kva_err *e)
 	struct want w;
 	const char *why;
 	int st, write = t->c.kind == KVA_KIND_WRITE, rc = 0, g;
+	int sparse = t->q[ix[0]].overflow;
+	int64_t wlo = 0;                 /* overflow: the window's first block */
 	uint64_t seed = t->c.seed;
 
 	memset(&kc, 0, sizeof kc);
@@ -845,7 +882,10 @@ static int kv_call(kva_trap *t, const size_t *ix, size_t n, kva_err *e)
 		kva_die(KVA_EXIT_TROUBLE, "out of memory");
 	for (size_t i = 0; i < n; i++)
 		kc.slots[i] = kva_trap_case_slot(t, &t->q[ix[i]]);
-	maxslot = kcall_blocks(&kc);
+	for (size_t i = 0; sparse && i < n && kc.slots[i] < 0; i++)
+		if (i + 1 == n)
+			sparse = 0;      /* padding only: no window, a small cache */
+	maxslot = sparse ? kcall_window(&kc, &wlo) : kcall_blocks(&kc);
 	kc.dc.layout = t->c.layout;
 	kc.dc.num_blocks = (int32_t)(maxslot < 0 ? 1 : maxslot / kc.S + 1);
 	kc.dc.block_size = (int32_t)kc.S;
@@ -869,6 +909,18 @@ static int kv_call(kva_trap *t, const size_t *ix, size_t n, kva_err *e)
 	 * side, the high one rounded so the region ends on a page: the child
 	 * puts guard pages right around it */
 	kc.glo = kc.S * kc.H * kc.D > 1024 ? kc.S * kc.H * kc.D : 1024;
+	if (sparse) {
+		/* the window's buffer starts on a page of the arena: slack
+		 * that the real cache's blocks around the window hold */
+		int64_t at = wlo * kc.S * kc.H * kc.D;
+
+		kc.glo += ((at - kc.glo) % PAGE_FLOATS + PAGE_FLOATS) % PAGE_FLOATS;
+		if (at < kc.glo) {
+			kcall_free(&kc);
+			return kva_errf(e, NULL, "an overflow call's window starts too "
+					"near the cache's start");
+		}
+	}
 	{
 		int64_t body = write ? kc.elems : (int64_t)n * kc.stride;
 
@@ -933,6 +985,20 @@ static int kv_call(kva_trap *t, const size_t *ix, size_t n, kva_err *e)
 	kr.ndata = (int64_t)ndata;
 	kr.nreg = (int64_t)nreg;
 	kr.repeat = t->c.repeat;
+	kr.base = -1;
+	if (sparse) {
+		/* the kernel sees the real cache and the real slots */
+		kr.desc.num_blocks = (int32_t)(wlo + kc.nblk + 1);
+		kr.base = wlo * kc.S * kc.H * kc.D - kc.glo;
+		for (size_t i = 0; i < n; i++)
+			if (kc.slots[i] >= 0)
+				kc.slots[i] += wlo * kc.S;
+	}
+	/* an overflow call needs a child with the arena, any other call one
+	 * without it */
+	t->arena_next = t->q[ix[0]].overflow ? t->arena : 0;
+	if (t->sbx.pid > 0 && t->arena_child != t->arena_next && (sparse || t->arena_child))
+		kva_sbx_end(&t->sbx, 0.5);
 	if ((g = kva_trap_ensure_child(t, e))) {
 		if (g < 0)
 			rc = -1;
@@ -946,6 +1012,13 @@ static int kv_call(kva_trap *t, const size_t *ix, size_t n, kva_err *e)
 	kva_buf_put(&t->req, &hd, sizeof hd);
 	kva_buf_put(&t->req, &kr, sizeof kr);
 	kva_buf_put(&t->req, kc.slots, n * sizeof *kc.slots);
+	if (sparse) {
+		for (size_t i = 0; i < n; i++)
+			if (kc.slots[i] >= 0)
+				kc.slots[i] -= wlo * kc.S;
+		t->ocalls++;
+		t->otokens += n;
+	}
 	kva_buf_put(&t->req, data, ndata * sizeof *data);
 	kva_buf_put(&t->req, init, nreg * sizeof *init);
 	((struct req_hdr *)(void *)t->req.p)->len = t->req.len - sizeof hd;
@@ -962,7 +1035,7 @@ static int kv_call(kva_trap *t, const size_t *ix, size_t n, kva_err *e)
 		}
 	}
 	if (st != KVA_SBX_OK) {
-		rc = kv_narrow(t, ix, n, st);
+		rc = kv_narrow(t, ix, n, st, e);
 		goto out;
 	}
 	{
@@ -1106,6 +1179,90 @@ static int call_token(kva_trap *t, kva_args *a, kva_err *e)
 	return kva_trap_add(t, a, &r, "", 0, e);
 }
 
+/* The offsets an int32 or uint32 index wraps at, in floats: 2^31 and
+ * 2^32 bytes, 2^31 and 2^32 elements. */
+static const int64_t overflow_at[] = { (int64_t)1 << 29, (int64_t)1 << 30,
+				       (int64_t)1 << 31, (int64_t)1 << 32 };
+
+/*
+ * The overflow calls: for each offset of overflow_at, one call whose
+ * tokens fill the block of block size 16 that holds it, with the last
+ * slot of the block before and the first of the block after, padding at
+ * both ends and in the middle; the kernel gets the real slots on a cache
+ * of that many blocks, sparse (trap_proto.h: the arena).  Returns 0 or -1
+ * with e.
+ */
+static int kernel_overflow(kva_trap *t, kva_err *e)
+{
+	const int64_t bs = 16, BS = bs * t->c.heads * t->c.head_dim;
+	int fi = t->oid == OR_FLASHINFER;
+	int64_t top = overflow_at[sizeof overflow_at / sizeof *overflow_at - 1];
+	size_t arena;
+
+	if (t->c.cuda) {
+		t->overflow_why = "not made on --device cuda";
+		return 0;
+	}
+	if (t->c.batch < (size_t)bs + 5) {
+		t->overflow_why = "--batch is smaller than an overflow call (21 tokens)";
+		return 0;
+	}
+	/* the cache up to the block after the last window, slack, rounded
+	 * to a MiB */
+	arena = (size_t)KVA_ARENA_LOW + (size_t)((top / BS + 4) * BS + 2 * BS + 8192) * 4;
+	arena = (arena + ((size_t)1 << 20) - 1) & ~(((size_t)1 << 20) - 1);
+	t->overflow_why = NULL;
+	for (size_t k = 0; k < sizeof overflow_at / sizeof *overflow_at; k++) {
+		int64_t b = overflow_at[k] / BS, tab[3] = { b - 1, b, b + 1 };
+		int64_t indptr[2] = { 0, 3 }, last[1] = { 1 }, pos[40];  /* 2 * bs + 4 */
+		kva_args a;
+		int rc = 0, np = 0;
+
+		if (b < 3)      /* a block so large the offset is near the start */
+			continue;
+		if (kva_trap_flush(t, e))
+			return -1;
+		t->arena = arena;
+		if (arena > t->arena_max)
+			t->arena_max = arena;
+		t->queue_overflow = 1;
+		/* padding (pos -1), S-1 (block b-1), S..2S-1 (block b) with
+		 * padding in the middle, 2S (block b+1), padding */
+		pos[np++] = -1;
+		for (int64_t p = bs - 1; p <= 2 * bs; p++) {
+			pos[np++] = p;
+			if (p == bs + bs / 2)
+				pos[np++] = -1;
+		}
+		pos[np++] = -1;
+		for (int j = 0; j < np && !rc; j++) {
+			memset(&a, 0, sizeof a);
+			if (fi) {
+				a.in[0] = 0;
+				a.in[1] = pos[j] < 0 ? 2 * bs + 1 : pos[j]; /* past the end */
+				a.in[2] = bs;
+				a.tab[0].v = indptr;
+				a.tab[0].n = 2;
+				a.tab[1].v = tab;
+				a.tab[1].n = 3;
+				a.tab[2].v = last;
+				a.tab[2].n = 1;
+			} else {
+				a.in[0] = pos[j];
+				a.in[1] = bs;
+				a.in[2] = 3;          /* paged-ring: no wrap */
+				a.tab[0].v = tab;
+				a.tab[0].n = 3;
+			}
+			rc = call_token(t, &a, e);
+		}
+		t->queue_overflow = 0;
+		if (rc || kva_trap_flush(t, e))
+			return -1;
+	}
+	return 0;
+}
+
 /*
  * See trap_internal.h.  Each call: block size 16, one to three sequences
  * with ragged starts and ends on disjoint, scattered blocks, padding
@@ -1244,5 +1401,5 @@ int kva_trap_kernel_calls(kva_trap *t, kva_err *e)
 		if (done < 0 || kva_trap_flush(t, e))
 			return -1;
 	}
-	return 0;
+	return kernel_overflow(t, e);
 }

@@ -3,7 +3,7 @@
  * to lib/trap.c, the parent, and lib/trap_child.c, the child).
  *
  * The child is this program re-executed in the sandbox (sandbox.h) with
- * argv "--sandbox-child KIND ORACLE DEVICE AS_BYTES FLUSH_MS" (or
+ * argv "--sandbox-child KIND ORACLE DEVICE AS_BYTES FLUSH_MS ARENA_BYTES" (or
  * --sandbox-child-strict: no load without the filter; or
  * --sandbox-child-noconfine: no filter); the
  * candidate's shared object is its fd 5, requests arrive on fd 3 and
@@ -36,6 +36,22 @@
  *                  region and the data between PROT_NONE pages, runs the
  *                  call repeat times on fresh copies, and replies with
  *                  struct krep and the first run's region.
+ *                  An overflow call (kreq.base >= 0) has a cache far
+ *                  larger than is sent: the child keeps an arena of
+ *                  ARENA_BYTES of address space, reserved PROT_NONE
+ *                  before its limits are set; the kernel's cache starts
+ *                  KVA_ARENA_LOW bytes into it, and only the buffer sent
+ *                  for the cache (the region of a write, the data of a
+ *                  gather: slack, a window of the cache, slack) is
+ *                  readable and writable, at element base of the cache.
+ *                  Everything else in the arena faults when touched.
+ *   MODE_SOAK      struct sreq: the child calls the candidate up to
+ *                  sreq.calls times, for at most sreq.ms milliseconds, on
+ *                  inputs of its own (mapped positions of a small table;
+ *                  for a kernel one token into a one-block cache shaped
+ *                  like sreq.desc), and judges nothing: the cases that
+ *                  follow meet a candidate that has made that many calls.
+ *                  Reply: struct srep.
  */
 #ifndef KVA_TRAP_PROTO_H
 #define KVA_TRAP_PROTO_H
@@ -49,8 +65,11 @@
 #define RES_FLUSH 256
 #define BEAT_EVERY 65536
 #define BEAT_SECONDS 0.25
+/* The arena below an overflow call's cache: more than 2^31 floats, so an
+ * element index that an int32 wrapped negative faults there. */
+#define KVA_ARENA_LOW (((uint64_t)1 << 33) + 65536)
 
-enum { MODE_CASES = 1, MODE_GENERATE = 2, MODE_KERNEL = 3 };
+enum { MODE_CASES = 1, MODE_GENERATE = 2, MODE_KERNEL = 3, MODE_SOAK = 4 };
 enum { FLAG_UNBUFFERED = 1 };
 enum { GMSG_DIV = 1, GMSG_BEAT = 2, GMSG_DONE = 3 };
 enum { OR_RADIX_1D, OR_RADIX_2D, OR_PAGED, OR_PAGED_RING, OR_FLASHINFER,
@@ -77,6 +96,9 @@ struct kreq {                    /* after the header in MODE_KERNEL */
 	int64_t glo, ghi;        /* slack floats before and after the body */
 	int64_t elems;           /* floats of the cache */
 	int64_t ndata, nreg;     /* floats of the input data, of the region */
+	int64_t base;            /* -1, or an overflow call: the element of
+	                            the arena's cache where the cache's buffer
+	                            (region or data) starts */
 };
 
 /* The reply to MODE_KERNEL, before the region the call wrote. */
@@ -89,6 +111,17 @@ struct krep {
 	int64_t nondet_at;       /* first element in which runs differ, or -1 */
 };
 enum { KREP_MUT_DATA = 1, KREP_MUT_SLOTS = 2, KREP_MUT_DESC = 4 };
+
+struct sreq {                    /* after the header in MODE_SOAK */
+	kva_cache_desc desc;     /* a kernel's cache shape (num_blocks 1) */
+	uint32_t ms, pad;
+	uint64_t calls;
+};
+
+struct srep {                    /* the reply to MODE_SOAK */
+	uint32_t tag, pad;       /* the request's seq */
+	uint64_t calls;          /* calls made */
+};
 
 struct greq {                    /* after the header in MODE_GENERATE */
 	uint32_t gen;            /* 0 boundaries, 1 sweep, 2 random */

@@ -22,7 +22,7 @@ static void usage(FILE *fp)
 	      "                 [--dump FILE] [--db FILE] [--timeout S] [--cpu-limit S]\n"
 	      "                 [--mem-limit SIZE] [--batch N] [--seed S] [--head-dim N]\n"
 	      "                 [--device cpu|cuda] [--cache-dir DIR] [--candidate-stderr]\n"
-	      "                 [--load-timeout S] [--max-hangs N] [--repeat N]\n"
+	      "                 [--load-timeout S] [--max-hangs N] [--repeat N] [--soak N]\n"
 	      "                 [--confine auto|strict | --no-confine]\n"
 	      "                 [--keep-going] [--max-record SIZE] [--unbuffered]\n"
 	      "                 [--progress | --quiet] [FILE ...]\n"
@@ -200,7 +200,7 @@ enum { O_CAND = 256, O_CMD, O_KIND, O_ORACLE, O_TOL, O_MAXMAP, O_FORMAT,
        O_DUMP, O_DB, O_TIMEOUT, O_CPU, O_MEM, O_BATCH, O_SEED, O_HEADDIM,
        O_DEVICE, O_CACHE, O_CSTDERR, O_BOUNDARIES, O_SWEEP, O_RANDOM, O_NUMHEADS,
        O_LAYOUT, O_HEADS, O_X, O_PAD, O_LOADTO, O_MAXHANGS, O_CONFINE,
-       O_NOCONFINE, O_RUN, O_REPEAT };
+       O_NOCONFINE, O_RUN, O_REPEAT, O_SOAK };
 
 int main(int argc, char **argv)
 {
@@ -242,6 +242,7 @@ int main(int argc, char **argv)
 		{ "no-confine", no_argument, NULL, O_NOCONFINE },
 		{ "run", required_argument, NULL, O_RUN },
 		{ "repeat", required_argument, NULL, O_REPEAT },
+		{ "soak", required_argument, NULL, O_SOAK },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, KVA_OPT_VERSION },
 		{ NULL, 0, NULL, 0 }
@@ -410,6 +411,12 @@ int main(int argc, char **argv)
 				kva_die(2, "--repeat: value is %s: %s", errstr, optarg);
 			op.conf.repeat = (int)v;
 			break;
+		case O_SOAK:
+			if (kva_parse_i64(optarg, 0, (int64_t)1 << 40, &v, &errstr))
+				kva_die(2, "--soak: value is %s: %s", errstr, optarg);
+			op.conf.soak = (uint64_t)v;
+			op.conf.soak_set = 1;
+			break;
 		case O_BOUNDARIES: op.boundaries = 1; break;
 		case O_SWEEP: op.sweep = optarg; break;
 		case O_RANDOM:
@@ -475,6 +482,8 @@ int main(int argc, char **argv)
 	 * recorded in the summary and the store so the run can be replayed */
 	if (!op.seed_set)
 		op.conf.seed = op.go.seed = kva_fresh_seed();
+	if (!op.conf.soak_set)
+		op.conf.soak = 65536;
 	if (!op.conf.repeat)
 		op.conf.repeat = op.conf.kind == KVA_KIND_ROUTE ? 1 : 2;
 	/* a kernel call holds up to --batch tokens: engines make 8192 */
