@@ -79,6 +79,65 @@ static int call_route(const struct child_ctx *cc, const int64_t *in,
 	}
 }
 
+/*
+ * Where a route's tables are handed over: one buffer per table that every
+ * case reuses, so tables of two cases share an address (an answer kept by
+ * the table's address is asked again with another table there).  Past the
+ * table the buffer holds zeros, at least TAB_TAIL of them, as a row of an
+ * engine's padded block-table tensor does past a sequence's blocks.
+ */
+#define TAB_TAIL 64
+
+struct tabbuf {
+	int32_t *p;
+	size_t cap, dirty;       /* entries; those that may not be zero */
+};
+
+/* Room for a table of n entries and its zero tail; fill [0, n), then
+ * tab_seal.  Exits the child when memory runs out. */
+static int32_t *tab_room(struct tabbuf *b, size_t n)
+{
+	if (n + TAB_TAIL > b->cap) {
+		size_t cap = 2 * (n + TAB_TAIL);
+		int32_t *q = realloc(b->p, cap * sizeof *q);
+
+		if (!q)
+			_exit(3);
+		memset(q + b->cap, 0, (cap - b->cap) * sizeof *q);
+		b->p = q;
+		b->cap = cap;
+	}
+	return b->p;
+}
+
+/* Zero what an earlier, longer table (or a write past one) left past the
+ * n entries just filled in. */
+static void tab_seal(struct tabbuf *b, size_t n)
+{
+	if (b->dirty > n)
+		memset(b->p + n, 0, (b->dirty - n) * sizeof *b->p);
+	b->dirty = n;
+}
+
+/* After the call: did it write into the zero tail?  (A write past the
+ * table: an input it may not change.) */
+static int tab_tail_written(struct tabbuf *b, size_t n)
+{
+	static const int32_t zero[TAB_TAIL];
+
+	if (!memcmp(b->p + n, zero, sizeof zero))
+		return 0;
+	b->dirty = n + TAB_TAIL;
+	return 1;
+}
+
+/* The buffers' addresses, for call_route. */
+static void tab_ptrs(struct tabbuf *b, int n, int32_t **tab)
+{
+	for (int k = 0; k < n; k++)
+		tab[k] = b[k].p;
+}
+
 /* Decode one case of a request payload at *p: scalars, then each table
  * as a u32 length and int32 values.  Returns 0, or -1 if malformed. */
 static int take_case(const kva_oracle *o, const char **p, const char *end,
@@ -566,8 +625,7 @@ struct gchild {
 	uint64_t index, skip;
 	kva_buf out;             /* messages not yet written */
 	double last_beat;        /* kva_now() of the last heartbeat */
-	int32_t *tab32[KVA_MAX_TAB];
-	size_t tcap[KVA_MAX_TAB];
+	struct tabbuf tb[KVA_MAX_TAB];
 	int failed;
 };
 
@@ -609,6 +667,7 @@ static int gemit(void *vctx, const kva_oracle *o, const kva_args *a)
 {
 	struct gchild *g = vctx;
 	struct gmsg m;
+	int32_t *tab[KVA_MAX_TAB] = { 0 };
 	kva_route r;
 	kva_err e;
 	int bad;
@@ -625,25 +684,23 @@ static int gemit(void *vctx, const kva_oracle *o, const kva_args *a)
 	}
 	memset(&m, 0, sizeof m);
 	for (int k = 0; k < o->ntab; k++) {
-		if (a->tab[k].n > g->tcap[k]) {
-			int32_t *p = realloc(g->tab32[k], a->tab[k].n * sizeof *p);
+		int32_t *q = tab_room(&g->tb[k], a->tab[k].n);
 
-			if (!p)
-				_exit(3);
-			g->tab32[k] = p;
-			g->tcap[k] = a->tab[k].n;
-		}
 		for (size_t j = 0; j < a->tab[k].n; j++)
-			g->tab32[k][j] = (int32_t)a->tab[k].v[j];
+			q[j] = (int32_t)a->tab[k].v[j];
+		tab_seal(&g->tb[k], a->tab[k].n);
 		m.tlen[k] = (uint32_t)a->tab[k].n;
 	}
-	m.got.rc = call_route(g->cc, a->in, g->tab32, m.tlen, m.got.out);
+	tab_ptrs(g->tb, o->ntab, tab);
+	m.got.rc = call_route(g->cc, a->in, tab, m.tlen, m.got.out);
 	m.got.done = 1;
 	m.got.tag = g->seq;
-	for (int k = 0; k < o->ntab; k++)
+	for (int k = 0; k < o->ntab; k++) {
 		for (size_t j = 0; j < a->tab[k].n; j++)
-			if (g->tab32[k][j] != (int32_t)a->tab[k].v[j])
+			if (g->tb[k].p[j] != (int32_t)a->tab[k].v[j])
 				m.got.mut = 1;
+		m.got.mut |= tab_tail_written(&g->tb[k], a->tab[k].n);
+	}
 	if (r.status != KVA_ROUTED)
 		bad = m.got.rc == 0;
 	else
@@ -659,7 +716,7 @@ static int gemit(void *vctx, const kva_oracle *o, const kva_args *a)
 			m.len += m.tlen[k] * 4;
 		kva_buf_put(&g->out, &m, sizeof m);
 		for (int k = 0; k < o->ntab; k++)
-			kva_buf_put(&g->out, g->tab32[k], m.tlen[k] * 4);
+			kva_buf_put(&g->out, g->tb[k].p, m.tlen[k] * 4);
 	}
 	if (g->index % BEAT_EVERY == 0 || g->out.len > 60000 || beat_due(g))
 		gbeat(g);
@@ -711,7 +768,7 @@ static int serve_generate(const struct child_ctx *cc, const struct req_hdr *hd,
 	gflush(&g);
 	kva_buf_free(&g.out);
 	for (int k = 0; k < KVA_MAX_TAB; k++)
-		free(g.tab32[k]);
+		free(g.tb[k].p);
 	free(spec);
 	return g.failed ? -1 : 0;
 }
@@ -721,8 +778,7 @@ static int serve_generate(const struct child_ctx *cc, const struct req_hdr *hd,
 static int serve_cases(const struct child_ctx *cc, const struct req_hdr *hd,
 		       const char *payload, int wfd)
 {
-	static int32_t *scratch[KVA_MAX_TAB];
-	static size_t tcap[KVA_MAX_TAB];
+	static struct tabbuf tb[KVA_MAX_TAB];
 	const int32_t *q0 = NULL;        /* for sizeof */
 	struct cres res[RES_FLUSH];
 	const char *p = payload, *end = payload + hd->len;
@@ -731,33 +787,27 @@ static int serve_cases(const struct child_ctx *cc, const struct req_hdr *hd,
 
 	for (uint32_t i = 0; i < hd->n; i++) {
 		int64_t in[KVA_MAX_IN] = { 0 };
-		int32_t *tab[KVA_MAX_TAB] = { 0 };
+		int32_t *tab[KVA_MAX_TAB] = { 0 }, *give[KVA_MAX_TAB] = { 0 };
 		uint32_t tlen[KVA_MAX_TAB] = { 0 };
 		struct cres *r = &res[nres];
 
 		if (take_case(cc->o, &p, end, in, tab, tlen))
 			return -1;
 		memset(r, 0, sizeof *r);
-		/* the candidate gets each table in a buffer of its own that
-		 * every case reuses, so tables of two cases share an address
-		 * (an answer kept by the table's address is asked again with
-		 * another table there); the request's copy is the original,
-		 * compared after the call */
+		/* each table where every case's goes (tab_room), the
+		 * request's copy kept to compare after the call */
 		for (int k = 0; k < cc->o->ntab; k++) {
-			if (tlen[k] > tcap[k] || !scratch[k]) {
-				int32_t *q = realloc(scratch[k], (tlen[k] + 1) * sizeof *q);
+			int32_t *q = tab_room(&tb[k], tlen[k]);
 
-				if (!q)
-					_exit(3);
-				scratch[k] = q;
-				tcap[k] = tlen[k];
-			}
 			if (tlen[k])
-				memcpy(scratch[k], tab[k], tlen[k] * sizeof *q0);
+				memcpy(q, tab[k], tlen[k] * sizeof *q0);
+			tab_seal(&tb[k], tlen[k]);
 		}
-		r->rc = call_route(cc, in, scratch, tlen, r->out);
+		tab_ptrs(tb, cc->o->ntab, give);
+		r->rc = call_route(cc, in, give, tlen, r->out);
 		for (int k = 0; k < cc->o->ntab; k++)
-			if (tlen[k] && memcmp(scratch[k], tab[k], tlen[k] * sizeof *q0))
+			if ((tlen[k] && memcmp(tb[k].p, tab[k], tlen[k] * sizeof *q0)) ||
+			    tab_tail_written(&tb[k], tlen[k]))
 				r->mut = 1;
 		r->done = 1;
 		r->tag = hd->seq;

@@ -232,7 +232,7 @@ setup() {
 				grad-trap --kind "$kind" --layout "$L" --candidate "$C/$file" --timeout "$tmo" --max-map 0 "$cases" > "$BATS_TEST_TMPDIR/out" || st=$?
 			fi
 			[ "$st" -le 1 ] || { echo "$file ($L): trouble, exit $st"; return 1; }
-			v=$(jq -r .verdict "$BATS_TEST_TMPDIR/out")
+			v=$(jq -r 'select(.type == "summary") | .verdict' "$BATS_TEST_TMPDIR/out")
 			[ "$v" = HARD_BLOCK ] && got=HARD_BLOCK
 			[ "$st" = "$([ "$v" = HARD_BLOCK ] && echo 1 || echo 0)" ]
 			seen="$seen $(jq -r '.classes | to_entries[] | select(.value > 0) | .key' "$BATS_TEST_TMPDIR/out" | tr '\n' ' ')"

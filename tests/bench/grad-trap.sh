@@ -12,7 +12,7 @@
 #      that hangs on 754 of the 4155 boundary cases;
 #   4. kernel calls: a random write-kernel run with mixed block sizes
 #      against one block size; the route pipe against the trap before
-#      issue 16 (built from git in this run);
+#      issue 16 (built from git in this run); the red-team corpus;
 #   5. ImpactArbiter's method (tests/bench/impactarbiter_ref.py: a KV cache
 #      tensor per case, backward through the candidate's route and the
 #      oracle's, max|dG| / max|G| against tol) on the first BENCH_PY_N of
@@ -296,6 +296,20 @@ if git -C "$ROOT" cat-file -e "$BASE^{commit}" 2>/dev/null; then
 else
 	echo "grad-trap route pipe against $BASE: skipped: not a git checkout holding $BASE"
 fi
+
+# (c) the red-team corpus (fixtures/candidates/redteam): every candidate
+#     judged as its manifest says, every correct one PASS; goal: all.
+if "$ROOT/tests/fixtures/redteam/run-corpus.sh" -j 2 > "$T/redteam.txt" 2>&1; then :; fi
+rt=$(tail -n 1 "$T/redteam.txt")
+rt_n=$(jq -s 'length' "$ROOT/fixtures/candidates/redteam/manifest.jsonl")
+rt_pass=$(jq -s 'map(select(.verdict == "PASS")) | length' "$ROOT/fixtures/candidates/redteam/manifest.jsonl")
+rt_pass_ok=$(awk '$4 == "PASS" && $(NF - 1) == "OK"' "$T/redteam.txt" | wc -l | tr -d ' ')
+echo "grad-trap red-team corpus: $rt"
+awk -v line="$rt" -v n="$rt_n" -v p="$rt_pass" -v pok="$rt_pass_ok" 'BEGIN {
+	split(line, w, " "); ok = w[3]
+	printf "  correct candidates PASS: %d of %d\n", pok, p
+	printf "  goal every candidate judged right: %s (%d of %d)\n", (ok == n && pok == p ? "met" : "NOT met"), ok, n
+}'
 
 # ---- 5. ImpactArbiter's method, in Python -----------------------------------
 command -v "$PY" >/dev/null || { echo "bench: $PY not found: skipping the Python reference"; exit 0; }
