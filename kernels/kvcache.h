@@ -51,7 +51,23 @@ kva_cache_index(const kva_cache_desc *d, int64_t slot, int64_t head,
 	int64_t S = d->block_size, H = d->num_heads, D = d->head_dim;
 	int64_t x = d->x;
 	int64_t block = slot / S, offset = slot % S;
+	const int64_t *st = d->stride;
 
+	if (st[0]) {             /* a strided view: dimensions in layout order */
+		switch (d->layout) {
+		case KVA_LAYOUT_NHD:
+			return d->offset + block * st[0] + offset * st[1] +
+			       head * st[2] + dim * st[3];
+		case KVA_LAYOUT_HND:
+			return d->offset + block * st[0] + head * st[1] +
+			       offset * st[2] + dim * st[3];
+		case KVA_LAYOUT_VLLM_X:
+			return d->offset + block * st[0] + head * st[1] +
+			       (dim / x) * st[2] + offset * st[3] + (dim % x) * st[4];
+		default:
+			return -1;
+		}
+	}
 	switch (d->layout) {
 	case KVA_LAYOUT_NHD:
 		return ((block * S + offset) * H + head) * D + dim;
@@ -70,18 +86,26 @@ extern "C" {
 #endif
 
 /*
- * The number of floats in the cache, B*S*H*D, or -1 if d is NULL, a
- * size is below 1, or the product does not fit in int64.
+ * The number of floats the cache spans from its pointer: B*S*H*D for a
+ * contiguous one, offset + the largest element index + 1 for a strided
+ * view; -1 if d is NULL, a size is below 1, or it does not fit in int64.
  */
 int64_t kva_cache_elems(const kva_cache_desc *d);
 
 /*
  * Returns 0 if d describes a usable cache: a known layout, every size
- * >= 1, x >= 1 dividing head_dim (x == 1 for NHD and HND), and B*S*H*D
- * fitting in int64.  Otherwise returns -1 and, if why is non-NULL, sets
- * *why to a static message naming the first problem found.
+ * >= 1, x >= 1 dividing head_dim (x == 1 for NHD and HND), the size
+ * fitting in int64, and for a strided view offset >= 0, every stride of
+ * the layout's dimensions >= 1 and no two cells' elements on one place
+ * (ordered by stride, each dimension's stride at least the span of the
+ * dimensions inside it).  Otherwise returns -1 and, if why is non-NULL,
+ * sets *why to a static message naming the first problem found.
  */
 int kva_cache_desc_check(const kva_cache_desc *d, const char **why);
+
+/* The layout's dimensions, outermost first: their count (4 or 5) and
+ * their sizes in n[]. */
+int kva_cache_dims(const kva_cache_desc *d, int64_t n[5]);
 
 /*
  * CPU twins of kva_write_kv / kva_gather_kv (kvarbiter_candidate.h):

@@ -21,10 +21,32 @@ static int mul_checked(int64_t *acc, int64_t f)
 	return 0;
 }
 
-/* B*S*H*D, or -1 for a NULL desc, a size below 1, or int64 overflow. */
+/* See kvcache.h. */
+int kva_cache_dims(const kva_cache_desc *d, int64_t n[5])
+{
+	int64_t x = d->x >= 1 ? d->x : 1;
+
+	n[0] = d->num_blocks;
+	switch (d->layout) {
+	case KVA_LAYOUT_NHD:
+		n[1] = d->block_size, n[2] = d->num_heads, n[3] = d->head_dim;
+		return 4;
+	case KVA_LAYOUT_HND:
+		n[1] = d->num_heads, n[2] = d->block_size, n[3] = d->head_dim;
+		return 4;
+	default:
+		n[1] = d->num_heads, n[2] = d->head_dim / x, n[3] = d->block_size;
+		n[4] = x;
+		return 5;
+	}
+}
+
+/* B*S*H*D (contiguous) or the strided span, or -1 for a NULL desc, a
+ * size below 1, or int64 overflow. */
 int64_t kva_cache_elems(const kva_cache_desc *d)
 {
-	int64_t n = 1;
+	int64_t n = 1, dims[5], end;
+	int nd;
 
 	if (!d || d->num_blocks < 1 || d->block_size < 1 || d->num_heads < 1
 	    || d->head_dim < 1)
@@ -32,7 +54,44 @@ int64_t kva_cache_elems(const kva_cache_desc *d)
 	if (mul_checked(&n, d->num_blocks) || mul_checked(&n, d->block_size)
 	    || mul_checked(&n, d->num_heads) || mul_checked(&n, d->head_dim))
 		return -1;
-	return n;
+	if (!d->stride[0])
+		return n;
+	if (d->offset < 0)
+		return -1;
+	nd = kva_cache_dims(d, dims);
+	end = d->offset;
+	for (int k = 0; k < nd; k++) {
+		int64_t step = dims[k] - 1;
+
+		if (d->stride[k] < 1 || (step && mul_checked(&step, d->stride[k])) ||
+		    end > INT64_MAX - 1 - step)
+			return -1;
+		end += step;
+	}
+	return end + 1;
+}
+
+/* A strided view's cells apart: ordered by stride, each dimension's
+ * stride at least the span of those inside it.  0 or -1. */
+static int strides_apart(const kva_cache_desc *d)
+{
+	int64_t dims[5], span = 0;
+	int nd = kva_cache_dims(d, dims), used[5] = { 0 };
+
+	for (int done = 0; done < nd; done++) {
+		int k = -1;
+
+		for (int j = 0; j < nd; j++)
+			if (!used[j] && (k < 0 || d->stride[j] < d->stride[k]))
+				k = j;
+		used[k] = 1;
+		if (dims[k] > 1) {
+			if (d->stride[k] <= span)
+				return -1;
+			span += (dims[k] - 1) * d->stride[k];
+		}
+	}
+	return 0;
 }
 
 /* 0 if d is usable, else -1 with *why (if why) naming the first fault. */
@@ -59,8 +118,13 @@ int kva_cache_desc_check(const kva_cache_desc *d, const char **why)
 		msg = "x must be 1 for the nhd and hnd layouts";
 	else if (d->head_dim % d->x != 0)
 		msg = "head_dim must be a multiple of x";
+	else if (d->stride[0] && d->offset < 0)
+		msg = "offset must be >= 0";
 	else if (kva_cache_elems(d) < 0)
-		msg = "cache size overflows int64";
+		msg = d->stride[0] ? "strides must be >= 1 and the span fit in int64" :
+		      "cache size overflows int64";
+	else if (d->stride[0] && strides_apart(d))
+		msg = "strides overlap: two cells share an element";
 	if (why)
 		*why = msg;
 	return msg ? -1 : 0;

@@ -59,6 +59,19 @@ enum kva_layout {
 	KVA_LAYOUT_VLLM_X = 2
 };
 
+/*
+ * A strided cache (stride[0] != 0; given only to a kernel that declares
+ * KVA_CAN_STRIDED, below) is a view, as a torch tensor's: the element at
+ * index (i0, i1, ...) of the layout's dimensions, in the order written
+ * above ([B][S][H][D] for NHD, [B][H][S][D] for HND, [B][H][D/x][S][x]
+ * for VLLM_X), lives at
+ *   offset + i0*stride[0] + i1*stride[1] + ...
+ * so kv[:, 0] of a [B][2][S][H][D] buffer (K and V interleaved by block)
+ * has stride[0] = 2*S*H*D, and padding between dimensions makes a stride
+ * larger than the dimensions inside it.  The elements between cells
+ * belong to no cell: a kernel must leave them as they are.  With
+ * stride[0] == 0 the cache is contiguous, offset and stride unused.
+ */
 typedef struct kva_cache_desc {
 	int32_t layout;     /* enum kva_layout */
 	int32_t num_blocks; /* B */
@@ -66,7 +79,29 @@ typedef struct kva_cache_desc {
 	int32_t num_heads;  /* H */
 	int32_t head_dim;   /* D */
 	int32_t x;          /* VLLM_X chunk; 1 for the other layouts */
+	int64_t offset;     /* strided: element (0, 0, ...) is cache[offset] */
+	int64_t stride[5];  /* strided: per dimension, in elements; [0] == 0:
+	                       contiguous */
 } kva_cache_desc;
+
+/*
+ * What a kernel claims to handle, declared by defining
+ *   const kva_constraints kva_kernel_constraints = { KVA_CONSTRAINTS_V1, ... };
+ * grad-trap(1) gives it only calls within them, and counts the cases it
+ * skips (unclaimed, never held against the kernel).  Without the symbol,
+ * any block size, head size, layout and call length, contiguous caches.
+ */
+#define KVA_CONSTRAINTS_V1 0x6b760001u
+#define KVA_CAN_STRIDED 1u  /* honours desc->offset and desc->stride */
+typedef struct kva_constraints {
+	uint32_t version;          /* KVA_CONSTRAINTS_V1 */
+	uint32_t flags;            /* KVA_CAN_STRIDED */
+	int32_t block_sizes[8];    /* the block sizes handled, 0 after the
+	                              last; all 0: any */
+	int32_t head_dim_multiple; /* head_dim a multiple of this (0: any) */
+	int32_t max_tokens;        /* tokens per call at most (0: any) */
+	uint32_t layouts;          /* 1 << KVA_LAYOUT_* handled (0: all) */
+} kva_constraints;
 
 /*
  * Scatter num_tokens rows into cache.  Row t starts at src + t*src_stride

@@ -42,7 +42,8 @@ static int greeting_done(kva_buf *b, void *ctx, uint64_t *units)
 	if (b->len < 8)
 		return 0;
 	memcpy(&n, b->p + 4, 4);
-	return b->len >= 8 + (size_t)n;
+	/* a loaded candidate's greeting ends with its constraints */
+	return b->len >= 8 + (size_t)n + (n ? 0 : 4 + sizeof(kva_constraints));
 }
 
 /* Stop running: the remaining cases are counted as not run. */
@@ -53,6 +54,57 @@ void kva_trap_stop_running(kva_trap *t, const char *why)
 }
 
 static void load_finding(kva_trap *t, const char *phase, int cls, const char *why);
+
+/*
+ * The kernel's constraints (kvarbiter_candidate.h), read from its first
+ * child: checked, and held against the run's shape.  A run outside them
+ * (a layout or head size the kernel does not claim) checks nothing:
+ * trouble, -1 with e.
+ */
+static int constraints_take(kva_trap *t, kva_err *e)
+{
+	const kva_constraints *c = &t->cons;
+
+	if (c->version != KVA_CONSTRAINTS_V1)
+		return kva_errf(e, NULL, "candidate %s: kva_kernel_constraints: version "
+				"0x%08x, not KVA_CONSTRAINTS_V1", t->c.cand_name,
+				(unsigned)c->version);
+	if ((c->flags & ~KVA_CAN_STRIDED) || c->head_dim_multiple < 0 ||
+	    c->max_tokens < 0 || (c->layouts & ~7u))
+		return kva_errf(e, NULL, "candidate %s: kva_kernel_constraints: unknown "
+				"flags or layouts, or a negative size", t->c.cand_name);
+	for (int i = 0; i < 8; i++)
+		if (c->block_sizes[i] < 0)
+			return kva_errf(e, NULL, "candidate %s: kva_kernel_constraints: "
+					"block size %d", t->c.cand_name,
+					(int)c->block_sizes[i]);
+	t->has_cons = 1;
+	if (c->layouts && !(c->layouts & (1u << t->c.layout)))
+		return kva_errf(e, NULL, "candidate %s claims other layouts than %s "
+				"(kva_kernel_constraints): nothing to check",
+				t->c.cand_name, kva_layout_names[t->c.layout]);
+	if (c->head_dim_multiple > 1 && t->c.head_dim % c->head_dim_multiple)
+		return kva_errf(e, NULL, "candidate %s claims head sizes that are "
+				"multiples of %d, not %d (kva_kernel_constraints): nothing "
+				"to check", t->c.cand_name, (int)c->head_dim_multiple,
+				t->c.head_dim);
+	return 0;
+}
+
+/* Does the kernel claim block size bs?  (No constraints: any.) */
+int kva_trap_claims_bs(const kva_trap *t, int64_t bs)
+{
+	int any = 1;
+
+	if (!t->has_cons)
+		return 1;
+	for (int i = 0; i < 8 && t->cons.block_sizes[i]; i++) {
+		any = 0;
+		if (t->cons.block_sizes[i] == bs)
+			return 1;
+	}
+	return any;
+}
 
 /*
  * Start a child with the candidate loaded.  Returns 0; 1 when the
@@ -124,6 +176,20 @@ static int greet(kva_trap *t, kva_err *e)
 		kva_sbx_stop(&t->sbx);
 		return -1;
 	}
+	if (!t->spawned_once) {
+		uint32_t has;
+
+		memcpy(&has, hello.p + 8, 4);
+		if (has) {
+			memcpy(&t->cons, hello.p + 12, sizeof t->cons);
+			if (constraints_take(t, e)) {
+				kva_buf_free(&hello);
+				kva_sbx_stop(&t->sbx);
+				return -1;
+			}
+		}
+		t->spawned_once = 1;
+	}
 	kva_buf_free(&hello);
 	return kva_sbx_child_layers(&t->sbx, &t->c.lim, 0, e);
 }
@@ -194,6 +260,12 @@ int kva_trap_add(kva_trap *t, const kva_args *a, const kva_route *expect,
 	if (t->stop_why[0] && !t->nq) {  /* the rest is not run */
 		t->cases++;
 		t->not_run++;
+		return 0;
+	}
+	/* a kernel is given only the block sizes it claims */
+	if (t->c.kind != KVA_KIND_ROUTE &&
+	    !kva_trap_claims_bs(t, t->oid == OR_FLASHINFER ? a->in[2] : a->in[1])) {
+		t->unclaimed++;
 		return 0;
 	}
 	if (t->nq && file != t->file && kva_trap_flush(t, e))
@@ -1018,6 +1090,29 @@ static int profile(const kva_trap *t)
 	return t->c.cmd ? KVA_SBX_CMD : t->c.cuda ? KVA_SBX_CUDA : KVA_SBX_LOADER;
 }
 
+/* The kernel's constraints as JSON, or null. */
+static void put_constraints(const kva_trap *t, kva_buf *b)
+{
+	const kva_constraints *c = &t->cons;
+	int first = 1;
+
+	if (!t->has_cons) {
+		kva_buf_puts(b, "null");
+		return;
+	}
+	kva_buf_puts(b, "{\"block_sizes\":[");
+	for (int i = 0; i < 8 && c->block_sizes[i]; i++)
+		kva_buf_printf(b, "%s%d", i ? "," : "", (int)c->block_sizes[i]);
+	kva_buf_printf(b, "],\"head_dim_multiple\":%d,\"max_tokens\":%d,\"layouts\":[",
+		       (int)c->head_dim_multiple, (int)c->max_tokens);
+	for (int l = 0; l < 3; l++)
+		if (!c->layouts || (c->layouts & (1u << l))) {
+			kva_buf_printf(b, "%s\"%s\"", first ? "" : ",", kva_layout_names[l]);
+			first = 0;
+		}
+	kva_buf_printf(b, "],\"strided\":%s}", c->flags & KVA_CAN_STRIDED ? "true" : "false");
+}
+
 void kva_trap_summary(const kva_trap *t, kva_buf *b)
 {
 	double s = elapsed(t);
@@ -1060,6 +1155,11 @@ void kva_trap_summary(const kva_trap *t, kva_buf *b)
 		kva_buf_puts(b, "null");
 	kva_buf_putc(b, '}');
 	if (t->c.kind != KVA_KIND_ROUTE) {
+		kva_buf_puts(b, ",\"constraints\":");
+		put_constraints(t, b);
+		kva_buf_printf(b, ",\"unclaimed\":%llu,\"strided_calls\":%llu",
+			       (unsigned long long)t->unclaimed,
+			       (unsigned long long)t->scalls);
 		kva_buf_printf(b, ",\"overflow\":{\"calls\":%llu,\"tokens\":%llu,"
 			       "\"arena_bytes\":%zu,\"why_not\":",
 			       (unsigned long long)t->ocalls,

@@ -47,6 +47,8 @@ struct child_ctx {
 	double flush_s;          /* flush answers at least this often */
 	void (*fn)(void);        /* the candidate's symbol, cast at the call */
 	kva_cudart cu;           /* --device cuda */
+	kva_constraints cons;    /* the kernel's kva_kernel_constraints */
+	uint32_t has_cons;
 };
 
 int kva_trap_oracle_id(const kva_oracle *o)
@@ -852,6 +854,12 @@ static int load(struct child_ctx *cc, char *msg, size_t n)
 	}
 	if (cc->cuda && kva_cudart_load(&cc->cu, msg, n))
 		return -1;
+	/* what a kernel claims to handle: copied as it is, the parent
+	 * checks it */
+	if (cc->kind != KVA_KIND_ROUTE && (p = dlsym(h, "kva_kernel_constraints"))) {
+		memcpy(&cc->cons, p, sizeof cc->cons);
+		cc->has_cons = 1;
+	}
 	return 0;
 }
 
@@ -896,7 +904,9 @@ int kva_trap_child_main(int argc, char **argv)
 		load(&cc, msg, sizeof msg);
 	hello[1] = (uint32_t)strlen(msg);
 	if (kva_sbx_write_full(FD_REP, &hello[1], 4) ||
-	    kva_sbx_write_full(FD_REP, msg, hello[1]) || hello[1])
+	    kva_sbx_write_full(FD_REP, msg, hello[1]) || hello[1] ||
+	    kva_sbx_write_full(FD_REP, &cc.has_cons, 4) ||
+	    kva_sbx_write_full(FD_REP, &cc.cons, sizeof cc.cons))
 		_exit(0);
 	for (;;) {
 		struct req_hdr hd;

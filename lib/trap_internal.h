@@ -57,6 +57,11 @@ struct kva_trap {
 	uint64_t soaks;              /* children soaked */
 	const char *soak_why;        /* why children are not soaked, or NULL */
 	char soak_buf[160];
+	kva_constraints cons;        /* the kernel's, when has_cons */
+	int has_cons;
+	int spawned_once;            /* the first child greeted (cons read) */
+	uint64_t unclaimed;          /* cases outside the kernel's constraints */
+	uint64_t scalls;             /* calls on a strided cache */
 	size_t arena_max;            /* the largest arena a child reserved */
 	int queue_overflow;          /* cases queued now are overflow tokens */
 	uint64_t ocalls, otokens;    /* overflow calls made, their tokens */
@@ -116,6 +121,9 @@ int kva_trap_bytes_done(kva_buf *b, void *ctx, uint64_t *units);
 /* SplitMix64-style mixing of v into h. */
 uint64_t kva_trap_mix64(uint64_t h, uint64_t v);
 
+/* Does the kernel claim block size bs (kva_kernel_constraints)? */
+int kva_trap_claims_bs(const kva_trap *t, int64_t bs);
+
 /* ---- lib/trap_route.c ---- */
 
 /* Run the queued route cases in the child, pinning crashes, hangs and
@@ -128,6 +136,9 @@ void kva_trap_route_judge(kva_trap *t);
 uint64_t kva_trap_world_hash(const kva_trap *t, const struct tcase *k);
 
 /* ---- lib/trap_kernel.c ---- */
+
+/* "nhd", "hnd", "vllm-x", by enum kva_layout. */
+extern const char *const kva_layout_names[3];
 
 /* Run the queued cases through the write or gather kernel, in calls of
  * one block size and distinct slots, and classify every token.  Returns 0

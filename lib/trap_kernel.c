@@ -147,11 +147,19 @@ struct kcall {
 	struct vmap cells;       /* gather: bits of a cell's first value -> slot
 	                            (built when first needed) */
 	struct vmap slack;       /* bits of a slack value -> its offset */
+	struct vmap anyval;      /* bits of any value of a token's row -> the
+	                            token (built when first needed) */
 	uint64_t call;           /* numbers the calls of the run */
 	int64_t nblk;            /* blocks the tokens use (orig's length) */
 	int64_t *orig;           /* the call's block -> the cases' block id
 	                            (of its first world, when it is shared) */
 	struct vmap origcell;    /* the call's slot of a token -> its case's slot */
+	/* changes no token's values explain, charged after the padding
+	 * tokens have been run alone (kv_call): */
+	int lost_oob;            /* a slack band written with no one's values */
+	int slack_written;       /* a slack band written at all */
+	int64_t lost_cell;       /* a cell no token owns changed, or -1 */
+	int64_t lost_gap;        /* an element between cells changed, or -1 */
 };
 
 /* The identity of local token i: its index in the run, so its payload is
@@ -289,6 +297,8 @@ int64_t kva_trap_case_bs(const kva_trap *t, const struct tcase *k)
 	return t->oid == OR_FLASHINFER ? k->in[2] : k->in[1];
 }
 
+static int kv_call(kva_trap *t, const size_t *ix, size_t n, kva_err *e);
+
 /* Mark token k diverging with class c, the landing slot (or -1). */
 static void kmark(struct tcase *k, int c, int64_t landed)
 {
@@ -320,22 +330,25 @@ static int64_t orig_slot(const struct kcall *kc, int64_t s)
 	return kc->orig[s / kc->S] * kc->S + s % kc->S;
 }
 
-static const char *const layout_names[] = { "nhd", "hnd", "vllm-x" };
+const char *const kva_layout_names[3] = { "nhd", "hnd", "vllm-x" };
 
 /* Does slot s hold token i's row when the cache is read in another
  * layout (a kernel that confused NHD, HND and vLLM's x-chunked key
  * layout)?  Returns that layout, or -1. */
 static int other_layout(const struct kcall *kc, const float *cache, int64_t s, size_t i)
 {
-	for (int l = 0; l < 3; l++) {
+	/* l == 3: this layout, its strides ignored (read as contiguous) */
+	for (int l = 0; l < 4; l++) {
 		kva_cache_desc o = kc->dc;
 		const char *why;
 		int bad = 0;
 
-		if (l == kc->dc.layout)
+		if (l == kc->dc.layout || (l == 3 && !kc->dc.stride[0]))
 			continue;
-		o.layout = l;
-		o.x = l == KVA_LAYOUT_VLLM_X ? kc->t->c.x : 1;
+		o.offset = 0;
+		memset(o.stride, 0, sizeof o.stride);
+		o.layout = l == 3 ? kc->dc.layout : l;
+		o.x = o.layout == KVA_LAYOUT_VLLM_X ? kc->t->c.x : 1;
 		if (kva_cache_desc_check(&o, &why))
 			continue;
 		for (int64_t h = 0; h < kc->H && !bad; h++)
@@ -348,10 +361,42 @@ static int other_layout(const struct kcall *kc, const float *cache, int64_t s, s
 	return -1;
 }
 
+/* The slot whose row holds element e of a strided cache, or -1 (an
+ * element between cells): the coordinates taken off, widest stride
+ * first. */
+static int64_t slot_of_strided(const struct kcall *kc, int64_t e)
+{
+	int64_t n[5], c[5], rem = e - kc->dc.offset;
+	int nd = kva_cache_dims(&kc->dc, n), used[5] = { 0 };
+
+	if (rem < 0)
+		return -1;
+	for (int done = 0; done < nd; done++) {
+		int k = -1;
+
+		for (int j = 0; j < nd; j++)
+			if (!used[j] && (k < 0 || kc->dc.stride[j] > kc->dc.stride[k]))
+				k = j;
+		used[k] = 1;
+		c[k] = rem / kc->dc.stride[k];
+		rem %= kc->dc.stride[k];
+		if (c[k] >= n[k])
+			return -1;
+	}
+	if (rem)
+		return -1;
+	/* the block, then the offset: dimension 1 (NHD), 2 (HND), 3 (VLLM_X) */
+	return c[0] * kc->S + c[kc->dc.layout == KVA_LAYOUT_NHD ? 1 :
+				kc->dc.layout == KVA_LAYOUT_HND ? 2 : 3];
+}
+
 /* The slot whose row holds cache element e (any layout). */
 static int64_t slot_of_elem(const struct kcall *kc, int64_t e)
 {
 	int64_t S = kc->S, HD = kc->H * kc->D, block = e / (S * HD);
+
+	if (kc->dc.stride[0])
+		return slot_of_strided(kc, e);
 
 	switch (kc->dc.layout) {
 	case KVA_LAYOUT_NHD:
@@ -379,16 +424,22 @@ static int slack_owners(struct kcall *kc, const float *band, const float *iband,
 
 		if (bits(band[i]) == bits(iband[i]))
 			continue;
-		if ((e = vmap_get(&kc->heads, bits(band[i]))) < 0) {
-			/* any value of a token's row, not only a head's first */
-			for (size_t v = 0; v < kc->n && e < 0; v++)
-				for (int64_t p = 0; p < kc->H * kc->D && e < 0; p++)
-					if (bits(tok_val(kc, v, p)) == bits(band[i]))
-						e = (int64_t)v * kc->H;
-			if (e < 0)
-				continue;
+		/* any value of a token's row, not only a head's first, and
+		 * only a value no two tokens share (-2): among the millions
+		 * of values of a run two tokens' random values meet now and
+		 * then */
+		if (!kc->anyval.cap) {
+			vmap_init(&kc->anyval, kc->n * (size_t)(kc->H * kc->D));
+			for (size_t v = 0; v < kc->n; v++)
+				for (int64_t p = 0; p < kc->H * kc->D; p++) {
+					int64_t *at = vmap_at(&kc->anyval, bits(tok_val(kc, v, p)));
+
+					*at = *at == -1 || *at == (int64_t)v ? (int64_t)v : -2;
+				}
 		}
-		u = (size_t)(e / kc->H);
+		if ((e = vmap_get(&kc->anyval, bits(band[i]))) < 0)
+			continue;
+		u = (size_t)e;
 		if (tok(kc, u)->cls >= 0)
 			continue;
 		kmark(tok(kc, u), kc->slots[u] < 0 ? KVA_C_UNMAPPED_WRITE : KVA_C_OOB, -1);
@@ -462,8 +513,12 @@ static void judge_write(struct kcall *kc, const float *cand, const float *init)
 			kmark(k, KVA_C_COLLISION, -1);
 		} else if ((lay = other_layout(kc, cache, s, i)) >= 0) {
 			kmark(k, KVA_C_MISROUTE, s);
-			snprintf(k->why, sizeof k->why, "row written in the %s layout",
-				 layout_names[lay]);
+			if (lay == 3)
+				snprintf(k->why, sizeof k->why, "row written as if the "
+					 "cache were contiguous (its strides ignored)");
+			else
+				snprintf(k->why, sizeof k->why, "row written in the %s layout",
+					 kva_layout_names[lay]);
 		} else if (guard_bad) {
 			kmark(k, KVA_C_OOB, -1);
 		} else if (kind[s] == DEC_PARTIAL || part_at[i] >= 0) {
@@ -473,38 +528,115 @@ static void judge_write(struct kcall *kc, const float *cand, const float *init)
 		}
 	}
 	/* cells no token owns that changed: a token's row there is a stray
-	 * write; anything else is the cache changed where no token writes */
+	 * write (a padding token's, an unmapped_write: marked above);
+	 * anything else is the cache changed where no token writes */
 	for (int64_t s = 0; s < kc->ncell; s++) {
-		size_t w = 0;
-
 		if (kind[s] == DEC_POISON || vmap_get(&kc->owner, (uint64_t)s) >= 0)
 			continue;
-		if (kind[s] == DEC_FULL || kind[s] == DEC_PARTIAL) {
-			w = (size_t)who[s];
-			kmark(tok(kc, w), KVA_C_STRAY_WRITE, s);
-		} else {
-			for (w = 0; w < n && tok(kc, w)->cls >= 0; w++)
-				;
-			if (w < n) {
-				kmark(tok(kc, w), KVA_C_INPUT_MUTATION, s);
-				snprintf(tok(kc, w)->why, sizeof tok(kc, w)->why,
-					 "the call changed slot %lld, which no token writes",
-					 (long long)orig_slot(kc, s));
+		if (kind[s] == DEC_FULL || kind[s] == DEC_PARTIAL)
+			kmark(tok(kc, (size_t)who[s]), KVA_C_STRAY_WRITE, s);
+		else if (kc->lost_cell < 0)
+			kc->lost_cell = s;
+	}
+	/* a strided cache: the elements between cells, which no token
+	 * writes; one written holds a token's value (out_of_bounds, or
+	 * unmapped_write for padding) or is unexplained */
+	if (kc->dc.stride[0]) {
+		unsigned char *incell = calloc((size_t)kc->elems + 1, 1);
+
+		if (!incell)
+			kva_die(KVA_EXIT_TROUBLE, "out of memory");
+		for (int64_t s = 0; s < kc->ncell; s++)
+			for (int64_t p = 0; p < kc->H * kc->D; p++)
+				incell[kva_cache_index(&kc->dc, s, p / kc->D, p % kc->D)] = 1;
+		for (int64_t e = 0; e < kc->elems; e++)
+			if (!incell[e] && bits(cache[e]) != bits(icache[e])) {
+				kc->slack_written = 1;
+				if (!slack_owners(kc, cache + e, icache + e, 1) && kc->lost_gap < 0)
+					kc->lost_gap = e;
 			}
+		free(incell);
+	}
+	kc->lost_oob = guard_bad && !attributed;
+	kc->slack_written |= guard_bad;
+	free(kind); free(who); free(full_at); free(part_at);
+}
+
+/*
+ * Padding tokens that wrote may hide each other (two that write one place
+ * leave the values of one), and a change no token's values explain
+ * (kc->lost_*) may be one's: so when a slack band was written, a padding
+ * token was charged, or a change is unexplained, the padding tokens not
+ * charged yet are run again as a call of their own, which halves down to
+ * each one that writes.  Only if none is charged there is an unexplained
+ * change charged as before: a slack band to the last otherwise correct
+ * token (out_of_bounds), a cell no token owns to the first
+ * (input_mutation).
+ */
+static int kv_lost(struct kcall *kc, kva_err *e)
+{
+	kva_trap *t = kc->t;
+	size_t n = kc->n, np = 0, w;
+	size_t *pads;
+	int rc = 0, charged = 0, any = 0, padwrote = 0;
+
+	for (size_t i = 0; i < n; i++)
+		padwrote |= kc->slots[i] < 0 && tok(kc, i)->cls >= 0;
+	if (!kc->lost_oob && kc->lost_cell < 0 && kc->lost_gap < 0 && !kc->slack_written &&
+	    !padwrote)
+		return 0;
+	if (!(pads = malloc((n + 1) * sizeof *pads)))
+		kva_die(KVA_EXIT_TROUBLE, "out of memory");
+	for (size_t i = 0; i < n; i++)
+		if (kc->slots[i] < 0 && tok(kc, i)->cls < 0)
+			pads[np++] = kc->ix[i];
+	if (np && np < n) {
+		rc = kv_call(t, pads, np, e);
+		for (size_t i = 0; i < np; i++)
+			charged |= t->q[pads[i]].cls >= 0;
+	}
+	free(pads);
+	if (rc || charged || (!kc->lost_oob && kc->lost_cell < 0 && kc->lost_gap < 0))
+		return rc;
+	/* the padding tokens were run alone and wrote nothing: the first
+	 * other token not yet classed takes what is left (a padding token
+	 * only in a call of padding) */
+	for (w = 0; w < n && (tok(kc, w)->cls >= 0 || (kc->slots[w] < 0 && np < n)); w++)
+		;
+	if (kc->lost_gap >= 0) {
+		if (w < n) {
+			kmark(tok(kc, w), kc->slots[w] < 0 ? KVA_C_UNMAPPED_WRITE :
+			      KVA_C_INPUT_MUTATION, -1);
+			snprintf(tok(kc, w)->why, sizeof tok(kc, w)->why,
+				 "the call changed element %lld of the strided cache, "
+				 "between its cells", (long long)kc->lost_gap);
 		}
 	}
-	if (guard_bad && !attributed) {
-		int any = 0;
-
+	if (kc->lost_cell >= 0) {
+		if (w < n && tok(kc, w)->cls >= 0)
+			for (w = 0; w < n && (tok(kc, w)->cls >= 0 ||
+					      (kc->slots[w] < 0 && np < n)); w++)
+				;
+		if (w < n) {
+			kmark(tok(kc, w), kc->slots[w] < 0 ? KVA_C_UNMAPPED_WRITE :
+			      KVA_C_INPUT_MUTATION, orig_slot(kc, kc->lost_cell));
+			snprintf(tok(kc, w)->why, sizeof tok(kc, w)->why,
+				 "the call changed slot %lld, which no token writes",
+				 (long long)orig_slot(kc, kc->lost_cell));
+		}
+	}
+	if (kc->lost_oob) {
 		for (size_t i = 0; i < n; i++)
-			any |= tok(kc, i)->cls == KVA_C_OOB;
+			any |= tok(kc, i)->cls == KVA_C_OOB || tok(kc, i)->cls ==
+			       KVA_C_UNMAPPED_WRITE;
 		for (size_t i = n; i-- > 0 && !any;)
-			if (tok(kc, i)->cls < 0) {
-				kmark(tok(kc, i), KVA_C_OOB, -1);
+			if (tok(kc, i)->cls < 0 && (kc->slots[i] >= 0 || np == n)) {
+				kmark(tok(kc, i), kc->slots[i] < 0 ? KVA_C_UNMAPPED_WRITE :
+				      KVA_C_OOB, -1);
 				any = 1;
 			}
 	}
-	free(kind); free(who); free(full_at); free(part_at);
+	return 0;
 }
 
 /* Classify a gather kernel's output rows (cand and init: slack+dst+slack;
@@ -567,12 +699,7 @@ static void judge_gather(struct kcall *kc, const float *cand, const float *init,
 			kmark(k, KVA_C_MISROUTE, -1);
 		}
 	}
-	if (guard_bad)
-		for (size_t i = kc->n; i-- > 0;)
-			if (tok(kc, i)->cls < 0) {
-				kmark(tok(kc, i), KVA_C_OOB, -1);
-				break;
-			}
+	kc->lost_oob = kc->slack_written = guard_bad;
 }
 
 /* The child's report of a call (struct krep): inputs the call changed,
@@ -783,6 +910,31 @@ static int64_t kcall_window(struct kcall *kc, int64_t *lo)
 	return maxslot;
 }
 
+/*
+ * Make the call's cache a strided view (a kernel that declares
+ * KVA_CAN_STRIDED gets every other call so): its last dimension
+ * contiguous, a gap of 0 to 3 elements (the seed's) after each inner
+ * dimension, and blocks interleaved with another cache's, as kv[:, 0] or
+ * kv[:, 1] of a [B][2][...] buffer is: the block stride twice a block's
+ * span, the offset 0 or one span.
+ */
+static void kcall_strided(struct kcall *kc)
+{
+	int64_t n[5], span;
+	int nd = kva_cache_dims(&kc->dc, n);
+	uint64_t r = kva_trap_mix64(kc->t->c.seed ^ 0x737472ULL, kc->call);
+
+	kc->dc.stride[nd - 1] = 1;
+	for (int k = nd - 2; k >= 1; k--) {
+		kc->dc.stride[k] = kc->dc.stride[k + 1] * n[k + 1] + (int64_t)(r & 3);
+		r >>= 2;
+	}
+	span = kc->dc.stride[1] * n[1] + (int64_t)(r & 3);
+	kc->dc.stride[0] = 2 * span;
+	kc->dc.offset = (r >> 2) & 1 ? span : 0;
+	kc->t->scalls++;
+}
+
 /* Round n floats up so that a region of n floats ends on a page. */
 static int64_t page_pad(int64_t n)
 {
@@ -798,9 +950,8 @@ static void kcall_free(struct kcall *kc)
 	vmap_free(&kc->heads);
 	vmap_free(&kc->cells);
 	vmap_free(&kc->slack);
+	vmap_free(&kc->anyval);
 }
-
-static int kv_call(kva_trap *t, const size_t *ix, size_t n, kva_err *e);
 
 /* The call crashed, hung or garbled: narrow it to its tokens.  Halves
  * are run as calls of their own (a half that runs is judged as a call),
@@ -870,6 +1021,7 @@ static int kv_call(kva_trap *t, const size_t *ix, size_t n, kva_err *e)
 	uint64_t seed = t->c.seed;
 
 	memset(&kc, 0, sizeof kc);
+	kc.lost_cell = kc.lost_gap = -1;
 	kc.t = t;
 	kc.ix = ix;
 	kc.n = n;
@@ -892,6 +1044,8 @@ static int kv_call(kva_trap *t, const size_t *ix, size_t n, kva_err *e)
 	kc.dc.num_heads = (int32_t)kc.H;
 	kc.dc.head_dim = (int32_t)kc.D;
 	kc.dc.x = t->c.layout == KVA_LAYOUT_VLLM_X ? t->c.x : 1;
+	if (!sparse && t->has_cons && (t->cons.flags & KVA_CAN_STRIDED) && kc.call % 2)
+		kcall_strided(&kc);
 	if (kva_cache_desc_check(&kc.dc, &why)) {
 		kcall_free(&kc);
 		return kva_errf(e, NULL, "cache geometry: %s", why);
@@ -949,6 +1103,10 @@ static int kv_call(kva_trap *t, const size_t *ix, size_t n, kva_err *e)
 		}
 	}
 	if (write) {
+		/* values of their own between a strided cache's cells */
+		for (int64_t i = 0; kc.dc.stride[0] && i < kc.elems; i++)
+			init[kc.glo + i] = kval(seed, V_GAP, kc.call * 0x100000000ULL + 0x80000000ULL,
+						(uint64_t)i);
 		for (int64_t s = 0; s < kc.ncell; s++)
 			for (int64_t p = 0; p < kc.H * kc.D; p++)
 				init[kc.glo + kva_cache_index(&kc.dc, s, p / kc.D, p % kc.D)] =
@@ -1050,6 +1208,8 @@ static int kv_call(kva_trap *t, const size_t *ix, size_t n, kva_err *e)
 			t->divergence = 1;
 			goto out;
 		}
+		int marked = 0, pads = 0;
+
 		judge_report(&kc, &rep);
 		if (memcmp(cand, ref, nreg * sizeof *ref)) {
 			/* the whole region, bit for bit: any difference is a
@@ -1061,6 +1221,27 @@ static int kv_call(kva_trap *t, const size_t *ix, size_t n, kva_err *e)
 				judge_gather(&kc, cand, init, data);
 		}
 		for (size_t i = 0; i < n; i++) {
+			marked |= t->q[ix[i]].cls >= 0;
+			pads += kc.slots[i] < 0;
+		}
+		if (n > 1 && (size_t)pads == n &&
+		    (marked || kc.lost_oob || kc.lost_cell >= 0 || kc.lost_gap >= 0)) {
+			/* padding only, and something was written: halves, down
+			 * to each token that writes (two that write one place
+			 * leave the values of one) */
+			for (size_t i = 0; i < n; i++) {
+				struct tcase *k = &t->q[ix[i]];
+
+				k->cls = -1;
+				k->why[0] = '\0';
+				memset(&k->got, 0, sizeof k->got);
+			}
+			rc = kv_call(t, ix, n / 2, e);
+			if (!rc)
+				rc = kv_call(t, ix + n / 2, n - n / 2, e);
+			goto out;
+		}
+		for (size_t i = 0; i < n; i++) {
 			struct tcase *k = &t->q[ix[i]];
 
 			if (k->cls < 0)
@@ -1069,6 +1250,7 @@ static int kv_call(kva_trap *t, const size_t *ix, size_t n, kva_err *e)
 			if (k->got.done && k->got.rc == 0)
 				k->got.out[0] = orig_slot(&kc, k->got.out[0]);
 		}
+		rc = kv_lost(&kc, e);
 	}
 out:
 	free(data);
@@ -1130,7 +1312,10 @@ int kva_trap_kernel_queue(kva_trap *t, kva_err *e)
 			}
 			vmap_init(&seen, left);
 			for (size_t i = 0; i < left; i++) {
-				if (nc == t->c.batch) {      /* a call holds --batch */
+				/* a call holds --batch, and no more than the kernel
+				 * claims */
+				if (nc == t->c.batch || (t->has_cons && t->cons.max_tokens &&
+							 nc == (size_t)t->cons.max_tokens)) {
 					later[nl++] = later[i];
 					continue;
 				}
@@ -1205,6 +1390,12 @@ static int kernel_overflow(kva_trap *t, kva_err *e)
 	}
 	if (t->c.batch < (size_t)bs + 5) {
 		t->overflow_why = "--batch is smaller than an overflow call (21 tokens)";
+		return 0;
+	}
+	if (!kva_trap_claims_bs(t, bs) ||
+	    (t->has_cons && t->cons.max_tokens && t->cons.max_tokens < bs + 5)) {
+		t->overflow_why = "the kernel does not claim its calls (block size 16, "
+				  "21 tokens)";
 		return 0;
 	}
 	/* the cache up to the block after the last window, slack, rounded
@@ -1288,6 +1479,10 @@ int kva_trap_kernel_calls(kva_trap *t, kva_err *e)
 
 		if ((size_t)L > t->c.batch)
 			break;
+		if (t->has_cons && t->cons.max_tokens && L > t->cons.max_tokens) {
+			t->unclaimed += (uint64_t)L;   /* a call it does not claim */
+			continue;
+		}
 		if (kva_trap_flush(t, e))
 			return -1;
 		pads = L >= 3 ? 2 + L / 9 : 0;

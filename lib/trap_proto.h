@@ -12,7 +12,9 @@
  * Greeting (child -> parent, once): u32 layers (KVA_L_* the child itself
  * set up: its seccomp filter), written before the candidate is opened;
  * then u32 n and n bytes of text: empty when the candidate loaded, else
- * why not ("cannot load: ...").
+ * why not ("cannot load: ..."); after an empty text, u32 1 and the
+ * kernel's kva_constraints (kvarbiter_candidate.h) when it defines
+ * kva_kernel_constraints, else u32 0 and as many zero bytes.
  *
  * Request: struct req_hdr, then len payload bytes.  Every answer carries
  * the request's seq, so bytes a candidate writes into the reply pipe by

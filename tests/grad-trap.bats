@@ -445,6 +445,25 @@ setup() {
 	  and .[1].diverged == 1 and .[1].classes.unmapped_write == 1' <<< "$output"
 }
 
+@test "kernels: every padding token that writes is charged itself, however many write one place" {
+	# issue 25's minimal case: two padding tokens, then pos 5 (nhd, one head)
+	printf '%s\n' '{"type":"case","oracle":"paged","pos":-1,"block_size":4,"block_table":[2,0]}' \
+		'{"type":"case","oracle":"paged","pos":-1,"block_size":4,"block_table":[2,0]}' \
+		'{"type":"case","oracle":"paged","pos":5,"block_size":4,"block_table":[2,0]}' > "$BATS_TEST_TMPDIR/pad2"
+	run -1 --separate-stderr grad-trap --kind write --heads 1 --candidate "$F/write-padding-before-cache.c" "$BATS_TEST_TMPDIR/pad2"
+	run -0 jq -e -s '(map(select(.type == "divergence") | [.case, .class]) == [[0, "unmapped_write"], [1, "unmapped_write"]])
+	  and .[-1].diverged == 2' <<< "$output"
+	# six padding tokens between six tokens, all of them on slot -1: six
+	# unmapped_writes, no correct token charged
+	for i in 1 2 3 4 5 6; do
+		echo '{"type":"case","oracle":"paged","pos":-1,"block_size":4,"block_table":[2,0]}'
+		echo '{"type":"case","oracle":"paged","pos":'"$i"',"block_size":4,"block_table":[2,0]}'
+	done > "$BATS_TEST_TMPDIR/pad6"
+	run -1 --separate-stderr grad-trap --kind write --candidate "$F/write-padding-before-cache.c" "$BATS_TEST_TMPDIR/pad6"
+	run -0 jq -e -s '(map(select(.type == "divergence") | .case) == [0, 2, 4, 6, 8, 10])
+	  and .[-1].classes.unmapped_write == 6 and .[-1].diverged == 6' <<< "$output"
+}
+
 @test "kernels: the payload comes from the seed: fresh by default, recorded, replayed by --seed" {
 	C="$ROOT/fixtures/candidates/write/correct-index.c"
 	run -0 grad-trap --kind write --candidate "$C" --oracle paged --boundaries

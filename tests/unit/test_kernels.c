@@ -9,22 +9,22 @@
 #define DST_POISON (-555.0f)   /* every dst element before a gather */
 
 /* The small cache of the hand-computed index table: B=3 S=4 H=2 D=8. */
-static const kva_cache_desc nhd = { KVA_LAYOUT_NHD, 3, 4, 2, 8, 1 };
-static const kva_cache_desc hnd = { KVA_LAYOUT_HND, 3, 4, 2, 8, 1 };
-static const kva_cache_desc vllm = { KVA_LAYOUT_VLLM_X, 3, 4, 2, 8, 4 };
+static const kva_cache_desc nhd = { KVA_LAYOUT_NHD, 3, 4, 2, 8, 1, 0, { 0 } };
+static const kva_cache_desc hnd = { KVA_LAYOUT_HND, 3, 4, 2, 8, 1, 0, { 0 } };
+static const kva_cache_desc vllm = { KVA_LAYOUT_VLLM_X, 3, 4, 2, 8, 4, 0, { 0 } };
 
 /* Every shape the round trips run over: the three above, every x for
  * VLLM_X, and an odd shape (B=2 S=5 H=3 D=6) with an odd x. */
 static const kva_cache_desc shapes[] = {
-	{ KVA_LAYOUT_NHD, 3, 4, 2, 8, 1 },
-	{ KVA_LAYOUT_HND, 3, 4, 2, 8, 1 },
-	{ KVA_LAYOUT_VLLM_X, 3, 4, 2, 8, 4 },
-	{ KVA_LAYOUT_VLLM_X, 3, 4, 2, 8, 1 },
-	{ KVA_LAYOUT_VLLM_X, 3, 4, 2, 8, 2 },
-	{ KVA_LAYOUT_VLLM_X, 3, 4, 2, 8, 8 },
-	{ KVA_LAYOUT_NHD, 2, 5, 3, 6, 1 },
-	{ KVA_LAYOUT_HND, 2, 5, 3, 6, 1 },
-	{ KVA_LAYOUT_VLLM_X, 2, 5, 3, 6, 3 },
+	{ KVA_LAYOUT_NHD, 3, 4, 2, 8, 1, 0, { 0 } },
+	{ KVA_LAYOUT_HND, 3, 4, 2, 8, 1, 0, { 0 } },
+	{ KVA_LAYOUT_VLLM_X, 3, 4, 2, 8, 4, 0, { 0 } },
+	{ KVA_LAYOUT_VLLM_X, 3, 4, 2, 8, 1, 0, { 0 } },
+	{ KVA_LAYOUT_VLLM_X, 3, 4, 2, 8, 2, 0, { 0 } },
+	{ KVA_LAYOUT_VLLM_X, 3, 4, 2, 8, 8, 0, { 0 } },
+	{ KVA_LAYOUT_NHD, 2, 5, 3, 6, 1, 0, { 0 } },
+	{ KVA_LAYOUT_HND, 2, 5, 3, 6, 1, 0, { 0 } },
+	{ KVA_LAYOUT_VLLM_X, 2, 5, 3, 6, 3, 0, { 0 } },
 };
 #define NSHAPES (sizeof shapes / sizeof shapes[0])
 
@@ -457,20 +457,20 @@ static void t_desc_check(void)
 	d = vllm, d.x = 16;
 	CHECK_STR(why_not(d), "head_dim must be a multiple of x");
 	/* (2^31-1)^2 * 2 fits in int64; once more times 2 does not */
-	d = (kva_cache_desc){ KVA_LAYOUT_NHD, INT32_MAX, INT32_MAX, 2, 1, 1 };
+	d = (kva_cache_desc){ KVA_LAYOUT_NHD, INT32_MAX, INT32_MAX, 2, 1, 1, 0, { 0 } };
 	CHECK_STR(why_not(d), "ok");
 	CHECK_EQ_I64(kva_cache_elems(&d), (int64_t)INT32_MAX * INT32_MAX * 2);
 	d.head_dim = 2;
 	CHECK_STR(why_not(d), "cache size overflows int64");
 	CHECK_EQ_I64(kva_cache_elems(&d), -1);
 	/* 3577 * 42799 * 92737 * 649657 is INT64_MAX itself: it fits */
-	d = (kva_cache_desc){ KVA_LAYOUT_HND, 3577, 42799, 92737, 649657, 1 };
+	d = (kva_cache_desc){ KVA_LAYOUT_HND, 3577, 42799, 92737, 649657, 1, 0, { 0 } };
 	CHECK_STR(why_not(d), "ok");
 	CHECK_EQ_I64(kva_cache_elems(&d), INT64_MAX);
 	d.num_blocks++;
 	CHECK_STR(why_not(d), "cache size overflows int64");
 	d = (kva_cache_desc){ KVA_LAYOUT_VLLM_X, INT32_MAX, INT32_MAX,
-			      INT32_MAX, INT32_MAX, 1 };
+			      INT32_MAX, INT32_MAX, 1, 0, { 0 } };
 	CHECK_STR(why_not(d), "cache size overflows int64");
 }
 
