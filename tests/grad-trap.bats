@@ -263,10 +263,14 @@ setup() {
 				grad-trap --kind "$kind" --layout "$L" --candidate "$C/$file" --timeout "$tmo" --max-map 0 "$cases" > "$BATS_TEST_TMPDIR/out" || st=$?
 			fi
 			[ "$st" -le 1 ] || { echo "$file ($L): trouble, exit $st"; return 1; }
-			v=$(jq -r .verdict "$BATS_TEST_TMPDIR/out")
+			# the summary: a load or soak finding comes before it
+			# even with --max-map 0
+			jq -c 'select(.type == "summary")' "$BATS_TEST_TMPDIR/out" > "$BATS_TEST_TMPDIR/sum"
+			[ "$(wc -l < "$BATS_TEST_TMPDIR/sum")" = 1 ] || { echo "$file ($L): no summary"; return 1; }
+			v=$(jq -r .verdict "$BATS_TEST_TMPDIR/sum")
 			[ "$v" = HARD_BLOCK ] && got=HARD_BLOCK
 			[ "$st" = "$([ "$v" = HARD_BLOCK ] && echo 1 || echo 0)" ]
-			seen="$seen $(jq -r '.classes | to_entries[] | select(.value > 0) | .key' "$BATS_TEST_TMPDIR/out" | tr '\n' ' ')"
+			seen="$seen $(jq -r '.classes | to_entries[] | select(.value > 0) | .key' "$BATS_TEST_TMPDIR/sum" | tr '\n' ' ')"
 		done
 		[ "$got" = "$verdict" ] || { echo "$file: verdict $got, manifest says $verdict (classes:$seen)"; return 1; }
 		for c in $classes; do
