@@ -84,3 +84,16 @@ const char kva_formula_flashinfer[] =
 	"unmapped pos >= seqlen\n"
 	"out page = kv_indices[kv_indptr[batch] + pos div page_size]\n"
 	"out entry = pos mod page_size\n";
+
+const char kva_formula_rolling[] =
+	"# rolling (transformers' sliding-window layers): window slots that\n"
+	"# shift left on a write once full, the newest token last; read after\n"
+	"# the write that brought the sequence to seq_len tokens\n"
+	"oracle rolling\n"
+	"input pos seq_len window\n"
+	"require seq_len >= 0\n"
+	"require window >= 1\n"
+	"unmapped pos < 0\n"
+	"unmapped pos >= seq_len\n"
+	"unmapped pos < seq_len - window\n"
+	"out slot = pos - max(seq_len - window, 0)\n";

@@ -15,6 +15,12 @@
  *    the formula uses them) becomes a small batch of requests around the
  *    queried one.
  *
+ * The built-in rolling oracle is the one exception: it has no div or mod,
+ * so nothing in its AST says that window is a size and seq_len the
+ * length that, with it, fixes which tokens are still in the cache.  It
+ * gets those roles by name, and --boundaries and --random add its own
+ * cases (the window filling, the first roll, rolls past the window).
+ *
  * Only queries that pass validation (kva_oracle_eval) are emitted.  Output
  * depends on nothing but the oracle, the options and the seed.  The
  * reference is route-oracle(1), section FORMULA LANGUAGE, "Case generation".
@@ -30,7 +36,9 @@
 #define SOLVE_BUDGET 4096         /* solver steps per target */
 #define RANDOM_POS_MAX 4095       /* --random positions in [0, 4095] */
 
-enum role { R_POS, R_BLOCK, R_RING, R_HEAD, R_BATCH };
+/* R_LEN: a sequence length, which with the sizes fixes the cache's state
+ * (rolling's seq_len) */
+enum role { R_POS, R_BLOCK, R_RING, R_HEAD, R_BATCH, R_LEN };
 
 static const int64_t block_sizes[] = { 1, 2, 3, 7, 16, 17, 64 };
 static const int64_t ring_sizes[] = { 1, 2, 3, 4, 5, 8 };
@@ -77,6 +85,7 @@ struct gen {
 	const kva_oracle *o;
 	const struct kva_formula *f;
 	const char *mode;            /* "boundaries", "sweep", "random" */
+	int rolling;                 /* the built-in rolling oracle */
 	int64_t num_heads;
 	uint64_t seed;
 	kva_emit_fn emit;
@@ -401,6 +410,9 @@ static int analyse(struct gen *g)
 
 		g->role[i] = (ring & bit) ? R_RING : (size & bit) ? R_BLOCK :
 			(divd & bit) ? R_POS : (index & bit) ? R_BATCH : R_HEAD;
+		if (g->rolling)
+			g->role[i] = !strcmp(f->in[i], "window") ? R_RING :
+				!strcmp(f->in[i], "seq_len") ? R_LEN : R_POS;
 		if (g->role[i] != R_BLOCK && g->role[i] != R_RING)
 			var |= bit;
 	}
@@ -973,6 +985,9 @@ static int gen_init(struct gen *g, const kva_oracle *o, const char *mode,
 	g->e = e;
 	g->num_heads = opt && opt->num_heads > 0 ? opt->num_heads : 8;
 	g->seed = opt ? opt->seed : 0;
+	/* by name, as overflow_cases does: a user formula of the same name
+	 * has no compiled path and is read from its AST like any other */
+	g->rolling = o->eval && !strcmp(o->name, "rolling");
 	if (!(g->f = f = kva_oracle_formula(o, e)))
 		return -1;
 	if (f->nin != o->nin || f->ntab != o->ntab)
@@ -1029,7 +1044,8 @@ int kva_gen_fixtures(const kva_oracle *o, kva_emit_fn emit, void *ctx,
 }
 
 /* See kvarbiter.h: the size inputs (block and ring sizes) read off the
- * AST, which with the tables fix the cache a token is routed into. */
+ * AST, and a sequence length, which with the tables fix the cache a token
+ * is routed into. */
 int kva_oracle_world(const kva_oracle *o, unsigned *mask, kva_err *e)
 {
 	struct gen g;
@@ -1038,7 +1054,8 @@ int kva_oracle_world(const kva_oracle *o, unsigned *mask, kva_err *e)
 	*mask = 0;
 	if (!rc)
 		for (int i = 0; i < g.f->nin; i++)
-			if (g.role[i] == R_BLOCK || g.role[i] == R_RING)
+			if (g.role[i] == R_BLOCK || g.role[i] == R_RING ||
+			    g.role[i] == R_LEN)
 				*mask |= 1u << i;
 	gen_free(&g);
 	return rc;
@@ -1046,14 +1063,6 @@ int kva_oracle_world(const kva_oracle *o, unsigned *mask, kva_err *e)
 
 /* ---- the three generators ------------------------------------------------ */
 
-/*
- * See kvarbiter.h.  For every assignment of the size inputs (block sizes
- * {1,2,3,7,16,17,64}, ring sizes {1,2,3,4,5,8}) and every distinct div/mod
- * pair (X, m): X = k*m-1, k*m, k*m+1 for k in {0,1,2} and, for each ring
- * size R of the assignment, k in {R, 2R+1}; then each comparison against
- * a value that does not depend on a position, at value-1, value, value+1.
- * Returns 0 (also when emit stopped it), or -1 with e filled.
- */
 /*
  * The overflow boundaries of the built-in slot oracles (and radix-1d's
  * position): cases whose slot (block * block_size + offset), or that slot
@@ -1120,6 +1129,80 @@ static int overflow_cases(const kva_oracle *o, kva_emit_fn emit, void *ctx)
 	return 0;
 }
 
+/* The input of g's formula with role r (the rolling oracle has one of
+ * each), or -1. */
+static int input_of(const struct gen *g, int r)
+{
+	for (int i = 0; i < g->f->nin; i++)
+		if (g->role[i] == r)
+			return i;
+	return -1;
+}
+
+/* One rolling case, kept if new (finish() drops duplicates). */
+static void rolling_case(struct gen *g, int64_t pos, int64_t len, int64_t w)
+{
+	memset(&g->args, 0, sizeof g->args);
+	g->args.in[input_of(g, R_POS)] = pos;
+	g->args.in[input_of(g, R_LEN)] = len;
+	g->args.in[input_of(g, R_RING)] = w;
+	g->built = 0;
+	finish(g);
+}
+
+/*
+ * The rolling oracle's boundaries.  A state is the cache after the write
+ * that brought the sequence to seq_len tokens; for each window W (1 among
+ * them) the states are the empty cache, the window filling (W-1, W), the
+ * first roll (W+1, W+2), a whole window rolled (2W) and writes that roll
+ * more than the window at once (2W+1, 3W+2: a prefill longer than the
+ * window, a chunk of W+1 into a full cache), whose oldest tokens never
+ * stay in the cache.  In each, pos -1 (padding), 0 and both edges of the
+ * live range [seq_len - W, seq_len), one either side.  Then the same edges
+ * at seq_len around 2^31 and 2^32, and a window past 2^31, where int32
+ * arithmetic goes wrong.
+ */
+static void rolling_cases(struct gen *g)
+{
+	static const int64_t wins[] = { 1, 2, 3, 4, 5, 8, 17 };
+	static const int64_t bigw[] = { 1, 8, ((int64_t)1 << 31) + 1 };
+
+	for (size_t i = 0; i < sizeof wins / sizeof *wins; i++) {
+		int64_t w = wins[i];
+		int64_t lens[] = { 0, 1, w - 1, w, w + 1, w + 2, 2 * w,
+				   2 * w + 1, 3 * w + 2 };
+
+		for (size_t j = 0; j < sizeof lens / sizeof *lens; j++) {
+			int64_t s = lens[j];
+			int64_t ps[] = { -1, 0, s - w - 1, s - w, s - w + 1,
+					 s - 2, s - 1, s, s + 1 };
+
+			for (size_t k = 0; k < sizeof ps / sizeof *ps; k++)
+				if (s >= 0 && ps[k] >= -1 && !g->stop && !g->failed)
+					rolling_case(g, ps[k], s, w);
+		}
+	}
+	for (size_t i = 0; i < sizeof bigw / sizeof *bigw; i++)
+		for (int sh = 31; sh <= 32; sh++)
+			for (int64_t d = -1; d <= 1; d++) {
+				int64_t w = bigw[i], s = ((int64_t)1 << sh) + d;
+				int64_t ps[] = { s - w - 1, s - w, s - 1, s };
+
+				for (size_t k = 0; k < sizeof ps / sizeof *ps; k++)
+					if (ps[k] >= -1 && !g->stop && !g->failed)
+						rolling_case(g, ps[k], s, w);
+			}
+}
+
+/*
+ * See kvarbiter.h.  For every assignment of the size inputs (block sizes
+ * {1,2,3,7,16,17,64}, ring sizes {1,2,3,4,5,8}) and every distinct div/mod
+ * pair (X, m): X = k*m-1, k*m, k*m+1 for k in {0,1,2} and, for each ring
+ * size R of the assignment, k in {R, 2R+1}; then each comparison against
+ * a value that does not depend on a position, at value-1, value, value+1.
+ * The rolling oracle adds rolling_cases(), every oracle overflow_cases().
+ * Returns 0 (also when emit stopped it), or -1 with e filled.
+ */
 int kva_gen_boundaries(const kva_oracle *o, const kva_gen_opts *opt,
 		       kva_emit_fn emit, void *ctx, kva_err *e)
 {
@@ -1169,6 +1252,8 @@ int kva_gen_boundaries(const kva_oracle *o, const kva_gen_opts *opt,
 		if (k < 0)
 			break;
 	}
+	if (g.rolling && !g.stop && !g.failed)
+		rolling_cases(&g);
 	if (!g.stop && !g.failed)
 		overflow_cases(o, emit, ctx);
 	gen_free(&g);
@@ -1337,10 +1422,49 @@ out:
 }
 
 /*
+ * A rolling query: the window in [1, 64]; the state a quarter of the time
+ * filling (seq_len <= window), a quarter within one window past full, else
+ * anywhere up to 4095 + window; the position mostly within two of the live
+ * range, one time in 16 padding (-1) and one in 8 anywhere in [0, 4095].
+ * Positions drawn independently of seq_len would be unmapped nearly always.
+ */
+static void rolling_draw(struct gen *g, kva_rng *r)
+{
+	int64_t w = kva_rng_range(r, 1, 64), s, p, lo;
+
+	switch (kva_rng_range(r, 0, 3)) {
+	case 0:
+		s = kva_rng_range(r, 0, w);
+		break;
+	case 1:
+		s = kva_rng_range(r, w + 1, 2 * w);
+		break;
+	default:
+		s = kva_rng_range(r, 2 * w + 1, RANDOM_POS_MAX + w);
+	}
+	lo = s - w - 2 < -1 ? -1 : s - w - 2;
+	switch (kva_rng_range(r, 0, 15)) {
+	case 0:
+		p = -1;
+		break;
+	case 1:
+	case 2:
+		p = kva_rng_range(r, 0, RANDOM_POS_MAX);
+		break;
+	default:
+		p = kva_rng_range(r, lo, s + 1);
+	}
+	g->args.in[input_of(g, R_POS)] = p;
+	g->args.in[input_of(g, R_LEN)] = s;
+	g->args.in[input_of(g, R_RING)] = w;
+}
+
+/*
  * See kvarbiter.h.  Inputs are drawn by role: positions in [0, 4095]
  * (and, one time in 16, the padding value the formula compares them to),
  * block sizes [1, 128], ring sizes [1, 16], heads [0, num_heads-1],
- * batch-like inputs [0, 3]; then one table variant.  Invalid draws are
+ * batch-like inputs [0, 3] (rolling: rolling_draw); then one table
+ * variant.  Invalid draws are
  * redrawn; after 100n + 10000 draws without n valid queries it fails.
  * Returns 0 (also when emit stopped it), or -1 with e filled.
  */
@@ -1366,7 +1490,9 @@ int kva_gen_random(const kva_oracle *o, uint64_t n, const kva_gen_opts *opt,
 			goto out;
 		}
 		memset(&g.args, 0, sizeof g.args);
-		for (int i = 0; i < g.f->nin; i++) {
+		if (g.rolling)
+			rolling_draw(&g, &rng);
+		for (int i = 0; i < g.f->nin && !g.rolling; i++) {
 			int64_t *v = &g.args.in[i];
 
 			switch (g.role[i]) {

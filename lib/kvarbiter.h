@@ -320,7 +320,8 @@ typedef struct kva_oracle {
 
 /* The built-in oracles' formulas, in the expression language (lib/formulas.c). */
 extern const char kva_formula_radix_1d[], kva_formula_radix_2d[],
-	kva_formula_paged[], kva_formula_paged_ring[], kva_formula_flashinfer[];
+	kva_formula_paged[], kva_formula_paged_ring[], kva_formula_flashinfer[],
+	kva_formula_rolling[];
 
 /* Built-in oracles, NULL-terminated, and lookup by name (NULL if none). */
 extern const kva_oracle *const kva_oracles[];

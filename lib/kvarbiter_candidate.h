@@ -41,6 +41,9 @@ int route_flashinfer(int64_t batch, int64_t pos, const int32_t *kv_indptr,
 		     const int32_t *kv_indices, const int32_t *kv_last_page_len,
 		     int64_t batch_size, int64_t page_size,
 		     int64_t out[2]);                          /* page, entry */
+/* seq_len: tokens written so far, this write included; window: slots */
+int route_rolling(int64_t pos, int64_t seq_len, int64_t window,
+		  int64_t out[1]);                             /* slot */
 
 /* ---- write and gather kernels ------------------------------------------ */
 

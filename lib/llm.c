@@ -57,6 +57,9 @@ static const kva_llm_abi abis[] = {
 	  "const int32_t *kv_indptr, const int32_t *kv_indices, "
 	  "const int32_t *kv_last_page_len, int64_t batch_size, "
 	  "int64_t page_size, int64_t out[2]); /* out[]: page, entry */" },
+	{ "rolling", "route_rolling",
+	  "int route_rolling(int64_t pos, int64_t seq_len, int64_t window, "
+	  "int64_t out[1]); /* out[]: slot */" },
 };
 
 /* See llm.h. */

@@ -147,6 +147,31 @@ static int eval_flashinfer(const kva_args *a, kva_route *r, kva_err *e)
 	return 0;
 }
 
+/*
+ * rolling (transformers' sliding-window layers): a cache of window slots
+ * that shifts left on a write once it is full, the newest token always
+ * last.  The map is read in the state after the write that brought the
+ * sequence to seq_len tokens: the live tokens are the last
+ * min(seq_len, window), at slot pos until the cache fills, then at
+ * pos - (seq_len - window).  Everything else was never written or has
+ * been rolled out; pos -1 (padding) is one of those.
+ */
+static int eval_rolling(const kva_args *a, kva_route *r, kva_err *e)
+{
+	int64_t pos = a->in[0], len = a->in[1], w = a->in[2];
+
+	REQ(len >= 0, "seq_len", "seq_len >= 0");
+	REQ(w >= 1, "window", "window >= 1");
+	/* |inputs| <= 2^53: len - w cannot overflow */
+	if (pos < 0 || pos >= len || pos < len - w) {
+		r->status = KVA_UNMAPPED;
+		return 0;
+	}
+	r->status = KVA_ROUTED;
+	r->out[0] = len > w ? pos - (len - w) : pos;
+	return 0;
+}
+
 static const kva_oracle radix_1d = {
 	"radix-1d", 3, { "b_local_idx", "prefix_length", "block_size" },
 	0, { 0 }, 2, { "block", "offset" }, eval_radix_1d,
@@ -172,9 +197,13 @@ static const kva_oracle flashinfer = {
 	3, { "kv_indptr", "kv_indices", "kv_last_page_len" },
 	2, { "page", "entry" }, eval_flashinfer, kva_formula_flashinfer, NULL
 };
+static const kva_oracle rolling = {
+	"rolling", 3, { "pos", "seq_len", "window" }, 0, { 0 },
+	1, { "slot" }, eval_rolling, kva_formula_rolling, NULL
+};
 
 const kva_oracle *const kva_oracles[] = {
-	&radix_1d, &radix_2d, &paged, &paged_ring, &flashinfer, NULL
+	&radix_1d, &radix_2d, &paged, &paged_ring, &flashinfer, &rolling, NULL
 };
 
 const kva_oracle *kva_oracle_find(const char *name)

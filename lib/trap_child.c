@@ -54,9 +54,9 @@ struct child_ctx {
 int kva_trap_oracle_id(const kva_oracle *o)
 {
 	static const char *const names[] = { "radix-1d", "radix-2d", "paged",
-					     "paged-ring", "flashinfer" };
+					     "paged-ring", "flashinfer", "rolling" };
 
-	for (int i = 0; i < 5; i++)
+	for (int i = 0; i < OR_OTHER; i++)
 		if (o->eval && !strcmp(o->name, names[i]))
 			return i;
 	return OR_OTHER;
@@ -75,6 +75,8 @@ static int call_route(const struct child_ctx *cc, const int64_t *in,
 		return ((fn_pg)cc->fn)(in[0], tab[0], tlen[0], in[1], out);
 	case OR_PAGED_RING:
 		return ((fn_pr)cc->fn)(in[0], tab[0], tlen[0], in[1], in[2], out);
+	case OR_ROLLING:         /* three int64s, as radix-1d's */
+		return ((fn_r1)cc->fn)(in[0], in[1], in[2], out);
 	default:
 		return ((fn_fi)cc->fn)(in[0], in[1], tab[0], tab[1], tab[2],
 				       tlen[2], in[2], out);

@@ -75,7 +75,7 @@ enum { MODE_CASES = 1, MODE_GENERATE = 2, MODE_KERNEL = 3, MODE_SOAK = 4 };
 enum { FLAG_UNBUFFERED = 1 };
 enum { GMSG_DIV = 1, GMSG_BEAT = 2, GMSG_DONE = 3 };
 enum { OR_RADIX_1D, OR_RADIX_2D, OR_PAGED, OR_PAGED_RING, OR_FLASHINFER,
-       OR_OTHER };
+       OR_ROLLING, OR_OTHER };
 
 struct req_hdr {
 	uint32_t magic, mode, n, flags;

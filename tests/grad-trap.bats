@@ -171,6 +171,37 @@ setup() {
 	[[ $stderr == *"needs --oracle"* ]]
 }
 
+@test "rolling: transformers#38046's fix passes, #37574's early roll is a HARD_BLOCK, piped and generated" {
+	C="$ROOT/fixtures/candidates/rolling"
+	route-oracle --oracle rolling --boundaries > "$BATS_TEST_TMPDIR/r"
+	route-oracle --oracle rolling --random 3000 --seed 5 >> "$BATS_TEST_TMPDIR/r"
+	run -0 grad-trap --candidate "$C/correct-roll.c" "$BATS_TEST_TMPDIR/r"
+	run -0 jq -e '.verdict == "PASS" and .oracle == "rolling" and .cases > 3400 and .diverged == 0' <<< "$output"
+	run -0 grad-trap --candidate "$C/correct-roll.c" --oracle rolling --boundaries
+	run -0 jq -e '.verdict == "PASS" and .cases > 300' <<< "$output"
+	run -0 grad-trap --candidate "$C/correct-roll.c" --oracle rolling --random 3000 --seed 5
+	run -0 jq -e '.verdict == "PASS" and .cases == 3000' <<< "$output"
+	# the early roll: window 8, seq_len 8 (the write that fills the
+	# cache) loses token 0 and moves token 1 into its slot
+	run -1 grad-trap --candidate "$C/rolls-at-fill.c" --max-map 1000 "$BATS_TEST_TMPDIR/r"
+	run -0 jq -e -s '.[-1].verdict == "HARD_BLOCK"
+	  and .[-1].classes.missing > 0 and .[-1].classes.collision > 0
+	  and any(.[]; .inputs == {"pos":0,"seq_len":8,"window":8} and .class == "missing")
+	  and any(.[]; .inputs == {"pos":1,"seq_len":8,"window":8} and .got == {"slot":0} and .class == "collision")
+	  and all(.[:-1][]; .inputs.seq_len >= .inputs.window)' <<< "$output"
+	run -1 grad-trap --candidate "$C/rolls-at-fill.c" --oracle rolling --boundaries --max-map 0
+	run -0 jq -e '.verdict == "HARD_BLOCK" and .classes.missing > 0 and .classes.collision > 0' <<< "$output"
+	run -1 grad-trap --candidate "$C/rolls-at-fill.c" --oracle rolling --random 3000 --seed 5 --max-map 0
+	run -0 jq -e '.verdict == "HARD_BLOCK" and .classes.misroute > 0' <<< "$output"
+	# a slot past the window is out of bounds, not a misroute
+	printf '%s\n' '#include "kvarbiter_candidate.h"' \
+		'int route_rolling(int64_t pos, int64_t seq_len, int64_t window, int64_t out[1])' \
+		'{ if (pos < 0 || pos >= seq_len || pos < seq_len - window) return 1; out[0] = pos; return 0; }' \
+		> "$BATS_TEST_TMPDIR/no-roll.c"
+	run -1 grad-trap --candidate "$BATS_TEST_TMPDIR/no-roll.c" --oracle rolling --boundaries --max-map 0
+	run -0 jq -e '.verdict == "HARD_BLOCK" and .classes.out_of_bounds > 0' <<< "$output"
+}
+
 @test "other record types pass through in order; cases before them are judged first" {
 	{ head -n 2 "$BATS_TEST_TMPDIR/b2"; echo '{"type":"note","n":1}'; sed -n 3p "$BATS_TEST_TMPDIR/b2"; } > "$BATS_TEST_TMPDIR/mix"
 	run -1 grad-trap --candidate "$F/radix2d-nowrap.c" "$BATS_TEST_TMPDIR/mix"
@@ -198,7 +229,7 @@ setup() {
 	M="$ROOT/fixtures/candidates/manifest.jsonl"
 	C="$ROOT/fixtures/candidates"
 	n=0
-	for o in radix-1d radix-2d paged paged-ring flashinfer; do
+	for o in radix-1d radix-2d paged paged-ring flashinfer rolling; do
 		route-oracle --oracle "$o" --boundaries > "$BATS_TEST_TMPDIR/$o.b"
 		cp "$BATS_TEST_TMPDIR/$o.b" "$BATS_TEST_TMPDIR/$o.br"
 		route-oracle --oracle "$o" --random 2000 --seed 1 >> "$BATS_TEST_TMPDIR/$o.br"
@@ -232,10 +263,14 @@ setup() {
 				grad-trap --kind "$kind" --layout "$L" --candidate "$C/$file" --timeout "$tmo" --max-map 0 "$cases" > "$BATS_TEST_TMPDIR/out" || st=$?
 			fi
 			[ "$st" -le 1 ] || { echo "$file ($L): trouble, exit $st"; return 1; }
-			v=$(jq -r 'select(.type == "summary") | .verdict' "$BATS_TEST_TMPDIR/out")
+			# the summary: a load or soak finding comes before it
+			# even with --max-map 0
+			jq -c 'select(.type == "summary")' "$BATS_TEST_TMPDIR/out" > "$BATS_TEST_TMPDIR/sum"
+			[ "$(wc -l < "$BATS_TEST_TMPDIR/sum")" = 1 ] || { echo "$file ($L): no summary"; return 1; }
+			v=$(jq -r .verdict "$BATS_TEST_TMPDIR/sum")
 			[ "$v" = HARD_BLOCK ] && got=HARD_BLOCK
 			[ "$st" = "$([ "$v" = HARD_BLOCK ] && echo 1 || echo 0)" ]
-			seen="$seen $(jq -r '.classes | to_entries[] | select(.value > 0) | .key' "$BATS_TEST_TMPDIR/out" | tr '\n' ' ')"
+			seen="$seen $(jq -r '.classes | to_entries[] | select(.value > 0) | .key' "$BATS_TEST_TMPDIR/sum" | tr '\n' ' ')"
 		done
 		[ "$got" = "$verdict" ] || { echo "$file: verdict $got, manifest says $verdict (classes:$seen)"; return 1; }
 		for c in $classes; do

@@ -171,12 +171,12 @@ F="$BATS_TEST_DIRNAME/fixtures/route-oracle"
 
 @test "--list describes every oracle" {
 	run -0 route-oracle --list
-	assert_equal "${#lines[@]}" 5
+	assert_equal "${#lines[@]}" 6
 	assert_line --index 1 '{"type":"oracle","name":"radix-2d","inputs":["b_local_idx","head_idx","prefix_length_h","total_blocks_h","block_size"],"outputs":["head","block","offset"]}'
 }
 
 @test "--print-formula prints each built-in's formula" {
-	for o in radix-1d radix-2d paged paged-ring flashinfer; do
+	for o in radix-1d radix-2d paged paged-ring flashinfer rolling; do
 		run -0 route-oracle --oracle "$o" --print-formula
 		assert_line "oracle $o"
 	done
@@ -222,7 +222,7 @@ F="$BATS_TEST_DIRNAME/fixtures/route-oracle"
 }
 
 @test "--boundaries for every oracle is valid, deterministic input for route-oracle itself" {
-	for o in radix-1d radix-2d paged paged-ring flashinfer; do
+	for o in radix-1d radix-2d paged paged-ring flashinfer rolling; do
 		route-oracle --oracle "$o" --boundaries > "$BATS_TEST_TMPDIR/b"
 		[ -s "$BATS_TEST_TMPDIR/b" ]
 		# feeding the cases back as queries reproduces them exactly
@@ -242,6 +242,81 @@ F="$BATS_TEST_DIRNAME/fixtures/route-oracle"
 	  and any(.[]; .pos == seqlen and .expect.unmapped)
 	  and any(.[]; .pos == seqlen + 1 and .expect.unmapped)
 	  and any(.[]; .batch >= 1)' "$BATS_TEST_TMPDIR/b"
+}
+
+# ---- rolling ------------------------------------------------------------------
+
+@test "rolling: slots by hand, the issue's window of 8 through the fill and the rolls" {
+	# transformers#37574's run: window 8, a prefill of 6, then one token a
+	# step; after the write that makes seq_len tokens the cache holds the
+	# last min(seq_len, 8) of them, oldest in slot 0
+	for q in '0 6 8 0' '5 6 8 5' '6 6 8 u' '7 8 8 7' '0 8 8 0' '0 9 8 u' '1 9 8 0' \
+		'8 9 8 7' '9 9 8 u' '2 10 8 0' '9 10 8 7' '11 20 8 u' '12 20 8 0' '13 20 8 1' \
+		'19 20 8 7' '4 5 1 0' '3 5 1 u' '-1 0 1 u' '-1 9 8 u' '0 0 8 u'; do
+		set -- $q
+		want="{\"slot\":$4}"
+		[ "$4" = u ] && want='{"unmapped":true}'
+		run -0 route-oracle <<< "{\"type\":\"query\",\"oracle\":\"rolling\",\"pos\":$1,\"seq_len\":$2,\"window\":$3}"
+		assert_output "{\"type\":\"case\",\"pos\":$1,\"seq_len\":$2,\"window\":$3,\"oracle\":\"rolling\",\"expect\":$want}"
+	done
+	# a window of 2^31 + 1 puts the newest token on slot 2^31
+	run -0 route-oracle <<< '{"type":"query","oracle":"rolling","pos":4294967296,"seq_len":4294967297,"window":2147483649}'
+	assert_output --partial '"expect":{"slot":2147483648}'
+}
+
+@test "rolling: a bad window or seq_len is refused naming the field; pos -2 is only unmapped" {
+	run -2 --separate-stderr route-oracle <<< '{"type":"query","oracle":"rolling","pos":0,"seq_len":4,"window":0}'
+	assert_equal "$stderr" 'route-oracle: <stdin>:1: field "window": must satisfy window >= 1'
+	run -2 --separate-stderr route-oracle <<< '{"type":"query","oracle":"rolling","pos":0,"seq_len":-1,"window":0}'
+	assert_equal "$stderr" 'route-oracle: <stdin>:1: field "seq_len": must satisfy seq_len >= 0'
+	run -0 route-oracle <<< '{"type":"query","oracle":"rolling","pos":-2,"seq_len":4,"window":2}'
+	assert_output --partial '"expect":{"unmapped":true}'
+}
+
+@test "rolling: the compiled oracle and its formula, read as a user oracle, agree" {
+	# the formula renamed, so that it is answered by the AST, not the C
+	route-oracle --oracle rolling --print-formula | sed 's/^oracle rolling$/oracle rolling-f/' > "$BATS_TEST_TMPDIR/f.kvf"
+	grep -qx 'oracle rolling-f' "$BATS_TEST_TMPDIR/f.kvf"
+	{ route-oracle --oracle rolling --boundaries
+	  route-oracle --oracle rolling --random 3000 --seed 4
+	  route-oracle --oracle rolling --sweep pos=-2:30,seq_len=0:30,window=1:12; } > "$BATS_TEST_TMPDIR/c"
+	jq -c '{type: "query", pos, seq_len, window}' "$BATS_TEST_TMPDIR/c" |
+		route-oracle --formula "$BATS_TEST_TMPDIR/f.kvf" > "$BATS_TEST_TMPDIR/f"
+	[ "$(wc -l < "$BATS_TEST_TMPDIR/f")" -gt 13000 ]
+	run -0 jq -e -s 'all(.[]; .oracle == "rolling-f")' "$BATS_TEST_TMPDIR/f"
+	cmp <(jq -c .expect "$BATS_TEST_TMPDIR/c") <(jq -c .expect "$BATS_TEST_TMPDIR/f")
+}
+
+@test "--boundaries for rolling: the fill, the first roll, rolls past the window, window 1, both edges" {
+	route-oracle --oracle rolling --boundaries > "$BATS_TEST_TMPDIR/b"
+	run -0 jq -e -s '
+	  def st($w; $s): map(select(.window == $w and .seq_len == $s) | .pos);
+	  def edges($w; $s): ([$s - $w - 1, $s - $w, $s - 1, $s] | map(select(. >= -1))) - st($w; $s) == [];
+	  all([1, 2, 3, 8, 17][] as $w
+	      | [$w - 1, $w, $w + 1, 2 * $w + 1, 3 * $w + 2][] as $s | edges($w; $s); .)
+	  and any(.[]; .pos == -1 and .expect.unmapped)
+	  and any(.[]; .window == 1 and .seq_len > 2 and .expect.slot == 0)
+	  and any(.[]; .seq_len == 4294967297 and .expect.slot == 2147483648)
+	  and all(.[]; .pos < 0 or .pos >= .seq_len or .pos < .seq_len - .window
+	      or .expect.slot == .pos - ([.seq_len - .window, 0] | max))
+	  and all(.[]; .type == "case" and .oracle == "rolling")
+	  and length == (unique | length)' "$BATS_TEST_TMPDIR/b"
+	# the first roll: with window 8, seq_len 8 keeps token 0 in slot 0,
+	# seq_len 9 has rolled it out and moved token 1 there
+	run -0 jq -e -s 'any(.[]; .window == 8 and .seq_len == 8 and .pos == 0 and .expect.slot == 0)
+	  and any(.[]; .window == 8 and .seq_len == 9 and .pos == 0 and .expect.unmapped)
+	  and any(.[]; .window == 8 and .seq_len == 9 and .pos == 1 and .expect.slot == 0)
+	  and any(.[]; .window == 8 and .seq_len == 26 and .pos == 17 and .expect.unmapped)
+	  and any(.[]; .window == 8 and .seq_len == 26 and .pos == 18 and .expect.slot == 0)' "$BATS_TEST_TMPDIR/b"
+}
+
+@test "--random for rolling draws states on both sides of the fill and positions near the live range" {
+	route-oracle --oracle rolling --random 2000 --seed 1 > "$BATS_TEST_TMPDIR/r"
+	run -0 jq -e -s '(map(select(.expect.slot != null)) | length) > 1000
+	  and any(.[]; .seq_len <= .window and .expect.slot != null)
+	  and any(.[]; .seq_len > 2 * .window and .expect.slot != null)
+	  and any(.[]; .pos == .seq_len - .window - 1 and .expect.unmapped)
+	  and any(.[]; .pos == -1) and all(.[]; .window >= 1 and .window <= 64)' "$BATS_TEST_TMPDIR/r"
 }
 
 @test "--sweep emits the full grid, skipping invalid cells" {
@@ -267,7 +342,7 @@ F="$BATS_TEST_DIRNAME/fixtures/route-oracle"
 	cmp "$BATS_TEST_TMPDIR/a" "$BATS_TEST_TMPDIR/b"
 	! cmp -s "$BATS_TEST_TMPDIR/a" "$BATS_TEST_TMPDIR/c"
 	run -0 jq -e -s 'length == 500' "$BATS_TEST_TMPDIR/a"
-	for o in radix-1d radix-2d paged-ring flashinfer; do
+	for o in radix-1d radix-2d paged-ring flashinfer rolling; do
 		run -0 route-oracle --oracle "$o" --random 200 --seed 1
 		assert_equal "${#lines[@]}" 200
 	done

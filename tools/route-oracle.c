@@ -22,7 +22,7 @@ static void usage(FILE *fp)
 	      "       route-oracle [--oracle NAME | --formula FILE] --random N [--seed S]\n"
 	      "       route-oracle [--oracle NAME | --formula FILE] --print-formula\n"
 	      "       route-oracle --list | -h | --help | --version\n"
-	      "oracles: radix-1d radix-2d (default) paged paged-ring flashinfer\n",
+	      "oracles: radix-1d radix-2d (default) paged paged-ring flashinfer rolling\n",
 	      fp);
 }
 

@@ -164,6 +164,32 @@ static void t_equiv_flashinfer(void)
 				}
 }
 
+static void t_equiv_rolling(void)
+{
+	const kva_oracle *o = kva_oracle_find("rolling");
+	kva_oracle fo;
+	kva_args a;
+
+	CHECK(o != NULL);
+	if (!o)
+		return;
+	CHECK(formula_twin(o, &fo));
+	memset(&a, 0, sizeof a);
+	/* every position around the live range of every state, from the
+	 * empty cache through the fill and several rolls */
+	for (a.in[2] = -1; a.in[2] < 20; a.in[2]++)
+		for (a.in[1] = -2; a.in[1] < 70; a.in[1]++)
+			for (a.in[0] = -3; a.in[0] < 75; a.in[0]++)
+				CHECK(agree(o, &fo, &a));
+	/* the far ends of the integer range */
+	a.in[0] = KVA_INT_LIMIT - 1; a.in[1] = KVA_INT_LIMIT; a.in[2] = 1;
+	CHECK(agree(o, &fo, &a));
+	a.in[0] = 0; a.in[1] = KVA_INT_LIMIT; a.in[2] = KVA_INT_LIMIT;
+	CHECK(agree(o, &fo, &a));
+	a.in[0] = -KVA_INT_LIMIT; a.in[1] = 0; a.in[2] = KVA_INT_LIMIT;
+	CHECK(agree(o, &fo, &a));
+}
+
 static void t_equiv_count(void)
 {
 	/* the sweeps above really ran (a vacuous loop would pass too) */
@@ -174,6 +200,7 @@ const unit_test suite_equiv[] = {
 	{ "equiv_radix", t_equiv_radix },
 	{ "equiv_paged", t_equiv_paged },
 	{ "equiv_flashinfer", t_equiv_flashinfer },
+	{ "equiv_rolling", t_equiv_rolling },
 	{ "equiv_count", t_equiv_count },
 	{ NULL, NULL }
 };

@@ -305,6 +305,72 @@ static void t_ring_boundaries(void)
 	cases_free(&cs);
 }
 
+/* rolling: every window of the list goes through the fill, the first
+ * roll and rolls past the window, with the live range's edges in each
+ * state; the world is the state (seq_len, window), not the position. */
+static void t_rolling_boundaries(void)
+{
+	static const int64_t wins[] = { 1, 2, 3, 4, 5, 8, 17 };
+	const kva_oracle *o = kva_oracle_find("rolling");
+	cases cs;
+	kva_err e;
+	unsigned world = 0;
+	int big = 0, pad = 0;
+
+	CHECK_EQ_I64(run_gen(&cs, "rolling", 'b', NULL, 0, 8, 1, &e), 0);
+	CHECK(cs.n > 300 && cs.n < 5000);
+	CHECK_EQ_I64(cs.invalid, 0);
+	CHECK_EQ_I64(duplicates(&cs), 0);
+	for (size_t w = 0; w < sizeof wins / sizeof *wins; w++) {
+		int64_t W = wins[w];
+		/* seen[j]: the cases with seq_len lens[j] have pos at each
+		 * edge of the live range (bits: first, last, one before --
+		 * when that is not below -1 -- and one after) */
+		int64_t lens[] = { W - 1, W, W + 1, 2 * W + 1, 3 * W + 2 };
+		unsigned seen[5] = { 0 };
+
+		for (size_t i = 0; i < cs.n; i++) {
+			const kase *k = &cs.c[i];
+			int64_t pos = k->in[0], s = k->in[1];
+
+			if (k->in[2] != W)
+				continue;
+			for (int j = 0; j < 5; j++) {
+				int64_t lo = s - W < 0 ? 0 : s - W;
+
+				if (s != lens[j])
+					continue;
+				seen[j] |= (pos == lo) << 0 | (pos == s - 1) << 1 |
+					(pos == s - W - 1) << 2 | (pos == s) << 3;
+			}
+		}
+		for (int j = 0; j < 5; j++)
+			CHECK_EQ_I64(seen[j], lens[j] - W - 1 < -1 ? 0xb : 0xf);
+	}
+	for (size_t i = 0; i < cs.n; i++) {
+		const kase *k = &cs.c[i];
+		int64_t pos = k->in[0], s = k->in[1], W = k->in[2];
+
+		/* hand-computed: the newest token is in the last slot once
+		 * the cache is full, the oldest live one in slot 0 */
+		if (s >= W && pos == s - 1)
+			CHECK(k->r.status == KVA_ROUTED && k->r.out[0] == W - 1);
+		if (s >= W && pos == s - W)
+			CHECK(k->r.status == KVA_ROUTED && k->r.out[0] == 0);
+		if (pos == s - W - 1 || pos == s || pos == -1)
+			CHECK_EQ_I64(k->r.status, KVA_UNMAPPED);
+		pad |= pos == -1;
+		/* the newest token of a window past 2^31 lands on slot 2^31,
+		 * which an int32 slot cannot hold */
+		big |= s == ((int64_t)1 << 32) + 1 && pos == s - 1 &&
+			W == ((int64_t)1 << 31) + 1 && k->r.out[0] == (int64_t)1 << 31;
+	}
+	CHECK(pad && big);
+	CHECK_EQ_I64(kva_oracle_world(o, &world, &e), 0);
+	CHECK_EQ_I64(world, 6);   /* seq_len and window */
+	cases_free(&cs);
+}
+
 static void t_flashinfer_boundaries(void)
 {
 	cases cs;
@@ -467,7 +533,8 @@ static void t_sweep_errors(void)
 static void t_random(void)
 {
 	static const char *const names[] = {
-		"radix-1d", "radix-2d", "paged", "paged-ring", "flashinfer"
+		"radix-1d", "radix-2d", "paged", "paged-ring", "flashinfer",
+		"rolling"
 	};
 
 	for (size_t o = 0; o < sizeof names / sizeof names[0]; o++) {
@@ -648,6 +715,7 @@ const unit_test suite_gen[] = {
 	{ "gen_radix1d_boundaries", t_radix1d_boundaries },
 	{ "gen_paged_boundaries", t_paged_boundaries },
 	{ "gen_ring_boundaries", t_ring_boundaries },
+	{ "gen_rolling_boundaries", t_rolling_boundaries },
 	{ "gen_flashinfer_boundaries", t_flashinfer_boundaries },
 	{ "gen_sweep", t_sweep },
 	{ "gen_sweep_errors", t_sweep_errors },

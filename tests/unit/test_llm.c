@@ -163,7 +163,8 @@ static void squeeze(const char *s, kva_buf *out)
 static void t_llm_abi(void)
 {
 	static const char *const names[] = {
-		"radix-1d", "radix-2d", "paged", "paged-ring", "flashinfer"
+		"radix-1d", "radix-2d", "paged", "paged-ring", "flashinfer",
+		"rolling"
 	};
 	kva_buf hdr = { 0 }, want = { 0 };
 
