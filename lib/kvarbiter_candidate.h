@@ -118,6 +118,19 @@ int kva_write_kv(const float *src, int64_t src_stride,
 		 float *cache, const kva_cache_desc *desc);
 
 /*
+ * The same write with the slot list's length apart from the rows', as
+ * vLLM's reshape_and_cache takes them since vllm-project/vllm#13922: rows
+ * [0, num_slots) go to slot_mapping[t] (-1: padding, as above); rows
+ * [num_slots, num_rows) are padding past the slot list (a batch padded to
+ * a captured CUDA-graph size) and are written nowhere; slot_mapping holds
+ * num_slots entries, no more.  A write kernel that defines it is called
+ * through it instead of kva_write_kv.
+ */
+int kva_write_kv_rows(const float *src, int64_t src_stride, int64_t num_rows,
+		      const int64_t *slot_mapping, int64_t num_slots,
+		      float *cache, const kva_cache_desc *desc);
+
+/*
  * Gather num_tokens rows out of cache: row t of dst (at dst +
  * t*dst_stride, dst_stride >= H*D) receives the H*D elements of slot
  * slot_mapping[t]; slot -1 means padding: leave that dst row untouched.

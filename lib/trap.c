@@ -43,7 +43,7 @@ static int greeting_done(kva_buf *b, void *ctx, uint64_t *units)
 		return 0;
 	memcpy(&n, b->p + 4, 4);
 	/* a loaded candidate's greeting ends with its constraints */
-	return b->len >= 8 + (size_t)n + (n ? 0 : 4 + sizeof(kva_constraints));
+	return b->len >= 8 + (size_t)n + (n ? 0 : 8 + sizeof(kva_constraints));
 }
 
 /* Stop running: the remaining cases are counted as not run. */
@@ -180,6 +180,7 @@ static int greet(kva_trap *t, kva_err *e)
 		uint32_t has;
 
 		memcpy(&has, hello.p + 8, 4);
+		memcpy(&t->abi, hello.p + 12 + sizeof t->cons, 4);
 		if (has) {
 			memcpy(&t->cons, hello.p + 12, sizeof t->cons);
 			if (constraints_take(t, e)) {
@@ -1157,9 +1158,9 @@ void kva_trap_summary(const kva_trap *t, kva_buf *b)
 	if (t->c.kind != KVA_KIND_ROUTE) {
 		kva_buf_puts(b, ",\"constraints\":");
 		put_constraints(t, b);
-		kva_buf_printf(b, ",\"unclaimed\":%llu,\"strided_calls\":%llu",
-			       (unsigned long long)t->unclaimed,
-			       (unsigned long long)t->scalls);
+		kva_buf_printf(b, ",\"unclaimed\":%llu,\"strided_calls\":%llu,"
+			       "\"rows_calls\":%llu", (unsigned long long)t->unclaimed,
+			       (unsigned long long)t->scalls, (unsigned long long)t->rcalls);
 		kva_buf_printf(b, ",\"overflow\":{\"calls\":%llu,\"tokens\":%llu,"
 			       "\"arena_bytes\":%zu,\"why_not\":",
 			       (unsigned long long)t->ocalls,

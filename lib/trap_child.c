@@ -38,6 +38,8 @@ typedef int (*fn_write)(const float *, int64_t, const int64_t *, int64_t,
 			float *, const kva_cache_desc *);
 typedef int (*fn_gather)(const float *, const kva_cache_desc *,
 			 const int64_t *, int64_t, float *, int64_t);
+typedef int (*fn_rows)(const float *, int64_t, int64_t, const int64_t *, int64_t,
+		       float *, const kva_cache_desc *);
 
 struct child_ctx {
 	const kva_oracle *o;
@@ -49,6 +51,7 @@ struct child_ctx {
 	kva_cudart cu;           /* --device cuda */
 	kva_constraints cons;    /* the kernel's kva_kernel_constraints */
 	uint32_t has_cons;
+	uint32_t abi;            /* GREET_ROWS: fn is kva_write_kv_rows */
 };
 
 int kva_trap_oracle_id(const kva_oracle *o)
@@ -193,7 +196,7 @@ static int cuda_kernel(const struct child_ctx *cc, const struct kreq *kr,
 		       float *region)
 {
 	const kva_cudart *cu = &cc->cu;
-	size_t ns = (size_t)kr->n * sizeof *slots, nd = (size_t)kr->ndata * sizeof *data;
+	size_t ns = (size_t)kr->nslots * sizeof *slots, nd = (size_t)kr->ndata * sizeof *data;
 	size_t nr = (size_t)kr->nreg * sizeof *region;
 	void *ds = NULL, *dd = NULL, *dr = NULL;
 	int err, rc = -1;
@@ -206,7 +209,10 @@ static int cuda_kernel(const struct child_ctx *cc, const struct kreq *kr,
 		rc = -1000 - err;
 		goto out;
 	}
-	if (cc->kind == KVA_KIND_WRITE)
+	if (cc->abi & GREET_ROWS)
+		rc = ((fn_rows)cc->fn)(dd, kr->stride, kr->n, ds, kr->nslots,
+				       (float *)dr + kr->glo, desc);
+	else if (cc->kind == KVA_KIND_WRITE)
 		rc = ((fn_write)cc->fn)(dd, kr->stride, ds, kr->n, (float *)dr + kr->glo, desc);
 	else
 		rc = ((fn_gather)cc->fn)((float *)dd + kr->glo, desc, ds, kr->n,
@@ -308,7 +314,7 @@ static void arena_close(float *win, size_t n)
 static int krun_new(struct krun *r, const struct kreq *kr)
 {
 	memset(r, 0, sizeof *r);
-	r->slots = guarded((size_t)kr->n * sizeof *r->slots, &r->map[0], &r->len[0]);
+	r->slots = guarded((size_t)kr->nslots * sizeof *r->slots, &r->map[0], &r->len[0]);
 	r->data = guarded((size_t)kr->ndata * sizeof *r->data, &r->map[1], &r->len[1]);
 	r->region = guarded((size_t)kr->nreg * sizeof *r->region, &r->map[2], &r->len[2]);
 	r->desc = guarded(sizeof *r->desc, &r->map[3], &r->len[3]);
@@ -386,7 +392,7 @@ static int32_t krun_call(const struct child_ctx *cc, const struct kreq *kr,
 	float *big = kbig(cc, kr, r, &nbig), *cache;
 	int32_t rc;
 
-	memcpy(r->slots, slots, (size_t)kr->n * sizeof *slots);
+	memcpy(r->slots, slots, (size_t)kr->nslots * sizeof *slots);
 	copy_xor(r->data, data, (size_t)kr->ndata, mask);
 	copy_xor(r->region, init, (size_t)kr->nreg, mask);
 	*r->desc = kr->desc;
@@ -397,7 +403,10 @@ static int32_t krun_call(const struct child_ctx *cc, const struct kreq *kr,
 		memcpy(r->win, big, nbig * sizeof *big);
 		cache = (float *)(void *)(arena + KVA_ARENA_LOW);
 	}
-	if (cc->kind == KVA_KIND_WRITE)
+	if (cc->abi & GREET_ROWS)
+		rc = ((fn_rows)cc->fn)(r->data, kr->stride, kr->n, r->slots, kr->nslots,
+				       cache, r->desc);
+	else if (cc->kind == KVA_KIND_WRITE)
 		rc = ((fn_write)cc->fn)(r->data, kr->stride, r->slots, kr->n, cache,
 					r->desc);
 	else
@@ -456,17 +465,19 @@ static int serve_kernel(const struct child_ctx *cc, const struct req_hdr *hd,
 	if (hd->len < sizeof kr)
 		return -1;
 	memcpy(&kr, payload, sizeof kr);
-	if (kr.n < 0 || kr.stride < 0 || kr.glo < 0 || kr.ghi < 0 || kr.elems < 0 ||
+	if (kr.n < 0 || kr.nslots < 0 || kr.nslots > kr.n ||
+	    (kr.nslots < kr.n && !(cc->abi & GREET_ROWS)) ||
+	    kr.stride < 0 || kr.glo < 0 || kr.ghi < 0 || kr.elems < 0 ||
 	    kr.ndata < 0 || kr.nreg < 0 || kr.repeat < 1 || (kr.base >= 0 && cc->cuda) ||
 	    (uint64_t)kr.n > hd->len || (uint64_t)kr.ndata > hd->len ||
 	    (uint64_t)kr.nreg > hd->len)
 		return -1;
-	need = sizeof kr + (size_t)kr.n * sizeof *slots +
+	need = sizeof kr + (size_t)kr.nslots * sizeof *slots +
 	       ((size_t)kr.ndata + (size_t)kr.nreg) * sizeof *data;
 	if (hd->len < need)
 		return -1;
 	slots = (const int64_t *)(const void *)(payload + sizeof kr);
-	data = (const float *)(const void *)(slots + kr.n);
+	data = (const float *)(const void *)(slots + kr.nslots);
 	init = data + kr.ndata;
 	memset(&rep, 0, sizeof rep);
 	rep.tag = hd->seq;
@@ -486,7 +497,8 @@ static int serve_kernel(const struct child_ctx *cc, const struct req_hdr *hd,
 	memcpy(out, first.region, (size_t)kr.nreg * sizeof *out);
 	if ((rep.mut_at = first_diff(first.data, data, (size_t)kr.ndata, sizeof *data)) >= 0)
 		rep.mut |= KREP_MUT_DATA;
-	else if ((rep.mut_at = first_diff(first.slots, slots, (size_t)kr.n, sizeof *slots)) >= 0)
+	else if ((rep.mut_at = first_diff(first.slots, slots, (size_t)kr.nslots,
+					  sizeof *slots)) >= 0)
 		rep.mut |= KREP_MUT_SLOTS;
 	else if (memcmp(first.desc, &kr.desc, sizeof kr.desc))
 		rep.mut |= KREP_MUT_DESC;
@@ -562,7 +574,7 @@ static int serve_soak(const struct child_ctx *cc, const struct req_hdr *hd,
 		if (kva_cache_desc_check(&kr.desc, &why) || cc->cuda)
 			goto reply;      /* no calls: the reply says 0 */
 		HD = (int64_t)kr.desc.num_heads * kr.desc.head_dim;
-		kr.n = 1;
+		kr.n = kr.nslots = 1;
 		kr.stride = HD;
 		kr.ndata = cc->kind == KVA_KIND_WRITE ? HD : kva_cache_elems(&kr.desc);
 		kr.nreg = cc->kind == KVA_KIND_WRITE ? kva_cache_elems(&kr.desc) : HD;
@@ -580,7 +592,9 @@ static int serve_soak(const struct child_ctx *cc, const struct req_hdr *hd,
 			r.slots[0] = (int64_t)(i % (uint64_t)kr.desc.block_size);
 			*r.desc = kr.desc;
 			r.data[i % (uint64_t)kr.ndata] += 1.0f;
-			if (cc->kind == KVA_KIND_WRITE)
+			if (cc->abi & GREET_ROWS)
+				((fn_rows)cc->fn)(r.data, kr.stride, 1, r.slots, 1, r.region, r.desc);
+			else if (cc->kind == KVA_KIND_WRITE)
 				((fn_write)cc->fn)(r.data, kr.stride, r.slots, 1, r.region, r.desc);
 			else
 				((fn_gather)cc->fn)(r.data, r.desc, r.slots, 1, r.region, kr.stride);
@@ -607,6 +621,10 @@ static int serve_soak(const struct child_ctx *cc, const struct req_hdr *hd,
 				tab[0] = t1, tab[1] = t2, tab[2] = t3;
 				tlen[0] = 2, tlen[1] = 4, tlen[2] = 1;
 				in[0] = 0, in[1] = pos, in[2] = 16;
+				break;
+			case OR_ROLLING: /* a window of 16 that has rolled */
+				in[1] = 32 + (int64_t)(i % 32), in[2] = 16;
+				in[0] = in[1] - 1 - (int64_t)(i % 16);
 				break;
 			default:         /* paged, paged-ring: a ring of the table */
 				in[0] = pos, in[1] = 16, in[2] = 4;
@@ -838,7 +856,10 @@ static int load(struct child_ctx *cc, char *msg, size_t n)
 		snprintf(msg, n, "cannot load: %s", dlerror());
 		return -1;
 	}
-	if (cc->kind == KVA_KIND_WRITE)
+	if (cc->kind == KVA_KIND_WRITE && dlsym(h, "kva_write_kv_rows")) {
+		snprintf(sym, sizeof sym, "kva_write_kv_rows");
+		cc->abi |= GREET_ROWS;
+	} else if (cc->kind == KVA_KIND_WRITE)
 		snprintf(sym, sizeof sym, "kva_write_kv");
 	else if (cc->kind == KVA_KIND_GATHER)
 		snprintf(sym, sizeof sym, "kva_gather_kv");
@@ -908,7 +929,8 @@ int kva_trap_child_main(int argc, char **argv)
 	if (kva_sbx_write_full(FD_REP, &hello[1], 4) ||
 	    kva_sbx_write_full(FD_REP, msg, hello[1]) || hello[1] ||
 	    kva_sbx_write_full(FD_REP, &cc.has_cons, 4) ||
-	    kva_sbx_write_full(FD_REP, &cc.cons, sizeof cc.cons))
+	    kva_sbx_write_full(FD_REP, &cc.cons, sizeof cc.cons) ||
+	    kva_sbx_write_full(FD_REP, &cc.abi, 4))
 		_exit(0);
 	for (;;) {
 		struct req_hdr hd;

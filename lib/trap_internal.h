@@ -62,6 +62,8 @@ struct kva_trap {
 	int spawned_once;            /* the first child greeted (cons read) */
 	uint64_t unclaimed;          /* cases outside the kernel's constraints */
 	uint64_t scalls;             /* calls on a strided cache */
+	uint32_t abi;                /* GREET_ROWS: kva_write_kv_rows */
+	uint64_t rcalls;             /* calls with padding rows past the slots */
 	size_t arena_max;            /* the largest arena a child reserved */
 	int queue_overflow;          /* cases queued now are overflow tokens */
 	uint64_t ocalls, otokens;    /* overflow calls made, their tokens */

@@ -1018,14 +1018,36 @@ static int kv_call(kva_trap *t, const size_t *ix, size_t n, kva_err *e)
 	int st, write = t->c.kind == KVA_KIND_WRITE, rc = 0, g;
 	int sparse = t->q[ix[0]].overflow;
 	int64_t wlo = 0;                 /* overflow: the window's first block */
-	uint64_t seed = t->c.seed;
+	uint64_t seed = t->c.seed, call = ++t->kcalls;
+	size_t *rows = NULL, nslots = n;
 
+	/* a kernel with kva_write_kv_rows: every other call has its padding
+	 * tokens as rows past the slot list, the others first, in order */
+	if ((t->abi & GREET_ROWS) && write && !sparse && call % 2 == 0) {
+		size_t np = 0, nr = 0;
+
+		for (size_t i = 0; i < n; i++)
+			np += kva_trap_case_slot(t, &t->q[ix[i]]) < 0;
+		if (np) {
+			if (!(rows = malloc(n * sizeof *rows)))
+				kva_die(KVA_EXIT_TROUBLE, "out of memory");
+			for (size_t i = 0; i < n; i++)
+				if (kva_trap_case_slot(t, &t->q[ix[i]]) >= 0)
+					rows[nr++] = ix[i];
+			nslots = nr;
+			for (size_t i = 0; i < n; i++)
+				if (kva_trap_case_slot(t, &t->q[ix[i]]) < 0)
+					rows[nr++] = ix[i];
+			ix = rows;
+			t->rcalls++;
+		}
+	}
 	memset(&kc, 0, sizeof kc);
 	kc.lost_cell = kc.lost_gap = -1;
 	kc.t = t;
 	kc.ix = ix;
 	kc.n = n;
-	kc.call = ++t->kcalls;
+	kc.call = call;
 	kc.H = t->c.heads;
 	kc.D = t->c.head_dim;
 	kc.S = kva_trap_case_bs(t, &t->q[ix[0]]);
@@ -1048,11 +1070,13 @@ static int kv_call(kva_trap *t, const size_t *ix, size_t n, kva_err *e)
 		kcall_strided(&kc);
 	if (kva_cache_desc_check(&kc.dc, &why)) {
 		kcall_free(&kc);
+		free(rows);
 		return kva_errf(e, NULL, "cache geometry: %s", why);
 	}
 	if (kc.S > INT32_MAX || maxslot / kc.S + 1 > INT32_MAX ||
 	    (kc.elems = kva_cache_elems(&kc.dc)) > ((int64_t)1 << 28)) {
 		kcall_free(&kc);
+		free(rows);
 		return kva_errf(e, NULL, "a cache for slot %lld of block size %lld "
 				"is too large for the trap", (long long)maxslot,
 				(long long)kc.S);
@@ -1071,6 +1095,7 @@ static int kv_call(kva_trap *t, const size_t *ix, size_t n, kva_err *e)
 		kc.glo += ((at - kc.glo) % PAGE_FLOATS + PAGE_FLOATS) % PAGE_FLOATS;
 		if (at < kc.glo) {
 			kcall_free(&kc);
+			free(rows);
 			return kva_errf(e, NULL, "an overflow call's window starts too "
 					"near the cache's start");
 		}
@@ -1143,6 +1168,7 @@ static int kv_call(kva_trap *t, const size_t *ix, size_t n, kva_err *e)
 	kr.ndata = (int64_t)ndata;
 	kr.nreg = (int64_t)nreg;
 	kr.repeat = t->c.repeat;
+	kr.nslots = (int64_t)nslots;
 	kr.base = -1;
 	if (sparse) {
 		/* the kernel sees the real cache and the real slots */
@@ -1169,7 +1195,7 @@ static int kv_call(kva_trap *t, const size_t *ix, size_t n, kva_err *e)
 	t->req.len = 0;
 	kva_buf_put(&t->req, &hd, sizeof hd);
 	kva_buf_put(&t->req, &kr, sizeof kr);
-	kva_buf_put(&t->req, kc.slots, n * sizeof *kc.slots);
+	kva_buf_put(&t->req, kc.slots, nslots * sizeof *kc.slots);
 	if (sparse) {
 		for (size_t i = 0; i < n; i++)
 			if (kc.slots[i] >= 0)
@@ -1256,6 +1282,7 @@ out:
 	free(data);
 	free(init);
 	free(ref);
+	free(rows);
 	kcall_free(&kc);
 	return rc;
 }

@@ -14,7 +14,8 @@
  * then u32 n and n bytes of text: empty when the candidate loaded, else
  * why not ("cannot load: ..."); after an empty text, u32 1 and the
  * kernel's kva_constraints (kvarbiter_candidate.h) when it defines
- * kva_kernel_constraints, else u32 0 and as many zero bytes.
+ * kva_kernel_constraints, else u32 0 and as many zero bytes; then u32
+ * ABI flags (GREET_ROWS: a write kernel defines kva_write_kv_rows).
  *
  * Request: struct req_hdr, then len payload bytes.  Every answer carries
  * the request's seq, so bytes a candidate writes into the reply pipe by
@@ -29,7 +30,7 @@
  *                  runs the cases itself; reply: a stream of struct gmsg
  *                  (GMSG_DIV with its table data, GMSG_BEAT every
  *                  BEAT_EVERY cases or BEAT_SECONDS, GMSG_DONE last).
- *   MODE_KERNEL    struct kreq, the slot mapping (int64 x n), the input
+ *   MODE_KERNEL    struct kreq, the slot mapping (int64 x nslots), the input
  *                  data (ndata floats: the source rows of a write, or the
  *                  slack, the cache and the slack of a gather), then the
  *                  region the kernel writes as it is before the call
@@ -98,6 +99,8 @@ struct kreq {                    /* after the header in MODE_KERNEL */
 	int64_t glo, ghi;        /* slack floats before and after the body */
 	int64_t elems;           /* floats of the cache */
 	int64_t ndata, nreg;     /* floats of the input data, of the region */
+	int64_t nslots;          /* entries of the slot mapping (<= n): rows
+	                            past it are padding (kva_write_kv_rows) */
 	int64_t base;            /* -1, or an overflow call: the element of
 	                            the arena's cache where the cache's buffer
 	                            (region or data) starts */
@@ -113,6 +116,7 @@ struct krep {
 	int64_t nondet_at;       /* first element in which runs differ, or -1 */
 };
 enum { KREP_MUT_DATA = 1, KREP_MUT_SLOTS = 2, KREP_MUT_DESC = 4 };
+enum { GREET_ROWS = 1 };
 
 struct sreq {                    /* after the header in MODE_SOAK */
 	kva_cache_desc desc;     /* a kernel's cache shape (num_blocks 1) */
