@@ -382,7 +382,8 @@ static void soak(kva_trap *t)
 	memset(&sq, 0, sizeof sq);
 	sq.desc.layout = t->c.layout;
 	sq.desc.num_blocks = 1;
-	sq.desc.block_size = 16;
+	/* a block size the kernel claims */
+	sq.desc.block_size = t->has_cons && t->cons.block_sizes[0] ? t->cons.block_sizes[0] : 16;
 	sq.desc.num_heads = t->c.heads;
 	sq.desc.head_dim = t->c.head_dim;
 	sq.desc.x = t->c.layout == KVA_LAYOUT_VLLM_X ? t->c.x : 1;
