@@ -1177,6 +1177,15 @@ void kva_trap_summary(const kva_trap *t, kva_buf *b)
 		       (unsigned long long)t->c.seed);
 }
 
+/* What a PASS does not cover: the cases outside the kernel's claims. */
+static void unclaimed_line(const kva_trap *t, kva_buf *b)
+{
+	if (t->unclaimed)
+		kva_buf_printf(b, "%llu cases not checked: outside what the kernel "
+			       "claims (kva_kernel_constraints)\n",
+			       (unsigned long long)t->unclaimed);
+}
+
 void kva_trap_text(const kva_trap *t, kva_buf *b)
 {
 	static const char ramp[] = " .:-=+*#%@";
@@ -1185,6 +1194,7 @@ void kva_trap_text(const kva_trap *t, kva_buf *b)
 		kva_buf_printf(b, "[AUTOGRAD TRAP PASS] divergence=%.2e <= tol=%.0e "
 			       "(%llu cases, oracle %s)\n", t->divergence, t->c.tol,
 			       (unsigned long long)checked(t), t->c.o->name);
+		unclaimed_line(t, b);
 		return;
 	}
 	kva_buf_printf(b, "[AUTOGRAD TRAP FAIL \xe2\x80\x94 HARD_BLOCK] divergence=%.2e "
@@ -1207,6 +1217,7 @@ void kva_trap_text(const kva_trap *t, kva_buf *b)
 	if (t->not_run)
 		kva_buf_printf(b, "%llu cases not run: %s\n",
 			       (unsigned long long)t->not_run, t->stop_why);
+	unclaimed_line(t, b);
 	if (t->heat_b > 0) {
 		uint64_t max = 1;
 

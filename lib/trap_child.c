@@ -554,7 +554,7 @@ static int serve_soak(const struct child_ctx *cc, const struct req_hdr *hd,
 	struct kreq kr;
 	struct krun r;
 	double stop;
-	uint64_t x = 0x9e3779b97f4a7c15ULL;
+	uint64_t x = 0x9e3779b97f4a7c15ULL, every = 1;
 	int kernel = cc->kind != KVA_KIND_ROUTE;
 	int bad = -1;
 
@@ -585,8 +585,17 @@ static int serve_soak(const struct child_ctx *cc, const struct req_hdr *hd,
 			r.data[i] = (float)(int32_t)(x >> 40) / 4096.0f;
 		}
 	}
-	while (sp.calls < sq.calls && kva_now() < stop) {
-		uint64_t i = sp.calls++;
+	/* the clock (a system call where the VM's clock source has no vDSO,
+	 * and then through the filter) is read every call for the first
+	 * 256, then every 256 if those took under 100 us each */
+	while (sp.calls < sq.calls) {
+		uint64_t i = sp.calls;
+
+		if (i == 256 && kva_now() < stop - sq.ms / 1000.0 + 0.025)
+			every = 256;
+		if (i % every == 0 && kva_now() >= stop)
+			break;
+		sp.calls++;
 
 		if (kernel) {
 			r.slots[0] = (int64_t)(i % (uint64_t)kr.desc.block_size);

@@ -519,6 +519,9 @@ setup() {
 	run -0 jq -e '.verdict == "PASS" and .unclaimed > 100 and .cases > 1000
 	  and .constraints == {"block_sizes":[16],"head_dim_multiple":16,"max_tokens":0,"layouts":["nhd","hnd","vllm-x"],"strided":false}
 	  and .overflow.calls == 4' <<< "${lines[-1]}"
+	run -0 --separate-stderr grad-trap --kind write --layout hnd --candidate "$K/write-bs16-declared.c" --oracle paged --boundaries --format text
+	assert_equal "${#lines[@]}" 2
+	assert_line --index 1 --regexp '^[0-9]+ cases not checked: outside what the kernel claims \(kva_kernel_constraints\)$'
 	run -1 --separate-stderr grad-trap --kind write --layout hnd --candidate "$K/write-bs16-undeclared.c" --oracle paged --boundaries --max-map 0
 	run -0 jq -e '.verdict == "HARD_BLOCK" and .classes.partial_row > 0 and .unclaimed == 0' <<< "${lines[-1]}"
 	# a head size it does not claim: nothing to check
