@@ -229,13 +229,15 @@ awk -v a="$t0" -v b="$t1" -v h="$hangs" -v nr="$(jq -r .not_run "$T/spin.sum")" 
 # ---- 4. kernel calls and the route pipe (issue 16) -------------------------
 # (a) a random write-kernel run: BENCH_KN paged cases of route-oracle
 #     --random (block sizes 1..128 mixed) against the same cases with one
-#     block size, 16; the ratio of the rates, goal >= 0.5;
+#     block size, 16; the ratio of the best rates of five each, goal >= 0.5;
 # (b) radix-2d through the JSONL pipe against the build of BENCH_BASE_REV
 #     (the trap before unpredictable payloads, input checks and repeats),
 #     both in this run, the best of five each: goal >= 0.95x.
 KN=${BENCH_KN:-50000}
-"$BIN/route-oracle" --oracle paged --random "$KN" --seed 1 > "$T/kmix.jsonl"
-jq -c '.block_size = 16 | del(.expect)' "$T/kmix.jsonl" > "$T/k16.jsonl"
+# both without expect (the oracle answers in both), so the files differ
+# in the block sizes alone
+"$BIN/route-oracle" --oracle paged --random "$KN" --seed 1 | jq -c 'del(.expect)' > "$T/kmix.jsonl"
+jq -c '.block_size = 16' "$T/kmix.jsonl" > "$T/k16.jsonl"
 cat > "$T/kw.c" <<'EOF'
 #include "kvarbiter_candidate.h"
 int kva_write_kv(const float *src, int64_t ss, const int64_t *slot, int64_t n, float *c, const kva_cache_desc *d) { int64_t H = d->num_heads, D = d->head_dim; for (int64_t t = 0; t < n; t++) if (slot[t] >= 0) for (int64_t h = 0; h < H; h++) for (int64_t e = 0; e < D; e++) c[(slot[t] * H + h) * D + e] = src[t * ss + h * D + e]; return 0; }
@@ -244,17 +246,22 @@ printf '%s\n' '{"type":"case","oracle":"paged","pos":1,"block_size":4,"block_tab
 run_trap 0 "$T/kw.jsonl" --kind write --candidate "$T/kw.c" "$T/kone.jsonl"
 : > "$T/krate.mix"
 : > "$T/krate.16"
-for _ in 1 2 3; do
-	run_trap 0 "$T/kw.jsonl" --kind write --candidate "$T/kw.c" "$T/kmix.jsonl"
-	jq -r 'select(.type == "summary") | .cases_per_s' "$T/kw.jsonl" >> "$T/krate.mix"
-	run_trap 0 "$T/kw.jsonl" --kind write --candidate "$T/kw.c" "$T/k16.jsonl"
-	jq -r 'select(.type == "summary") | .cases_per_s' "$T/kw.jsonl" >> "$T/krate.16"
+# five of each, alternating which goes first; the best of each (this VM's
+# noise only slows a run: medians of three read 0.35x in one run, 0.6x
+# in the next)
+for rep in 1 2 3 4 5; do
+	order="mix 16"
+	[ $((rep % 2)) = 0 ] && order="16 mix"
+	for which in $order; do
+		run_trap 0 "$T/kw.jsonl" --kind write --candidate "$T/kw.c" "$T/k$which.jsonl"
+		jq -r 'select(.type == "summary") | .cases_per_s' "$T/kw.jsonl" >> "$T/krate.$which"
+	done
 done
-k_mix=$(median < "$T/krate.mix")
-k_16=$(median < "$T/krate.16")
+k_mix=$(sort -g "$T/krate.mix" | tail -n 1)
+k_16=$(sort -g "$T/krate.16" | tail -n 1)
 echo "grad-trap kernel calls: a random write-kernel run, $KN paged cases (route-oracle --random, block sizes mixed)"
 awk -v m="$k_mix" -v s="$k_16" 'BEGIN {
-	printf "  mixed block sizes %10.0f cases/s, one block size (16) %10.0f cases/s (medians of 3)\n", m, s
+	printf "  mixed block sizes %10.0f cases/s, one block size (16) %10.0f cases/s (best of 5 each)\n", m, s
 	printf "  goal mixed >= 0.5x of one block size: %s (%.3fx)\n", (m >= 0.5 * s ? "met" : "NOT met"), m / s
 }'
 BASE=${BENCH_BASE_REV:-40f3831}
