@@ -211,6 +211,23 @@ static void kcall_cells(struct kcall *kc, const float *cache)
 			*vmap_at(&kc->cells, bits(cache_at(kc, cache, s, 0))) = s;
 }
 
+/* Does element p + 1 of the row (as decode reads it) hold the second
+ * value of head row e (token e / H, head e % H), as element p holds its
+ * first?  (A head of one element: yes.) */
+static int head_second(const struct kcall *kc, const float *row, const float *cache,
+		       int64_t s, int64_t p, int64_t e)
+{
+	int64_t u = e / kc->H, h = e % kc->H;
+	float v;
+
+	if (kc->D < 2)
+		return 1;
+	if (p + 1 >= kc->H * kc->D)
+		return 0;
+	v = cache ? cache_at(kc, cache, s, p + 1) : row[p + 1];
+	return bits(v) == bits(tok_val(kc, (size_t)u, h * kc->D + 1));
+}
+
 /*
  * What row (H*D floats, element pos at row[pos] for a dst row, or read
  * from the cache at slot `s` when cache is set) holds, given what it held
@@ -236,12 +253,14 @@ static int decode(struct kcall *kc, const float *row, const float *cache, int64_
 	}
 	if (first < 0)
 		return DEC_POISON;
-	/* the first head row that changed, looked up by its first value */
+	/* the first head row that changed, looked up by its first value and
+	 * confirmed by its second: among millions of random values one
+	 * alone meets another token's now and then */
 	for (int64_t h = first / kc->D; h < kc->H && u < 0; h++) {
 		float v = cache ? cache_at(kc, cache, s, h * kc->D) : row[h * kc->D];
 		int64_t e = vmap_get(&kc->heads, bits(v));
 
-		if (e >= 0 && e % kc->H == h)
+		if (e >= 0 && e % kc->H == h && head_second(kc, row, cache, s, h * kc->D, e))
 			u = e / kc->H;
 	}
 	if (u >= 0) {
@@ -259,7 +278,7 @@ static int decode(struct kcall *kc, const float *row, const float *cache, int64_
 		float v = cache ? cache_at(kc, cache, s, p) : row[p];
 		int64_t e = vmap_get(&kc->heads, bits(v));
 
-		if (e >= 0) {
+		if (e >= 0 && head_second(kc, row, cache, s, p, e)) {
 			*who = e / kc->H;
 			return DEC_PARTIAL;
 		}
