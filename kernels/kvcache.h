@@ -107,6 +107,10 @@ int kva_cache_desc_check(const kva_cache_desc *d, const char **why);
  * their sizes in n[]. */
 int kva_cache_dims(const kva_cache_desc *d, int64_t n[5]);
 
+/* A strided view's dimensions by stride, narrowest first, in order[]
+ * (indices into d->stride); returns their count. */
+int kva_cache_stride_order(const kva_cache_desc *d, int order[5]);
+
 /*
  * CPU twins of kva_write_kv / kva_gather_kv (kvarbiter_candidate.h):
  * same arguments, same semantics, host pointers.  Every slot is

@@ -71,20 +71,33 @@ int64_t kva_cache_elems(const kva_cache_desc *d)
 	return end + 1;
 }
 
+/* See kvcache.h (insertion sort: at most five dimensions). */
+int kva_cache_stride_order(const kva_cache_desc *d, int order[5])
+{
+	int64_t dims[5];
+	int nd = kva_cache_dims(d, dims);
+
+	for (int i = 0; i < nd; i++) {
+		int j = i;
+
+		for (; j > 0 && d->stride[order[j - 1]] > d->stride[i]; j--)
+			order[j] = order[j - 1];
+		order[j] = i;
+	}
+	return nd;
+}
+
 /* A strided view's cells apart: ordered by stride, each dimension's
  * stride at least the span of those inside it.  0 or -1. */
 static int strides_apart(const kva_cache_desc *d)
 {
 	int64_t dims[5], span = 0;
-	int nd = kva_cache_dims(d, dims), used[5] = { 0 };
+	int order[5], nd = kva_cache_stride_order(d, order);
 
-	for (int done = 0; done < nd; done++) {
-		int k = -1;
+	kva_cache_dims(d, dims);
+	for (int i = 0; i < nd; i++) {
+		int k = order[i];
 
-		for (int j = 0; j < nd; j++)
-			if (!used[j] && (k < 0 || d->stride[j] < d->stride[k]))
-				k = j;
-		used[k] = 1;
 		if (dims[k] > 1) {
 			if (d->stride[k] <= span)
 				return -1;

@@ -264,8 +264,7 @@ int kva_trap_add(kva_trap *t, const kva_args *a, const kva_route *expect,
 		return 0;
 	}
 	/* a kernel is given only the block sizes it claims */
-	if (t->c.kind != KVA_KIND_ROUTE &&
-	    !kva_trap_claims_bs(t, t->oid == OR_FLASHINFER ? a->in[2] : a->in[1])) {
+	if (t->c.kind != KVA_KIND_ROUTE && !kva_trap_claims_bs(t, kva_trap_inputs_bs(t, a->in))) {
 		t->unclaimed++;
 		return 0;
 	}
@@ -1165,7 +1164,7 @@ void kva_trap_summary(const kva_trap *t, kva_buf *b)
 		kva_buf_printf(b, ",\"overflow\":{\"calls\":%llu,\"tokens\":%llu,"
 			       "\"arena_bytes\":%zu,\"why_not\":",
 			       (unsigned long long)t->ocalls,
-			       (unsigned long long)t->otokens, t->arena_max);
+			       (unsigned long long)t->otokens, t->arena);
 		if (t->overflow_why)
 			kva_buf_jstr(b, t->overflow_why, strlen(t->overflow_why));
 		else

@@ -50,7 +50,7 @@ struct kva_trap {
 	int spawned;                 /* a child was set up at least once */
 	uint32_t seq;                /* of the last request */
 	uint64_t kcalls;             /* kernel calls made (numbers their values) */
-	size_t arena;                /* the arena overflow calls need */
+	size_t arena;                /* the arena overflow calls need (0: none made) */
 	size_t arena_next;           /* the one the next child reserves */
 	size_t arena_child;          /* the one the running child reserved */
 	uint64_t soaked;             /* the fewest calls a child's soak made */
@@ -64,7 +64,6 @@ struct kva_trap {
 	uint64_t scalls;             /* calls on a strided cache */
 	uint32_t abi;                /* GREET_ROWS: kva_write_kv_rows */
 	uint64_t rcalls;             /* calls with padding rows past the slots */
-	size_t arena_max;            /* the largest arena a child reserved */
 	int queue_overflow;          /* cases queued now are overflow tokens */
 	uint64_t ocalls, otokens;    /* overflow calls made, their tokens */
 	const char *overflow_why;    /* why overflow calls were not made, or NULL */
@@ -154,6 +153,8 @@ int kva_trap_kernel_calls(kva_trap *t, kva_err *e);
 /* A case's slot for the kernels (-1: no write) and its block size. */
 int64_t kva_trap_case_slot(const kva_trap *t, const struct tcase *k);
 int64_t kva_trap_case_bs(const kva_trap *t, const struct tcase *k);
+/* The same from a case's inputs (a kernel oracle's). */
+int64_t kva_trap_inputs_bs(const kva_trap *t, const int64_t *in);
 /* Element pos (head * head_dim + dim) of the payload row of the token
  * with identity id (its index in the run + 1): random bits of a finite
  * float, from the run's seed. */

@@ -313,7 +313,12 @@ int64_t kva_trap_case_slot(const kva_trap *t, const struct tcase *k)
 
 int64_t kva_trap_case_bs(const kva_trap *t, const struct tcase *k)
 {
-	return t->oid == OR_FLASHINFER ? k->in[2] : k->in[1];
+	return kva_trap_inputs_bs(t, k->in);
+}
+
+int64_t kva_trap_inputs_bs(const kva_trap *t, const int64_t *in)
+{
+	return t->oid == OR_FLASHINFER ? in[2] : in[1];
 }
 
 static int kv_call(kva_trap *t, const size_t *ix, size_t n, kva_err *e);
@@ -386,17 +391,14 @@ static int other_layout(const struct kcall *kc, const float *cache, int64_t s, s
 static int64_t slot_of_strided(const struct kcall *kc, int64_t e)
 {
 	int64_t n[5], c[5], rem = e - kc->dc.offset;
-	int nd = kva_cache_dims(&kc->dc, n), used[5] = { 0 };
+	int order[5], nd = kva_cache_stride_order(&kc->dc, order);
 
+	kva_cache_dims(&kc->dc, n);
 	if (rem < 0)
 		return -1;
-	for (int done = 0; done < nd; done++) {
-		int k = -1;
+	for (int i = nd; i-- > 0;) {
+		int k = order[i];
 
-		for (int j = 0; j < nd; j++)
-			if (!used[j] && (k < 0 || kc->dc.stride[j] > kc->dc.stride[k]))
-				k = j;
-		used[k] = 1;
 		c[k] = rem / kc->dc.stride[k];
 		rem %= kc->dc.stride[k];
 		if (c[k] >= n[k])
@@ -592,6 +594,17 @@ static void judge_write(struct kcall *kc, const float *cand, const float *init)
  * token (out_of_bounds), a cell no token owns to the first
  * (input_mutation).
  */
+/* The first token of the call not yet classed (skipping the padding
+ * tokens when skip_pads), or kc->n. */
+static size_t first_unclassed(const struct kcall *kc, int skip_pads)
+{
+	size_t w = 0;
+
+	while (w < kc->n && (tok(kc, w)->cls >= 0 || (skip_pads && kc->slots[w] < 0)))
+		w++;
+	return w;
+}
+
 static int kv_lost(struct kcall *kc, kva_err *e)
 {
 	kva_trap *t = kc->t;
@@ -620,29 +633,19 @@ static int kv_lost(struct kcall *kc, kva_err *e)
 	/* the padding tokens were run alone and wrote nothing: the first
 	 * other token not yet classed takes what is left (a padding token
 	 * only in a call of padding) */
-	for (w = 0; w < n && (tok(kc, w)->cls >= 0 || (kc->slots[w] < 0 && np < n)); w++)
-		;
-	if (kc->lost_gap >= 0) {
-		if (w < n) {
-			kmark(tok(kc, w), kc->slots[w] < 0 ? KVA_C_UNMAPPED_WRITE :
-			      KVA_C_INPUT_MUTATION, -1);
-			snprintf(tok(kc, w)->why, sizeof tok(kc, w)->why,
-				 "the call changed element %lld of the strided cache, "
-				 "between its cells", (long long)kc->lost_gap);
-		}
+	if (kc->lost_gap >= 0 && (w = first_unclassed(kc, np < n)) < n) {
+		kmark(tok(kc, w), kc->slots[w] < 0 ? KVA_C_UNMAPPED_WRITE :
+		      KVA_C_INPUT_MUTATION, -1);
+		snprintf(tok(kc, w)->why, sizeof tok(kc, w)->why,
+			 "the call changed element %lld of the strided cache, "
+			 "between its cells", (long long)kc->lost_gap);
 	}
-	if (kc->lost_cell >= 0) {
-		if (w < n && tok(kc, w)->cls >= 0)
-			for (w = 0; w < n && (tok(kc, w)->cls >= 0 ||
-					      (kc->slots[w] < 0 && np < n)); w++)
-				;
-		if (w < n) {
-			kmark(tok(kc, w), kc->slots[w] < 0 ? KVA_C_UNMAPPED_WRITE :
-			      KVA_C_INPUT_MUTATION, orig_slot(kc, kc->lost_cell));
-			snprintf(tok(kc, w)->why, sizeof tok(kc, w)->why,
-				 "the call changed slot %lld, which no token writes",
-				 (long long)orig_slot(kc, kc->lost_cell));
-		}
+	if (kc->lost_cell >= 0 && (w = first_unclassed(kc, np < n)) < n) {
+		kmark(tok(kc, w), kc->slots[w] < 0 ? KVA_C_UNMAPPED_WRITE :
+		      KVA_C_INPUT_MUTATION, orig_slot(kc, kc->lost_cell));
+		snprintf(tok(kc, w)->why, sizeof tok(kc, w)->why,
+			 "the call changed slot %lld, which no token writes",
+			 (long long)orig_slot(kc, kc->lost_cell));
 	}
 	if (kc->lost_oob) {
 		for (size_t i = 0; i < n; i++)
@@ -1460,8 +1463,6 @@ static int kernel_overflow(kva_trap *t, kva_err *e)
 		if (kva_trap_flush(t, e))
 			return -1;
 		t->arena = arena;
-		if (arena > t->arena_max)
-			t->arena_max = arena;
 		t->queue_overflow = 1;
 		/* padding (pos -1), S-1 (block b-1), S..2S-1 (block b) with
 		 * padding in the middle, 2S (block b+1), padding */

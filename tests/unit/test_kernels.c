@@ -543,6 +543,27 @@ static void t_strided(void)
 	CHECK_STR(why_not(d), "offset must be >= 0");
 }
 
+/* The engine layouts grad-trap(1) maps onto a descriptor, element by
+ * element: vLLM's value cache [B][H][D][S] is VLLM_X with x 1; llama.cpp's
+ * transposed V (ne = [kv_size, n_embd_v], the token fastest) is the same
+ * with one block of kv_size; SGLang's token-major pool [size][H][D] is NHD
+ * with block size 1. */
+static void t_engine_layouts(void)
+{
+	kva_cache_desc v = { KVA_LAYOUT_VLLM_X, 3, 4, 2, 8, 1, 0, { 0 } };
+	kva_cache_desc t = { KVA_LAYOUT_VLLM_X, 1, 12, 2, 8, 1, 0, { 0 } };
+	kva_cache_desc p = { KVA_LAYOUT_NHD, 12, 1, 2, 8, 1, 0, { 0 } };
+
+	for (int64_t s = 0; s < 12; s++)
+		for (int64_t h = 0; h < 2; h++)
+			for (int64_t d = 0; d < 8; d++) {
+				CHECK_EQ_I64(kva_cache_index(&v, s, h, d),
+					     (((s / 4) * 2 + h) * 8 + d) * 4 + s % 4);
+				CHECK_EQ_I64(kva_cache_index(&t, s, h, d), (h * 8 + d) * 12 + s);
+				CHECK_EQ_I64(kva_cache_index(&p, s, h, d), (s * 2 + h) * 8 + d);
+			}
+}
+
 static void t_cuda_fallback(void)
 {
 	/* libkvarbiter.a carries the fallbacks until the CUDA object is
@@ -575,6 +596,7 @@ const unit_test suite_kernels[] = {
 	{ "kernels_desc_check", t_desc_check },
 	{ "kernels_cache_elems", t_cache_elems },
 	{ "kernels_strided", t_strided },
+	{ "kernels_engine_layouts", t_engine_layouts },
 	{ "kernels_cuda_fallback", t_cuda_fallback },
 	{ NULL, NULL }
 };
