@@ -439,101 +439,168 @@ static void one_cpu(int on)
 	}
 }
 
+/* One call of a kernel request, as the child runs it. */
+struct kjob {
+	struct kreq kr;
+	const int64_t *slots;
+	const float *data, *init;
+	struct krun first, again;
+	float *out;              /* the first run's region, as it returned */
+	struct krep rep;
+};
+
+/* Call j's part of a request at *p (at most end): struct kreq, the slots,
+ * the data, the region, padded to 8 bytes.  Returns 0 or -1. */
+static int kjob_take(const struct child_ctx *cc, struct kjob *j, const char **p,
+		     const char *end)
+{
+	struct kreq *kr = &j->kr;
+	size_t left = (size_t)(end - *p), need;
+
+	if (left < sizeof *kr)
+		return -1;
+	memcpy(kr, *p, sizeof *kr);
+	if (kr->n < 0 || kr->nslots < 0 || kr->nslots > kr->n ||
+	    (kr->nslots < kr->n && !(cc->abi & GREET_ROWS)) ||
+	    kr->stride < 0 || kr->glo < 0 || kr->ghi < 0 || kr->elems < 0 ||
+	    kr->ndata < 0 || kr->nreg < 0 || kr->repeat < 1 || (kr->base >= 0 && cc->cuda) ||
+	    (uint64_t)kr->nslots > left || (uint64_t)kr->ndata > left ||
+	    (uint64_t)kr->nreg > left)
+		return -1;
+	need = sizeof *kr + (size_t)kr->nslots * sizeof *j->slots +
+	       ((size_t)kr->ndata + (size_t)kr->nreg) * sizeof *j->data;
+	need = (need + 7) / 8 * 8;
+	if (left < need)
+		return -1;
+	j->slots = (const int64_t *)(const void *)(*p + sizeof *kr);
+	j->data = (const float *)(const void *)(j->slots + kr->nslots);
+	j->init = j->data + kr->ndata;
+	*p += need;
+	return 0;
+}
+
+/* The first run of call j: its region kept, its inputs compared. */
+static int kjob_first(const struct child_ctx *cc, struct kjob *j)
+{
+	struct kreq *kr = &j->kr;
+
+	j->rep.mut_at = -1;
+	j->rep.nondet_at = -1;
+	if (krun_new(&j->first, kr) || krun_new(&j->again, kr) ||
+	    !(j->out = malloc((size_t)kr->nreg * sizeof *j->out + 1)))
+		return -1;
+	if (kr->base >= 0) {
+		size_t nbig;
+
+		kbig(cc, kr, &j->first, &nbig);
+		if (!(j->first.win = j->again.win = arena_window(kr->base, nbig)))
+			return -1;
+	}
+	j->rep.rc = krun_call(cc, kr, &j->first, j->slots, j->data, j->init, 0);
+	memcpy(j->out, j->first.region, (size_t)kr->nreg * sizeof *j->out);
+	if ((j->rep.mut_at = first_diff(j->first.data, j->data, (size_t)kr->ndata,
+					sizeof *j->data)) >= 0)
+		j->rep.mut |= KREP_MUT_DATA;
+	else if ((j->rep.mut_at = first_diff(j->first.slots, j->slots, (size_t)kr->nslots,
+					     sizeof *j->slots)) >= 0)
+		j->rep.mut |= KREP_MUT_SLOTS;
+	else if (memcmp(j->first.desc, &kr->desc, sizeof kr->desc))
+		j->rep.mut |= KREP_MUT_DESC;
+	return 0;
+}
+
+/* The later runs of call j, which must agree with the first. */
+static void kjob_again(const struct child_ctx *cc, struct kjob *j)
+{
+	struct kreq *kr = &j->kr;
+
+	for (int r = 1; r < kr->repeat && j->rep.rc == 0 && j->rep.nondet_at < 0; r++) {
+		uint32_t mask = (uint32_t)(0x002a5a5aU * (uint32_t)r) & 0x007fffffU;
+		struct krun *at = r == 1 ? &j->first : &j->again;
+
+		krun_call(cc, kr, at, j->slots, j->data, j->init, mask ? mask : 1);
+		j->rep.nondet_at = diff_xor(at->region, j->out, (size_t)kr->nreg,
+					    mask ? mask : 1);
+	}
+}
+
+static void kjob_free(const struct child_ctx *cc, struct kjob *j)
+{
+	if (j->first.win) {
+		size_t nbig;
+
+		kbig(cc, &j->kr, &j->first, &nbig);
+		arena_close(j->first.win, nbig);
+	}
+	krun_free(&j->first);
+	krun_free(&j->again);
+	free(j->out);
+}
+
 /*
- * Serve one kernel request: run the call kr.repeat times between guard
- * pages, see whether the first run changed its inputs, whether its
- * region changed after the call returned, and whether the later runs
- * agree with it; reply with struct krep and the first run's region.
- * The later runs get other values (every value's mantissa xor a mask, so
- * a kernel that moves values moves them to the same places), on one CPU;
+ * Serve a kernel request of hd->n calls: run each call kreq.repeat times
+ * between guard pages, see whether its first run changed its inputs,
+ * whether its region changed after the call returned, and whether the
+ * later runs agree with it; reply, call by call, with struct krep and
+ * the first run's region.  The first runs of all the calls come first,
+ * then one pause for a thread a call left behind (every first run's
+ * region must still be what it returned), then the later runs, on one
+ * CPU.  The later runs get other values (every value's mantissa xor a
+ * mask, so a kernel that moves values moves them to the same places);
  * the second one at the first one's addresses, the others elsewhere: a
  * kernel that replays an answer it kept, by address or by content, is
- * caught.  Returns 0 or -1.
+ * caught.  An overflow call (kreq.base >= 0) comes alone.  Returns 0 or
+ * -1.
  */
 static int serve_kernel(const struct child_ctx *cc, const struct req_hdr *hd,
 			const char *payload, int wfd)
 {
-	struct kreq kr;
-	struct krep rep;
-	struct krun first = { 0 }, again = { 0 };
-	const int64_t *slots;
-	const float *data, *init;
-	float *out = NULL;
-	size_t need;
-	int bad = -1;
+	const char *p = payload, *end = payload + hd->len;
+	struct kjob *jobs;
+	uint32_t m = hd->n;
+	int bad = 0, late = 0;
 
-	if (hd->len < sizeof kr)
+	if (!m || m > KREQ_MAX_CALLS || !(jobs = calloc(m, sizeof *jobs)))
 		return -1;
-	memcpy(&kr, payload, sizeof kr);
-	if (kr.n < 0 || kr.nslots < 0 || kr.nslots > kr.n ||
-	    (kr.nslots < kr.n && !(cc->abi & GREET_ROWS)) ||
-	    kr.stride < 0 || kr.glo < 0 || kr.ghi < 0 || kr.elems < 0 ||
-	    kr.ndata < 0 || kr.nreg < 0 || kr.repeat < 1 || (kr.base >= 0 && cc->cuda) ||
-	    (uint64_t)kr.n > hd->len || (uint64_t)kr.ndata > hd->len ||
-	    (uint64_t)kr.nreg > hd->len)
-		return -1;
-	need = sizeof kr + (size_t)kr.nslots * sizeof *slots +
-	       ((size_t)kr.ndata + (size_t)kr.nreg) * sizeof *data;
-	if (hd->len < need)
-		return -1;
-	slots = (const int64_t *)(const void *)(payload + sizeof kr);
-	data = (const float *)(const void *)(slots + kr.nslots);
-	init = data + kr.ndata;
-	memset(&rep, 0, sizeof rep);
-	rep.tag = hd->seq;
-	rep.mut_at = -1;
-	rep.nondet_at = -1;
-	if (krun_new(&first, &kr) || krun_new(&again, &kr) ||
-	    !(out = malloc((size_t)kr.nreg * sizeof *out + 1)))
-		goto done;
-	if (kr.base >= 0) {
-		size_t nbig;
-
-		kbig(cc, &kr, &first, &nbig);
-		if (!(first.win = again.win = arena_window(kr.base, nbig)))
-			goto done;
+	for (uint32_t i = 0; i < m && !bad; i++) {
+		jobs[i].rep.tag = hd->seq + i;
+		bad = kjob_take(cc, &jobs[i], &p, end) ||
+		      (m > 1 && jobs[i].kr.base >= 0);
+		late |= jobs[i].kr.repeat > 1;
 	}
-	rep.rc = krun_call(cc, &kr, &first, slots, data, init, 0);
-	memcpy(out, first.region, (size_t)kr.nreg * sizeof *out);
-	if ((rep.mut_at = first_diff(first.data, data, (size_t)kr.ndata, sizeof *data)) >= 0)
-		rep.mut |= KREP_MUT_DATA;
-	else if ((rep.mut_at = first_diff(first.slots, slots, (size_t)kr.nslots,
-					  sizeof *slots)) >= 0)
-		rep.mut |= KREP_MUT_SLOTS;
-	else if (memcmp(first.desc, &kr.desc, sizeof kr.desc))
-		rep.mut |= KREP_MUT_DESC;
-	if (kr.repeat > 1) {
-		/* a moment for a thread the call left behind, then its region
-		 * must still be what the call returned */
+	for (uint32_t i = 0; i < m && !bad; i++)
+		bad = kjob_first(cc, &jobs[i]);
+	if (!bad && late) {
+		/* a moment for a thread a call left behind, then each
+		 * region must still be what its call returned */
 		struct timespec pause = { 0, 100000 };
 
 		nanosleep(&pause, NULL);
-		krun_sync(cc, &kr, &first);
-		if ((rep.nondet_at = first_diff(first.region, out, (size_t)kr.nreg,
-						sizeof *out)) >= 0)
-			rep.nondet_late = 1;
-	}
-	for (int r = 1; r < kr.repeat && rep.rc == 0 && rep.nondet_at < 0; r++) {
-		uint32_t mask = (uint32_t)(0x002a5a5aU * (uint32_t)r) & 0x007fffffU;
-		struct krun *at = r == 1 ? &first : &again;
+		for (uint32_t i = 0; i < m; i++) {
+			struct kjob *j = &jobs[i];
 
+			if (j->kr.repeat < 2)
+				continue;
+			krun_sync(cc, &j->kr, &j->first);
+			if ((j->rep.nondet_at = first_diff(j->first.region, j->out,
+							   (size_t)j->kr.nreg,
+							   sizeof *j->out)) >= 0)
+				j->rep.nondet_late = 1;
+		}
+	}
+	if (!bad && late)
 		one_cpu(1);
-		krun_call(cc, &kr, at, slots, data, init, mask ? mask : 1);
+	for (uint32_t i = 0; i < m && !bad; i++) {
+		kjob_again(cc, &jobs[i]);
+		bad = kva_sbx_write_full(wfd, &jobs[i].rep, sizeof jobs[i].rep) ||
+		      kva_sbx_write_full(wfd, jobs[i].out, (size_t)jobs[i].kr.nreg *
+					 sizeof *jobs[i].out);
+	}
+	if (late)
 		one_cpu(0);
-		rep.nondet_at = diff_xor(at->region, out, (size_t)kr.nreg, mask ? mask : 1);
-	}
-	bad = kva_sbx_write_full(wfd, &rep, sizeof rep) ||
-	      kva_sbx_write_full(wfd, out, (size_t)kr.nreg * sizeof *out);
-done:
-	if (first.win) {
-		size_t nbig;
-
-		kbig(cc, &kr, &first, &nbig);
-		arena_close(first.win, nbig);
-	}
-	krun_free(&first);
-	krun_free(&again);
-	free(out);
+	for (uint32_t i = 0; i < m; i++)
+		kjob_free(cc, &jobs[i]);
+	free(jobs);
 	return bad ? -1 : 0;
 }
 

@@ -3,10 +3,11 @@
  *
  * The queue's tokens are run as kernel calls: one block size a call,
  * distinct slots, as many tokens as --batch allows (mixed block sizes are
- * grouped, never one call a case).  Unmapped and padding tokens get slot
- * -1: no write.  Every value the kernel sees or must leave alone comes
- * from the run's seed, as random bits over the whole range of finite
- * floats, with no fixed structure a kernel could recognise:
+ * grouped, never one call a case; small calls share a request, kv_run).
+ * Unmapped and padding tokens get slot -1: no write.  Every value the
+ * kernel sees or must leave alone comes from the run's seed, as random
+ * bits over the whole range of finite floats, with no fixed structure a
+ * kernel could recognise:
  *
  *   write   the source rows are the tokens' payloads (the stride gap has
  *           its own values); the cache, and a slack band on each side of
@@ -41,12 +42,18 @@ enum { V_TOKEN = 1, V_CELL, V_SLACK, V_GAP, V_DST };
 /* What a row holds. */
 enum { DEC_POISON, DEC_FULL, DEC_PARTIAL, DEC_CELL, DEC_GUARD, DEC_GARBAGE };
 
-/* Element pos of the value row of kind with identity id: random bits of a
- * finite float (never an infinity or a NaN, which a copy through a
- * floating-point register could change). */
-static float kval(uint64_t seed, int kind, uint64_t id, uint64_t pos)
+/* The key of the value row of kind with identity id. */
+static uint64_t vrow(uint64_t seed, int kind, uint64_t id)
 {
-	uint64_t h = kva_trap_mix64(kva_trap_mix64(seed ^ ((uint64_t)kind << 56), id), pos);
+	return kva_trap_mix64(seed ^ ((uint64_t)kind << 56), id);
+}
+
+/* Element pos of the value row with key r: random bits of a finite float
+ * (never an infinity or a NaN, which a copy through a floating-point
+ * register could change). */
+static float vat(uint64_t r, uint64_t pos)
+{
+	uint64_t h = kva_trap_mix64(r, pos);
 	uint32_t u;
 	float f;
 
@@ -61,6 +68,12 @@ static float kval(uint64_t seed, int kind, uint64_t id, uint64_t pos)
 	}
 	memcpy(&f, &u, 4);
 	return f;
+}
+
+/* Element pos of the value row of kind with identity id. */
+static float kval(uint64_t seed, int kind, uint64_t id, uint64_t pos)
+{
+	return vat(vrow(seed, kind, id), pos);
 }
 
 float kva_trap_kval(uint64_t seed, uint64_t id, uint64_t pos)
@@ -143,10 +156,14 @@ struct kcall {
 	int64_t glo, ghi;        /* slack floats before and after the region */
 	int64_t *slots;
 	struct vmap owner;       /* slot -> local token */
-	struct vmap heads;       /* bits of a token's head-row start -> i*H + h */
+	struct vmap heads;       /* bits of a token's head-row start -> i*H + h
+	                            (built when first needed) */
 	struct vmap cells;       /* gather: bits of a cell's first value -> slot
 	                            (built when first needed) */
-	struct vmap slack;       /* bits of a slack value -> its offset */
+	struct vmap slack;       /* bits of a slack value -> its offset (built
+	                            when first needed, from rinit) */
+	const float *rinit;      /* the region before the call */
+	int64_t nreg;            /* its floats */
 	struct vmap anyval;      /* bits of any value of a token's row -> the
 	                            token (built when first needed) */
 	uint64_t call;           /* numbers the calls of the run */
@@ -174,10 +191,9 @@ static float tok_val(const struct kcall *kc, size_t i, int64_t pos)
 	return kval(kc->t->c.seed, V_TOKEN, tok_id(kc, i), (uint64_t)pos);
 }
 
-static float cell_val(const struct kcall *kc, int64_t s, int64_t pos)
+static uint64_t cell_row(const struct kcall *kc, int64_t s)
 {
-	return kval(kc->t->c.seed, V_CELL, kc->call * 0x100000000ULL + (uint64_t)s,
-		    (uint64_t)pos);
+	return vrow(kc->t->c.seed, V_CELL, kc->call * 0x100000000ULL + (uint64_t)s);
 }
 
 /* Element pos (h*D + d) of the row a cache holds at slot s. */
@@ -186,18 +202,27 @@ static float cache_at(const struct kcall *kc, const float *cache, int64_t s, int
 	return cache[kva_cache_index(&kc->dc, s, pos / kc->D, pos % kc->D)];
 }
 
-/* The token maps: each token's head rows keyed by their first value. */
+/* The owner of each slot. */
 static void kcall_maps(struct kcall *kc)
 {
 	vmap_init(&kc->owner, kc->n);
-	vmap_init(&kc->heads, kc->n * (size_t)kc->H);
-	for (size_t i = 0; i < kc->n; i++) {
+	for (size_t i = 0; i < kc->n; i++)
 		if (kc->slots[i] >= 0)
 			*vmap_at(&kc->owner, (uint64_t)kc->slots[i]) = (int64_t)i;
+}
+
+/* Each token's head rows keyed by their first value, built the first
+ * time a row needs them. */
+static const struct vmap *kcall_heads(struct kcall *kc)
+{
+	if (kc->heads.cap)
+		return &kc->heads;
+	vmap_init(&kc->heads, kc->n * (size_t)kc->H);
+	for (size_t i = 0; i < kc->n; i++)
 		for (int64_t h = 0; h < kc->H; h++)
 			*vmap_at(&kc->heads, bits(tok_val(kc, i, h * kc->D))) =
 				(int64_t)i * kc->H + h;
-	}
+	return &kc->heads;
 }
 
 /* The gather cells' map, built the first time a row needs it. */
@@ -209,6 +234,20 @@ static void kcall_cells(struct kcall *kc, const float *cache)
 	for (int64_t s = 0; s < kc->ncell; s++)
 		if (vmap_get(&kc->owner, (uint64_t)s) < 0)
 			*vmap_at(&kc->cells, bits(cache_at(kc, cache, s, 0))) = s;
+}
+
+/* The slack map, built the first time a row needs it. */
+static const struct vmap *kcall_slack(struct kcall *kc)
+{
+	int64_t nreg = kc->nreg;
+
+	if (kc->slack.cap)
+		return &kc->slack;
+	vmap_init(&kc->slack, (size_t)(kc->glo + kc->ghi));
+	for (int64_t i = 0; i < nreg; i++)
+		if (i < kc->glo || i >= nreg - kc->ghi)
+			*vmap_at(&kc->slack, bits(kc->rinit[i])) = i;
+	return &kc->slack;
 }
 
 /* Does element p + 1 of the row (as decode reads it) hold the second
@@ -258,7 +297,7 @@ static int decode(struct kcall *kc, const float *row, const float *cache, int64_
 	 * alone meets another token's now and then */
 	for (int64_t h = first / kc->D; h < kc->H && u < 0; h++) {
 		float v = cache ? cache_at(kc, cache, s, h * kc->D) : row[h * kc->D];
-		int64_t e = vmap_get(&kc->heads, bits(v));
+		int64_t e = vmap_get(kcall_heads(kc), bits(v));
 
 		if (e >= 0 && e % kc->H == h && head_second(kc, row, cache, s, h * kc->D, e))
 			u = e / kc->H;
@@ -276,7 +315,7 @@ static int decode(struct kcall *kc, const float *row, const float *cache, int64_
 	 * that token's row, out of place */
 	for (int64_t p = first; p < HD; p++) {
 		float v = cache ? cache_at(kc, cache, s, p) : row[p];
-		int64_t e = vmap_get(&kc->heads, bits(v));
+		int64_t e = vmap_get(kcall_heads(kc), bits(v));
 
 		if (e >= 0 && head_second(kc, row, cache, s, p, e)) {
 			*who = e / kc->H;
@@ -295,7 +334,7 @@ static int decode(struct kcall *kc, const float *row, const float *cache, int64_
 			*who = c;
 			return DEC_CELL;
 		}
-		if (vmap_get(&kc->slack, bits(row[0])) >= 0)
+		if (vmap_get(kcall_slack(kc), bits(row[0])) >= 0)
 			return DEC_GUARD;
 	}
 	return DEC_GARBAGE;
@@ -1021,306 +1060,480 @@ static int kv_narrow(kva_trap *t, const size_t *ix, size_t n, int st, kva_err *e
 	return 0;
 }
 
-/*
- * Run tokens ix[0..n) of the queue as one kernel call.  A crash, hang or
- * garbled answer is narrowed to its token by running them one by one.
- * Returns 0 or -1 with e (trouble: the call cannot be set up).
- */
-static int kv_call(kva_trap *t, const size_t *ix, size_t n, kva_err *e)
-{
+/* A call made ready to send: its cache and values and what the kernel
+ * must leave (ref), kept while the batch it is in runs. */
+struct kprep {
 	struct kcall kc;
+	size_t *ix;              /* the tokens' queue indices, in the order sent */
+	float *data, *init, *ref;
+	size_t ndata, nreg, nslots;
+	int sparse;              /* an overflow call: the cache in the arena */
+	int64_t wlo;             /* overflow: the window's first block */
+	struct kreq kr;
+	uint32_t seq;            /* of its request in the batch */
+	size_t rep_end;          /* where its reply ends in the batch's reply */
+};
+
+static void kprep_free(struct kprep *p)
+{
+	free(p->data);
+	free(p->init);
+	free(p->ref);
+	free(p->ix);
+	kcall_free(&p->kc);
+	memset(p, 0, sizeof *p);
+}
+
+/*
+ * Make tokens ix[0..n) of the queue one kernel call: the call's cache,
+ * the values the kernel is given, and the reference (the CPU twin's
+ * answer).  Returns 0, or -1 with e (the call cannot be set up).
+ */
+static int kprep_make(kva_trap *t, const size_t *ix, size_t n, struct kprep *p, kva_err *e)
+{
+	struct kcall *kc = &p->kc;
 	int64_t maxslot = -1;
 	float *data, *init, *ref;
-	size_t ndata, nreg;
-	struct req_hdr hd = { REQ_MAGIC, MODE_KERNEL, (uint32_t)n, 0, 0, 0, 0 };
-	struct kreq kr;
-	struct krep rep;
-	struct want w;
 	const char *why;
-	int st, write = t->c.kind == KVA_KIND_WRITE, rc = 0, g;
-	int sparse = t->q[ix[0]].overflow;
-	int64_t wlo = 0;                 /* overflow: the window's first block */
+	int write = t->c.kind == KVA_KIND_WRITE, sparse = t->q[ix[0]].overflow;
 	uint64_t seed = t->c.seed, call = ++t->kcalls;
-	size_t *rows = NULL, nslots = n;
+	size_t ndata, nreg, nslots = n;
 
+	memset(p, 0, sizeof *p);
+	if (!(p->ix = malloc((n + 1) * sizeof *p->ix)))
+		kva_die(KVA_EXIT_TROUBLE, "out of memory");
+	memcpy(p->ix, ix, n * sizeof *ix);
 	/* a kernel with kva_write_kv_rows: every other call has its padding
 	 * tokens as rows past the slot list, the others first, in order */
 	if ((t->abi & GREET_ROWS) && write && !sparse && call % 2 == 0) {
-		size_t np = 0, nr = 0;
+		size_t nr = 0;
 
 		for (size_t i = 0; i < n; i++)
-			np += kva_trap_case_slot(t, &t->q[ix[i]]) < 0;
-		if (np) {
-			if (!(rows = malloc(n * sizeof *rows)))
-				kva_die(KVA_EXIT_TROUBLE, "out of memory");
-			for (size_t i = 0; i < n; i++)
-				if (kva_trap_case_slot(t, &t->q[ix[i]]) >= 0)
-					rows[nr++] = ix[i];
-			nslots = nr;
+			if (kva_trap_case_slot(t, &t->q[ix[i]]) >= 0)
+				p->ix[nr++] = ix[i];
+		if ((nslots = nr) < n) {
 			for (size_t i = 0; i < n; i++)
 				if (kva_trap_case_slot(t, &t->q[ix[i]]) < 0)
-					rows[nr++] = ix[i];
-			ix = rows;
+					p->ix[nr++] = ix[i];
 			t->rcalls++;
 		}
 	}
-	memset(&kc, 0, sizeof kc);
-	kc.lost_cell = kc.lost_gap = -1;
-	kc.t = t;
-	kc.ix = ix;
-	kc.n = n;
-	kc.call = call;
-	kc.H = t->c.heads;
-	kc.D = t->c.head_dim;
-	kc.S = kva_trap_case_bs(t, &t->q[ix[0]]);
-	kc.stride = kc.H * kc.D + t->c.stride_pad;
-	if (!(kc.slots = malloc(n * sizeof *kc.slots)))
+	ix = p->ix;
+	kc->lost_cell = kc->lost_gap = -1;
+	kc->t = t;
+	kc->ix = ix;
+	kc->n = n;
+	kc->call = call;
+	kc->H = t->c.heads;
+	kc->D = t->c.head_dim;
+	kc->S = kva_trap_case_bs(t, &t->q[ix[0]]);
+	kc->stride = kc->H * kc->D + t->c.stride_pad;
+	if (!(kc->slots = malloc(n * sizeof *kc->slots)))
 		kva_die(KVA_EXIT_TROUBLE, "out of memory");
 	for (size_t i = 0; i < n; i++)
-		kc.slots[i] = kva_trap_case_slot(t, &t->q[ix[i]]);
-	for (size_t i = 0; sparse && i < n && kc.slots[i] < 0; i++)
+		kc->slots[i] = kva_trap_case_slot(t, &t->q[ix[i]]);
+	for (size_t i = 0; sparse && i < n && kc->slots[i] < 0; i++)
 		if (i + 1 == n)
 			sparse = 0;      /* padding only: no window, a small cache */
-	maxslot = sparse ? kcall_window(&kc, &wlo) : kcall_blocks(&kc);
-	kc.dc.layout = t->c.layout;
-	kc.dc.num_blocks = (int32_t)(maxslot < 0 ? 1 : maxslot / kc.S + 1);
-	kc.dc.block_size = (int32_t)kc.S;
-	kc.dc.num_heads = (int32_t)kc.H;
-	kc.dc.head_dim = (int32_t)kc.D;
-	kc.dc.x = t->c.layout == KVA_LAYOUT_VLLM_X ? t->c.x : 1;
-	if (!sparse && t->has_cons && (t->cons.flags & KVA_CAN_STRIDED) && kc.call % 2)
-		kcall_strided(&kc);
-	if (kva_cache_desc_check(&kc.dc, &why)) {
-		kcall_free(&kc);
-		free(rows);
+	maxslot = sparse ? kcall_window(kc, &p->wlo) : kcall_blocks(kc);
+	kc->dc.layout = t->c.layout;
+	kc->dc.num_blocks = (int32_t)(maxslot < 0 ? 1 : maxslot / kc->S + 1);
+	kc->dc.block_size = (int32_t)kc->S;
+	kc->dc.num_heads = (int32_t)kc->H;
+	kc->dc.head_dim = (int32_t)kc->D;
+	kc->dc.x = t->c.layout == KVA_LAYOUT_VLLM_X ? t->c.x : 1;
+	if (!sparse && t->has_cons && (t->cons.flags & KVA_CAN_STRIDED) && kc->call % 2)
+		kcall_strided(kc);
+	if (kva_cache_desc_check(&kc->dc, &why)) {
+		kprep_free(p);
 		return kva_errf(e, NULL, "cache geometry: %s", why);
 	}
-	if (kc.S > INT32_MAX || maxslot / kc.S + 1 > INT32_MAX ||
-	    (kc.elems = kva_cache_elems(&kc.dc)) > ((int64_t)1 << 28)) {
-		kcall_free(&kc);
-		free(rows);
+	if (kc->S > INT32_MAX || maxslot / kc->S + 1 > INT32_MAX ||
+	    (kc->elems = kva_cache_elems(&kc->dc)) > ((int64_t)1 << 28)) {
+		kprep_free(p);
 		return kva_errf(e, NULL, "a cache for slot %lld of block size %lld "
 				"is too large for the trap", (long long)maxslot,
-				(long long)kc.S);
+				(long long)kc->S);
 	}
-	kc.ncell = (int64_t)kc.dc.num_blocks * kc.S;
-	kcall_maps(&kc);
+	kc->ncell = (int64_t)kc->dc.num_blocks * kc->S;
+	kcall_maps(kc);
 	/* slack bands: at least a block's worth (and 1024 floats) on each
 	 * side, the high one rounded so the region ends on a page: the child
 	 * puts guard pages right around it */
-	kc.glo = kc.S * kc.H * kc.D > 1024 ? kc.S * kc.H * kc.D : 1024;
+	kc->glo = kc->S * kc->H * kc->D > 1024 ? kc->S * kc->H * kc->D : 1024;
 	if (sparse) {
 		/* the window's buffer starts on a page of the arena: slack
 		 * that the real cache's blocks around the window hold */
-		int64_t at = wlo * kc.S * kc.H * kc.D;
+		int64_t at = p->wlo * kc->S * kc->H * kc->D;
 
-		kc.glo += ((at - kc.glo) % PAGE_FLOATS + PAGE_FLOATS) % PAGE_FLOATS;
-		if (at < kc.glo) {
-			kcall_free(&kc);
-			free(rows);
+		kc->glo += ((at - kc->glo) % PAGE_FLOATS + PAGE_FLOATS) % PAGE_FLOATS;
+		if (at < kc->glo) {
+			kprep_free(p);
 			return kva_errf(e, NULL, "an overflow call's window starts too "
 					"near the cache's start");
 		}
 	}
 	{
-		int64_t body = write ? kc.elems : (int64_t)n * kc.stride;
+		int64_t body = write ? kc->elems : (int64_t)n * kc->stride;
 
-		kc.ghi = kc.glo + page_pad(2 * kc.glo + body);
-		nreg = (size_t)(kc.glo + body + kc.ghi);
-		ndata = write ? n * (size_t)kc.stride :
-			(size_t)(kc.glo + kc.elems + kc.glo + page_pad(2 * kc.glo + kc.elems));
+		kc->ghi = kc->glo + page_pad(2 * kc->glo + body);
+		nreg = (size_t)(kc->glo + body + kc->ghi);
+		ndata = write ? n * (size_t)kc->stride :
+			(size_t)(kc->glo + kc->elems + kc->glo + page_pad(2 * kc->glo + kc->elems));
 	}
-	vmap_init(&kc.slack, (size_t)(kc.glo + kc.ghi));
 	data = malloc(ndata * sizeof *data + 1);
 	init = malloc(nreg * sizeof *init + 1);
 	ref = malloc(nreg * sizeof *ref + 1);
 	if (!data || !init || !ref)
 		kva_die(KVA_EXIT_TROUBLE, "out of memory");
 	/* the region the kernel writes, before the call */
-	for (size_t i = 0; i < nreg; i++) {
-		int64_t off = (int64_t)i - kc.glo;
-		int in_body = off >= 0 && off < (int64_t)nreg - kc.glo - kc.ghi;
+	{
+		/* the slack bands; a gather's output rows */
+		uint64_t r = vrow(seed, V_SLACK, kc->call);
+		int64_t body = (int64_t)nreg - kc->glo - kc->ghi;
 
-		if (!in_body) {
-			init[i] = kval(seed, V_SLACK, kc.call, i);
-			*vmap_at(&kc.slack, bits(init[i])) = (int64_t)i;
-		} else if (!write) {
-			init[i] = kval(seed, V_DST, kc.call * 0x100000000ULL + (uint64_t)(off / kc.stride),
-				       (uint64_t)(off % kc.stride));
+		for (int64_t i = 0; i < kc->glo; i++)
+			init[i] = vat(r, (uint64_t)i);
+		for (int64_t i = kc->glo + body; i < (int64_t)nreg; i++)
+			init[i] = vat(r, (uint64_t)i);
+		for (int64_t row = 0; !write && row < (int64_t)n; row++) {
+			uint64_t d = vrow(seed, V_DST, kc->call * 0x100000000ULL + (uint64_t)row);
+
+			for (int64_t j = 0; j < kc->stride; j++)
+				init[kc->glo + row * kc->stride + j] = vat(d, (uint64_t)j);
 		}
 	}
 	if (write) {
+		uint64_t g = vrow(seed, V_GAP, kc->call * 0x100000000ULL + 0x80000000ULL);
+
 		/* values of their own between a strided cache's cells */
-		for (int64_t i = 0; kc.dc.stride[0] && i < kc.elems; i++)
-			init[kc.glo + i] = kval(seed, V_GAP, kc.call * 0x100000000ULL + 0x80000000ULL,
-						(uint64_t)i);
-		for (int64_t s = 0; s < kc.ncell; s++)
-			for (int64_t p = 0; p < kc.H * kc.D; p++)
-				init[kc.glo + kva_cache_index(&kc.dc, s, p / kc.D, p % kc.D)] =
-					cell_val(&kc, s, p);
-		for (size_t i = 0; i < n; i++)
-			for (int64_t j = 0; j < kc.stride; j++)
-				data[i * (size_t)kc.stride + (size_t)j] = j < kc.H * kc.D ?
-					tok_val(&kc, i, j) :
-					kval(seed, V_GAP, tok_id(&kc, i), (uint64_t)j);
-		memcpy(ref, init, nreg * sizeof *ref);
-		kva_ref_write_kv(data, kc.stride, kc.slots, (int64_t)n, ref + kc.glo, &kc.dc);
-	} else {
-		for (size_t i = 0; i < ndata; i++)
-			data[i] = kval(seed, V_SLACK, kc.call ^ 0x5555, i);
-		for (int64_t s = 0; s < kc.ncell; s++) {
-			int64_t u = vmap_get(&kc.owner, (uint64_t)s);
+		for (int64_t i = 0; kc->dc.stride[0] && i < kc->elems; i++)
+			init[kc->glo + i] = vat(g, (uint64_t)i);
+		for (int64_t s = 0; s < kc->ncell; s++) {
+			uint64_t r = cell_row(kc, s);
 
-			for (int64_t p = 0; p < kc.H * kc.D; p++)
-				data[kc.glo + kva_cache_index(&kc.dc, s, p / kc.D, p % kc.D)] =
-					u >= 0 ? tok_val(&kc, (size_t)u, p) : cell_val(&kc, s, p);
-		}
-		memcpy(ref, init, nreg * sizeof *ref);
-		kva_ref_gather_kv(data + kc.glo, &kc.dc, kc.slots, (int64_t)n, ref + kc.glo,
-				  kc.stride);
-	}
-	/* the request */
-	memset(&kr, 0, sizeof kr);
-	kr.desc = kc.dc;
-	kr.n = (int64_t)n;
-	kr.stride = kc.stride;
-	kr.glo = kc.glo;
-	kr.ghi = kc.ghi;
-	kr.elems = kc.elems;
-	kr.ndata = (int64_t)ndata;
-	kr.nreg = (int64_t)nreg;
-	kr.repeat = t->c.repeat;
-	kr.nslots = (int64_t)nslots;
-	kr.base = -1;
-	if (sparse) {
-		/* the kernel sees the real cache and the real slots */
-		kr.desc.num_blocks = (int32_t)(wlo + kc.nblk + 1);
-		kr.base = wlo * kc.S * kc.H * kc.D - kc.glo;
-		for (size_t i = 0; i < n; i++)
-			if (kc.slots[i] >= 0)
-				kc.slots[i] += wlo * kc.S;
-	}
-	/* an overflow call needs a child with the arena, any other call one
-	 * without it */
-	t->arena_next = t->q[ix[0]].overflow ? t->arena : 0;
-	if (t->sbx.pid > 0 && t->arena_child != t->arena_next && (sparse || t->arena_child))
-		kva_sbx_end(&t->sbx, 0.5);
-	if ((g = kva_trap_ensure_child(t, e))) {
-		if (g < 0)
-			rc = -1;
-		else
-			for (size_t i = 0; i < n; i++)
-				kva_trap_skip(t, ix[i], ix[i] + 1);
-		goto out;
-	}
-	hd.seq = ++t->seq;
-	t->req.len = 0;
-	kva_buf_put(&t->req, &hd, sizeof hd);
-	kva_buf_put(&t->req, &kr, sizeof kr);
-	kva_buf_put(&t->req, kc.slots, nslots * sizeof *kc.slots);
-	if (sparse) {
-		for (size_t i = 0; i < n; i++)
-			if (kc.slots[i] >= 0)
-				kc.slots[i] -= wlo * kc.S;
-		t->ocalls++;
-		t->otokens += n;
-	}
-	kva_buf_put(&t->req, data, ndata * sizeof *data);
-	kva_buf_put(&t->req, init, nreg * sizeof *init);
-	((struct req_hdr *)(void *)t->req.p)->len = t->req.len - sizeof hd;
-	t->rep.len = 0;
-	memset(&w, 0, sizeof w);
-	w.bytes = w.unit = sizeof rep + nreg * sizeof(float);
-	st = kva_sbx_exchange(&t->sbx, t->req.p, t->req.len, &t->rep, kva_trap_bytes_done,
-			      &w, t->c.lim.timeout_s);
-	if (st == KVA_SBX_OK) {
-		memcpy(&rep, t->rep.p, sizeof rep);
-		if (rep.tag != t->seq || t->rep.len != w.bytes) {
-			st = SBX_GARBLED;
-			kva_sbx_stop(&t->sbx);
-		}
-	}
-	if (st != KVA_SBX_OK) {
-		rc = kv_narrow(t, ix, n, st, e);
-		goto out;
-	}
-	{
-		const float *cand = (const float *)(const void *)(t->rep.p + sizeof rep);
-
-		if (rep.rc != 0) {
-			for (size_t i = 0; i < n; i++) {
-				t->q[ix[i]].cls = KVA_C_ERROR;
-				snprintf(t->q[ix[i]].why, sizeof t->q[ix[i]].why,
-					 "kernel returned %d", (int)rep.rc);
-			}
-			t->divergence = 1;
-			goto out;
-		}
-		int marked = 0, pads = 0;
-
-		judge_report(&kc, &rep);
-		if (memcmp(cand, ref, nreg * sizeof *ref)) {
-			/* the whole region, bit for bit: any difference is a
-			 * finding, each decoded to what the cell or row holds */
-			t->divergence = 1;
-			if (write)
-				judge_write(&kc, cand, init);
-			else
-				judge_gather(&kc, cand, init, data);
+			for (int64_t q = 0; q < kc->H * kc->D; q++)
+				init[kc->glo + kva_cache_index(&kc->dc, s, q / kc->D, q % kc->D)] =
+					vat(r, (uint64_t)q);
 		}
 		for (size_t i = 0; i < n; i++) {
-			marked |= t->q[ix[i]].cls >= 0;
-			pads += kc.slots[i] < 0;
-		}
-		if (n > 1 && (size_t)pads == n &&
-		    (marked || kc.lost_oob || kc.lost_cell >= 0 || kc.lost_gap >= 0)) {
-			/* padding only, and something was written: halves, down
-			 * to each token that writes (two that write one place
-			 * leave the values of one) */
-			for (size_t i = 0; i < n; i++) {
-				struct tcase *k = &t->q[ix[i]];
+			uint64_t r = vrow(seed, V_TOKEN, tok_id(kc, i));
+			uint64_t gr = vrow(seed, V_GAP, tok_id(kc, i));
+			float *row = data + i * (size_t)kc->stride;
 
-				k->cls = -1;
-				k->why[0] = '\0';
-				memset(&k->got, 0, sizeof k->got);
-			}
-			rc = kv_call(t, ix, n / 2, e);
-			if (!rc)
-				rc = kv_call(t, ix + n / 2, n - n / 2, e);
-			goto out;
+			for (int64_t j = 0; j < kc->stride; j++)
+				row[j] = vat(j < kc->H * kc->D ? r : gr, (uint64_t)j);
 		}
+		memcpy(ref, init, nreg * sizeof *ref);
+		kva_ref_write_kv(data, kc->stride, kc->slots, (int64_t)n, ref + kc->glo, &kc->dc);
+	} else {
+		uint64_t r = vrow(seed, V_SLACK, kc->call ^ 0x5555);
+
+		for (size_t i = 0; i < ndata; i++)
+			data[i] = vat(r, i);
+		for (int64_t s = 0; s < kc->ncell; s++) {
+			int64_t u = vmap_get(&kc->owner, (uint64_t)s);
+			uint64_t cr = u >= 0 ? vrow(seed, V_TOKEN, tok_id(kc, (size_t)u)) :
+				      cell_row(kc, s);
+
+			for (int64_t q = 0; q < kc->H * kc->D; q++)
+				data[kc->glo + kva_cache_index(&kc->dc, s, q / kc->D, q % kc->D)] =
+					vat(cr, (uint64_t)q);
+		}
+		memcpy(ref, init, nreg * sizeof *ref);
+		kva_ref_gather_kv(data + kc->glo, &kc->dc, kc->slots, (int64_t)n, ref + kc->glo,
+				  kc->stride);
+	}
+	p->data = data;
+	p->init = init;
+	kc->rinit = init;
+	kc->nreg = (int64_t)nreg;
+	p->ref = ref;
+	p->ndata = ndata;
+	p->nreg = nreg;
+	p->nslots = nslots;
+	p->sparse = sparse;
+	/* the request */
+	p->kr.desc = kc->dc;
+	p->kr.n = (int64_t)n;
+	p->kr.stride = kc->stride;
+	p->kr.glo = kc->glo;
+	p->kr.ghi = kc->ghi;
+	p->kr.elems = kc->elems;
+	p->kr.ndata = (int64_t)ndata;
+	p->kr.nreg = (int64_t)nreg;
+	p->kr.repeat = t->c.repeat;
+	p->kr.nslots = (int64_t)nslots;
+	p->kr.base = -1;
+	if (sparse) {
+		/* the kernel sees the real cache and the real slots */
+		p->kr.desc.num_blocks = (int32_t)(p->wlo + kc->nblk + 1);
+		p->kr.base = p->wlo * kc->S * kc->H * kc->D - kc->glo;
+	}
+	return 0;
+}
+
+/* Append the call's part of a request to t->req (trap_proto.h). */
+static void kprep_put(kva_trap *t, struct kprep *p)
+{
+	struct kcall *kc = &p->kc;
+	static const char zero[8];
+
+	kva_buf_put(&t->req, &p->kr, sizeof p->kr);
+	/* an overflow call: the kernel is given the real slots */
+	for (size_t i = 0; p->sparse && i < kc->n; i++)
+		if (kc->slots[i] >= 0)
+			kc->slots[i] += p->wlo * kc->S;
+	kva_buf_put(&t->req, kc->slots, p->nslots * sizeof *kc->slots);
+	for (size_t i = 0; p->sparse && i < kc->n; i++)
+		if (kc->slots[i] >= 0)
+			kc->slots[i] -= p->wlo * kc->S;
+	kva_buf_put(&t->req, p->data, p->ndata * sizeof *p->data);
+	kva_buf_put(&t->req, p->init, p->nreg * sizeof *p->init);
+	kva_buf_put(&t->req, zero, (8 - t->req.len % 8) % 8);
+	if (p->sparse) {
+		t->ocalls++;
+		t->otokens += kc->n;
+	}
+}
+
+/* Judge the call from its reply (rep, and cand: the region as the first
+ * run left it).  Returns 0 or -1 with e. */
+static int kprep_judge(kva_trap *t, struct kprep *p, const struct krep *rep,
+		       const float *cand, kva_err *e)
+{
+	struct kcall *kc = &p->kc;
+	const size_t *ix = kc->ix;
+	size_t n = kc->n;
+	int marked = 0, pads = 0;
+
+	if (rep->rc != 0) {
+		for (size_t i = 0; i < n; i++) {
+			t->q[ix[i]].cls = KVA_C_ERROR;
+			snprintf(t->q[ix[i]].why, sizeof t->q[ix[i]].why,
+				 "kernel returned %d", (int)rep->rc);
+		}
+		t->divergence = 1;
+		return 0;
+	}
+	judge_report(kc, rep);
+	if (memcmp(cand, p->ref, p->nreg * sizeof *p->ref)) {
+		/* the whole region, bit for bit: any difference is a
+		 * finding, each decoded to what the cell or row holds */
+		t->divergence = 1;
+		if (t->c.kind == KVA_KIND_WRITE)
+			judge_write(kc, cand, p->init);
+		else
+			judge_gather(kc, cand, p->init, p->data);
+	}
+	for (size_t i = 0; i < n; i++) {
+		marked |= t->q[ix[i]].cls >= 0;
+		pads += kc->slots[i] < 0;
+	}
+	if (n > 1 && (size_t)pads == n &&
+	    (marked || kc->lost_oob || kc->lost_cell >= 0 || kc->lost_gap >= 0)) {
+		/* padding only, and something was written: halves, down
+		 * to each token that writes (two that write one place
+		 * leave the values of one) */
 		for (size_t i = 0; i < n; i++) {
 			struct tcase *k = &t->q[ix[i]];
 
-			if (k->cls < 0)
-				continue;
-			t->divergence = 1;
-			if (k->got.done && k->got.rc == 0)
-				k->got.out[0] = orig_slot(&kc, k->got.out[0]);
+			k->cls = -1;
+			k->why[0] = '\0';
+			memset(&k->got, 0, sizeof k->got);
 		}
-		rc = kv_lost(&kc, e);
+		if (kv_call(t, ix, n / 2, e))
+			return -1;
+		return kv_call(t, ix + n / 2, n - n / 2, e);
 	}
-out:
-	free(data);
-	free(init);
-	free(ref);
-	free(rows);
-	kcall_free(&kc);
+	for (size_t i = 0; i < n; i++) {
+		struct tcase *k = &t->q[ix[i]];
+
+		if (k->cls < 0)
+			continue;
+		t->divergence = 1;
+		if (k->got.done && k->got.rc == 0)
+			k->got.out[0] = orig_slot(kc, k->got.out[0]);
+	}
+	return kv_lost(kc, e);
+}
+
+/* done() for a batch's replies: each a struct krep and its region; a
+ * complete one is progress. */
+struct bwant {
+	const struct kprep *p;
+	size_t m;
+};
+
+static int batch_done(kva_buf *b, void *ctx, uint64_t *units)
+{
+	const struct bwant *w = ctx;
+	uint64_t u = 0;
+
+	while (u < w->m && b->len >= w->p[u].rep_end)
+		u++;
+	*units = u;
+	return u == w->m;
+}
+
+static void kprep_skip(kva_trap *t, const struct kprep *p)
+{
+	for (size_t i = 0; i < p->kc.n; i++)
+		kva_trap_skip(t, p->ix[i], p->ix[i] + 1);
+}
+
+/*
+ * Run the calls p[0..m) (an overflow call alone) as one request
+ * (trap_proto.h): the child runs them all, pauses once, and answers each
+ * in turn.  Each reply is judged as its call's own.  A crash, hang or
+ * garbled answer ends the batch at the first call whose reply is not
+ * complete (or not the trap's); that call and the ones after it are run
+ * again, each alone, which narrows the one that fails to its token.
+ * Returns 0 or -1 with e.
+ */
+static int kv_run(kva_trap *t, struct kprep *p, size_t m, kva_err *e)
+{
+	struct bwant w = { p, m };
+	struct req_hdr hd = { REQ_MAGIC, MODE_KERNEL, (uint32_t)m, 0, 0, 0, 0 };
+	struct krep rep;
+	kva_buf got;
+	size_t at = 0, i = 0, end = 0;
+	int st, g = 0, rc = 0;
+
+	/* an overflow call needs a child with the arena, any other call
+	 * one without it */
+	t->arena_next = t->q[p[0].ix[0]].overflow ? t->arena : 0;
+	if (t->sbx.pid > 0 && t->arena_child != t->arena_next && (p[0].sparse || t->arena_child))
+		kva_sbx_end(&t->sbx, 0.5);
+	if (t->stop_why[0] || (g = kva_trap_ensure_child(t, e)) > 0) {
+		for (size_t j = 0; j < m; j++)
+			kprep_skip(t, &p[j]);
+		return 0;
+	}
+	if (g < 0)
+		return -1;
+	hd.seq = t->seq + 1;
+	t->seq += (uint32_t)m;
+	t->req.len = 0;
+	kva_buf_put(&t->req, &hd, sizeof hd);
+	for (size_t j = 0; j < m; j++) {
+		kprep_put(t, &p[j]);
+		p[j].seq = hd.seq + (uint32_t)j;
+		end += sizeof rep + p[j].nreg * sizeof(float);
+		p[j].rep_end = end;
+	}
+	((struct req_hdr *)(void *)t->req.p)->len = t->req.len - sizeof hd;
+	t->rep.len = 0;
+	st = kva_sbx_exchange(&t->sbx, t->req.p, t->req.len, &t->rep, batch_done, &w,
+			      t->c.lim.timeout_s);
+	if (st == KVA_SBX_OK && t->rep.len != end)
+		st = SBX_GARBLED;        /* bytes past the last reply */
+	/* the replies are judged from a buffer of their own: a judgement
+	 * may run calls of its own */
+	got = t->rep;
+	memset(&t->rep, 0, sizeof t->rep);
+	for (; i < m && !rc && got.len >= p[i].rep_end; i++) {
+		memcpy(&rep, got.p + at, sizeof rep);
+		if (rep.tag != p[i].seq || (st == SBX_GARBLED && i + 1 == m))
+			break;
+		rc = kprep_judge(t, &p[i], &rep, (const float *)(const void *)
+				 (got.p + at + sizeof rep), e);
+		at = p[i].rep_end;
+	}
+	if (!t->rep.cap)
+		t->rep = got;
+	else
+		kva_buf_free(&got);
+	if (rc || i == m)
+		return rc;
+	if (st == KVA_SBX_OK)
+		st = SBX_GARBLED;        /* a reply that is not the trap's */
+	if (st == SBX_GARBLED)
+		kva_sbx_stop(&t->sbx);
+	if (m == 1)
+		return kv_narrow(t, p[0].kc.ix, p[0].kc.n, st, e);
+	/* the calls left are run alone: the replies come after every call's
+	 * first run, so the first one missing need not be the call that
+	 * failed */
+	for (; i < m && !rc; i++)
+		rc = kv_run(t, &p[i], 1, e);
 	return rc;
 }
 
+/*
+ * Run tokens ix[0..n) of the queue as one kernel call.  A crash, hang or
+ * garbled answer is narrowed to its token by running halves of the call.
+ * Returns 0 or -1 with e (trouble: the call cannot be set up).
+ */
+static int kv_call(kva_trap *t, const size_t *ix, size_t n, kva_err *e)
+{
+	struct kprep p;
+	int rc;
+
+	if (kprep_make(t, ix, n, &p, e))
+		return -1;
+	rc = kv_run(t, &p, 1, e);
+	kprep_free(&p);
+	return rc;
+}
+
+/* Calls waiting to be sent together: at most KREQ_MAX_CALLS of them,
+ * and about BATCH_BYTES of requests (a call of more is sent alone). */
+#define BATCH_BYTES ((size_t)4 << 20)
+
+struct kbatch {
+	struct kprep p[KREQ_MAX_CALLS];
+	size_t m, bytes;
+};
+
+/* Run the waiting calls.  Returns 0 or -1 with e. */
+static int kv_batch_run(kva_trap *t, struct kbatch *b, kva_err *e)
+{
+	int rc = b->m ? kv_run(t, b->p, b->m, e) : 0;
+
+	for (size_t i = 0; i < b->m; i++)
+		kprep_free(&b->p[i]);
+	b->m = b->bytes = 0;
+	return rc;
+}
+
+/* Make tokens ix[0..n) a call and queue it in b; an overflow call goes
+ * alone.  Returns 0 or -1 with e. */
+static int kv_batch_add(kva_trap *t, struct kbatch *b, const size_t *ix, size_t n,
+			kva_err *e)
+{
+	struct kprep *p;
+	size_t bytes;
+
+	if (b->m && t->q[b->p[0].ix[0]].overflow != t->q[ix[0]].overflow &&
+	    kv_batch_run(t, b, e))
+		return -1;
+	p = &b->p[b->m];
+	if (kprep_make(t, ix, n, p, e)) {
+		kv_batch_run(t, b, e);
+		return -1;
+	}
+	b->m++;
+	bytes = (p->ndata + p->nreg) * sizeof(float) + p->nslots * sizeof(int64_t);
+	b->bytes += bytes;
+	if (b->m == KREQ_MAX_CALLS || b->bytes >= BATCH_BYTES || t->q[ix[0]].overflow)
+		return kv_batch_run(t, b, e);
+	return 0;
+}
+
 /* Order for grouping: block size, then the queue's order. */
-static const kva_trap *sort_t;
+struct bskey {
+	int64_t bs;
+	size_t i;
+};
 
 static int by_bs(const void *a, const void *b)
 {
-	size_t x = *(const size_t *)a, y = *(const size_t *)b;
-	int64_t bx = kva_trap_case_bs(sort_t, &sort_t->q[x]);
-	int64_t by = kva_trap_case_bs(sort_t, &sort_t->q[y]);
+	const struct bskey *x = a, *y = b;
 
-	if (bx != by)
-		return bx < by ? -1 : 1;
-	return x < y ? -1 : x > y;
+	if (x->bs != y->bs)
+		return x->bs < y->bs ? -1 : 1;
+	return x->i < y->i ? -1 : x->i > y->i;
 }
 
 /*
@@ -1333,14 +1546,25 @@ int kva_trap_kernel_queue(kva_trap *t, kva_err *e)
 	size_t *order = malloc((t->nq + 1) * sizeof *order);
 	size_t *call = malloc((t->nq + 1) * sizeof *call);
 	size_t *later = malloc((t->nq + 1) * sizeof *later);
+	struct kbatch *b = calloc(1, sizeof *b);
 	int rc = 0;
 
-	if (!order || !call || !later)
+	if (!order || !call || !later || !b)
 		kva_die(KVA_EXIT_TROUBLE, "out of memory");
-	for (size_t i = 0; i < t->nq; i++)
-		order[i] = i;
-	sort_t = t;
-	qsort(order, t->nq, sizeof *order, by_bs);
+	{
+		struct bskey *key = malloc((t->nq + 1) * sizeof *key);
+
+		if (!key)
+			kva_die(KVA_EXIT_TROUBLE, "out of memory");
+		for (size_t i = 0; i < t->nq; i++) {
+			key[i].bs = kva_trap_case_bs(t, &t->q[i]);
+			key[i].i = i;
+		}
+		qsort(key, t->nq, sizeof *key, by_bs);
+		for (size_t i = 0; i < t->nq; i++)
+			order[i] = key[i].i;
+		free(key);
+	}
 	for (size_t from = 0; from < t->nq && !rc;) {
 		int64_t S = kva_trap_case_bs(t, &t->q[order[from]]);
 		size_t to = from, left;
@@ -1386,11 +1610,17 @@ int kva_trap_kernel_queue(kva_trap *t, kva_err *e)
 				call[nc++] = later[i];
 			}
 			vmap_free(&seen);
-			rc = kv_call(t, call, nc, e);
+			rc = kv_batch_add(t, b, call, nc, e);
 			left = nl;
 		}
 		from = to;
 	}
+	if (!rc)
+		rc = kv_batch_run(t, b, e);
+	else
+		for (size_t i = 0; i < b->m; i++)
+			kprep_free(&b->p[i]);
+	free(b);
 	free(order);
 	free(call);
 	free(later);

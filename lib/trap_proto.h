@@ -30,23 +30,28 @@
  *                  runs the cases itself; reply: a stream of struct gmsg
  *                  (GMSG_DIV with its table data, GMSG_BEAT every
  *                  BEAT_EVERY cases or BEAT_SECONDS, GMSG_DONE last).
- *   MODE_KERNEL    struct kreq, the slot mapping (int64 x nslots), the input
- *                  data (ndata floats: the source rows of a write, or the
+ *   MODE_KERNEL    n calls (at most KREQ_MAX_CALLS), each: struct kreq,
+ *                  the slot mapping (int64 x nslots), the input data
+ *                  (ndata floats: the source rows of a write, or the
  *                  slack, the cache and the slack of a gather), then the
  *                  region the kernel writes as it is before the call
  *                  (nreg floats: slack, the cache or the output rows,
- *                  slack; its end falls on a page).  The child places the
- *                  region and the data between PROT_NONE pages, runs the
- *                  call repeat times on fresh copies, and replies with
- *                  struct krep and the first run's region.
- *                  An overflow call (kreq.base >= 0) has a cache far
- *                  larger than is sent: the child keeps an arena of
- *                  ARENA_BYTES of address space, reserved PROT_NONE
- *                  before its limits are set; the kernel's cache starts
- *                  KVA_ARENA_LOW bytes into it, and only the buffer sent
- *                  for the cache (the region of a write, the data of a
- *                  gather: slack, a window of the cache, slack) is
- *                  readable and writable, at element base of the cache.
+ *                  slack; its end falls on a page), padded to 8 bytes.
+ *                  The child places each call's region and data between
+ *                  PROT_NONE pages, runs every call once, pauses once,
+ *                  runs each call repeat - 1 more times on fresh copies,
+ *                  and replies, call by call, with struct krep (tag: the
+ *                  request's seq plus the call's index) and the first
+ *                  run's region.
+ *                  An overflow call (kreq.base >= 0, alone in its
+ *                  request) has a cache far larger than is sent: the
+ *                  child keeps an arena of ARENA_BYTES of address space,
+ *                  reserved PROT_NONE before its limits are set; the
+ *                  kernel's cache starts KVA_ARENA_LOW bytes into it,
+ *                  and only the buffer sent for the cache (the region of
+ *                  a write, the data of a gather: slack, a window of the
+ *                  cache, slack) is readable and writable, at element
+ *                  base of the cache.
  *                  Everything else in the arena faults when touched.
  *   MODE_SOAK      struct sreq: the child calls the candidate up to
  *                  sreq.calls times, for at most sreq.ms milliseconds, on
@@ -66,6 +71,7 @@
 
 #define REQ_MAGIC 0x6b766172u /* "kvar" */
 #define RES_FLUSH 256
+#define KREQ_MAX_CALLS 64         /* calls in one MODE_KERNEL request */
 #define BEAT_EVERY 65536
 #define BEAT_SECONDS 0.25
 /* The arena below an overflow call's cache: more than 2^31 floats, so an
@@ -109,7 +115,7 @@ struct kreq {                    /* after the header in MODE_KERNEL */
 /* The reply to MODE_KERNEL, before the region the call wrote. */
 struct krep {
 	int32_t rc;              /* the kernel's return value */
-	uint32_t tag;            /* the request's seq */
+	uint32_t tag;            /* the request's seq + the call's index */
 	uint32_t mut;            /* KREP_MUT_*: inputs the call changed */
 	uint32_t nondet_late;    /* 1: the region changed after the return */
 	int64_t mut_at;          /* first changed element of data, or slot index */

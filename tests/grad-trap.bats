@@ -582,3 +582,23 @@ setup() {
 	run -0 jq -e -s 'map(select(.type == "divergence" and .phase == null)) | length == 2
 	  and all(.[]; .class == "crash" and (.why | startswith("signal 11")))' <<< "$output"
 }
+
+@test "kernels: calls of many block sizes go in one request; a crash and a hang in it are pinned to their own tokens" {
+	# expected, from the kernel's bug: every mapped block-5 token at
+	# offset 3 a crash, the block-9 token at offset 8 a timeout, nothing
+	# else (its neighbours in the request are judged as their own calls)
+	route-oracle --oracle paged --random 3000 --seed 5 | jq -c 'select(.block_size != 9)' > "$BATS_TEST_TMPDIR/c"
+	for p in 8 3 13; do
+		printf '{"type":"case","oracle":"paged","pos":%d,"block_size":9,"block_table":[4,1]}\n' "$p"
+	done >> "$BATS_TEST_TMPDIR/c"
+	want=$(jq -s '[.[] | select(.block_size == 5 and .pos % 5 == 3 and (.expect.unmapped | not))] | length' "$BATS_TEST_TMPDIR/c")
+	[ "$want" -ge 1 ]
+	run -1 --separate-stderr grad-trap --kind write --candidate "$F/write-crash-hang-bs.c" --timeout 1 "$BATS_TEST_TMPDIR/c"
+	run -0 jq -e -s --argjson want "$want" '
+	  (map(select(.type == "divergence")) as $d
+	   | ($d | map(select(.class == "crash")) | length) == $want
+	   and all($d[] | select(.class == "crash"); .inputs.block_size == 5 and .inputs.pos % 5 == 3)
+	   and ($d | map(select(.class == "timeout")) | length) == 1
+	   and all($d[] | select(.class == "timeout"); .inputs.block_size == 9 and .inputs.pos == 8))
+	  and .[-1].diverged == $want + 1 and .[-1].cases > 2900' <<< "$output"
+}
