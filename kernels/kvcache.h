@@ -130,6 +130,28 @@ int kva_ref_gather_kv(const float *cache, const kva_cache_desc *desc,
 		      float *dst, int64_t dst_stride);
 
 /*
+ * CPU twins of the block copies serving engines make (vLLM's copy_blocks
+ * within one cache, as prefix-cache copy-on-write does, and swap_blocks
+ * between two caches, as offloading does): pairs holds npairs [src, dst]
+ * block ids, flattened.  Only the cells are copied (every slot of the
+ * block, every head and dimension, bit for bit); a strided view's gaps
+ * are left alone.  kva_ref_copy_blocks has simultaneous semantics: every
+ * source block is read before any destination is written, so chains
+ * (a->b, b->c) and cycles (a->b, b->a) copy what the blocks held before
+ * the call.  kva_ref_swap_blocks copies from src's blocks to dst's, two
+ * caches of the same block size, heads and head size (their layouts and
+ * strides may differ).  Every id is validated first: an id outside its
+ * cache, a destination named twice, mismatched caches or a bad
+ * descriptor return -1 with nothing written; -2 when scratch memory
+ * cannot be had.
+ */
+int kva_ref_copy_blocks(float *cache, const kva_cache_desc *desc,
+			const int64_t *pairs, int64_t npairs);
+int kva_ref_swap_blocks(const float *src, const kva_cache_desc *src_desc,
+			float *dst, const kva_cache_desc *dst_desc,
+			const int64_t *pairs, int64_t npairs);
+
+/*
  * The CUDA references, as linked into libkvarbiter.a: same arguments
  * as the CPU twins, but src, cache, dst and slot_mapping are DEVICE
  * pointers (desc stays in host memory); they launch, synchronise and

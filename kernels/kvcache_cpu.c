@@ -5,6 +5,7 @@
  * tests/gpu/run.sh can compile it on its own.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kvcache.h"
@@ -176,6 +177,104 @@ static int check_call(const kva_cache_desc *desc, const int64_t *slots,
 static int64_t run_length(const kva_cache_desc *d)
 {
 	return d->layout == KVA_LAYOUT_VLLM_X ? d->x : d->head_dim;
+}
+
+/* The pairs of a block copy: every id in [0, nsrc) or [0, ndst), no
+ * destination twice.  0 or -1. */
+static int check_pairs(const int64_t *pairs, int64_t npairs, int64_t nsrc, int64_t ndst)
+{
+	if (npairs < 0 || (npairs && !pairs))
+		return -1;
+	for (int64_t i = 0; i < npairs; i++) {
+		if (pairs[2 * i] < 0 || pairs[2 * i] >= nsrc ||
+		    pairs[2 * i + 1] < 0 || pairs[2 * i + 1] >= ndst)
+			return -1;
+		for (int64_t j = 0; j < i; j++)
+			if (pairs[2 * j + 1] == pairs[2 * i + 1])
+				return -1;
+	}
+	return 0;
+}
+
+/* Block b's cells as rows (slot, head, dimension order), and back. */
+static void get_block(const float *cache, const kva_cache_desc *d, int64_t b, float *rows)
+{
+	int64_t S = d->block_size, H = d->num_heads, D = d->head_dim;
+
+	for (int64_t o = 0; o < S; o++)
+		for (int64_t h = 0; h < H; h++)
+			for (int64_t e = 0; e < D; e++)
+				memcpy(rows + (o * H + h) * D + e,
+				       cache + kva_cache_index(d, b * S + o, h, e), sizeof *rows);
+}
+
+static void put_block(float *cache, const kva_cache_desc *d, int64_t b, const float *rows)
+{
+	int64_t S = d->block_size, H = d->num_heads, D = d->head_dim;
+
+	for (int64_t o = 0; o < S; o++)
+		for (int64_t h = 0; h < H; h++)
+			for (int64_t e = 0; e < D; e++)
+				memcpy(cache + kva_cache_index(d, b * S + o, h, e),
+				       rows + (o * H + h) * D + e, sizeof *rows);
+}
+
+/* Floats of a block's cells. */
+static int64_t block_floats(const kva_cache_desc *d)
+{
+	return (int64_t)d->block_size * d->num_heads * d->head_dim;
+}
+
+/* See kvcache.h: the sources first, into scratch, then the writes. */
+int kva_ref_copy_blocks(float *cache, const kva_cache_desc *desc,
+			const int64_t *pairs, int64_t npairs)
+{
+	int64_t per;
+	float *held;
+
+	if (kva_cache_desc_check(desc, NULL) ||
+	    check_pairs(pairs, npairs, desc->num_blocks, desc->num_blocks))
+		return -1;
+	if (!npairs)
+		return 0;
+	if (!cache)
+		return -1;
+	per = block_floats(desc);
+	if (!(held = malloc((size_t)(npairs * per) * sizeof *held)))
+		return -2;
+	for (int64_t i = 0; i < npairs; i++)
+		get_block(cache, desc, pairs[2 * i], held + i * per);
+	for (int64_t i = 0; i < npairs; i++)
+		put_block(cache, desc, pairs[2 * i + 1], held + i * per);
+	free(held);
+	return 0;
+}
+
+/* See kvcache.h. */
+int kva_ref_swap_blocks(const float *src, const kva_cache_desc *src_desc,
+			float *dst, const kva_cache_desc *dst_desc,
+			const int64_t *pairs, int64_t npairs)
+{
+	float *rows;
+
+	if (kva_cache_desc_check(src_desc, NULL) || kva_cache_desc_check(dst_desc, NULL) ||
+	    src_desc->block_size != dst_desc->block_size ||
+	    src_desc->num_heads != dst_desc->num_heads ||
+	    src_desc->head_dim != dst_desc->head_dim ||
+	    check_pairs(pairs, npairs, src_desc->num_blocks, dst_desc->num_blocks))
+		return -1;
+	if (!npairs)
+		return 0;
+	if (!src || !dst)
+		return -1;
+	if (!(rows = malloc((size_t)block_floats(src_desc) * sizeof *rows)))
+		return -2;
+	for (int64_t i = 0; i < npairs; i++) {
+		get_block(src, src_desc, pairs[2 * i], rows);
+		put_block(dst, dst_desc, pairs[2 * i + 1], rows);
+	}
+	free(rows);
+	return 0;
 }
 
 /* Scatter rows into cache by slot; -1, cache untouched, on any bad

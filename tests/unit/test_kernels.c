@@ -564,6 +564,117 @@ static void t_engine_layouts(void)
 			}
 }
 
+/* Cell (s, h, e) of a block-copy test cache: its slot's signature. */
+static void fill_cells(float *c, const kva_cache_desc *d, int64_t tag)
+{
+	for (int64_t s = 0; s < (int64_t)d->num_blocks * d->block_size; s++)
+		for (int64_t h = 0; h < d->num_heads; h++)
+			for (int64_t e = 0; e < d->head_dim; e++)
+				c[kva_cache_index(d, s, h, e)] = sig(tag + s, h, e);
+}
+
+/* Is block b's every cell what block was's held under tag? */
+static int block_holds(const float *c, const kva_cache_desc *d, int64_t b, int64_t tag,
+		       int64_t was)
+{
+	int64_t S = d->block_size;
+
+	for (int64_t o = 0; o < S; o++)
+		for (int64_t h = 0; h < d->num_heads; h++)
+			for (int64_t e = 0; e < d->head_dim; e++)
+				if (c[kva_cache_index(d, b * S + o, h, e)] != sig(tag + was * S + o, h, e))
+					return 0;
+	return 1;
+}
+
+/* copy_blocks: simultaneous semantics over chains and cycles, in every
+ * layout and on a strided view whose gaps stay; bad pairs write nothing. */
+static void t_copy_blocks(void)
+{
+	kva_cache_desc g = nhd;      /* a strided view: rows of 8, gaps of 2 */
+
+	g.num_blocks = 5;
+	g.stride[3] = 1, g.stride[2] = 10, g.stride[1] = 20, g.stride[0] = 80;
+	for (size_t k = 0; k <= NSHAPES; k++) {
+		kva_cache_desc d = k < NSHAPES ? shapes[k] : g;
+		int64_t n, chain[] = { 0, 1, 1, 2 }, cycle[] = { 0, 1, 1, 0 };
+		int64_t dup[] = { 0, 1, 2, 1 }, far[] = { 0, 1, 1, 99 };
+		float *c, *keep;
+
+		d.num_blocks = 5;
+		n = kva_cache_elems(&d);
+		c = malloc((size_t)n * sizeof *c);
+		keep = malloc((size_t)n * sizeof *keep);
+		CHECK(c && keep);
+		for (int64_t i = 0; i < n; i++)
+			c[i] = CACHE_POISON;
+		fill_cells(c, &d, 0);
+		memcpy(keep, c, (size_t)n * sizeof *c);
+		/* a chain: block 2 gets what block 1 held before the call */
+		CHECK_EQ_I64(kva_ref_copy_blocks(c, &d, chain, 2), 0);
+		CHECK(block_holds(c, &d, 1, 0, 0) && block_holds(c, &d, 2, 0, 1));
+		CHECK(block_holds(c, &d, 0, 0, 0) && block_holds(c, &d, 3, 0, 3));
+		/* a cycle swaps */
+		memcpy(c, keep, (size_t)n * sizeof *c);
+		CHECK_EQ_I64(kva_ref_copy_blocks(c, &d, cycle, 2), 0);
+		CHECK(block_holds(c, &d, 0, 0, 1) && block_holds(c, &d, 1, 0, 0));
+		/* the gaps of the strided view and blocks not named: untouched */
+		for (int64_t i = 0, b0 = kva_cache_index(&d, 0, 0, 0),
+		     b2 = kva_cache_index(&d, 2 * d.block_size, 0, 0); i < n; i++)
+			if (i < b0 || i >= b2 || keep[i] == CACHE_POISON)
+				CHECK(c[i] == keep[i]);
+		/* a destination twice, an id outside: -1, nothing written */
+		memcpy(c, keep, (size_t)n * sizeof *c);
+		CHECK_EQ_I64(kva_ref_copy_blocks(c, &d, dup, 2), -1);
+		CHECK_EQ_I64(kva_ref_copy_blocks(c, &d, far, 2), -1);
+		CHECK_EQ_I64(kva_ref_copy_blocks(c, &d, NULL, 1), -1);
+		CHECK_EQ_I64(kva_ref_copy_blocks(c, &d, chain, -1), -1);
+		CHECK_EQ_I64(kva_ref_copy_blocks(c, &d, NULL, 0), 0);
+		CHECK(!memcmp(c, keep, (size_t)n * sizeof *c));
+		free(c);
+		free(keep);
+	}
+}
+
+/* swap_blocks: from one cache into another of the same block shape, any
+ * layouts; the source is left as it was; mismatched caches are refused. */
+static void t_swap_blocks(void)
+{
+	kva_cache_desc s = vllm, d = hnd, bad = hnd;
+	int64_t pairs[] = { 2, 0, 0, 2 }, ns, nd;
+	float *a, *b, *akeep, *bkeep;
+
+	d.num_blocks = 4;
+	ns = kva_cache_elems(&s);
+	nd = kva_cache_elems(&d);
+	a = malloc((size_t)ns * sizeof *a);
+	b = malloc((size_t)nd * sizeof *b);
+	akeep = malloc((size_t)ns * sizeof *a);
+	bkeep = malloc((size_t)nd * sizeof *b);
+	CHECK(a && b && akeep && bkeep);
+	fill_cells(a, &s, 0);
+	fill_cells(b, &d, 5000);
+	memcpy(akeep, a, (size_t)ns * sizeof *a);
+	memcpy(bkeep, b, (size_t)nd * sizeof *b);
+	CHECK_EQ_I64(kva_ref_swap_blocks(a, &s, b, &d, pairs, 2), 0);
+	CHECK(block_holds(b, &d, 0, 0, 2) && block_holds(b, &d, 2, 0, 0));
+	CHECK(block_holds(b, &d, 1, 5000, 1) && block_holds(b, &d, 3, 5000, 3));
+	CHECK(!memcmp(a, akeep, (size_t)ns * sizeof *a));
+	/* a source id past the source cache (3 blocks), a head count that
+	 * differs: refused, nothing written */
+	memcpy(b, bkeep, (size_t)nd * sizeof *b);
+	pairs[0] = 3;
+	CHECK_EQ_I64(kva_ref_swap_blocks(a, &s, b, &d, pairs, 2), -1);
+	pairs[0] = 2;
+	bad.num_heads = 1;
+	CHECK_EQ_I64(kva_ref_swap_blocks(a, &s, b, &bad, pairs, 2), -1);
+	CHECK(!memcmp(b, bkeep, (size_t)nd * sizeof *b));
+	free(a);
+	free(b);
+	free(akeep);
+	free(bkeep);
+}
+
 static void t_cuda_fallback(void)
 {
 	/* libkvarbiter.a carries the fallbacks until the CUDA object is
@@ -597,6 +708,8 @@ const unit_test suite_kernels[] = {
 	{ "kernels_cache_elems", t_cache_elems },
 	{ "kernels_strided", t_strided },
 	{ "kernels_engine_layouts", t_engine_layouts },
+	{ "kernels_copy_blocks", t_copy_blocks },
+	{ "kernels_swap_blocks", t_swap_blocks },
 	{ "kernels_cuda_fallback", t_cuda_fallback },
 	{ NULL, NULL }
 };
