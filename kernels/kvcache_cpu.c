@@ -196,27 +196,29 @@ static int check_pairs(const int64_t *pairs, int64_t npairs, int64_t nsrc, int64
 	return 0;
 }
 
-/* Block b's cells as rows (slot, head, dimension order), and back. */
+/* Block b's cells as rows (slot, head, dimension order), and back, a
+ * contiguous run of a head at a time. */
 static void get_block(const float *cache, const kva_cache_desc *d, int64_t b, float *rows)
 {
-	int64_t S = d->block_size, H = d->num_heads, D = d->head_dim;
+	int64_t S = d->block_size, H = d->num_heads, D = d->head_dim, run = run_length(d);
 
 	for (int64_t o = 0; o < S; o++)
 		for (int64_t h = 0; h < H; h++)
-			for (int64_t e = 0; e < D; e++)
+			for (int64_t e = 0; e < D; e += run)
 				memcpy(rows + (o * H + h) * D + e,
-				       cache + kva_cache_index(d, b * S + o, h, e), sizeof *rows);
+				       cache + kva_cache_index(d, b * S + o, h, e),
+				       (size_t)run * sizeof *rows);
 }
 
 static void put_block(float *cache, const kva_cache_desc *d, int64_t b, const float *rows)
 {
-	int64_t S = d->block_size, H = d->num_heads, D = d->head_dim;
+	int64_t S = d->block_size, H = d->num_heads, D = d->head_dim, run = run_length(d);
 
 	for (int64_t o = 0; o < S; o++)
 		for (int64_t h = 0; h < H; h++)
-			for (int64_t e = 0; e < D; e++)
+			for (int64_t e = 0; e < D; e += run)
 				memcpy(cache + kva_cache_index(d, b * S + o, h, e),
-				       rows + (o * H + h) * D + e, sizeof *rows);
+				       rows + (o * H + h) * D + e, (size_t)run * sizeof *rows);
 }
 
 /* Floats of a block's cells. */
@@ -240,7 +242,8 @@ int kva_ref_copy_blocks(float *cache, const kva_cache_desc *desc,
 	if (!cache)
 		return -1;
 	per = block_floats(desc);
-	if (!(held = malloc((size_t)(npairs * per) * sizeof *held)))
+	if ((uint64_t)npairs > SIZE_MAX / sizeof *held / (uint64_t)per ||
+	    !(held = malloc((size_t)(npairs * per) * sizeof *held)))
 		return -2;
 	for (int64_t i = 0; i < npairs; i++)
 		get_block(cache, desc, pairs[2 * i], held + i * per);

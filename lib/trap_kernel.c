@@ -161,8 +161,9 @@ struct kcall {
 	struct vmap cells;       /* gather: bits of a cell's first value -> slot
 	                            (built when first needed) */
 	struct vmap slack;       /* bits of a slack value -> its offset (built
-	                            when first needed, from rinit) */
-	const float *rinit;      /* the region before the call */
+	                            when first needed, from init) */
+	float *init;             /* the region the kernel writes, before the
+	                            call (slack, body, slack) */
 	int64_t nreg;            /* its floats */
 	struct vmap anyval;      /* bits of any value of a token's row -> the
 	                            token (built when first needed) */
@@ -246,7 +247,7 @@ static const struct vmap *kcall_slack(struct kcall *kc)
 	vmap_init(&kc->slack, (size_t)(kc->glo + kc->ghi));
 	for (int64_t i = 0; i < nreg; i++)
 		if (i < kc->glo || i >= nreg - kc->ghi)
-			*vmap_at(&kc->slack, bits(kc->rinit[i])) = i;
+			*vmap_at(&kc->slack, bits(kc->init[i])) = i;
 	return &kc->slack;
 }
 
@@ -1005,6 +1006,7 @@ static int64_t page_pad(int64_t n)
 static void kcall_free(struct kcall *kc)
 {
 	free(kc->slots);
+	free(kc->init);
 	free(kc->orig);
 	vmap_free(&kc->origcell);
 	vmap_free(&kc->owner);
@@ -1065,8 +1067,8 @@ static int kv_narrow(kva_trap *t, const size_t *ix, size_t n, int st, kva_err *e
 struct kprep {
 	struct kcall kc;
 	size_t *ix;              /* the tokens' queue indices, in the order sent */
-	float *data, *init, *ref;
-	size_t ndata, nreg, nslots;
+	float *data, *ref;       /* the kernel's inputs; the region it must leave */
+	size_t ndata, nslots;
 	int sparse;              /* an overflow call: the cache in the arena */
 	int64_t wlo;             /* overflow: the window's first block */
 	struct kreq kr;
@@ -1077,7 +1079,6 @@ struct kprep {
 static void kprep_free(struct kprep *p)
 {
 	free(p->data);
-	free(p->init);
 	free(p->ref);
 	free(p->ix);
 	kcall_free(&p->kc);
@@ -1182,7 +1183,8 @@ static int kprep_make(kva_trap *t, const size_t *ix, size_t n, struct kprep *p, 
 			(size_t)(kc->glo + kc->elems + kc->glo + page_pad(2 * kc->glo + kc->elems));
 	}
 	data = malloc(ndata * sizeof *data + 1);
-	init = malloc(nreg * sizeof *init + 1);
+	kc->init = init = malloc(nreg * sizeof *init + 1);
+	kc->nreg = (int64_t)nreg;
 	ref = malloc(nreg * sizeof *ref + 1);
 	if (!data || !init || !ref)
 		kva_die(KVA_EXIT_TROUBLE, "out of memory");
@@ -1245,12 +1247,8 @@ static int kprep_make(kva_trap *t, const size_t *ix, size_t n, struct kprep *p, 
 				  kc->stride);
 	}
 	p->data = data;
-	p->init = init;
-	kc->rinit = init;
-	kc->nreg = (int64_t)nreg;
 	p->ref = ref;
 	p->ndata = ndata;
-	p->nreg = nreg;
 	p->nslots = nslots;
 	p->sparse = sparse;
 	/* the request */
@@ -1289,7 +1287,7 @@ static void kprep_put(kva_trap *t, struct kprep *p)
 		if (kc->slots[i] >= 0)
 			kc->slots[i] -= p->wlo * kc->S;
 	kva_buf_put(&t->req, p->data, p->ndata * sizeof *p->data);
-	kva_buf_put(&t->req, p->init, p->nreg * sizeof *p->init);
+	kva_buf_put(&t->req, kc->init, (size_t)kc->nreg * sizeof *kc->init);
 	kva_buf_put(&t->req, zero, (8 - t->req.len % 8) % 8);
 	if (p->sparse) {
 		t->ocalls++;
@@ -1317,14 +1315,14 @@ static int kprep_judge(kva_trap *t, struct kprep *p, const struct krep *rep,
 		return 0;
 	}
 	judge_report(kc, rep);
-	if (memcmp(cand, p->ref, p->nreg * sizeof *p->ref)) {
+	if (memcmp(cand, p->ref, (size_t)kc->nreg * sizeof *p->ref)) {
 		/* the whole region, bit for bit: any difference is a
 		 * finding, each decoded to what the cell or row holds */
 		t->divergence = 1;
 		if (t->c.kind == KVA_KIND_WRITE)
-			judge_write(kc, cand, p->init);
+			judge_write(kc, cand, kc->init);
 		else
-			judge_gather(kc, cand, p->init, p->data);
+			judge_gather(kc, cand, kc->init, p->data);
 	}
 	for (size_t i = 0; i < n; i++) {
 		marked |= t->q[ix[i]].cls >= 0;
@@ -1419,7 +1417,7 @@ static int kv_run(kva_trap *t, struct kprep *p, size_t m, kva_err *e)
 	for (size_t j = 0; j < m; j++) {
 		kprep_put(t, &p[j]);
 		p[j].seq = hd.seq + (uint32_t)j;
-		end += sizeof rep + p[j].nreg * sizeof(float);
+		end += sizeof rep + (size_t)p[j].kc.nreg * sizeof(float);
 		p[j].rep_end = end;
 	}
 	((struct req_hdr *)(void *)t->req.p)->len = t->req.len - sizeof hd;
@@ -1503,10 +1501,9 @@ static int kv_batch_add(kva_trap *t, struct kbatch *b, const size_t *ix, size_t 
 			kva_err *e)
 {
 	struct kprep *p;
-	size_t bytes;
+	int alone = t->q[ix[0]].overflow;
 
-	if (b->m && t->q[b->p[0].ix[0]].overflow != t->q[ix[0]].overflow &&
-	    kv_batch_run(t, b, e))
+	if (alone && kv_batch_run(t, b, e))
 		return -1;
 	p = &b->p[b->m];
 	if (kprep_make(t, ix, n, p, e)) {
@@ -1514,9 +1511,9 @@ static int kv_batch_add(kva_trap *t, struct kbatch *b, const size_t *ix, size_t 
 		return -1;
 	}
 	b->m++;
-	bytes = (p->ndata + p->nreg) * sizeof(float) + p->nslots * sizeof(int64_t);
-	b->bytes += bytes;
-	if (b->m == KREQ_MAX_CALLS || b->bytes >= BATCH_BYTES || t->q[ix[0]].overflow)
+	b->bytes += (p->ndata + (size_t)p->kc.nreg) * sizeof(float) +
+		    p->nslots * sizeof(int64_t);
+	if (alone || b->m == KREQ_MAX_CALLS || b->bytes >= BATCH_BYTES)
 		return kv_batch_run(t, b, e);
 	return 0;
 }
