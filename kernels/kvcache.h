@@ -130,6 +130,19 @@ int kva_ref_gather_kv(const float *cache, const kva_cache_desc *desc,
 		      float *dst, int64_t dst_stride);
 
 /*
+ * CPU twin of kva_gather_paged (kvarbiter_candidate.h): the rows of each
+ * sequence's positions, read through its block-table row, one sequence
+ * after the other into dst.  Every sequence is checked first (start and
+ * length >= 0, its positions within max_blocks blocks, each table entry
+ * they name in [0, B)): -1 with nothing written if one is not.  The rows
+ * past the last sequence's are left alone.
+ */
+int kva_ref_gather_paged(const float *cache, const kva_cache_desc *desc,
+			 const int32_t *block_tables, int64_t max_blocks,
+			 const int64_t *seq_starts, const int64_t *seq_lens,
+			 int64_t num_seqs, float *dst, int64_t dst_stride);
+
+/*
  * CPU twins of the block copies serving engines make (vLLM's copy_blocks
  * within one cache, as prefix-cache copy-on-write does, and swap_blocks
  * between two caches, as offloading does): pairs holds npairs [src, dst]

@@ -196,18 +196,25 @@ static int check_pairs(const int64_t *pairs, int64_t npairs, int64_t nsrc, int64
 	return 0;
 }
 
+/* The H*D floats of the cell at slot into row. */
+static void read_cell(const float *cache, const kva_cache_desc *d, int64_t slot, float *row)
+{
+	int64_t H = d->num_heads, D = d->head_dim, run = run_length(d);
+
+	for (int64_t h = 0; h < H; h++)
+		for (int64_t dim = 0; dim < D; dim += run)
+			memcpy(row + h * D + dim, cache + kva_cache_index(d, slot, h, dim),
+			       (size_t)run * sizeof *row);
+}
+
 /* Block b's cells as rows (slot, head, dimension order), and back, a
  * contiguous run of a head at a time. */
 static void get_block(const float *cache, const kva_cache_desc *d, int64_t b, float *rows)
 {
-	int64_t S = d->block_size, H = d->num_heads, D = d->head_dim, run = run_length(d);
+	int64_t S = d->block_size, HD = (int64_t)d->num_heads * d->head_dim;
 
 	for (int64_t o = 0; o < S; o++)
-		for (int64_t h = 0; h < H; h++)
-			for (int64_t e = 0; e < D; e += run)
-				memcpy(rows + (o * H + h) * D + e,
-				       cache + kva_cache_index(d, b * S + o, h, e),
-				       (size_t)run * sizeof *rows);
+		read_cell(cache, d, b * S + o, rows + o * HD);
 }
 
 static void put_block(float *cache, const kva_cache_desc *d, int64_t b, const float *rows)
@@ -314,25 +321,44 @@ int kva_ref_gather_kv(const float *cache, const kva_cache_desc *desc,
 		      const int64_t *slot_mapping, int64_t num_tokens,
 		      float *dst, int64_t dst_stride)
 {
-	int64_t H, D, run;
-
 	if (check_call(desc, slot_mapping, num_tokens, dst, dst_stride, cache))
 		return -1;
-	H = desc->num_heads;
-	D = desc->head_dim;
-	run = run_length(desc);
-	for (int64_t t = 0; t < num_tokens; t++) {
-		float *row = dst + t * dst_stride;
-		int64_t slot = slot_mapping[t];
+	for (int64_t t = 0; t < num_tokens; t++)
+		if (slot_mapping[t] != -1)
+			read_cell(cache, desc, slot_mapping[t], dst + t * dst_stride);
+	return 0;
+}
 
-		if (slot == -1)
-			continue;
-		for (int64_t h = 0; h < H; h++)
-			for (int64_t dim = 0; dim < D; dim += run)
-				memcpy(row + h * D + dim,
-				       cache + kva_cache_index(desc, slot, h, dim),
-				       (size_t)run * sizeof(float));
+/* See kvcache.h: every sequence and named table entry checked, then the
+ * rows read in order. */
+int kva_ref_gather_paged(const float *cache, const kva_cache_desc *desc,
+			 const int32_t *block_tables, int64_t max_blocks,
+			 const int64_t *seq_starts, const int64_t *seq_lens,
+			 int64_t num_seqs, float *dst, int64_t dst_stride)
+{
+	int64_t S, row = 0;
+
+	if (kva_cache_desc_check(desc, NULL) || num_seqs < 0 || max_blocks < 0 ||
+	    dst_stride < (int64_t)desc->num_heads * desc->head_dim ||
+	    (num_seqs && (!seq_starts || !seq_lens)))
+		return -1;
+	S = desc->block_size;
+	for (int64_t i = 0; i < num_seqs; i++) {
+		int64_t p0 = seq_starts[i], n = seq_lens[i];
+
+		if (p0 < 0 || n < 0 || n > max_blocks * S || p0 > max_blocks * S - n)
+			return -1;
+		for (int64_t b = n ? p0 / S : 0; n && b <= (p0 + n - 1) / S; b++)
+			if (block_tables[i * max_blocks + b] < 0 ||
+			    block_tables[i * max_blocks + b] >= desc->num_blocks)
+				return -1;
+		if (n && (!cache || !dst || !block_tables))
+			return -1;
 	}
+	for (int64_t i = 0; i < num_seqs; i++)
+		for (int64_t p = seq_starts[i]; p < seq_starts[i] + seq_lens[i]; p++, row++)
+			read_cell(cache, desc, block_tables[i * max_blocks + p / S] * S + p % S,
+				  dst + row * dst_stride);
 	return 0;
 }
 

@@ -8,7 +8,8 @@
  *   write   a kernel that scatters token rows into a paged KV cache by
  *           slot, as vLLM's reshape_and_cache(_flash) does;
  *   gather  a kernel that reads token rows back out of the cache by slot,
- *           the read path of paged attention.
+ *           or by block table and sequence, the read path of paged
+ *           attention.
  *
  * grad-trap calls candidates in a sandboxed child process; a crash, hang
  * or abort is a finding, never a crash of grad-trap.  This header is
@@ -141,9 +142,29 @@ int kva_gather_kv(const float *cache, const kva_cache_desc *desc,
 		  float *dst, int64_t dst_stride);
 
 /*
+ * The gather as a paged-attention read path walks the cache: by block
+ * table and sequence, not by slot (as vLLM's gather_cache takes them, a
+ * chunk's start included).  Sequence i holds positions seq_starts[i] ..
+ * seq_starts[i] + seq_lens[i] - 1; position p of it lives at slot
+ *   block_tables[i*max_blocks + p/S] * S + p % S
+ * and goes to dst row cu_i + (p - seq_starts[i]), where cu_i is the sum of
+ * seq_lens[0..i): the sequences' rows follow each other, in order.  A
+ * sequence of length 0 (a batch padded to a captured size) has no rows;
+ * the rows of dst past the last sequence's are padding and must not be
+ * written.  Only the entries of block_tables that the positions name are
+ * blocks of the cache; the others may hold anything.  A gather kernel
+ * that defines it is called through it instead of kva_gather_kv.
+ */
+int kva_gather_paged(const float *cache, const kva_cache_desc *desc,
+		     const int32_t *block_tables, int64_t max_blocks,
+		     const int64_t *seq_starts, const int64_t *seq_lens,
+		     int64_t num_seqs, float *dst, int64_t dst_stride);
+
+/*
  * CUDA candidates (a .cu file, run with grad-trap --device cuda) export
- * the same two functions as extern "C" host functions; src, cache, dst
- * and slot_mapping are then DEVICE pointers (desc stays in host memory),
+ * the same functions as extern "C" host functions; src, cache, dst,
+ * slot_mapping, block_tables, seq_starts and seq_lens are then DEVICE
+ * pointers (desc stays in host memory),
  * and the function launches its kernels and synchronises before it
  * returns.
  */

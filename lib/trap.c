@@ -1159,8 +1159,9 @@ void kva_trap_summary(const kva_trap *t, kva_buf *b)
 		kva_buf_puts(b, ",\"constraints\":");
 		put_constraints(t, b);
 		kva_buf_printf(b, ",\"unclaimed\":%llu,\"strided_calls\":%llu,"
-			       "\"rows_calls\":%llu", (unsigned long long)t->unclaimed,
-			       (unsigned long long)t->scalls, (unsigned long long)t->rcalls);
+			       "\"rows_calls\":%llu,\"paged_calls\":%llu",
+			       (unsigned long long)t->unclaimed, (unsigned long long)t->scalls,
+			       (unsigned long long)t->rcalls, (unsigned long long)t->pcalls);
 		kva_buf_printf(b, ",\"overflow\":{\"calls\":%llu,\"tokens\":%llu,"
 			       "\"arena_bytes\":%zu,\"why_not\":",
 			       (unsigned long long)t->ocalls,

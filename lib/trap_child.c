@@ -40,6 +40,8 @@ typedef int (*fn_gather)(const float *, const kva_cache_desc *,
 			 const int64_t *, int64_t, float *, int64_t);
 typedef int (*fn_rows)(const float *, int64_t, int64_t, const int64_t *, int64_t,
 		       float *, const kva_cache_desc *);
+typedef int (*fn_paged)(const float *, const kva_cache_desc *, const int32_t *, int64_t,
+			const int64_t *, const int64_t *, int64_t, float *, int64_t);
 
 struct child_ctx {
 	const kva_oracle *o;
@@ -51,7 +53,8 @@ struct child_ctx {
 	kva_cudart cu;           /* --device cuda */
 	kva_constraints cons;    /* the kernel's kva_kernel_constraints */
 	uint32_t has_cons;
-	uint32_t abi;            /* GREET_ROWS: fn is kva_write_kv_rows */
+	uint32_t abi;            /* GREET_ROWS: fn is kva_write_kv_rows;
+	                            GREET_PAGED: fn is kva_gather_paged */
 };
 
 int kva_trap_oracle_id(const kva_oracle *o)
@@ -184,6 +187,23 @@ static int64_t first_diff(const void *a, const void *b, size_t n, size_t sz)
 	return -1;
 }
 
+/* Call the kernel: src a write's rows, slots the slot mapping (a paged
+ * gather's sequences: trap_proto.h), cache the cache, out a gather's first
+ * output row. */
+static int32_t kfn(const struct child_ctx *cc, const struct kreq *kr, float *src,
+		   int64_t *slots, float *cache, float *out, const kva_cache_desc *desc)
+{
+	if (cc->abi & GREET_PAGED)
+		return ((fn_paged)cc->fn)(cache, desc, (const int32_t *)(const void *)
+					  (slots + 2 * kr->nseq), kr->maxb, slots,
+					  slots + kr->nseq, kr->nseq, out, kr->stride);
+	if (cc->abi & GREET_ROWS)
+		return ((fn_rows)cc->fn)(src, kr->stride, kr->n, slots, kr->nslots, cache, desc);
+	if (cc->kind == KVA_KIND_WRITE)
+		return ((fn_write)cc->fn)(src, kr->stride, slots, kr->n, cache, desc);
+	return ((fn_gather)cc->fn)(cache, desc, slots, kr->n, out, kr->stride);
+}
+
 /*
  * The same kernel call on a GPU: copy the slot mapping, the data and the
  * region to the device, run the candidate on device pointers, copy the
@@ -209,14 +229,8 @@ static int cuda_kernel(const struct child_ctx *cc, const struct kreq *kr,
 		rc = -1000 - err;
 		goto out;
 	}
-	if (cc->abi & GREET_ROWS)
-		rc = ((fn_rows)cc->fn)(dd, kr->stride, kr->n, ds, kr->nslots,
-				       (float *)dr + kr->glo, desc);
-	else if (cc->kind == KVA_KIND_WRITE)
-		rc = ((fn_write)cc->fn)(dd, kr->stride, ds, kr->n, (float *)dr + kr->glo, desc);
-	else
-		rc = ((fn_gather)cc->fn)((float *)dd + kr->glo, desc, ds, kr->n,
-					 (float *)dr + kr->glo, kr->stride);
+	rc = kfn(cc, kr, dd, ds, (float *)(cc->kind == KVA_KIND_WRITE ? dr : dd) + kr->glo,
+		 (float *)dr + kr->glo, desc);
 	if ((err = cu->synchronize()) ||
 	    (err = cu->memcpy_(region, dr, nr, KVA_CUDA_D2H)) ||
 	    (err = cu->memcpy_(slots, ds, ns, KVA_CUDA_D2H)) ||
@@ -403,15 +417,7 @@ static int32_t krun_call(const struct child_ctx *cc, const struct kreq *kr,
 		memcpy(r->win, big, nbig * sizeof *big);
 		cache = (float *)(void *)(arena + KVA_ARENA_LOW);
 	}
-	if (cc->abi & GREET_ROWS)
-		rc = ((fn_rows)cc->fn)(r->data, kr->stride, kr->n, r->slots, kr->nslots,
-				       cache, r->desc);
-	else if (cc->kind == KVA_KIND_WRITE)
-		rc = ((fn_write)cc->fn)(r->data, kr->stride, r->slots, kr->n, cache,
-					r->desc);
-	else
-		rc = ((fn_gather)cc->fn)(cache, r->desc, r->slots, kr->n,
-					 r->region + kr->glo, kr->stride);
+	rc = kfn(cc, kr, r->data, r->slots, cache, r->region + kr->glo, r->desc);
 	krun_sync(cc, kr, r);
 	return rc;
 }
@@ -460,8 +466,11 @@ static int kjob_take(const struct child_ctx *cc, struct kjob *j, const char **p,
 	if (left < sizeof *kr)
 		return -1;
 	memcpy(kr, *p, sizeof *kr);
-	if (kr->n < 0 || kr->nslots < 0 || kr->nslots > kr->n ||
-	    (kr->nslots < kr->n && !(cc->abi & GREET_ROWS)) ||
+	if (kr->n < 0 || kr->nslots < 0 || kr->nseq < 0 || kr->maxb < 0 ||
+	    ((cc->abi & GREET_PAGED) ? kr->nseq > kr->n + 65536 || kr->maxb > (1 << 24) ||
+	     kr->nslots != 2 * kr->nseq + (kr->nseq * kr->maxb + 1) / 2 :
+	     kr->nseq || kr->maxb || kr->nslots > kr->n ||
+	     (kr->nslots < kr->n && !(cc->abi & GREET_ROWS))) ||
 	    kr->stride < 0 || kr->glo < 0 || kr->ghi < 0 || kr->elems < 0 ||
 	    kr->ndata < 0 || kr->nreg < 0 || kr->repeat < 1 || (kr->base >= 0 && cc->cuda) ||
 	    (uint64_t)kr->nslots > left || (uint64_t)kr->ndata > left ||
@@ -642,6 +651,8 @@ static int serve_soak(const struct child_ctx *cc, const struct req_hdr *hd,
 			goto reply;      /* no calls: the reply says 0 */
 		HD = (int64_t)kr.desc.num_heads * kr.desc.head_dim;
 		kr.n = kr.nslots = 1;
+		if (cc->abi & GREET_PAGED)  /* one sequence of one token */
+			kr.nseq = kr.maxb = 1, kr.nslots = 3;
 		kr.stride = HD;
 		kr.ndata = cc->kind == KVA_KIND_WRITE ? HD : kva_cache_elems(&kr.desc);
 		kr.nreg = cc->kind == KVA_KIND_WRITE ? kva_cache_elems(&kr.desc) : HD;
@@ -665,15 +676,14 @@ static int serve_soak(const struct child_ctx *cc, const struct req_hdr *hd,
 		sp.calls++;
 
 		if (kernel) {
+			/* the slot; a paged gather's start, length 1, table {0} */
 			r.slots[0] = (int64_t)(i % (uint64_t)kr.desc.block_size);
+			if (kr.nseq)
+				r.slots[1] = 1, r.slots[2] = 0;
 			*r.desc = kr.desc;
 			r.data[i % (uint64_t)kr.ndata] += 1.0f;
-			if (cc->abi & GREET_ROWS)
-				((fn_rows)cc->fn)(r.data, kr.stride, 1, r.slots, 1, r.region, r.desc);
-			else if (cc->kind == KVA_KIND_WRITE)
-				((fn_write)cc->fn)(r.data, kr.stride, r.slots, 1, r.region, r.desc);
-			else
-				((fn_gather)cc->fn)(r.data, r.desc, r.slots, 1, r.region, kr.stride);
+			kfn(cc, &kr, r.data, r.slots, cc->kind == KVA_KIND_WRITE ? r.region : r.data,
+			    r.region, r.desc);
 		} else {
 			static int32_t t0[4], t1[2], t2[4], t3[1];
 			int64_t in[KVA_MAX_IN] = { 0 }, out[KVA_MAX_OUT];
@@ -935,12 +945,16 @@ static int load(struct child_ctx *cc, char *msg, size_t n)
 	if (cc->kind == KVA_KIND_WRITE && dlsym(h, "kva_write_kv_rows")) {
 		snprintf(sym, sizeof sym, "kva_write_kv_rows");
 		cc->abi |= GREET_ROWS;
-	} else if (cc->kind == KVA_KIND_WRITE)
+	} else if (cc->kind == KVA_KIND_WRITE) {
 		snprintf(sym, sizeof sym, "kva_write_kv");
-	else if (cc->kind == KVA_KIND_GATHER)
+	} else if (cc->kind == KVA_KIND_GATHER && dlsym(h, "kva_gather_paged")) {
+		snprintf(sym, sizeof sym, "kva_gather_paged");
+		cc->abi |= GREET_PAGED;
+	} else if (cc->kind == KVA_KIND_GATHER) {
 		snprintf(sym, sizeof sym, "kva_gather_kv");
-	else
+	} else {
 		snprintf(sym, sizeof sym, "route_%s", cc->o->name);
+	}
 	for (char *q = sym; *q; q++)
 		if (*q == '-')
 			*q = '_';

@@ -64,6 +64,7 @@ struct kva_trap {
 	uint64_t scalls;             /* calls on a strided cache */
 	uint32_t abi;                /* GREET_ROWS: kva_write_kv_rows */
 	uint64_t rcalls;             /* calls with padding rows past the slots */
+	uint64_t pcalls;             /* calls through kva_gather_paged */
 	int queue_overflow;          /* cases queued now are overflow tokens */
 	uint64_t ocalls, otokens;    /* overflow calls made, their tokens */
 	const char *overflow_why;    /* why overflow calls were not made, or NULL */

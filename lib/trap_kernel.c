@@ -178,6 +178,10 @@ struct kcall {
 	int slack_written;       /* a slack band written at all */
 	int64_t lost_cell;       /* a cell no token owns changed, or -1 */
 	int64_t lost_gap;        /* an element between cells changed, or -1 */
+	/* a paged gather (GREET_PAGED): its sequences, the local token
+	 * that heads each (a padding token for one of length 0) */
+	int64_t nseq, maxb;
+	size_t *seqtok;
 };
 
 /* The identity of local token i: its index in the run, so its payload is
@@ -780,6 +784,12 @@ static void judge_report(struct kcall *kc, const struct krep *r)
 			if (e >= 0 && e < kc->elems && (s = slot_of_elem(kc, e)) >= 0 &&
 			    (u = vmap_get(&kc->owner, (uint64_t)s)) >= 0)
 				who = (size_t)u;
+		} else if ((r->mut & KREP_MUT_SLOTS) && kc->nseq) {
+			/* starts, lengths, then the table rows, two a word */
+			int64_t q = r->mut_at < 2 * kc->nseq ? r->mut_at % kc->nseq :
+				    (r->mut_at - 2 * kc->nseq) * 2 / kc->maxb;
+
+			who = q < kc->nseq ? kc->seqtok[q] : 0;
 		} else if (r->mut & KREP_MUT_SLOTS) {
 			who = (size_t)r->mut_at;
 		}
@@ -788,8 +798,9 @@ static void judge_report(struct kcall *kc, const struct krep *r)
 		kmark(tok(kc, who), KVA_C_INPUT_MUTATION, -1);
 		snprintf(tok(kc, who)->why, sizeof tok(kc, who)->why, "the call changed %s",
 			 r->mut & KREP_MUT_DATA ? (write ? "its source rows" :
-			 "the cache it reads") : r->mut & KREP_MUT_SLOTS ?
-			 "the slot mapping" : "the cache descriptor");
+			 "the cache it reads") : r->mut & KREP_MUT_SLOTS ? (kc->nseq ?
+			 "the block tables or sequences" : "the slot mapping") :
+			 "the cache descriptor");
 	}
 	if (r->nondet_at >= 0) {
 		int64_t e = r->nondet_at - kc->glo, u = -1;
@@ -1008,6 +1019,7 @@ static void kcall_free(struct kcall *kc)
 	free(kc->slots);
 	free(kc->init);
 	free(kc->orig);
+	free(kc->seqtok);
 	vmap_free(&kc->origcell);
 	vmap_free(&kc->owner);
 	vmap_free(&kc->heads);
@@ -1071,6 +1083,9 @@ struct kprep {
 	size_t ndata, nslots;
 	int sparse;              /* an overflow call: the cache in the arena */
 	int64_t wlo;             /* overflow: the window's first block */
+	int64_t *pos;            /* a paged gather: each token's position */
+	uint64_t *pseq;          /* and its sequence's key */
+	int64_t *seqs;           /* what is sent in the slots' place */
 	struct kreq kr;
 	uint32_t seq;            /* of its request in the batch */
 	size_t rep_end;          /* where its reply ends in the batch's reply */
@@ -1081,8 +1096,151 @@ static void kprep_free(struct kprep *p)
 	free(p->data);
 	free(p->ref);
 	free(p->ix);
+	free(p->pos);
+	free(p->pseq);
+	free(p->seqs);
 	kcall_free(&p->kc);
 	memset(p, 0, sizeof *p);
+}
+
+/* A token of a paged gather's call: its sequence (the world, and for
+ * flashinfer the request), its position, its place in the call. */
+struct ptok {
+	uint64_t seq;
+	int64_t pos;
+	size_t at;
+};
+
+static int by_seq(const void *a, const void *b)
+{
+	const struct ptok *x = a, *y = b;
+
+	if (x->seq != y->seq)
+		return x->seq < y->seq ? -1 : 1;
+	return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+/*
+ * A paged gather's call (GREET_PAGED) in the order its rows come: the
+ * tokens by sequence and position, then the padding tokens, whose rows
+ * follow the last sequence's.  Each run of consecutive positions of one
+ * sequence becomes a sequence of the call (kprep_seqs).
+ */
+static void kprep_paged(kva_trap *t, struct kprep *p, size_t n)
+{
+	struct ptok *pt = malloc((n + 1) * sizeof *pt);
+	size_t nr = 0;
+
+	p->pos = malloc((n + 1) * sizeof *p->pos);
+	p->pseq = malloc((n + 1) * sizeof *p->pseq);
+	if (!pt || !p->pos || !p->pseq)
+		kva_die(KVA_EXIT_TROUBLE, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		const struct tcase *k = &t->q[p->ix[i]];
+		int fi = t->oid == OR_FLASHINFER;
+
+		if (kva_trap_case_slot(t, k) < 0)
+			continue;
+		pt[nr].seq = wkey(kva_trap_world_hash(t, k), fi ? k->in[0] : 0);
+		pt[nr].pos = k->in[fi ? 1 : 0];
+		pt[nr++].at = p->ix[i];
+	}
+	qsort(pt, nr, sizeof *pt, by_seq);
+	for (size_t i = 0, m = nr; i < n; i++)
+		if (kva_trap_case_slot(t, &t->q[p->ix[i]]) < 0) {
+			pt[m].seq = 0;
+			pt[m].pos = -1;
+			pt[m++].at = p->ix[i];
+		}
+	for (size_t i = 0; i < n; i++) {
+		p->ix[i] = pt[i].at;
+		p->pos[i] = pt[i].pos;
+		p->pseq[i] = pt[i].seq;
+	}
+	free(pt);
+	t->pcalls++;
+}
+
+/*
+ * The sequences of a paged gather's call, sent in the slots' place
+ * (trap_proto.h): a run of consecutive positions of one sequence is a
+ * sequence; each padding token a sequence of length 0, spread among
+ * them, the first one in front and another at the end.  A table row
+ * names, at each block a position uses, the call's block of its slot
+ * (the real block for an overflow call); every other entry names the
+ * block past the cache.  A sequence whose first block is past the 16th
+ * is moved down by whole blocks to start in the 16th: its rows and cells
+ * are the same, and the tables stay the size engines give.
+ */
+static void kprep_seqs(struct kprep *p, int64_t nblocks)
+{
+	struct kcall *kc = &p->kc;
+	size_t n = kc->n, nr = 0, npad, nrs = 0, k = 0;
+	int64_t S = kc->S, base = p->sparse ? p->wlo : 0, maxb = 1, *shift;
+	int32_t *tab;
+
+	for (size_t i = 0; i < n; i++)
+		if (kc->slots[i] >= 0) {
+			nrs += !nr || p->pseq[i] != p->pseq[i - 1] || p->pos[i] != p->pos[i - 1] + 1;
+			nr++;
+		}
+	npad = n - nr;
+	kc->nseq = (int64_t)(nrs + npad);
+	if (!(kc->seqtok = malloc((size_t)(kc->nseq + 1) * sizeof *kc->seqtok)) ||
+	    !(shift = calloc((size_t)kc->nseq + 1, sizeof *shift)))
+		kva_die(KVA_EXIT_TROUBLE, "out of memory");
+	/* the sequences in order: seqtok, and each one's length in shift
+	 * for now (a padding sequence: -1) */
+	for (size_t i = 0, r = 0, pad = 0; i <= nr; i++) {
+		int head = i < nr && (!i || p->pseq[i] != p->pseq[i - 1] ||
+				      p->pos[i] != p->pos[i - 1] + 1);
+
+		/* before real sequence r: the padding ones due there */
+		while ((i == nr || head) && pad < npad &&
+		       (npad == 1 ? r == nrs / 2 : pad * nrs / (npad - 1) <= r)) {
+			kc->seqtok[k] = nr + pad++;
+			shift[k++] = -1;
+		}
+		if (head) {
+			kc->seqtok[k] = i;
+			shift[k++] = 0;
+			r++;
+		}
+	}
+	/* the table rows' length */
+	for (int64_t q = 0; q < kc->nseq; q++) {
+		size_t h = kc->seqtok[q], e = h;
+
+		if (shift[q] < 0)
+			continue;
+		while (e + 1 < nr && p->pseq[e + 1] == p->pseq[h] && p->pos[e + 1] == p->pos[e] + 1)
+			e++;
+		shift[q] = p->pos[h] / S > 16 ? (p->pos[h] / S - 16) * S : 0;
+		if ((p->pos[e] - shift[q]) / S + 1 > maxb)
+			maxb = (p->pos[e] - shift[q]) / S + 1;
+	}
+	kc->maxb = maxb;
+	p->nslots = (size_t)(2 * kc->nseq + (kc->nseq * maxb + 1) / 2);
+	if (!(p->seqs = calloc(p->nslots + 1, sizeof *p->seqs)))
+		kva_die(KVA_EXIT_TROUBLE, "out of memory");
+	tab = (int32_t *)(void *)(p->seqs + 2 * kc->nseq);
+	for (int64_t q = 0; q < kc->nseq; q++) {
+		size_t h = kc->seqtok[q], e = h;
+
+		for (int64_t b = 0; b < maxb; b++)
+			tab[q * maxb + b] = (int32_t)nblocks;
+		if (shift[q] < 0)
+			continue;
+		for (; e < nr && p->pseq[e] == p->pseq[h] && p->pos[e] == p->pos[h] + (int64_t)(e - h); e++)
+			tab[q * maxb + (p->pos[e] - shift[q]) / S] =
+				(int32_t)(kc->slots[e] / S + base);
+		p->seqs[q] = p->pos[h] - shift[q];
+		p->seqs[kc->nseq + q] = (int64_t)(e - h);
+	}
+	free(shift);
+	p->kr.nseq = kc->nseq;
+	p->kr.maxb = maxb;
+	p->kr.nslots = (int64_t)p->nslots;
 }
 
 /*
@@ -1119,6 +1277,8 @@ static int kprep_make(kva_trap *t, const size_t *ix, size_t n, struct kprep *p, 
 			t->rcalls++;
 		}
 	}
+	if ((t->abi & GREET_PAGED) && !write)
+		kprep_paged(t, p, n);
 	ix = p->ix;
 	kc->lost_cell = kc->lost_gap = -1;
 	kc->t = t;
@@ -1268,6 +1428,8 @@ static int kprep_make(kva_trap *t, const size_t *ix, size_t n, struct kprep *p, 
 		p->kr.desc.num_blocks = (int32_t)(p->wlo + kc->nblk + 1);
 		p->kr.base = p->wlo * kc->S * kc->H * kc->D - kc->glo;
 	}
+	if (p->pseq)
+		kprep_seqs(p, p->kr.desc.num_blocks);
 	return 0;
 }
 
@@ -1279,11 +1441,11 @@ static void kprep_put(kva_trap *t, struct kprep *p)
 
 	kva_buf_put(&t->req, &p->kr, sizeof p->kr);
 	/* an overflow call: the kernel is given the real slots */
-	for (size_t i = 0; p->sparse && i < kc->n; i++)
+	for (size_t i = 0; p->sparse && !p->seqs && i < kc->n; i++)
 		if (kc->slots[i] >= 0)
 			kc->slots[i] += p->wlo * kc->S;
-	kva_buf_put(&t->req, kc->slots, p->nslots * sizeof *kc->slots);
-	for (size_t i = 0; p->sparse && i < kc->n; i++)
+	kva_buf_put(&t->req, p->seqs ? p->seqs : kc->slots, p->nslots * sizeof *kc->slots);
+	for (size_t i = 0; p->sparse && !p->seqs && i < kc->n; i++)
 		if (kc->slots[i] >= 0)
 			kc->slots[i] -= p->wlo * kc->S;
 	kva_buf_put(&t->req, p->data, p->ndata * sizeof *p->data);

@@ -15,7 +15,8 @@
  * why not ("cannot load: ..."); after an empty text, u32 1 and the
  * kernel's kva_constraints (kvarbiter_candidate.h) when it defines
  * kva_kernel_constraints, else u32 0 and as many zero bytes; then u32
- * ABI flags (GREET_ROWS: a write kernel defines kva_write_kv_rows).
+ * ABI flags (GREET_ROWS: a write kernel defines kva_write_kv_rows;
+ * GREET_PAGED: a gather kernel defines kva_gather_paged).
  *
  * Request: struct req_hdr, then len payload bytes.  Every answer carries
  * the request's seq, so bytes a candidate writes into the reply pipe by
@@ -31,7 +32,10 @@
  *                  (GMSG_DIV with its table data, GMSG_BEAT every
  *                  BEAT_EVERY cases or BEAT_SECONDS, GMSG_DONE last).
  *   MODE_KERNEL    n calls (at most KREQ_MAX_CALLS), each: struct kreq,
- *                  the slot mapping (int64 x nslots), the input data
+ *                  the slot mapping (int64 x nslots; for a paged gather
+ *                  the call's sequences instead: seq_starts and seq_lens,
+ *                  int64 x nseq each, then the block tables, int32 x
+ *                  nseq x maxb, zero-padded to 8 bytes), the input data
  *                  (ndata floats: the source rows of a write, or the
  *                  slack, the cache and the slack of a gather), then the
  *                  region the kernel writes as it is before the call
@@ -110,6 +114,8 @@ struct kreq {                    /* after the header in MODE_KERNEL */
 	int64_t base;            /* -1, or an overflow call: the element of
 	                            the arena's cache where the cache's buffer
 	                            (region or data) starts */
+	int64_t nseq, maxb;      /* a paged gather (GREET_PAGED): sequences,
+	                            block-table row length; 0 otherwise */
 };
 
 /* The reply to MODE_KERNEL, before the region the call wrote. */
@@ -122,7 +128,7 @@ struct krep {
 	int64_t nondet_at;       /* first element in which runs differ, or -1 */
 };
 enum { KREP_MUT_DATA = 1, KREP_MUT_SLOTS = 2, KREP_MUT_DESC = 4 };
-enum { GREET_ROWS = 1 };
+enum { GREET_ROWS = 1, GREET_PAGED = 2 };
 
 struct sreq {                    /* after the header in MODE_SOAK */
 	kva_cache_desc desc;     /* a kernel's cache shape (num_blocks 1) */

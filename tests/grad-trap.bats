@@ -556,6 +556,37 @@ setup() {
 	run -0 jq -e '.rows_calls == 0' <<< "${lines[-1]}"
 }
 
+@test "kernels: a paged gather (kva_gather_paged) walks block tables by sequence: the fixes pass, the cited bugs are blocked, a changed table is input_mutation" {
+	G="$ROOT/fixtures/candidates/paged-gather"
+	for o in paged paged-ring flashinfer; do
+		for c in correct-table-walk correct-row-search; do
+			run -0 --separate-stderr grad-trap --kind gather --layout vllm-x --candidate "$G/$c.c" --oracle "$o" --boundaries
+			run -0 jq -e '.verdict == "PASS" and .paged_calls > 20 and .overflow.calls == 4 and .cases > 20000' <<< "${lines[-1]}"
+		done
+		# the table at the chunk's own positions, not its request's
+		run -1 --separate-stderr grad-trap --kind gather --candidate "$G/chunk-relative-table.c" --oracle "$o" --boundaries --max-map 0
+		run -0 jq -e '.verdict == "HARD_BLOCK" and .classes.misroute > 100' <<< "${lines[-1]}"
+		# table rows max_blocks apart, not packed
+		run -1 --separate-stderr grad-trap --kind gather --candidate "$G/packed-table-rows.c" --oracle "$o" --boundaries --max-map 0
+		run -0 jq -e '.verdict == "HARD_BLOCK" and .classes.misroute > 1000' <<< "${lines[-1]}"
+		# the rows past a sequence's length are the padding rows' own
+		run -1 --separate-stderr grad-trap --kind gather --candidate "$G/whole-last-block.c" --oracle "$o" --boundaries --max-map 1000
+		run -0 jq -e -s '.[-1].classes.unmapped_write > 100 and (map(select(.class == "unmapped_write")) | length > 0
+		  and all(.[]; .expect.unmapped == true or .expect.slot == -1))' <<< "$output"
+	done
+	# strided views only where declared
+	run -0 --separate-stderr grad-trap --kind gather --candidate "$G/correct-table-walk.c" --oracle paged --boundaries
+	run -0 jq -e '.strided_calls > 5' <<< "${lines[-1]}"
+	run -0 --separate-stderr grad-trap --kind gather --candidate "$G/correct-row-search.c" --oracle paged --boundaries
+	run -0 jq -e '.strided_calls == 0' <<< "${lines[-1]}"
+	run -1 --separate-stderr grad-trap --kind gather --candidate "$F/gather-paged-mutates-table.c" --oracle paged --boundaries --max-map 1
+	run -0 jq -e -s '.[0].class == "input_mutation" and .[0].why == "the call changed the block tables or sequences"
+	  and .[-1].classes.input_mutation > 0 and .[-1].diverged == .[-1].classes.input_mutation' <<< "$output"
+	# a kva_gather_kv kernel is never called by table
+	run -0 --separate-stderr grad-trap --kind gather --candidate "$ROOT/fixtures/candidates/gather/correct-index.c" --oracle paged --boundaries
+	run -0 jq -e '.paged_calls == 0' <<< "${lines[-1]}"
+}
+
 @test "kernels: the payload comes from the seed: fresh by default, recorded, replayed by --seed" {
 	C="$ROOT/fixtures/candidates/write/correct-index.c"
 	run -0 grad-trap --kind write --candidate "$C" --oracle paged --boundaries

@@ -675,6 +675,54 @@ static void t_swap_blocks(void)
 	free(bkeep);
 }
 
+/* gather_paged: the rows of each sequence through its table row, in
+ * order, the same rows as a gather of their slots; the rows past the
+ * last sequence and the table entries no position names are left alone;
+ * a bad sequence or entry writes nothing. */
+static void t_gather_paged(void)
+{
+	for (size_t k = 0; k < NSHAPES; k++) {
+		const kva_cache_desc *d = &shapes[k];
+		int64_t S = d->block_size, HD = (int64_t)d->num_heads * d->head_dim;
+		/* three sequences of 3 blocks' rows: one from 0, one of length
+		 * 0, one from S + 1 crossing into the third block */
+		int32_t tab[3 * 3] = { 1, 0, 7, 99, 99, 99, -5, 1, 0 };
+		int64_t starts[3] = { 0, 0, S + 1 }, lens[3] = { S + 1, 0, S }, nrow = 2 * S + 3;
+		int64_t slots[64], n = 0, elems = kva_cache_elems(d);
+		float *c = malloc((size_t)elems * sizeof *c);
+		float *got = malloc((size_t)(nrow * HD) * sizeof *got);
+		float *want = malloc((size_t)(nrow * HD) * sizeof *want);
+
+		CHECK(c && got && want && 2 * S + 1 <= 64);
+		fill_cells(c, d, 0);
+		for (int64_t i = 0; i < nrow * HD; i++)
+			got[i] = want[i] = CACHE_POISON;
+		for (int64_t q = 0; q < 3; q++)
+			for (int64_t p = starts[q]; p < starts[q] + lens[q]; p++)
+				slots[n++] = (int64_t)tab[q * 3 + p / S] * S + p % S;
+		CHECK_EQ_I64(kva_ref_gather_kv(c, d, slots, n, want, HD), 0);
+		CHECK_EQ_I64(kva_ref_gather_paged(c, d, tab, 3, starts, lens, 3, got, HD), 0);
+		CHECK(!memcmp(got, want, (size_t)(nrow * HD) * sizeof *got));
+		CHECK(got[(2 * S + 1) * HD] == CACHE_POISON);
+		/* a named entry outside the cache, a sequence past its row, a
+		 * negative length: -1, nothing written */
+		for (int64_t i = 0; i < nrow * HD; i++)
+			got[i] = CACHE_POISON;
+		tab[2] = 3;
+		lens[0] = 2 * S + 1;
+		CHECK_EQ_I64(kva_ref_gather_paged(c, d, tab, 3, starts, lens, 3, got, HD), -1);
+		tab[2] = 7;
+		lens[0] = 3 * S + 1;
+		CHECK_EQ_I64(kva_ref_gather_paged(c, d, tab, 3, starts, lens, 3, got, HD), -1);
+		lens[0] = -1;
+		CHECK_EQ_I64(kva_ref_gather_paged(c, d, tab, 3, starts, lens, 3, got, HD), -1);
+		CHECK(got[0] == CACHE_POISON && got[nrow * HD - 1] == CACHE_POISON);
+		free(c);
+		free(got);
+		free(want);
+	}
+}
+
 static void t_cuda_fallback(void)
 {
 	/* libkvarbiter.a carries the fallbacks until the CUDA object is
@@ -710,6 +758,7 @@ const unit_test suite_kernels[] = {
 	{ "kernels_engine_layouts", t_engine_layouts },
 	{ "kernels_copy_blocks", t_copy_blocks },
 	{ "kernels_swap_blocks", t_swap_blocks },
+	{ "kernels_gather_paged", t_gather_paged },
 	{ "kernels_cuda_fallback", t_cuda_fallback },
 	{ NULL, NULL }
 };
