@@ -130,6 +130,20 @@ int kva_ref_gather_kv(const float *cache, const kva_cache_desc *desc,
 		      float *dst, int64_t dst_stride);
 
 /*
+ * CPU twin of kva_write_kv_pair (kvarbiter_candidate.h): the keys into
+ * key_cache and the values into value_cache, each row t < num_slots at
+ * slot slot_mapping[t] (-1: padding), the rows past num_slots nowhere.
+ * Both caches, their shapes (the same B, S, H and D) and every slot are
+ * checked first: -1 with nothing written if one is bad.  Two views that
+ * share an element are not detected: the value is written last.
+ */
+int kva_ref_write_kv_pair(const float *key, int64_t key_stride,
+			  const float *value, int64_t value_stride, int64_t num_rows,
+			  const int64_t *slot_mapping, int64_t num_slots,
+			  float *key_cache, const kva_cache_desc *key_desc,
+			  float *value_cache, const kva_cache_desc *value_desc);
+
+/*
  * CPU twin of kva_gather_paged (kvarbiter_candidate.h): the rows of each
  * sequence's positions, read through its block-table row, one sequence
  * after the other into dst.  Every sequence is checked first (start and

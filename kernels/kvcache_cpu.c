@@ -207,6 +207,17 @@ static void read_cell(const float *cache, const kva_cache_desc *d, int64_t slot,
 			       (size_t)run * sizeof *row);
 }
 
+/* The H*D floats of row into the cell at slot. */
+static void write_cell(float *cache, const kva_cache_desc *d, int64_t slot, const float *row)
+{
+	int64_t H = d->num_heads, D = d->head_dim, run = run_length(d);
+
+	for (int64_t h = 0; h < H; h++)
+		for (int64_t dim = 0; dim < D; dim += run)
+			memcpy(cache + kva_cache_index(d, slot, h, dim), row + h * D + dim,
+			       (size_t)run * sizeof *row);
+}
+
 /* Block b's cells as rows (slot, head, dimension order), and back, a
  * contiguous run of a head at a time. */
 static void get_block(const float *cache, const kva_cache_desc *d, int64_t b, float *rows)
@@ -219,13 +230,10 @@ static void get_block(const float *cache, const kva_cache_desc *d, int64_t b, fl
 
 static void put_block(float *cache, const kva_cache_desc *d, int64_t b, const float *rows)
 {
-	int64_t S = d->block_size, H = d->num_heads, D = d->head_dim, run = run_length(d);
+	int64_t S = d->block_size, HD = (int64_t)d->num_heads * d->head_dim;
 
 	for (int64_t o = 0; o < S; o++)
-		for (int64_t h = 0; h < H; h++)
-			for (int64_t e = 0; e < D; e += run)
-				memcpy(cache + kva_cache_index(d, b * S + o, h, e),
-				       rows + (o * H + h) * D + e, (size_t)run * sizeof *rows);
+		write_cell(cache, d, b * S + o, rows + o * HD);
 }
 
 /* Floats of a block's cells. */
@@ -293,25 +301,35 @@ int kva_ref_write_kv(const float *src, int64_t src_stride,
 		     const int64_t *slot_mapping, int64_t num_tokens,
 		     float *cache, const kva_cache_desc *desc)
 {
-	int64_t H, D, run;
-
 	if (check_call(desc, slot_mapping, num_tokens, src, src_stride, cache))
 		return -1;
-	H = desc->num_heads;
-	D = desc->head_dim;
-	run = run_length(desc);
-	for (int64_t t = 0; t < num_tokens; t++) {
-		const float *row = src + t * src_stride;
-		int64_t slot = slot_mapping[t];
+	for (int64_t t = 0; t < num_tokens; t++)
+		if (slot_mapping[t] != -1)
+			write_cell(cache, desc, slot_mapping[t], src + t * src_stride);
+	return 0;
+}
 
-		if (slot == -1)
-			continue;
-		for (int64_t h = 0; h < H; h++)
-			for (int64_t dim = 0; dim < D; dim += run)
-				memcpy(cache + kva_cache_index(desc, slot, h, dim),
-				       row + h * D + dim,
-				       (size_t)run * sizeof(float));
-	}
+/* See kvcache.h: both caches and every slot checked, then the writes. */
+int kva_ref_write_kv_pair(const float *key, int64_t key_stride,
+			  const float *value, int64_t value_stride, int64_t num_rows,
+			  const int64_t *slot_mapping, int64_t num_slots,
+			  float *key_cache, const kva_cache_desc *key_desc,
+			  float *value_cache, const kva_cache_desc *value_desc)
+{
+	if (num_slots < 0 || num_slots > num_rows ||
+	    check_call(key_desc, slot_mapping, num_slots, key, key_stride, key_cache) ||
+	    check_call(value_desc, slot_mapping, num_slots, value, value_stride, value_cache) ||
+	    key_desc->num_blocks != value_desc->num_blocks ||
+	    key_desc->block_size != value_desc->block_size ||
+	    key_desc->num_heads != value_desc->num_heads ||
+	    key_desc->head_dim != value_desc->head_dim)
+		return -1;
+	for (int64_t t = 0; t < num_slots; t++)
+		if (slot_mapping[t] != -1) {
+			write_cell(key_cache, key_desc, slot_mapping[t], key + t * key_stride);
+			write_cell(value_cache, value_desc, slot_mapping[t],
+				   value + t * value_stride);
+		}
 	return 0;
 }
 

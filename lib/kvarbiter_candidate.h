@@ -6,7 +6,8 @@
  *
  *   route   a function returning a token's coordinates (one per oracle);
  *   write   a kernel that scatters token rows into a paged KV cache by
- *           slot, as vLLM's reshape_and_cache(_flash) does;
+ *           slot, as vLLM's reshape_and_cache(_flash) does (keys and
+ *           values together, or one cache at a time);
  *   gather  a kernel that reads token rows back out of the cache by slot,
  *           or by block table and sequence, the read path of paged
  *           attention.
@@ -130,6 +131,26 @@ int kva_write_kv(const float *src, int64_t src_stride,
 int kva_write_kv_rows(const float *src, int64_t src_stride, int64_t num_rows,
 		      const int64_t *slot_mapping, int64_t num_slots,
 		      float *cache, const kva_cache_desc *desc);
+
+/*
+ * The key and the value of each token in one call, each into its own
+ * cache, as vLLM's reshape_and_cache writes key_cache and value_cache:
+ * row t of the keys (at key + t*key_stride) goes to the key cache's cell
+ * of slot slot_mapping[t], row t of the values (at value +
+ * t*value_stride) to the value cache's cell of the same slot.  The two
+ * caches have the same num_blocks, block_size, num_heads and head_dim,
+ * each its own layout, x and strides (vLLM's key cache is VLLM_X, its
+ * value cache VLLM_X with x 1; two strided views may interleave in one
+ * buffer, as kv[:, 0] and kv[:, 1]).  The rows past num_slots are
+ * padding past the slot list, as for kva_write_kv_rows.  A write kernel
+ * that defines it is called through it instead of kva_write_kv or
+ * kva_write_kv_rows.
+ */
+int kva_write_kv_pair(const float *key, int64_t key_stride,
+		      const float *value, int64_t value_stride, int64_t num_rows,
+		      const int64_t *slot_mapping, int64_t num_slots,
+		      float *key_cache, const kva_cache_desc *key_desc,
+		      float *value_cache, const kva_cache_desc *value_desc);
 
 /*
  * Gather num_tokens rows out of cache: row t of dst (at dst +

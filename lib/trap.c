@@ -26,7 +26,7 @@ const char *const kva_kind_names[3] = { "route", "write", "gather" };
 const char *const kva_class_names[KVA_C_N] = {
 	"misroute", "permutation", "collision", "out_of_bounds",
 	"unmapped_write", "missing", "stray_write", "partial_row",
-	"input_mutation", "nondeterministic", "crash", "timeout", "error"
+	"kv_mixup", "input_mutation", "nondeterministic", "crash", "timeout", "error"
 };
 
 #define CMD_FSIZE ((size_t)64 << 20) /* a co-process's files, in its tmpfs */
@@ -79,10 +79,14 @@ static int constraints_take(kva_trap *t, kva_err *e)
 					"block size %d", t->c.cand_name,
 					(int)c->block_sizes[i]);
 	t->has_cons = 1;
-	if (c->layouts && !(c->layouts & (1u << t->c.layout)))
+	if (c->layouts && (!(c->layouts & (1u << t->c.layout)) ||
+			   ((t->abi & GREET_PAIR) &&
+			    !(c->layouts & (1u << kva_trap_value_layout(t))))))
 		return kva_errf(e, NULL, "candidate %s claims other layouts than %s "
 				"(kva_kernel_constraints): nothing to check",
-				t->c.cand_name, kva_layout_names[t->c.layout]);
+				t->c.cand_name, kva_layout_names[(c->layouts & (1u << t->c.layout)) ?
+								 kva_trap_value_layout(t) :
+								 t->c.layout]);
 	if (c->head_dim_multiple > 1 && t->c.head_dim % c->head_dim_multiple)
 		return kva_errf(e, NULL, "candidate %s claims head sizes that are "
 				"multiples of %d, not %d (kva_kernel_constraints): nothing "
@@ -181,6 +185,13 @@ static int greet(kva_trap *t, kva_err *e)
 
 		memcpy(&has, hello.p + 8, 4);
 		memcpy(&t->abi, hello.p + 12 + sizeof t->cons, 4);
+		if (t->c.vlayout >= 0 && !(t->abi & GREET_PAIR)) {
+			kva_errf(e, NULL, "candidate %s: --value-layout is for "
+				 "kva_write_kv_pair kernels", t->c.cand_name);
+			kva_buf_free(&hello);
+			kva_sbx_stop(&t->sbx);
+			return -1;
+		}
 		if (has) {
 			memcpy(&t->cons, hello.p + 12, sizeof t->cons);
 			if (constraints_take(t, e)) {
@@ -1159,9 +1170,10 @@ void kva_trap_summary(const kva_trap *t, kva_buf *b)
 		kva_buf_puts(b, ",\"constraints\":");
 		put_constraints(t, b);
 		kva_buf_printf(b, ",\"unclaimed\":%llu,\"strided_calls\":%llu,"
-			       "\"rows_calls\":%llu,\"paged_calls\":%llu",
+			       "\"rows_calls\":%llu,\"paged_calls\":%llu,\"pair_calls\":%llu",
 			       (unsigned long long)t->unclaimed, (unsigned long long)t->scalls,
-			       (unsigned long long)t->rcalls, (unsigned long long)t->pcalls);
+			       (unsigned long long)t->rcalls, (unsigned long long)t->pcalls,
+			       (unsigned long long)t->kvcalls);
 		kva_buf_printf(b, ",\"overflow\":{\"calls\":%llu,\"tokens\":%llu,"
 			       "\"arena_bytes\":%zu,\"why_not\":",
 			       (unsigned long long)t->ocalls,

@@ -18,11 +18,13 @@
 
 enum kva_kind { KVA_KIND_ROUTE, KVA_KIND_WRITE, KVA_KIND_GATHER };
 extern const char *const kva_kind_names[3];
+/* "nhd", "hnd", "vllm-x", by enum kva_layout. */
+extern const char *const kva_layout_names[3];
 
 enum kva_class {
 	KVA_C_MISROUTE, KVA_C_PERMUTATION, KVA_C_COLLISION, KVA_C_OOB,
 	KVA_C_UNMAPPED_WRITE, KVA_C_MISSING, KVA_C_STRAY_WRITE,
-	KVA_C_PARTIAL_ROW, KVA_C_INPUT_MUTATION, KVA_C_NONDETERMINISTIC,
+	KVA_C_PARTIAL_ROW, KVA_C_KV_MIXUP, KVA_C_INPUT_MUTATION, KVA_C_NONDETERMINISTIC,
 	KVA_C_CRASH, KVA_C_TIMEOUT, KVA_C_ERROR, KVA_C_N
 };
 extern const char *const kva_class_names[KVA_C_N];
@@ -42,6 +44,8 @@ typedef struct kva_trap_conf {
 	int text;                /* --format text: no JSON records */
 	int kind;                /* enum kva_kind */
 	int layout;              /* write, gather: enum kva_layout */
+	int vlayout;             /* a K/V pair's value cache: enum kva_layout,
+	                            or -1: as layout */
 	int heads;               /* write, gather: H */
 	int x;                   /* write, gather: vllm-x chunk */
 	int stride_pad;          /* write, gather: row stride is H*D + this */

@@ -40,6 +40,9 @@ typedef int (*fn_gather)(const float *, const kva_cache_desc *,
 			 const int64_t *, int64_t, float *, int64_t);
 typedef int (*fn_rows)(const float *, int64_t, int64_t, const int64_t *, int64_t,
 		       float *, const kva_cache_desc *);
+typedef int (*fn_pair)(const float *, int64_t, const float *, int64_t, int64_t,
+		       const int64_t *, int64_t, float *, const kva_cache_desc *, float *,
+		       const kva_cache_desc *);
 typedef int (*fn_paged)(const float *, const kva_cache_desc *, const int32_t *, int64_t,
 			const int64_t *, const int64_t *, int64_t, float *, int64_t);
 
@@ -54,7 +57,8 @@ struct child_ctx {
 	kva_constraints cons;    /* the kernel's kva_kernel_constraints */
 	uint32_t has_cons;
 	uint32_t abi;            /* GREET_ROWS: fn is kva_write_kv_rows;
-	                            GREET_PAGED: fn is kva_gather_paged */
+	                            GREET_PAGED: fn is kva_gather_paged;
+	                            GREET_PAIR: fn is kva_write_kv_pair */
 };
 
 int kva_trap_oracle_id(const kva_oracle *o)
@@ -189,10 +193,15 @@ static int64_t first_diff(const void *a, const void *b, size_t n, size_t sz)
 
 /* Call the kernel: src a write's rows, slots the slot mapping (a paged
  * gather's sequences: trap_proto.h), cache the cache, out a gather's first
- * output row. */
+ * output row, desc the cache's description (a pair's: the key cache's,
+ * then the value cache's). */
 static int32_t kfn(const struct child_ctx *cc, const struct kreq *kr, float *src,
 		   int64_t *slots, float *cache, float *out, const kva_cache_desc *desc)
 {
+	if (cc->abi & GREET_PAIR)
+		return ((fn_pair)cc->fn)(src, kr->stride, src + kr->n * kr->stride, kr->vstride,
+					 kr->n, slots, kr->nslots, cache, desc,
+					 cache + kr->vbase, desc + 1);
 	if (cc->abi & GREET_PAGED)
 		return ((fn_paged)cc->fn)(cache, desc, (const int32_t *)(const void *)
 					  (slots + 2 * kr->nseq), kr->maxb, slots,
@@ -331,7 +340,7 @@ static int krun_new(struct krun *r, const struct kreq *kr)
 	r->slots = guarded((size_t)kr->nslots * sizeof *r->slots, &r->map[0], &r->len[0]);
 	r->data = guarded((size_t)kr->ndata * sizeof *r->data, &r->map[1], &r->len[1]);
 	r->region = guarded((size_t)kr->nreg * sizeof *r->region, &r->map[2], &r->len[2]);
-	r->desc = guarded(sizeof *r->desc, &r->map[3], &r->len[3]);
+	r->desc = guarded(2 * sizeof *r->desc, &r->map[3], &r->len[3]);  /* a pair: 2 */
 	return r->slots && r->data && r->region && r->desc ? 0 : -1;
 }
 
@@ -409,7 +418,8 @@ static int32_t krun_call(const struct child_ctx *cc, const struct kreq *kr,
 	memcpy(r->slots, slots, (size_t)kr->nslots * sizeof *slots);
 	copy_xor(r->data, data, (size_t)kr->ndata, mask);
 	copy_xor(r->region, init, (size_t)kr->nreg, mask);
-	*r->desc = kr->desc;
+	r->desc[0] = kr->desc;
+	r->desc[1] = kr->vdesc;
 	if (cc->cuda)
 		return cuda_kernel(cc, kr, r->desc, r->slots, r->data, r->region);
 	cache = big + kr->glo;
@@ -470,7 +480,8 @@ static int kjob_take(const struct child_ctx *cc, struct kjob *j, const char **p,
 	    ((cc->abi & GREET_PAGED) ? kr->nseq > kr->n + 65536 || kr->maxb > (1 << 24) ||
 	     kr->nslots != 2 * kr->nseq + (kr->nseq * kr->maxb + 1) / 2 :
 	     kr->nseq || kr->maxb || kr->nslots > kr->n ||
-	     (kr->nslots < kr->n && !(cc->abi & GREET_ROWS))) ||
+	     (kr->nslots < kr->n && !(cc->abi & (GREET_ROWS | GREET_PAIR)))) ||
+	    ((cc->abi & GREET_PAIR) && (kr->vstride < 0 || kr->vbase < 0 || kr->base >= 0)) ||
 	    kr->stride < 0 || kr->glo < 0 || kr->ghi < 0 || kr->elems < 0 ||
 	    kr->ndata < 0 || kr->nreg < 0 || kr->repeat < 1 || (kr->base >= 0 && cc->cuda) ||
 	    (uint64_t)kr->nslots > left || (uint64_t)kr->ndata > left ||
@@ -513,7 +524,8 @@ static int kjob_first(const struct child_ctx *cc, struct kjob *j)
 	else if ((j->rep.mut_at = first_diff(j->first.slots, j->slots, (size_t)kr->nslots,
 					     sizeof *j->slots)) >= 0)
 		j->rep.mut |= KREP_MUT_SLOTS;
-	else if (memcmp(j->first.desc, &kr->desc, sizeof kr->desc))
+	else if (memcmp(&j->first.desc[0], &kr->desc, sizeof kr->desc) ||
+		 memcmp(&j->first.desc[1], &kr->vdesc, sizeof kr->vdesc))
 		j->rep.mut |= KREP_MUT_DESC;
 	return 0;
 }
@@ -656,6 +668,13 @@ static int serve_soak(const struct child_ctx *cc, const struct req_hdr *hd,
 		kr.stride = HD;
 		kr.ndata = cc->kind == KVA_KIND_WRITE ? HD : kva_cache_elems(&kr.desc);
 		kr.nreg = cc->kind == KVA_KIND_WRITE ? kva_cache_elems(&kr.desc) : HD;
+		if (cc->abi & GREET_PAIR) {  /* the value cache after the key cache */
+			kr.vdesc = kr.desc;
+			kr.vstride = HD;
+			kr.vbase = kr.nreg;
+			kr.ndata *= 2;
+			kr.nreg *= 2;
+		}
 		if (krun_new(&r, &kr))
 			goto reply;
 		for (int64_t i = 0; i < kr.ndata; i++) {
@@ -680,7 +699,8 @@ static int serve_soak(const struct child_ctx *cc, const struct req_hdr *hd,
 			r.slots[0] = (int64_t)(i % (uint64_t)kr.desc.block_size);
 			if (kr.nseq)
 				r.slots[1] = 1, r.slots[2] = 0;
-			*r.desc = kr.desc;
+			r.desc[0] = kr.desc;
+			r.desc[1] = kr.vdesc;
 			r.data[i % (uint64_t)kr.ndata] += 1.0f;
 			kfn(cc, &kr, r.data, r.slots, cc->kind == KVA_KIND_WRITE ? r.region : r.data,
 			    r.region, r.desc);
@@ -942,7 +962,10 @@ static int load(struct child_ctx *cc, char *msg, size_t n)
 		snprintf(msg, n, "cannot load: %s", dlerror());
 		return -1;
 	}
-	if (cc->kind == KVA_KIND_WRITE && dlsym(h, "kva_write_kv_rows")) {
+	if (cc->kind == KVA_KIND_WRITE && dlsym(h, "kva_write_kv_pair")) {
+		snprintf(sym, sizeof sym, "kva_write_kv_pair");
+		cc->abi |= GREET_PAIR;
+	} else if (cc->kind == KVA_KIND_WRITE && dlsym(h, "kva_write_kv_rows")) {
 		snprintf(sym, sizeof sym, "kva_write_kv_rows");
 		cc->abi |= GREET_ROWS;
 	} else if (cc->kind == KVA_KIND_WRITE) {

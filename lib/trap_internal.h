@@ -65,6 +65,7 @@ struct kva_trap {
 	uint32_t abi;                /* GREET_ROWS: kva_write_kv_rows */
 	uint64_t rcalls;             /* calls with padding rows past the slots */
 	uint64_t pcalls;             /* calls through kva_gather_paged */
+	uint64_t kvcalls;            /* calls through kva_write_kv_pair */
 	int queue_overflow;          /* cases queued now are overflow tokens */
 	uint64_t ocalls, otokens;    /* overflow calls made, their tokens */
 	const char *overflow_why;    /* why overflow calls were not made, or NULL */
@@ -139,8 +140,6 @@ uint64_t kva_trap_world_hash(const kva_trap *t, const struct tcase *k);
 
 /* ---- lib/trap_kernel.c ---- */
 
-/* "nhd", "hnd", "vllm-x", by enum kva_layout. */
-extern const char *const kva_layout_names[3];
 
 /* Run the queued cases through the write or gather kernel, in calls of
  * one block size and distinct slots, and classify every token.  Returns 0
@@ -151,6 +150,9 @@ int kva_trap_kernel_queue(kva_trap *t, kva_err *e);
  * sequences each, padding at the ends and in between.  Returns 0 or -1
  * with e. */
 int kva_trap_kernel_calls(kva_trap *t, kva_err *e);
+/* The layout of a K/V pair's value cache (--value-layout, else
+ * --layout's). */
+int kva_trap_value_layout(const kva_trap *t);
 /* A case's slot for the kernels (-1: no write) and its block size. */
 int64_t kva_trap_case_slot(const kva_trap *t, const struct tcase *k);
 int64_t kva_trap_case_bs(const kva_trap *t, const struct tcase *k);

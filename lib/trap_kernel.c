@@ -37,7 +37,7 @@
 #define PAGE_FLOATS 1024         /* a 4 KiB page of floats: slack rounding */
 
 /* Kinds of value, mixed into the seed. */
-enum { V_TOKEN = 1, V_CELL, V_SLACK, V_GAP, V_DST };
+enum { V_TOKEN = 1, V_CELL, V_SLACK, V_GAP, V_DST, V_VALUE };
 
 /* What a row holds. */
 enum { DEC_POISON, DEC_FULL, DEC_PARTIAL, DEC_CELL, DEC_GUARD, DEC_GARBAGE };
@@ -182,6 +182,14 @@ struct kcall {
 	 * that heads each (a padding token for one of length 0) */
 	int64_t nseq, maxb;
 	size_t *seqtok;
+	/* a K/V pair (GREET_PAIR): H counts both caches' heads, the key
+	 * cache's first, so a token's row is its key row, then its value
+	 * row; H1 is one cache's.  The value cache is vdc, vbase elements
+	 * into the call's cache buffer (a strided one placed by its offset),
+	 * its rows vstride apart. */
+	int pair;
+	int64_t H1, vbase, vstride;
+	kva_cache_desc vdc;
 };
 
 /* The identity of local token i: its index in the run, so its payload is
@@ -193,6 +201,10 @@ static uint64_t tok_id(const struct kcall *kc, size_t i)
 
 static float tok_val(const struct kcall *kc, size_t i, int64_t pos)
 {
+	int64_t H1D = kc->H1 * kc->D;
+
+	if (kc->pair && pos >= H1D)
+		return kval(kc->t->c.seed, V_VALUE, tok_id(kc, i), (uint64_t)(pos - H1D));
 	return kval(kc->t->c.seed, V_TOKEN, tok_id(kc, i), (uint64_t)pos);
 }
 
@@ -201,10 +213,19 @@ static uint64_t cell_row(const struct kcall *kc, int64_t s)
 	return vrow(kc->t->c.seed, V_CELL, kc->call * 0x100000000ULL + (uint64_t)s);
 }
 
+/* The element of (slot, head, dim) in the call's cache buffer: a pair's
+ * heads H1.. are the value cache's. */
+static int64_t cidx(const struct kcall *kc, int64_t s, int64_t h, int64_t d)
+{
+	if (kc->pair && h >= kc->H1)
+		return kc->vbase + kva_cache_index(&kc->vdc, s, h - kc->H1, d);
+	return kva_cache_index(&kc->dc, s, h, d);
+}
+
 /* Element pos (h*D + d) of the row a cache holds at slot s. */
 static float cache_at(const struct kcall *kc, const float *cache, int64_t s, int64_t pos)
 {
-	return cache[kva_cache_index(&kc->dc, s, pos / kc->D, pos % kc->D)];
+	return cache[cidx(kc, s, pos / kc->D, pos % kc->D)];
 }
 
 /* The owner of each slot. */
@@ -345,6 +366,11 @@ static int decode(struct kcall *kc, const float *row, const float *cache, int64_
 	return DEC_GARBAGE;
 }
 
+int kva_trap_value_layout(const kva_trap *t)
+{
+	return t->c.vlayout >= 0 ? t->c.vlayout : t->c.layout;
+}
+
 /* Slot and block size of a case for the kernels (slot -1: no write). */
 int64_t kva_trap_case_slot(const kva_trap *t, const struct tcase *k)
 {
@@ -405,8 +431,9 @@ const char *const kva_layout_names[3] = { "nhd", "hnd", "vllm-x" };
  * layout)?  Returns that layout, or -1. */
 static int other_layout(const struct kcall *kc, const float *cache, int64_t s, size_t i)
 {
-	/* l == 3: this layout, its strides ignored (read as contiguous) */
-	for (int l = 0; l < 4; l++) {
+	/* l == 3: this layout, its strides ignored (read as contiguous); a
+	 * pair's mix-ups are its own finding (kv_mixup) */
+	for (int l = 0; l < 4 && !kc->pair; l++) {
 		kva_cache_desc o = kc->dc;
 		const char *why;
 		int bad = 0;
@@ -432,45 +459,58 @@ static int other_layout(const struct kcall *kc, const float *cache, int64_t s, s
 /* The slot whose row holds element e of a strided cache, or -1 (an
  * element between cells): the coordinates taken off, widest stride
  * first. */
-static int64_t slot_of_strided(const struct kcall *kc, int64_t e)
+static int64_t slot_of_strided(const struct kcall *kc, const kva_cache_desc *d, int64_t e)
 {
-	int64_t n[5], c[5], rem = e - kc->dc.offset;
-	int order[5], nd = kva_cache_stride_order(&kc->dc, order);
+	int64_t n[5], c[5], rem = e - d->offset;
+	int order[5], nd = kva_cache_stride_order(d, order);
 
-	kva_cache_dims(&kc->dc, n);
+	kva_cache_dims(d, n);
 	if (rem < 0)
 		return -1;
 	for (int i = nd; i-- > 0;) {
 		int k = order[i];
 
-		c[k] = rem / kc->dc.stride[k];
-		rem %= kc->dc.stride[k];
+		c[k] = rem / d->stride[k];
+		rem %= d->stride[k];
 		if (c[k] >= n[k])
 			return -1;
 	}
 	if (rem)
 		return -1;
 	/* the block, then the offset: dimension 1 (NHD), 2 (HND), 3 (VLLM_X) */
-	return c[0] * kc->S + c[kc->dc.layout == KVA_LAYOUT_NHD ? 1 :
-				kc->dc.layout == KVA_LAYOUT_HND ? 2 : 3];
+	return c[0] * kc->S + c[d->layout == KVA_LAYOUT_NHD ? 1 :
+				d->layout == KVA_LAYOUT_HND ? 2 : 3];
 }
 
-/* The slot whose row holds cache element e (any layout). */
-static int64_t slot_of_elem(const struct kcall *kc, int64_t e)
+/* The slot whose row holds element e of the cache d (any layout). */
+static int64_t view_slot(const struct kcall *kc, const kva_cache_desc *d, int64_t e)
 {
-	int64_t S = kc->S, HD = kc->H * kc->D, block = e / (S * HD);
+	int64_t S = kc->S, HD = kc->H1 * kc->D, block = e / (S * HD);
 
-	if (kc->dc.stride[0])
-		return slot_of_strided(kc, e);
+	if (d->stride[0])
+		return slot_of_strided(kc, d, e);
 
-	switch (kc->dc.layout) {
+	switch (d->layout) {
 	case KVA_LAYOUT_NHD:
 		return e / HD;
 	case KVA_LAYOUT_HND:
 		return block * S + (e / kc->D) % S;
 	default:
-		return block * S + (e / kc->dc.x) % S;
+		return block * S + (e / d->x) % S;
 	}
+}
+
+/* The slot whose row holds element e of the call's cache buffer: a
+ * pair's value cache from vbase, or between the key cache's cells. */
+static int64_t slot_of_elem(const struct kcall *kc, int64_t e)
+{
+	int64_t s;
+
+	if (!kc->pair)
+		return view_slot(kc, &kc->dc, e);
+	if (kc->dc.stride[0])
+		return (s = view_slot(kc, &kc->dc, e)) >= 0 ? s : view_slot(kc, &kc->vdc, e);
+	return e < kc->vbase ? view_slot(kc, &kc->dc, e) : view_slot(kc, &kc->vdc, e - kc->vbase);
 }
 
 /*
@@ -613,7 +653,7 @@ static void judge_write(struct kcall *kc, const float *cand, const float *init)
 			kva_die(KVA_EXIT_TROUBLE, "out of memory");
 		for (int64_t s = 0; s < kc->ncell; s++)
 			for (int64_t p = 0; p < kc->H * kc->D; p++)
-				incell[kva_cache_index(&kc->dc, s, p / kc->D, p % kc->D)] = 1;
+				incell[cidx(kc, s, p / kc->D, p % kc->D)] = 1;
 		for (int64_t e = 0; e < kc->elems; e++)
 			if (!incell[e] && bits(cache[e]) != bits(icache[e])) {
 				kc->slack_written = 1;
@@ -777,7 +817,10 @@ static void judge_report(struct kcall *kc, const struct krep *r)
 
 	if (r->mut) {
 		if ((r->mut & KREP_MUT_DATA) && write) {
-			who = (size_t)(r->mut_at / kc->stride);
+			int64_t keys = (int64_t)kc->n * kc->stride;
+
+			who = (size_t)(r->mut_at < keys ? r->mut_at / kc->stride :
+				       (r->mut_at - keys) / kc->vstride);
 		} else if (r->mut & KREP_MUT_DATA) {
 			int64_t e = r->mut_at - kc->glo, s, u;
 
@@ -983,29 +1026,66 @@ static int64_t kcall_window(struct kcall *kc, int64_t *lo)
 	return maxslot;
 }
 
+/* The inner strides of a view of d: its last dimension contiguous, a
+ * gap of 0 to 3 elements (from r) after each inner dimension.  Returns
+ * the span of a block (stride[0] is left to the caller). */
+static int64_t view_strides(kva_cache_desc *d, uint64_t *r)
+{
+	int64_t n[5], span;
+	int nd = kva_cache_dims(d, n);
+
+	d->stride[nd - 1] = 1;
+	for (int k = nd - 2; k >= 1; k--) {
+		d->stride[k] = d->stride[k + 1] * n[k + 1] + (int64_t)(*r & 3);
+		*r >>= 2;
+	}
+	span = d->stride[1] * n[1] + (int64_t)(*r & 3);
+	*r >>= 2;
+	return span;
+}
+
 /*
  * Make the call's cache a strided view (a kernel that declares
- * KVA_CAN_STRIDED gets every other call so): its last dimension
- * contiguous, a gap of 0 to 3 elements (the seed's) after each inner
- * dimension, and blocks interleaved with another cache's, as kv[:, 0] or
- * kv[:, 1] of a [B][2][...] buffer is: the block stride twice a block's
- * span, the offset 0 or one span.
+ * KVA_CAN_STRIDED gets every other call so): view_strides, and blocks
+ * interleaved with another cache's, as kv[:, 0] or kv[:, 1] of a
+ * [B][2][...] buffer is: the block stride twice a block's span, the
+ * offset 0 or one span.  A pair's two caches are that other cache: each
+ * has its own inner strides, both the block stride of the two spans, and
+ * one of them (the seed's) comes first; or, every other time, when both
+ * have one layout, they are packed in the content dimension.
  */
 static void kcall_strided(struct kcall *kc)
 {
-	int64_t n[5], span;
-	int nd = kva_cache_dims(&kc->dc, n);
 	uint64_t r = kva_trap_mix64(kc->t->c.seed ^ 0x737472ULL, kc->call);
+	int64_t span, vspan;
+	int second;
 
-	kc->dc.stride[nd - 1] = 1;
-	for (int k = nd - 2; k >= 1; k--) {
-		kc->dc.stride[k] = kc->dc.stride[k + 1] * n[k + 1] + (int64_t)(r & 3);
-		r >>= 2;
-	}
-	span = kc->dc.stride[1] * n[1] + (int64_t)(r & 3);
-	kc->dc.stride[0] = 2 * span;
-	kc->dc.offset = (r >> 2) & 1 ? span : 0;
 	kc->t->scalls++;
+	if (kc->pair && kc->dc.layout == kc->vdc.layout && kc->dc.x == kc->vdc.x &&
+	    kc->call / 4 % 2) {
+		/* packed in the content dimension, as vllm-project/vllm#44455
+		 * packs them: each innermost run of the key cache, then the
+		 * value cache's */
+		int64_t n[5];
+		int nd = kva_cache_dims(&kc->dc, n);
+
+		kc->dc.stride[nd - 1] = 1;
+		kc->dc.stride[nd - 2] = 2 * n[nd - 1];
+		for (int k = nd - 3; k >= 0; k--)
+			kc->dc.stride[k] = kc->dc.stride[k + 1] * n[k + 1];
+		memcpy(kc->vdc.stride, kc->dc.stride, sizeof kc->vdc.stride);
+		kc->dc.offset = 0;
+		kc->vdc.offset = n[nd - 1];
+		return;
+	}
+	span = view_strides(&kc->dc, &r);
+	vspan = span;
+	second = r & 1;
+	if (kc->pair)
+		vspan = view_strides(&kc->vdc, &r);
+	kc->dc.stride[0] = kc->vdc.stride[0] = span + vspan;
+	kc->dc.offset = second ? vspan : 0;
+	kc->vdc.offset = second ? 0 : span;
 }
 
 /* Round n floats up so that a region of n floats ends on a page. */
@@ -1255,6 +1335,7 @@ static int kprep_make(kva_trap *t, const size_t *ix, size_t n, struct kprep *p, 
 	float *data, *init, *ref;
 	const char *why;
 	int write = t->c.kind == KVA_KIND_WRITE, sparse = t->q[ix[0]].overflow;
+	int pair = write && (t->abi & GREET_PAIR);
 	uint64_t seed = t->c.seed, call = ++t->kcalls;
 	size_t ndata, nreg, nslots = n;
 
@@ -1262,9 +1343,10 @@ static int kprep_make(kva_trap *t, const size_t *ix, size_t n, struct kprep *p, 
 	if (!(p->ix = malloc((n + 1) * sizeof *p->ix)))
 		kva_die(KVA_EXIT_TROUBLE, "out of memory");
 	memcpy(p->ix, ix, n * sizeof *ix);
-	/* a kernel with kva_write_kv_rows: every other call has its padding
-	 * tokens as rows past the slot list, the others first, in order */
-	if ((t->abi & GREET_ROWS) && write && !sparse && call % 2 == 0) {
+	/* a kernel with kva_write_kv_rows (or _pair): every other call has
+	 * its padding tokens as rows past the slot list, the others first,
+	 * in order */
+	if ((t->abi & (GREET_ROWS | GREET_PAIR)) && write && !sparse && call % 2 == 0) {
 		size_t nr = 0;
 
 		for (size_t i = 0; i < n; i++)
@@ -1285,10 +1367,15 @@ static int kprep_make(kva_trap *t, const size_t *ix, size_t n, struct kprep *p, 
 	kc->ix = ix;
 	kc->n = n;
 	kc->call = call;
-	kc->H = t->c.heads;
+	kc->pair = pair;
+	kc->H1 = t->c.heads;
+	kc->H = pair ? 2 * kc->H1 : kc->H1;
 	kc->D = t->c.head_dim;
 	kc->S = kva_trap_case_bs(t, &t->q[ix[0]]);
-	kc->stride = kc->H * kc->D + t->c.stride_pad;
+	kc->stride = kc->H1 * kc->D + t->c.stride_pad;
+	/* a pair: calls 2 and 3 of every 4 give the values a stride of
+	 * their own */
+	kc->vstride = kc->stride + (call / 2 % 2 ? 4 : 0);
 	if (!(kc->slots = malloc(n * sizeof *kc->slots)))
 		kva_die(KVA_EXIT_TROUBLE, "out of memory");
 	for (size_t i = 0; i < n; i++)
@@ -1300,17 +1387,29 @@ static int kprep_make(kva_trap *t, const size_t *ix, size_t n, struct kprep *p, 
 	kc->dc.layout = t->c.layout;
 	kc->dc.num_blocks = (int32_t)(maxslot < 0 ? 1 : maxslot / kc->S + 1);
 	kc->dc.block_size = (int32_t)kc->S;
-	kc->dc.num_heads = (int32_t)kc->H;
+	kc->dc.num_heads = (int32_t)kc->H1;
 	kc->dc.head_dim = (int32_t)kc->D;
 	kc->dc.x = t->c.layout == KVA_LAYOUT_VLLM_X ? t->c.x : 1;
+	kc->vdc = kc->dc;
+	kc->vdc.layout = kva_trap_value_layout(t);
+	kc->vdc.x = 1;           /* vLLM's value cache: VLLM_X with x 1 */
 	if (!sparse && t->has_cons && (t->cons.flags & KVA_CAN_STRIDED) && kc->call % 2)
 		kcall_strided(kc);
-	if (kva_cache_desc_check(&kc->dc, &why)) {
+	if (kva_cache_desc_check(&kc->dc, &why) ||
+	    (pair && kva_cache_desc_check(&kc->vdc, &why))) {
 		kprep_free(p);
 		return kva_errf(e, NULL, "cache geometry: %s", why);
 	}
+	kc->elems = kva_cache_elems(&kc->dc);
+	if (pair && kc->dc.stride[0]) {     /* the two views share a buffer */
+		if (kva_cache_elems(&kc->vdc) > kc->elems)
+			kc->elems = kva_cache_elems(&kc->vdc);
+	} else if (pair) {                   /* the value cache after the key cache */
+		kc->vbase = kc->elems;
+		kc->elems += kva_cache_elems(&kc->vdc);
+	}
 	if (kc->S > INT32_MAX || maxslot / kc->S + 1 > INT32_MAX ||
-	    (kc->elems = kva_cache_elems(&kc->dc)) > ((int64_t)1 << 28)) {
+	    kc->elems > ((int64_t)1 << 28)) {
 		kprep_free(p);
 		return kva_errf(e, NULL, "a cache for slot %lld of block size %lld "
 				"is too large for the trap", (long long)maxslot,
@@ -1339,7 +1438,7 @@ static int kprep_make(kva_trap *t, const size_t *ix, size_t n, struct kprep *p, 
 
 		kc->ghi = kc->glo + page_pad(2 * kc->glo + body);
 		nreg = (size_t)(kc->glo + body + kc->ghi);
-		ndata = write ? n * (size_t)kc->stride :
+		ndata = write ? n * (size_t)(kc->stride + (pair ? kc->vstride : 0)) :
 			(size_t)(kc->glo + kc->elems + kc->glo + page_pad(2 * kc->glo + kc->elems));
 	}
 	data = malloc(ndata * sizeof *data + 1);
@@ -1375,19 +1474,31 @@ static int kprep_make(kva_trap *t, const size_t *ix, size_t n, struct kprep *p, 
 			uint64_t r = cell_row(kc, s);
 
 			for (int64_t q = 0; q < kc->H * kc->D; q++)
-				init[kc->glo + kva_cache_index(&kc->dc, s, q / kc->D, q % kc->D)] =
+				init[kc->glo + cidx(kc, s, q / kc->D, q % kc->D)] =
 					vat(r, (uint64_t)q);
 		}
-		for (size_t i = 0; i < n; i++) {
-			uint64_t r = vrow(seed, V_TOKEN, tok_id(kc, i));
-			uint64_t gr = vrow(seed, V_GAP, tok_id(kc, i));
-			float *row = data + i * (size_t)kc->stride;
+		/* the rows: a pair's key rows, then its value rows */
+		for (size_t i = 0; i < n * (pair ? 2 : 1); i++) {
+			int val = i >= n;
+			uint64_t id = tok_id(kc, val ? i - n : i);
+			uint64_t r = vrow(seed, val ? V_VALUE : V_TOKEN, id);
+			uint64_t gr = vrow(seed, V_GAP, val ? ~id : id);
+			int64_t st = val ? kc->vstride : kc->stride;
+			float *row = data + (val ? n * (size_t)kc->stride + (i - n) * (size_t)st :
+					     i * (size_t)st);
 
-			for (int64_t j = 0; j < kc->stride; j++)
-				row[j] = vat(j < kc->H * kc->D ? r : gr, (uint64_t)j);
+			for (int64_t j = 0; j < st; j++)
+				row[j] = vat(j < kc->H1 * kc->D ? r : gr, (uint64_t)j);
 		}
 		memcpy(ref, init, nreg * sizeof *ref);
-		kva_ref_write_kv(data, kc->stride, kc->slots, (int64_t)n, ref + kc->glo, &kc->dc);
+		if (pair)
+			kva_ref_write_kv_pair(data, kc->stride, data + n * (size_t)kc->stride,
+					      kc->vstride, (int64_t)n, kc->slots, (int64_t)n,
+					      ref + kc->glo, &kc->dc, ref + kc->glo + kc->vbase,
+					      &kc->vdc);
+		else
+			kva_ref_write_kv(data, kc->stride, kc->slots, (int64_t)n, ref + kc->glo,
+					 &kc->dc);
 	} else {
 		uint64_t r = vrow(seed, V_SLACK, kc->call ^ 0x5555);
 
@@ -1423,6 +1534,9 @@ static int kprep_make(kva_trap *t, const size_t *ix, size_t n, struct kprep *p, 
 	p->kr.repeat = t->c.repeat;
 	p->kr.nslots = (int64_t)nslots;
 	p->kr.base = -1;
+	p->kr.vdesc = kc->vdc;
+	p->kr.vstride = kc->vstride;
+	p->kr.vbase = kc->vbase;
 	if (sparse) {
 		/* the kernel sees the real cache and the real slots */
 		p->kr.desc.num_blocks = (int32_t)(p->wlo + kc->nblk + 1);
@@ -1430,6 +1544,7 @@ static int kprep_make(kva_trap *t, const size_t *ix, size_t n, struct kprep *p, 
 	}
 	if (p->pseq)
 		kprep_seqs(p, p->kr.desc.num_blocks);
+	t->kvcalls += (uint64_t)pair;
 	return 0;
 }
 
@@ -1457,6 +1572,68 @@ static void kprep_put(kva_trap *t, struct kprep *p)
 	}
 }
 
+/* Does half v (0 key, 1 value) of the cell at s hold half w of token
+ * i's row (head: only that head of it, and at any head of the cell; -1:
+ * the whole half in place)? */
+static int half_holds(const struct kcall *kc, const float *cache, int64_t s, int v, size_t i,
+		      int w, int64_t head)
+{
+	int64_t D = kc->D, H1D = kc->H1 * D;
+
+	if (head < 0) {
+		for (int64_t q = 0; q < H1D; q++)
+			if (bits(cache_at(kc, cache, s, v * H1D + q)) !=
+			    bits(tok_val(kc, i, w * H1D + q)))
+				return 0;
+		return 1;
+	}
+	for (int64_t h = 0; h < kc->H1; h++) {
+		int64_t q = 0;
+
+		while (q < D && bits(cache_at(kc, cache, s, v * H1D + h * D + q)) ==
+				bits(tok_val(kc, i, w * H1D + head * D + q)))
+			q++;
+		if (q == D)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * A K/V pair: a token with a head of its key in its value cell, or of
+ * its value in its key cell, is a kv_mixup, before anything else is
+ * judged; once judged, a token found wrong in one cache only says which.
+ */
+static void judge_pair(struct kcall *kc, const float *cache, int after)
+{
+	for (size_t i = 0; i < kc->n; i++) {
+		struct tcase *k = tok(kc, i);
+		int64_t s = kc->slots[i];
+		int kk, vv, kv = 0, vk = 0;
+
+		if (s < 0 || (after && (k->cls < 0 || k->why[0])))
+			continue;
+		kk = half_holds(kc, cache, s, 0, i, 0, -1);
+		vv = half_holds(kc, cache, s, 1, i, 1, -1);
+		if (after) {
+			if (kk != vv)
+				snprintf(k->why, sizeof k->why, "in the %s cache",
+					 kk ? "value" : "key");
+			continue;
+		}
+		for (int64_t h = 0; h < kc->H1 && !kv && !vk; h++) {
+			kv = half_holds(kc, cache, s, 1, i, 0, h);
+			vk = half_holds(kc, cache, s, 0, i, 1, h);
+		}
+		if (kv || vk) {
+			kmark(k, KVA_C_KV_MIXUP, s);
+			snprintf(k->why, sizeof k->why, "%s in the %s cache",
+				 kv ? "a head of its key" : "a head of its value",
+				 kv ? "value" : "key");
+		}
+	}
+}
+
 /* Judge the call from its reply (rep, and cand: the region as the first
  * run left it).  Returns 0 or -1 with e. */
 static int kprep_judge(kva_trap *t, struct kprep *p, const struct krep *rep,
@@ -1481,10 +1658,14 @@ static int kprep_judge(kva_trap *t, struct kprep *p, const struct krep *rep,
 		/* the whole region, bit for bit: any difference is a
 		 * finding, each decoded to what the cell or row holds */
 		t->divergence = 1;
+		if (kc->pair)
+			judge_pair(kc, cand + kc->glo, 0);
 		if (t->c.kind == KVA_KIND_WRITE)
 			judge_write(kc, cand, kc->init);
 		else
 			judge_gather(kc, cand, kc->init, p->data);
+		if (kc->pair)
+			judge_pair(kc, cand + kc->glo, 1);
 	}
 	for (size_t i = 0; i < n; i++) {
 		marked |= t->q[ix[i]].cls >= 0;
@@ -1824,6 +2005,10 @@ static int kernel_overflow(kva_trap *t, kva_err *e)
 
 	if (t->c.cuda) {
 		t->overflow_why = "not made on --device cuda";
+		return 0;
+	}
+	if (t->abi & GREET_PAIR) {
+		t->overflow_why = "not made for kva_write_kv_pair kernels";
 		return 0;
 	}
 	if (t->c.batch < (size_t)bs + 5) {

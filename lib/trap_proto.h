@@ -16,7 +16,8 @@
  * kernel's kva_constraints (kvarbiter_candidate.h) when it defines
  * kva_kernel_constraints, else u32 0 and as many zero bytes; then u32
  * ABI flags (GREET_ROWS: a write kernel defines kva_write_kv_rows;
- * GREET_PAGED: a gather kernel defines kva_gather_paged).
+ * GREET_PAGED: a gather kernel defines kva_gather_paged; GREET_PAIR: a
+ * write kernel defines kva_write_kv_pair).
  *
  * Request: struct req_hdr, then len payload bytes.  Every answer carries
  * the request's seq, so bytes a candidate writes into the reply pipe by
@@ -36,11 +37,14 @@
  *                  the call's sequences instead: seq_starts and seq_lens,
  *                  int64 x nseq each, then the block tables, int32 x
  *                  nseq x maxb, zero-padded to 8 bytes), the input data
- *                  (ndata floats: the source rows of a write, or the
- *                  slack, the cache and the slack of a gather), then the
- *                  region the kernel writes as it is before the call
- *                  (nreg floats: slack, the cache or the output rows,
- *                  slack; its end falls on a page), padded to 8 bytes.
+ *                  (ndata floats: the source rows of a write, a K/V
+ *                  pair's key rows then its value rows, or the slack,
+ *                  the cache and the slack of a gather), then the region
+ *                  the kernel writes as it is before the call (nreg
+ *                  floats: slack, the cache or the output rows, slack;
+ *                  a pair's value cache in the same buffer as its key
+ *                  cache, from element vbase; its end falls on a page),
+ *                  padded to 8 bytes.
  *                  The child places each call's region and data between
  *                  PROT_NONE pages, runs every call once, pauses once,
  *                  runs each call repeat - 1 more times on fresh copies,
@@ -116,6 +120,9 @@ struct kreq {                    /* after the header in MODE_KERNEL */
 	                            (region or data) starts */
 	int64_t nseq, maxb;      /* a paged gather (GREET_PAGED): sequences,
 	                            block-table row length; 0 otherwise */
+	kva_cache_desc vdesc;    /* a K/V pair (GREET_PAIR): the value cache */
+	int64_t vstride;         /* its rows' stride (the data's second part) */
+	int64_t vbase;           /* its first element, from the key cache's */
 };
 
 /* The reply to MODE_KERNEL, before the region the call wrote. */
@@ -128,7 +135,7 @@ struct krep {
 	int64_t nondet_at;       /* first element in which runs differ, or -1 */
 };
 enum { KREP_MUT_DATA = 1, KREP_MUT_SLOTS = 2, KREP_MUT_DESC = 4 };
-enum { GREET_ROWS = 1, GREET_PAGED = 2 };
+enum { GREET_ROWS = 1, GREET_PAGED = 2, GREET_PAIR = 4 };
 
 struct sreq {                    /* after the header in MODE_SOAK */
 	kva_cache_desc desc;     /* a kernel's cache shape (num_blocks 1) */

@@ -556,6 +556,33 @@ setup() {
 	run -0 jq -e '.rows_calls == 0' <<< "${lines[-1]}"
 }
 
+@test "kernels: K and V in one call (kva_write_kv_pair): the fix passes on every layout pair and view, the cited bugs are blocked, a K/V swap is a kv_mixup" {
+	P="$ROOT/fixtures/candidates/pair"
+	for L in nhd hnd vllm-x; do
+		for V in nhd vllm-x; do
+			run -0 --separate-stderr grad-trap --kind write --layout "$L" --value-layout "$V" --candidate "$P/correct-pair.c" --oracle paged --boundaries
+			run -0 jq -e '.verdict == "PASS" and .pair_calls > 20 and .strided_calls > 5 and .rows_calls > 5
+			  and .overflow.why_not == "not made for kva_write_kv_pair kernels"' <<< "${lines[-1]}"
+		done
+		# a swap of the two caches: every written token, and nothing else
+		run -1 --separate-stderr grad-trap --kind write --layout "$L" --candidate "$F/pair-caches-swapped.c" --oracle paged --boundaries --max-map 1
+		run -0 jq -e -s '.[0].class == "kv_mixup" and .[0].why == "a head of its key in the value cache"
+		  and .[-1].diverged > 10000 and .[-1].diverged == .[-1].classes.kv_mixup' <<< "$output"
+		# the value rows read at the key rows' stride
+		run -1 --separate-stderr grad-trap --kind write --layout "$L" --candidate "$P/value-key-stride.c" --oracle paged --boundaries --max-map 1
+		run -0 jq -e -s '.[0].why == "in the value cache" and .[-1].classes.partial_row > 100' <<< "$output"
+	done
+	# K and V packed in the content dimension: a row copied whole puts a
+	# key's head on the value cache
+	run -1 --separate-stderr grad-trap --kind write --candidate "$P/bulk-row-packed.c" --oracle paged --boundaries --max-map 0
+	run -0 jq -e '.classes.kv_mixup > 100' <<< "${lines[-1]}"
+	# --value-layout is for pair kernels only
+	run -2 --separate-stderr grad-trap --kind write --value-layout hnd --candidate "$ROOT/fixtures/candidates/write/correct-index.c" --oracle paged --boundaries
+	[[ "$stderr" == *"--value-layout is for kva_write_kv_pair kernels"* ]]
+	run -2 --separate-stderr grad-trap --kind write --value-layout nhx --candidate "$P/correct-pair.c" --oracle paged --boundaries
+	[[ "$stderr" == *"--value-layout: want nhd, hnd or vllm-x, not nhx"* ]]
+}
+
 @test "kernels: a paged gather (kva_gather_paged) walks block tables by sequence: the fixes pass, the cited bugs are blocked, a changed table is input_mutation" {
 	G="$ROOT/fixtures/candidates/paged-gather"
 	for o in paged paged-ring flashinfer; do

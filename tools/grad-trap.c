@@ -18,6 +18,7 @@ static void usage(FILE *fp)
 	fputs("usage: grad-trap (--candidate FILE | --candidate-cmd CMD)\n"
 	      "                 [--kind route|write|gather] [--layout nhd|hnd|vllm-x]\n"
 	      "                 [--heads H] [--x X] [--stride-pad P]\n"
+	      "                 [--value-layout nhd|hnd|vllm-x]\n"
 	      "                 [--oracle NAME] [--tol X] [--max-map N] [--format jsonl|text]\n"
 	      "                 [--dump FILE] [--db FILE] [--timeout S] [--cpu-limit S]\n"
 	      "                 [--mem-limit SIZE] [--batch N] [--seed S] [--head-dim N]\n"
@@ -200,7 +201,16 @@ enum { O_CAND = 256, O_CMD, O_KIND, O_ORACLE, O_TOL, O_MAXMAP, O_FORMAT,
        O_DUMP, O_DB, O_TIMEOUT, O_CPU, O_MEM, O_BATCH, O_SEED, O_HEADDIM,
        O_DEVICE, O_CACHE, O_CSTDERR, O_BOUNDARIES, O_SWEEP, O_RANDOM, O_NUMHEADS,
        O_LAYOUT, O_HEADS, O_X, O_PAD, O_LOADTO, O_MAXHANGS, O_CONFINE,
-       O_NOCONFINE, O_RUN, O_REPEAT, O_SOAK };
+       O_NOCONFINE, O_RUN, O_REPEAT, O_SOAK, O_VLAYOUT };
+
+/* A --layout or --value-layout argument: enum kva_layout. */
+static int parse_layout(const char *opt, const char *arg)
+{
+	for (int l = 0; l < 3; l++)
+		if (!strcmp(arg, kva_layout_names[l]))
+			return l;
+	kva_die(2, "--%s: want nhd, hnd or vllm-x, not %s", opt, arg);
+}
 
 int main(int argc, char **argv)
 {
@@ -233,6 +243,7 @@ int main(int argc, char **argv)
 		{ "random", required_argument, NULL, O_RANDOM },
 		{ "num-heads", required_argument, NULL, O_NUMHEADS },
 		{ "layout", required_argument, NULL, O_LAYOUT },
+		{ "value-layout", required_argument, NULL, O_VLAYOUT },
 		{ "heads", required_argument, NULL, O_HEADS },
 		{ "x", required_argument, NULL, O_X },
 		{ "stride-pad", required_argument, NULL, O_PAD },
@@ -270,6 +281,7 @@ int main(int argc, char **argv)
 	op.conf.batch = 4096;
 	op.conf.head_dim = -1; /* 128 for routes, 16 for kernels */
 	op.conf.heads = 2;
+	op.conf.vlayout = -1;
 	op.conf.x = 4;
 	op.conf.stride_pad = 3;
 	op.conf.lim.timeout_s = 2;
@@ -296,16 +308,8 @@ int main(int argc, char **argv)
 			else
 				kva_die(2, "--kind: want route, write or gather, not %s", optarg);
 			break;
-		case O_LAYOUT:
-			if (!strcmp(optarg, "nhd"))
-				op.conf.layout = KVA_LAYOUT_NHD;
-			else if (!strcmp(optarg, "hnd"))
-				op.conf.layout = KVA_LAYOUT_HND;
-			else if (!strcmp(optarg, "vllm-x"))
-				op.conf.layout = KVA_LAYOUT_VLLM_X;
-			else
-				kva_die(2, "--layout: want nhd, hnd or vllm-x, not %s", optarg);
-			break;
+		case O_LAYOUT: op.conf.layout = parse_layout("layout", optarg); break;
+		case O_VLAYOUT: op.conf.vlayout = parse_layout("value-layout", optarg); break;
 		case O_HEADS:
 			if (kva_parse_i64(optarg, 1, 1024, &v, &errstr))
 				kva_die(2, "--heads: value is %s: %s", errstr, optarg);

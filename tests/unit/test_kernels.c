@@ -723,6 +723,48 @@ static void t_gather_paged(void)
 	}
 }
 
+/* write_kv_pair: keys into the key cache, values into the value cache,
+ * each at its own stride and layout; the rows past num_slots nowhere;
+ * caches of different shapes refused with nothing written. */
+static void t_write_kv_pair(void)
+{
+	kva_cache_desc kd = vllm, vd = vllm, bad = nhd;
+	int64_t slots[3] = { 5, -1, 0 }, nk, nv;
+	float key[3 * 20], value[3 * 24], *kc, *vc, *kw, *vw;
+
+	vd.x = 1;
+	nk = kva_cache_elems(&kd);
+	nv = kva_cache_elems(&vd);
+	kc = malloc((size_t)nk * sizeof *kc);
+	vc = malloc((size_t)nv * sizeof *vc);
+	kw = malloc((size_t)nk * sizeof *kw);
+	vw = malloc((size_t)nv * sizeof *vw);
+	CHECK(kc && vc && kw && vw);
+	for (int64_t i = 0; i < 3 * 20; i++)
+		key[i] = (float)(i + 1);
+	for (int64_t i = 0; i < 3 * 24; i++)
+		value[i] = (float)(-i - 1);
+	for (int64_t i = 0; i < nk; i++)
+		kc[i] = kw[i] = CACHE_POISON;
+	for (int64_t i = 0; i < nv; i++)
+		vc[i] = vw[i] = CACHE_POISON;
+	/* two slots, the third row past the list: slot 0 stays poison */
+	CHECK_EQ_I64(kva_ref_write_kv_pair(key, 20, value, 24, 3, slots, 2, kc, &kd, vc, &vd), 0);
+	CHECK_EQ_I64(kva_ref_write_kv(key, 20, slots, 2, kw, &kd), 0);
+	CHECK_EQ_I64(kva_ref_write_kv(value, 24, slots, 2, vw, &vd), 0);
+	CHECK(!memcmp(kc, kw, (size_t)nk * sizeof *kc) && !memcmp(vc, vw, (size_t)nv * sizeof *vc));
+	CHECK(vc[kva_cache_index(&vd, 0, 0, 0)] == CACHE_POISON);
+	/* another head count, num_slots past the rows: -1, nothing written */
+	bad.num_heads = 1;
+	CHECK_EQ_I64(kva_ref_write_kv_pair(key, 20, value, 24, 3, slots, 3, kc, &kd, vc, &bad), -1);
+	CHECK_EQ_I64(kva_ref_write_kv_pair(key, 20, value, 24, 2, slots, 3, kc, &kd, vc, &vd), -1);
+	CHECK(!memcmp(kc, kw, (size_t)nk * sizeof *kc) && !memcmp(vc, vw, (size_t)nv * sizeof *vc));
+	free(kc);
+	free(vc);
+	free(kw);
+	free(vw);
+}
+
 static void t_cuda_fallback(void)
 {
 	/* libkvarbiter.a carries the fallbacks until the CUDA object is
@@ -759,6 +801,7 @@ const unit_test suite_kernels[] = {
 	{ "kernels_copy_blocks", t_copy_blocks },
 	{ "kernels_swap_blocks", t_swap_blocks },
 	{ "kernels_gather_paged", t_gather_paged },
+	{ "kernels_write_kv_pair", t_write_kv_pair },
 	{ "kernels_cuda_fallback", t_cuda_fallback },
 	{ NULL, NULL }
 };
