@@ -93,8 +93,8 @@ extern "C" {
 int64_t kva_cache_elems(const kva_cache_desc *d);
 
 /*
- * Returns 0 if d describes a usable cache: a known layout, every size
- * >= 1, x >= 1 dividing head_dim (x == 1 for NHD and HND), the size
+ * Returns 0 if d describes a usable cache: a known layout and dtype,
+ * every size >= 1, x >= 1 dividing head_dim (x == 1 for NHD and HND), the size
  * fitting in int64, and for a strided view offset >= 0, every stride of
  * the layout's dimensions >= 1 and no two cells' elements on one place
  * (ordered by stride, each dimension's stride at least the span of the
@@ -102,6 +102,9 @@ int64_t kva_cache_elems(const kva_cache_desc *d);
  * sets *why to a static message naming the first problem found.
  */
 int kva_cache_desc_check(const kva_cache_desc *d, const char **why);
+
+/* Bytes of an element of d's dtype (4 or 2), or -1 for an unknown one. */
+int kva_dtype_size(const kva_cache_desc *d);
 
 /* The layout's dimensions, outermost first: their count (4 or 5) and
  * their sizes in n[]. */
@@ -137,11 +140,11 @@ int kva_ref_gather_kv(const float *cache, const kva_cache_desc *desc,
  * checked first: -1 with nothing written if one is bad.  Two views that
  * share an element are not detected: the value is written last.
  */
-int kva_ref_write_kv_pair(const float *key, int64_t key_stride,
-			  const float *value, int64_t value_stride, int64_t num_rows,
+int kva_ref_write_kv_pair(const void *key, int64_t key_stride,
+			  const void *value, int64_t value_stride, int64_t num_rows,
 			  const int64_t *slot_mapping, int64_t num_slots,
-			  float *key_cache, const kva_cache_desc *key_desc,
-			  float *value_cache, const kva_cache_desc *value_desc);
+			  void *key_cache, const kva_cache_desc *key_desc,
+			  void *value_cache, const kva_cache_desc *value_desc);
 
 /*
  * CPU twin of kva_gather_paged (kvarbiter_candidate.h): the rows of each

@@ -4,6 +4,7 @@
  * build without CUDA support.  Self-contained (kvcache.h and libc) so
  * tests/gpu/run.sh can compile it on its own.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,6 +133,8 @@ int kva_cache_desc_check(const kva_cache_desc *d, const char **why)
 		msg = "x must be 1 for the nhd and hnd layouts";
 	else if (d->head_dim % d->x != 0)
 		msg = "head_dim must be a multiple of x";
+	else if (kva_dtype_size(d) < 0)
+		msg = "unknown dtype";
 	else if (d->stride[0] && d->offset < 0)
 		msg = "offset must be >= 0";
 	else if (kva_cache_elems(d) < 0)
@@ -155,7 +158,7 @@ static int check_call(const kva_cache_desc *desc, const int64_t *slots,
 {
 	int64_t nslots;
 
-	if (kva_cache_desc_check(desc, NULL) || num_tokens < 0)
+	if (kva_cache_desc_check(desc, NULL) || desc->dtype != KVA_DTYPE_F32 || num_tokens < 0)
 		return -1;
 	if (stride < (int64_t)desc->num_heads * desc->head_dim)
 		return -1;
@@ -196,26 +199,37 @@ static int check_pairs(const int64_t *pairs, int64_t npairs, int64_t nsrc, int64
 	return 0;
 }
 
-/* The H*D floats of the cell at slot into row. */
-static void read_cell(const float *cache, const kva_cache_desc *d, int64_t slot, float *row)
+int kva_dtype_size(const kva_cache_desc *d)
 {
-	int64_t H = d->num_heads, D = d->head_dim, run = run_length(d);
-
-	for (int64_t h = 0; h < H; h++)
-		for (int64_t dim = 0; dim < D; dim += run)
-			memcpy(row + h * D + dim, cache + kva_cache_index(d, slot, h, dim),
-			       (size_t)run * sizeof *row);
+	return d->dtype == KVA_DTYPE_F32 ? 4 : d->dtype == KVA_DTYPE_F16 ||
+	       d->dtype == KVA_DTYPE_BF16 ? 2 : -1;
 }
 
-/* The H*D floats of row into the cell at slot. */
-static void write_cell(float *cache, const kva_cache_desc *d, int64_t slot, const float *row)
+/* The H*D elements of the cell at slot into row, or of row into the
+ * cell (to_cache), a contiguous run of a head at a time. */
+static void move_cell(void *cache, const kva_cache_desc *d, int64_t slot, void *row,
+		      int to_cache)
 {
 	int64_t H = d->num_heads, D = d->head_dim, run = run_length(d);
+	size_t es = (size_t)kva_dtype_size(d);
 
 	for (int64_t h = 0; h < H; h++)
-		for (int64_t dim = 0; dim < D; dim += run)
-			memcpy(cache + kva_cache_index(d, slot, h, dim), row + h * D + dim,
-			       (size_t)run * sizeof *row);
+		for (int64_t dim = 0; dim < D; dim += run) {
+			char *c = (char *)cache + (size_t)kva_cache_index(d, slot, h, dim) * es;
+			char *r = (char *)row + (size_t)(h * D + dim) * es;
+
+			memcpy(to_cache ? c : r, to_cache ? r : c, (size_t)run * es);
+		}
+}
+
+static void read_cell(const float *cache, const kva_cache_desc *d, int64_t slot, float *row)
+{
+	move_cell((void *)(uintptr_t)cache, d, slot, row, 0);
+}
+
+static void write_cell(void *cache, const kva_cache_desc *d, int64_t slot, const void *row)
+{
+	move_cell(cache, d, slot, (void *)(uintptr_t)row, 1);
 }
 
 /* Block b's cells as rows (slot, head, dimension order), and back, a
@@ -310,25 +324,35 @@ int kva_ref_write_kv(const float *src, int64_t src_stride,
 }
 
 /* See kvcache.h: both caches and every slot checked, then the writes. */
-int kva_ref_write_kv_pair(const float *key, int64_t key_stride,
-			  const float *value, int64_t value_stride, int64_t num_rows,
+int kva_ref_write_kv_pair(const void *key, int64_t key_stride,
+			  const void *value, int64_t value_stride, int64_t num_rows,
 			  const int64_t *slot_mapping, int64_t num_slots,
-			  float *key_cache, const kva_cache_desc *key_desc,
-			  float *value_cache, const kva_cache_desc *value_desc)
+			  void *key_cache, const kva_cache_desc *key_desc,
+			  void *value_cache, const kva_cache_desc *value_desc)
 {
-	if (num_slots < 0 || num_slots > num_rows ||
-	    check_call(key_desc, slot_mapping, num_slots, key, key_stride, key_cache) ||
-	    check_call(value_desc, slot_mapping, num_slots, value, value_stride, value_cache) ||
-	    key_desc->num_blocks != value_desc->num_blocks ||
-	    key_desc->block_size != value_desc->block_size ||
-	    key_desc->num_heads != value_desc->num_heads ||
-	    key_desc->head_dim != value_desc->head_dim)
+	kva_cache_desc k, v;
+	size_t ek, ev;
+
+	if (!key_desc || !value_desc || num_slots < 0 || num_slots > num_rows)
 		return -1;
+	/* the checks of a float call, on the shapes as float caches */
+	k = *key_desc;
+	v = *value_desc;
+	k.dtype = v.dtype = KVA_DTYPE_F32;
+	if (kva_cache_desc_check(key_desc, NULL) || kva_cache_desc_check(value_desc, NULL) ||
+	    check_call(&k, slot_mapping, num_slots, key, key_stride, key_cache) ||
+	    check_call(&v, slot_mapping, num_slots, value, value_stride, value_cache) ||
+	    k.num_blocks != v.num_blocks || k.block_size != v.block_size ||
+	    k.num_heads != v.num_heads || k.head_dim != v.head_dim)
+		return -1;
+	ek = (size_t)kva_dtype_size(key_desc);
+	ev = (size_t)kva_dtype_size(value_desc);
 	for (int64_t t = 0; t < num_slots; t++)
 		if (slot_mapping[t] != -1) {
-			write_cell(key_cache, key_desc, slot_mapping[t], key + t * key_stride);
+			write_cell(key_cache, key_desc, slot_mapping[t],
+				   (const char *)key + (size_t)(t * key_stride) * ek);
 			write_cell(value_cache, value_desc, slot_mapping[t],
-				   value + t * value_stride);
+				   (const char *)value + (size_t)(t * value_stride) * ev);
 		}
 	return 0;
 }

@@ -64,6 +64,16 @@ enum kva_layout {
 	KVA_LAYOUT_VLLM_X = 2
 };
 
+/* Element types.  Every cache is F32 (float) except a K/V pair's
+ * (kva_write_kv_pair), whose key and value caches may each be 16-bit:
+ * IEEE half or bfloat16, two bytes an element; strides, offsets and x
+ * count elements.  Values are moved bit for bit, never converted. */
+enum kva_dtype {
+	KVA_DTYPE_F32 = 0,
+	KVA_DTYPE_F16 = 1,
+	KVA_DTYPE_BF16 = 2
+};
+
 /*
  * A strided cache (stride[0] != 0; given only to a kernel that declares
  * KVA_CAN_STRIDED, below) is a view, as a torch tensor's: the element at
@@ -87,6 +97,8 @@ typedef struct kva_cache_desc {
 	int64_t offset;     /* strided: element (0, 0, ...) is cache[offset] */
 	int64_t stride[5];  /* strided: per dimension, in elements; [0] == 0:
 	                       contiguous */
+	int32_t dtype;      /* enum kva_dtype of the elements */
+	int32_t reserved;   /* 0 */
 } kva_cache_desc;
 
 /*
@@ -142,15 +154,18 @@ int kva_write_kv_rows(const float *src, int64_t src_stride, int64_t num_rows,
  * each its own layout, x and strides (vLLM's key cache is VLLM_X, its
  * value cache VLLM_X with x 1; two strided views may interleave in one
  * buffer, as kv[:, 0] and kv[:, 1]).  The rows past num_slots are
- * padding past the slot list, as for kva_write_kv_rows.  A write kernel
- * that defines it is called through it instead of kva_write_kv or
- * kva_write_kv_rows.
+ * padding past the slot list, as for kva_write_kv_rows.  Each cache has
+ * its own dtype (key_desc->dtype, value_desc->dtype), and the key rows
+ * are of the key cache's, the value rows of the value cache's: the
+ * strides count those elements, and a row is copied bit for bit.  A
+ * write kernel that defines it is called through it instead of
+ * kva_write_kv or kva_write_kv_rows.
  */
-int kva_write_kv_pair(const float *key, int64_t key_stride,
-		      const float *value, int64_t value_stride, int64_t num_rows,
+int kva_write_kv_pair(const void *key, int64_t key_stride,
+		      const void *value, int64_t value_stride, int64_t num_rows,
 		      const int64_t *slot_mapping, int64_t num_slots,
-		      float *key_cache, const kva_cache_desc *key_desc,
-		      float *value_cache, const kva_cache_desc *value_desc);
+		      void *key_cache, const kva_cache_desc *key_desc,
+		      void *value_cache, const kva_cache_desc *value_desc);
 
 /*
  * Gather num_tokens rows out of cache: row t of dst (at dst +

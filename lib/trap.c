@@ -23,6 +23,8 @@
 
 const char *const kva_kind_names[3] = { "route", "write", "gather" };
 
+const char *const kva_dtype_names[3] = { "f32", "f16", "bf16" };
+
 const char *const kva_class_names[KVA_C_N] = {
 	"misroute", "permutation", "collision", "out_of_bounds",
 	"unmapped_write", "missing", "stray_write", "partial_row",
@@ -185,9 +187,11 @@ static int greet(kva_trap *t, kva_err *e)
 
 		memcpy(&has, hello.p + 8, 4);
 		memcpy(&t->abi, hello.p + 12 + sizeof t->cons, 4);
-		if (t->c.vlayout >= 0 && !(t->abi & GREET_PAIR)) {
-			kva_errf(e, NULL, "candidate %s: --value-layout is for "
-				 "kva_write_kv_pair kernels", t->c.cand_name);
+		if ((t->c.vlayout >= 0 || t->c.dtype || t->c.vdtype >= 0) &&
+		    !(t->abi & GREET_PAIR)) {
+			kva_errf(e, NULL, "candidate %s: --value-layout, --dtype and "
+				 "--value-dtype are for kva_write_kv_pair kernels",
+				 t->c.cand_name);
 			kva_buf_free(&hello);
 			kva_sbx_stop(&t->sbx);
 			return -1;
@@ -240,6 +244,11 @@ kva_trap *kva_trap_new(const kva_trap_conf *c, kva_err *e)
 	if (c->kind != KVA_KIND_ROUTE && c->head_dim < 4) {
 		kva_errf(e, NULL, "--head-dim must be at least 4 for %s kernels",
 			 kva_kind_names[c->kind]);
+		free(t);
+		return NULL;
+	}
+	if ((c->dtype || c->vdtype > 0) && c->head_dim % 2) {
+		kva_errf(e, NULL, "--head-dim must be even for 16-bit caches");
 		free(t);
 		return NULL;
 	}
@@ -397,6 +406,7 @@ static void soak(kva_trap *t)
 	sq.desc.num_heads = t->c.heads;
 	sq.desc.head_dim = t->c.head_dim;
 	sq.desc.x = t->c.layout == KVA_LAYOUT_VLLM_X ? t->c.x : 1;
+	sq.desc.dtype = t->abi & GREET_PAIR ? t->c.dtype : KVA_DTYPE_F32;
 	sq.calls = t->c.soak;
 	sq.ms = SOAK_MS;
 	hd.seq = ++t->seq;

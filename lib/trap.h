@@ -20,6 +20,8 @@ enum kva_kind { KVA_KIND_ROUTE, KVA_KIND_WRITE, KVA_KIND_GATHER };
 extern const char *const kva_kind_names[3];
 /* "nhd", "hnd", "vllm-x", by enum kva_layout. */
 extern const char *const kva_layout_names[3];
+/* "f32", "f16", "bf16", by enum kva_dtype. */
+extern const char *const kva_dtype_names[3];
 
 enum kva_class {
 	KVA_C_MISROUTE, KVA_C_PERMUTATION, KVA_C_COLLISION, KVA_C_OOB,
@@ -46,6 +48,8 @@ typedef struct kva_trap_conf {
 	int layout;              /* write, gather: enum kva_layout */
 	int vlayout;             /* a K/V pair's value cache: enum kva_layout,
 	                            or -1: as layout */
+	int dtype;               /* a K/V pair's key cache: enum kva_dtype */
+	int vdtype;              /* its value cache's, or -1: as dtype */
 	int heads;               /* write, gather: H */
 	int x;                   /* write, gather: vllm-x chunk */
 	int stride_pad;          /* write, gather: row stride is H*D + this */

@@ -40,8 +40,8 @@ typedef int (*fn_gather)(const float *, const kva_cache_desc *,
 			 const int64_t *, int64_t, float *, int64_t);
 typedef int (*fn_rows)(const float *, int64_t, int64_t, const int64_t *, int64_t,
 		       float *, const kva_cache_desc *);
-typedef int (*fn_pair)(const float *, int64_t, const float *, int64_t, int64_t,
-		       const int64_t *, int64_t, float *, const kva_cache_desc *, float *,
+typedef int (*fn_pair)(const void *, int64_t, const void *, int64_t, int64_t,
+		       const int64_t *, int64_t, void *, const kva_cache_desc *, void *,
 		       const kva_cache_desc *);
 typedef int (*fn_paged)(const float *, const kva_cache_desc *, const int32_t *, int64_t,
 			const int64_t *, const int64_t *, int64_t, float *, int64_t);
@@ -199,9 +199,9 @@ static int32_t kfn(const struct child_ctx *cc, const struct kreq *kr, float *src
 		   int64_t *slots, float *cache, float *out, const kva_cache_desc *desc)
 {
 	if (cc->abi & GREET_PAIR)
-		return ((fn_pair)cc->fn)(src, kr->stride, src + kr->n * kr->stride, kr->vstride,
+		return ((fn_pair)cc->fn)(src, kr->stride, (char *)src + kr->vrows, kr->vstride,
 					 kr->n, slots, kr->nslots, cache, desc,
-					 cache + kr->vbase, desc + 1);
+					 (char *)cache + kr->vbase, desc + 1);
 	if (cc->abi & GREET_PAGED)
 		return ((fn_paged)cc->fn)(cache, desc, (const int32_t *)(const void *)
 					  (slots + 2 * kr->nseq), kr->maxb, slots,
@@ -481,7 +481,9 @@ static int kjob_take(const struct child_ctx *cc, struct kjob *j, const char **p,
 	     kr->nslots != 2 * kr->nseq + (kr->nseq * kr->maxb + 1) / 2 :
 	     kr->nseq || kr->maxb || kr->nslots > kr->n ||
 	     (kr->nslots < kr->n && !(cc->abi & (GREET_ROWS | GREET_PAIR)))) ||
-	    ((cc->abi & GREET_PAIR) && (kr->vstride < 0 || kr->vbase < 0 || kr->base >= 0)) ||
+	    ((cc->abi & GREET_PAIR) && (kr->vstride < 0 || kr->vbase < 0 || kr->vrows < 0 ||
+					kr->vbase > 4 * kr->nreg || kr->vrows > 4 * kr->ndata ||
+					kr->base >= 0)) ||
 	    kr->stride < 0 || kr->glo < 0 || kr->ghi < 0 || kr->elems < 0 ||
 	    kr->ndata < 0 || kr->nreg < 0 || kr->repeat < 1 || (kr->base >= 0 && cc->cuda) ||
 	    (uint64_t)kr->nslots > left || (uint64_t)kr->ndata > left ||
@@ -535,9 +537,17 @@ static void kjob_again(const struct child_ctx *cc, struct kjob *j)
 {
 	struct kreq *kr = &j->kr;
 
+	/* 16-bit elements: the same mask in both halves of a word (an element
+	 * may move from one half to the other), within the low 7 bits of
+	 * each, bfloat16's mantissa (half's has 10) */
+	int half = (cc->abi & GREET_PAIR) && (kr->desc.dtype || kr->vdesc.dtype);
+
 	for (int r = 1; r < kr->repeat && j->rep.rc == 0 && j->rep.nondet_at < 0; r++) {
 		uint32_t mask = (uint32_t)(0x002a5a5aU * (uint32_t)r) & 0x007fffffU;
 		struct krun *at = r == 1 ? &j->first : &j->again;
+
+		if (half)
+			mask = (mask & 0x7fU) * 0x00010001U;
 
 		krun_call(cc, kr, at, j->slots, j->data, j->init, mask ? mask : 1);
 		j->rep.nondet_at = diff_xor(at->region, j->out, (size_t)kr->nreg,
@@ -671,7 +681,8 @@ static int serve_soak(const struct child_ctx *cc, const struct req_hdr *hd,
 		if (cc->abi & GREET_PAIR) {  /* the value cache after the key cache */
 			kr.vdesc = kr.desc;
 			kr.vstride = HD;
-			kr.vbase = kr.nreg;
+			kr.vrows = 4 * kr.ndata;
+			kr.vbase = 4 * kr.nreg;
 			kr.ndata *= 2;
 			kr.nreg *= 2;
 		}

@@ -190,6 +190,13 @@ struct kcall {
 	int pair;
 	int64_t H1, vbase, vstride;
 	kva_cache_desc vdc;
+	/* the caches' element sizes; wide: a 16-bit one, so the call's
+	 * buffers as sent (raw) are not those judged: there every element of
+	 * a 16-bit cache is a float of its bits and the next of its head's
+	 * (widen), and the value cache starts at rvbase bytes of the raw
+	 * cache buffer, of rbody floats, and vbase elements of the judged */
+	int ek, ev, wide;
+	int64_t rvbase, rbody;
 };
 
 /* The identity of local token i: its index in the run, so its payload is
@@ -199,13 +206,61 @@ static uint64_t tok_id(const struct kcall *kc, size_t i)
 	return kc->t->q[kc->ix[i]].index + 1;
 }
 
+/* The 16-bit element of dtype a value gives: its low half, finite (an
+ * exponent of all ones loses its top bit). */
+static uint16_t h16(float f, int dtype)
+{
+	uint32_t u;
+	uint16_t h;
+
+	memcpy(&u, &f, 4);
+	h = (uint16_t)u;
+	if (dtype == KVA_DTYPE_F16 ? (h & 0x7c00) == 0x7c00 : (h & 0x7f80) == 0x7f80)
+		h ^= 0x4000;
+	return h;
+}
+
+/* Two 16-bit elements as the judge sees the first: a float of both. */
+static float widen(uint16_t a, uint16_t b)
+{
+	uint32_t u = (uint32_t)a << 16 | b;
+	float f;
+
+	memcpy(&f, &u, 4);
+	return f;
+}
+
+/* Element e of dtype dt at base: the value f, as that dtype holds it. */
+static void put_elem(char *base, int64_t e, int dt, float f)
+{
+	uint16_t h = h16(f, dt);
+
+	if (dt == KVA_DTYPE_F32)
+		memcpy(base + e * 4, &f, 4);
+	else
+		memcpy(base + e * 2, &h, 2);
+}
+
+/* The judged value of element q (h*D + d) of a row with value key r in
+ * half w (0 key, 1 value): the value, or for a 16-bit cache the element
+ * and the next of its head (widen). */
+static float elem_val(const struct kcall *kc, int w, uint64_t r, int64_t q)
+{
+	int dt = w ? kc->vdc.dtype : kc->dc.dtype;
+	int64_t nq = q / kc->D * kc->D + (q % kc->D + 1) % kc->D;
+
+	if (dt == KVA_DTYPE_F32)
+		return vat(r, (uint64_t)q);
+	return widen(h16(vat(r, (uint64_t)q), dt), h16(vat(r, (uint64_t)nq), dt));
+}
+
 static float tok_val(const struct kcall *kc, size_t i, int64_t pos)
 {
 	int64_t H1D = kc->H1 * kc->D;
+	int w = kc->pair && pos >= H1D;
 
-	if (kc->pair && pos >= H1D)
-		return kval(kc->t->c.seed, V_VALUE, tok_id(kc, i), (uint64_t)(pos - H1D));
-	return kval(kc->t->c.seed, V_TOKEN, tok_id(kc, i), (uint64_t)pos);
+	return elem_val(kc, w, vrow(kc->t->c.seed, w ? V_VALUE : V_TOKEN, tok_id(kc, i)),
+			w ? pos - H1D : pos);
 }
 
 static uint64_t cell_row(const struct kcall *kc, int64_t s)
@@ -808,6 +863,19 @@ static void judge_gather(struct kcall *kc, const float *cand, const float *init,
 	kc->lost_oob = kc->slack_written = guard_bad;
 }
 
+/* The judged element of a write's cache that float f of the raw cache
+ * buffer holds (its first byte's). */
+static int64_t raw_elem(const struct kcall *kc, int64_t f)
+{
+	int64_t b = 4 * f;
+
+	if (!kc->wide || f < 0)
+		return f;
+	if (kc->dc.stride[0])
+		return b / 2;
+	return b < kc->rvbase ? b / kc->ek : kc->vbase + (b - kc->rvbase) / kc->ev;
+}
+
 /* The child's report of a call (struct krep): inputs the call changed,
  * and runs that differed; pin each to a token. */
 static void judge_report(struct kcall *kc, const struct krep *r)
@@ -817,10 +885,10 @@ static void judge_report(struct kcall *kc, const struct krep *r)
 
 	if (r->mut) {
 		if ((r->mut & KREP_MUT_DATA) && write) {
-			int64_t keys = (int64_t)kc->n * kc->stride;
+			int64_t b = 4 * r->mut_at, keys = (int64_t)kc->n * kc->stride * kc->ek;
 
-			who = (size_t)(r->mut_at < keys ? r->mut_at / kc->stride :
-				       (r->mut_at - keys) / kc->vstride);
+			who = (size_t)(b < keys ? b / (kc->stride * kc->ek) :
+				       (b - keys) / (kc->vstride * kc->ev));
 		} else if (r->mut & KREP_MUT_DATA) {
 			int64_t e = r->mut_at - kc->glo, s, u;
 
@@ -846,7 +914,7 @@ static void judge_report(struct kcall *kc, const struct krep *r)
 			 "the cache descriptor");
 	}
 	if (r->nondet_at >= 0) {
-		int64_t e = r->nondet_at - kc->glo, u = -1;
+		int64_t e = raw_elem(kc, r->nondet_at - kc->glo), u = -1;
 
 		if (write && e >= 0 && e < kc->elems)
 			u = vmap_get(&kc->owner, (uint64_t)slot_of_elem(kc, e));
@@ -1166,6 +1234,8 @@ struct kprep {
 	int64_t *pos;            /* a paged gather: each token's position */
 	uint64_t *pseq;          /* and its sequence's key */
 	int64_t *seqs;           /* what is sent in the slots' place */
+	float *rinit;            /* the region as sent (kc.init unless wide) */
+	int64_t rnreg;           /* and its floats */
 	struct kreq kr;
 	uint32_t seq;            /* of its request in the batch */
 	size_t rep_end;          /* where its reply ends in the batch's reply */
@@ -1179,6 +1249,8 @@ static void kprep_free(struct kprep *p)
 	free(p->pos);
 	free(p->pseq);
 	free(p->seqs);
+	if (p->rinit != p->kc.init)
+		free(p->rinit);
 	kcall_free(&p->kc);
 	memset(p, 0, sizeof *p);
 }
@@ -1324,6 +1396,99 @@ static void kprep_seqs(struct kprep *p, int64_t nblocks)
 }
 
 /*
+ * A K/V pair's call: its raw cache buffer (init + glo: a strided pair's
+ * gaps, then every cell of both caches, each element in its cache's
+ * dtype), its rows (the key rows, then the value rows, with their
+ * stride gaps) and what the CPU twin makes of them (ref, a copy of the
+ * raw region nreg floats long).
+ */
+static void kprep_pair(struct kcall *kc, float *data, float *init, float *ref, size_t nreg)
+{
+	uint64_t seed = kc->t->c.seed;
+	char *cache = (char *)(init + kc->glo), *vrows;
+	size_t n = kc->n;
+	int64_t H1D = kc->H1 * kc->D;
+
+	vrows = (char *)data + (size_t)((int64_t)n * kc->stride * kc->ek);
+	if (kc->dc.stride[0]) {
+		uint64_t g = vrow(seed, V_GAP, kc->call * 0x100000000ULL + 0x80000000ULL);
+
+		for (int64_t e = 0; e < kc->rbody * 4 / kc->ek; e++)
+			put_elem(cache, e, kc->dc.dtype, vat(g, (uint64_t)e));
+	}
+	for (int64_t s = 0; s < kc->ncell; s++) {
+		uint64_t r = cell_row(kc, s);
+
+		for (int64_t q = 0; q < 2 * H1D; q++) {
+			int w = q >= H1D;
+			int64_t qq = q - w * H1D;
+			const kva_cache_desc *d = w ? &kc->vdc : &kc->dc;
+
+			put_elem(cache + (w ? kc->rvbase : 0), kva_cache_index(d, s, qq / kc->D, qq % kc->D),
+				 d->dtype, vat(r, (uint64_t)q));
+		}
+	}
+	for (size_t i = 0; i < 2 * n; i++) {
+		int w = i >= n;
+		uint64_t id = tok_id(kc, w ? i - n : i);
+		uint64_t r = vrow(seed, w ? V_VALUE : V_TOKEN, id), gr = vrow(seed, V_GAP, w ? ~id : id);
+		int64_t st = w ? kc->vstride : kc->stride, es = w ? kc->ev : kc->ek;
+		char *row = (w ? vrows : (char *)data) + (size_t)((int64_t)(w ? i - n : i) * st * es);
+
+		for (int64_t j = 0; j < st; j++)
+			put_elem(row, j, (w ? &kc->vdc : &kc->dc)->dtype, vat(j < H1D ? r : gr, (uint64_t)j));
+	}
+	memcpy(ref, init, nreg * sizeof *ref);
+	kva_ref_write_kv_pair(data, kc->stride, vrows, kc->vstride, (int64_t)n, kc->slots,
+			      (int64_t)n, ref + kc->glo, &kc->dc, (char *)(ref + kc->glo) + kc->rvbase,
+			      &kc->vdc);
+}
+
+/* The 16-bit element e at base. */
+static uint16_t u16_at(const char *base, int64_t e)
+{
+	uint16_t h;
+
+	memcpy(&h, base + e * 2, 2);
+	return h;
+}
+
+/*
+ * A wide call's region as judged (out: slack, the judged cache, slack)
+ * from the raw one: a float cache's elements as they are, a 16-bit
+ * one's each widened with the next element of its head (gaps: with the
+ * next element of the buffer).
+ */
+static void widen_region(const struct kcall *kc, const float *raw, float *out)
+{
+	const char *cache = (const char *)(raw + kc->glo);
+	float *o = out + kc->glo;
+
+	memcpy(out, raw, (size_t)kc->glo * sizeof *out);
+	memcpy(o + kc->elems, raw + kc->glo + kc->rbody, (size_t)kc->ghi * sizeof *out);
+	for (int pass = 0; pass < 2; pass++)
+		for (int w = 0; w < 2; w++) {
+			const kva_cache_desc *d = w ? &kc->vdc : &kc->dc;
+			const char *rb = cache + (w ? kc->rvbase : 0);
+			float *ob = o + (w ? kc->vbase : 0);
+			int64_t nel = kc->dc.stride[0] ? kc->elems : kva_cache_elems(d);
+
+			if (pass == 0 && d->dtype == KVA_DTYPE_F32)
+				memcpy(ob, rb, (size_t)nel * sizeof *ob);
+			for (int64_t e = 0; pass == 0 && d->dtype && e < nel; e++)
+				ob[e] = widen(u16_at(rb, e), u16_at(rb, e + 1 < nel ? e + 1 : e));
+			for (int64_t s = 0; pass == 1 && d->dtype && s < kc->ncell; s++)
+				for (int64_t h = 0; h < kc->H1; h++)
+					for (int64_t dd = 0; dd < kc->D; dd++) {
+						int64_t i = kva_cache_index(d, s, h, dd);
+
+						ob[i] = widen(u16_at(rb, i), u16_at(rb, kva_cache_index(d, s, h,
+							(dd + 1) % kc->D)));
+					}
+		}
+}
+
+/*
  * Make tokens ix[0..n) of the queue one kernel call: the call's cache,
  * the values the kernel is given, and the reference (the CPU twin's
  * answer).  Returns 0, or -1 with e (the call cannot be set up).
@@ -1393,7 +1558,17 @@ static int kprep_make(kva_trap *t, const size_t *ix, size_t n, struct kprep *p, 
 	kc->vdc = kc->dc;
 	kc->vdc.layout = kva_trap_value_layout(t);
 	kc->vdc.x = 1;           /* vLLM's value cache: VLLM_X with x 1 */
-	if (!sparse && t->has_cons && (t->cons.flags & KVA_CAN_STRIDED) && kc->call % 2)
+	kc->ek = kc->ev = 4;
+	if (pair) {
+		kc->dc.dtype = t->c.dtype;
+		kc->vdc.dtype = t->c.vdtype >= 0 ? t->c.vdtype : t->c.dtype;
+		kc->ek = kva_dtype_size(&kc->dc);
+		kc->ev = kva_dtype_size(&kc->vdc);
+		kc->wide = kc->ek < 4 || kc->ev < 4;
+	}
+	/* two views of one buffer have one element size */
+	if (!sparse && t->has_cons && (t->cons.flags & KVA_CAN_STRIDED) && kc->call % 2 &&
+	    kc->ek == kc->ev)
 		kcall_strided(kc);
 	if (kva_cache_desc_check(&kc->dc, &why) ||
 	    (pair && kva_cache_desc_check(&kc->vdc, &why))) {
@@ -1404,9 +1579,16 @@ static int kprep_make(kva_trap *t, const size_t *ix, size_t n, struct kprep *p, 
 	if (pair && kc->dc.stride[0]) {     /* the two views share a buffer */
 		if (kva_cache_elems(&kc->vdc) > kc->elems)
 			kc->elems = kva_cache_elems(&kc->vdc);
+		kc->rbody = (kc->elems * kc->ek + 3) / 4;
+		if (kc->wide)            /* every 16-bit element of it */
+			kc->elems = 2 * kc->rbody;
 	} else if (pair) {                   /* the value cache after the key cache */
 		kc->vbase = kc->elems;
+		kc->rvbase = kc->elems * kc->ek;
+		kc->rbody = (kc->rvbase + kva_cache_elems(&kc->vdc) * kc->ev + 3) / 4;
 		kc->elems += kva_cache_elems(&kc->vdc);
+	} else {
+		kc->rbody = kc->elems;
 	}
 	if (kc->S > INT32_MAX || maxslot / kc->S + 1 > INT32_MAX ||
 	    kc->elems > ((int64_t)1 << 28)) {
@@ -1434,18 +1616,23 @@ static int kprep_make(kva_trap *t, const size_t *ix, size_t n, struct kprep *p, 
 		}
 	}
 	{
-		int64_t body = write ? kc->elems : (int64_t)n * kc->stride;
+		/* as sent: the raw cache buffer; as judged: its elements */
+		int64_t body = write ? kc->rbody : (int64_t)n * kc->stride;
 
 		kc->ghi = kc->glo + page_pad(2 * kc->glo + body);
 		nreg = (size_t)(kc->glo + body + kc->ghi);
-		ndata = write ? n * (size_t)(kc->stride + (pair ? kc->vstride : 0)) :
+		kc->nreg = kc->glo + (write ? kc->elems : body) + kc->ghi;
+		ndata = pair ? (size_t)(((int64_t)n * (kc->stride * kc->ek + kc->vstride * kc->ev) +
+					 3) / 4) :
+			write ? n * (size_t)kc->stride :
 			(size_t)(kc->glo + kc->elems + kc->glo + page_pad(2 * kc->glo + kc->elems));
 	}
 	data = malloc(ndata * sizeof *data + 1);
-	kc->init = init = malloc(nreg * sizeof *init + 1);
-	kc->nreg = (int64_t)nreg;
+	p->rinit = init = malloc(nreg * sizeof *init + 1);
+	p->rnreg = (int64_t)nreg;
+	kc->init = kc->wide ? malloc((size_t)kc->nreg * sizeof *kc->init + 1) : init;
 	ref = malloc(nreg * sizeof *ref + 1);
-	if (!data || !init || !ref)
+	if (!data || !init || !ref || !kc->init)
 		kva_die(KVA_EXIT_TROUBLE, "out of memory");
 	/* the region the kernel writes, before the call */
 	{
@@ -1464,7 +1651,11 @@ static int kprep_make(kva_trap *t, const size_t *ix, size_t n, struct kprep *p, 
 				init[kc->glo + row * kc->stride + j] = vat(d, (uint64_t)j);
 		}
 	}
-	if (write) {
+	if (pair) {
+		kprep_pair(kc, data, init, ref, nreg);
+		if (kc->wide)
+			widen_region(kc, init, kc->init);
+	} else if (write) {
 		uint64_t g = vrow(seed, V_GAP, kc->call * 0x100000000ULL + 0x80000000ULL);
 
 		/* values of their own between a strided cache's cells */
@@ -1474,31 +1665,19 @@ static int kprep_make(kva_trap *t, const size_t *ix, size_t n, struct kprep *p, 
 			uint64_t r = cell_row(kc, s);
 
 			for (int64_t q = 0; q < kc->H * kc->D; q++)
-				init[kc->glo + cidx(kc, s, q / kc->D, q % kc->D)] =
+				init[kc->glo + kva_cache_index(&kc->dc, s, q / kc->D, q % kc->D)] =
 					vat(r, (uint64_t)q);
 		}
-		/* the rows: a pair's key rows, then its value rows */
-		for (size_t i = 0; i < n * (pair ? 2 : 1); i++) {
-			int val = i >= n;
-			uint64_t id = tok_id(kc, val ? i - n : i);
-			uint64_t r = vrow(seed, val ? V_VALUE : V_TOKEN, id);
-			uint64_t gr = vrow(seed, V_GAP, val ? ~id : id);
-			int64_t st = val ? kc->vstride : kc->stride;
-			float *row = data + (val ? n * (size_t)kc->stride + (i - n) * (size_t)st :
-					     i * (size_t)st);
+		for (size_t i = 0; i < n; i++) {
+			uint64_t r = vrow(seed, V_TOKEN, tok_id(kc, i));
+			uint64_t gr = vrow(seed, V_GAP, tok_id(kc, i));
+			float *row = data + i * (size_t)kc->stride;
 
-			for (int64_t j = 0; j < st; j++)
-				row[j] = vat(j < kc->H1 * kc->D ? r : gr, (uint64_t)j);
+			for (int64_t j = 0; j < kc->stride; j++)
+				row[j] = vat(j < kc->H * kc->D ? r : gr, (uint64_t)j);
 		}
 		memcpy(ref, init, nreg * sizeof *ref);
-		if (pair)
-			kva_ref_write_kv_pair(data, kc->stride, data + n * (size_t)kc->stride,
-					      kc->vstride, (int64_t)n, kc->slots, (int64_t)n,
-					      ref + kc->glo, &kc->dc, ref + kc->glo + kc->vbase,
-					      &kc->vdc);
-		else
-			kva_ref_write_kv(data, kc->stride, kc->slots, (int64_t)n, ref + kc->glo,
-					 &kc->dc);
+		kva_ref_write_kv(data, kc->stride, kc->slots, (int64_t)n, ref + kc->glo, &kc->dc);
 	} else {
 		uint64_t r = vrow(seed, V_SLACK, kc->call ^ 0x5555);
 
@@ -1536,7 +1715,8 @@ static int kprep_make(kva_trap *t, const size_t *ix, size_t n, struct kprep *p, 
 	p->kr.base = -1;
 	p->kr.vdesc = kc->vdc;
 	p->kr.vstride = kc->vstride;
-	p->kr.vbase = kc->vbase;
+	p->kr.vrows = (int64_t)n * kc->stride * kc->ek;
+	p->kr.vbase = kc->rvbase;
 	if (sparse) {
 		/* the kernel sees the real cache and the real slots */
 		p->kr.desc.num_blocks = (int32_t)(p->wlo + kc->nblk + 1);
@@ -1564,7 +1744,7 @@ static void kprep_put(kva_trap *t, struct kprep *p)
 		if (kc->slots[i] >= 0)
 			kc->slots[i] -= p->wlo * kc->S;
 	kva_buf_put(&t->req, p->data, p->ndata * sizeof *p->data);
-	kva_buf_put(&t->req, kc->init, (size_t)kc->nreg * sizeof *kc->init);
+	kva_buf_put(&t->req, p->rinit, (size_t)p->rnreg * sizeof *p->rinit);
 	kva_buf_put(&t->req, zero, (8 - t->req.len % 8) % 8);
 	if (p->sparse) {
 		t->ocalls++;
@@ -1654,9 +1834,18 @@ static int kprep_judge(kva_trap *t, struct kprep *p, const struct krep *rep,
 		return 0;
 	}
 	judge_report(kc, rep);
-	if (memcmp(cand, p->ref, (size_t)kc->nreg * sizeof *p->ref)) {
+	if (memcmp(cand, p->ref, (size_t)p->rnreg * sizeof *p->ref)) {
 		/* the whole region, bit for bit: any difference is a
-		 * finding, each decoded to what the cell or row holds */
+		 * finding, each decoded to what the cell or row holds (a
+		 * wide call's as judged) */
+		float *wide = NULL;
+
+		if (kc->wide) {
+			if (!(wide = malloc((size_t)kc->nreg * sizeof *wide + 1)))
+				kva_die(KVA_EXIT_TROUBLE, "out of memory");
+			widen_region(kc, cand, wide);
+			cand = wide;
+		}
 		t->divergence = 1;
 		if (kc->pair)
 			judge_pair(kc, cand + kc->glo, 0);
@@ -1666,6 +1855,7 @@ static int kprep_judge(kva_trap *t, struct kprep *p, const struct krep *rep,
 			judge_gather(kc, cand, kc->init, p->data);
 		if (kc->pair)
 			judge_pair(kc, cand + kc->glo, 1);
+		free(wide);
 	}
 	for (size_t i = 0; i < n; i++) {
 		marked |= t->q[ix[i]].cls >= 0;
@@ -1760,7 +1950,7 @@ static int kv_run(kva_trap *t, struct kprep *p, size_t m, kva_err *e)
 	for (size_t j = 0; j < m; j++) {
 		kprep_put(t, &p[j]);
 		p[j].seq = hd.seq + (uint32_t)j;
-		end += sizeof rep + (size_t)p[j].kc.nreg * sizeof(float);
+		end += sizeof rep + (size_t)p[j].rnreg * sizeof(float);
 		p[j].rep_end = end;
 	}
 	((struct req_hdr *)(void *)t->req.p)->len = t->req.len - sizeof hd;
@@ -1854,7 +2044,7 @@ static int kv_batch_add(kva_trap *t, struct kbatch *b, const size_t *ix, size_t 
 		return -1;
 	}
 	b->m++;
-	b->bytes += (p->ndata + (size_t)p->kc.nreg) * sizeof(float) +
+	b->bytes += (p->ndata + (size_t)p->rnreg) * sizeof(float) +
 		    p->nslots * sizeof(int64_t);
 	if (alone || b->m == KREQ_MAX_CALLS || b->bytes >= BATCH_BYTES)
 		return kv_batch_run(t, b, e);

@@ -38,13 +38,14 @@
  *                  int64 x nseq each, then the block tables, int32 x
  *                  nseq x maxb, zero-padded to 8 bytes), the input data
  *                  (ndata floats: the source rows of a write, a K/V
- *                  pair's key rows then its value rows, or the slack,
- *                  the cache and the slack of a gather), then the region
- *                  the kernel writes as it is before the call (nreg
- *                  floats: slack, the cache or the output rows, slack;
- *                  a pair's value cache in the same buffer as its key
- *                  cache, from element vbase; its end falls on a page),
- *                  padded to 8 bytes.
+ *                  pair's key rows then, from byte vrows, its value
+ *                  rows, each in its cache's dtype; or the slack, the
+ *                  cache and the slack of a gather), then the region the
+ *                  kernel writes as it is before the call (nreg floats:
+ *                  slack, the cache or the output rows, slack; a pair's
+ *                  value cache in the same buffer as its key cache,
+ *                  from byte vbase; its end falls on a page), padded to
+ *                  8 bytes.
  *                  The child places each call's region and data between
  *                  PROT_NONE pages, runs every call once, pauses once,
  *                  runs each call repeat - 1 more times on fresh copies,
@@ -121,8 +122,9 @@ struct kreq {                    /* after the header in MODE_KERNEL */
 	int64_t nseq, maxb;      /* a paged gather (GREET_PAGED): sequences,
 	                            block-table row length; 0 otherwise */
 	kva_cache_desc vdesc;    /* a K/V pair (GREET_PAIR): the value cache */
-	int64_t vstride;         /* its rows' stride (the data's second part) */
-	int64_t vbase;           /* its first element, from the key cache's */
+	int64_t vstride;         /* its rows' stride, in its elements */
+	int64_t vrows;           /* bytes into the data where its rows start */
+	int64_t vbase;           /* bytes from the key cache's start to its */
 };
 
 /* The reply to MODE_KERNEL, before the region the call wrote. */

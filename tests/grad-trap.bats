@@ -224,7 +224,8 @@ setup() {
 # verdict, and every class the manifest names is reported, over the
 # boundaries and a seeded random sweep (no false positive allowed).
 # Kernels run in all three layouts: a verdict is HARD_BLOCK if any layout
-# fails, and the classes are the union.
+# fails, and the classes are the union.  A candidate's "args" are options
+# of its run (a K/V pair's dtypes).
 @test "every candidate of the corpus gets its manifest verdict and classes" {
 	M="$ROOT/fixtures/candidates/manifest.jsonl"
 	C="$ROOT/fixtures/candidates"
@@ -239,7 +240,7 @@ setup() {
 		route-oracle --oracle "$o" --random 300 --seed 1 >> "$BATS_TEST_TMPDIR/$o.bk"
 	done
 	# "|" separates the fields: IFS white space would merge empty ones
-	while IFS='|' read -r file kind oracle verdict classes any form; do
+	while IFS='|' read -r file kind oracle verdict classes any form args; do
 		# boundaries and a seeded random sweep; a candidate that hangs
 		# on an input runs the boundaries only (each hang costs --timeout)
 		cases="$BATS_TEST_TMPDIR/$oracle.br" tmo=0.3
@@ -260,7 +261,8 @@ setup() {
 				grad-trap --candidate-cmd "python3 $C/$file" --timeout 1 --max-map 0 "$cases" > "$BATS_TEST_TMPDIR/out" || st=$?
 			else
 				st=0
-				grad-trap --kind "$kind" --layout "$L" --candidate "$C/$file" --timeout "$tmo" --max-map 0 "$cases" > "$BATS_TEST_TMPDIR/out" || st=$?
+				# shellcheck disable=SC2086 # args: the manifest's options, split
+				grad-trap --kind "$kind" --layout "$L" $args --candidate "$C/$file" --timeout "$tmo" --max-map 0 "$cases" > "$BATS_TEST_TMPDIR/out" || st=$?
 			fi
 			[ "$st" -le 1 ] || { echo "$file ($L): trouble, exit $st"; return 1; }
 			# the summary: a load or soak finding comes before it
@@ -282,7 +284,7 @@ setup() {
 			[ "$hit" = 1 ] || { echo "$file: none of $any reported (got:$seen)"; return 1; }
 		fi
 		n=$((n + 1))
-	done < <(jq -r '[.file, .kind, .oracle, .verdict, ((.classes // []) | join(" ")), ((.classes_any // []) | join(" ")), (.form // "c")] | join("|")' "$M")
+	done < <(jq -r '[.file, .kind, .oracle, .verdict, ((.classes // []) | join(" ")), ((.classes_any // []) | join(" ")), (.form // "c"), ((.args // []) | join(" "))] | join("|")' "$M")
 	echo "$n candidates checked"
 	[ "$n" -ge 50 ]
 }
@@ -556,7 +558,7 @@ setup() {
 	run -0 jq -e '.rows_calls == 0' <<< "${lines[-1]}"
 }
 
-@test "kernels: K and V in one call (kva_write_kv_pair): the fix passes on every layout pair and view, the cited bugs are blocked, a K/V swap is a kv_mixup" {
+@test "kernels: K and V in one call (kva_write_kv_pair): the fix passes on every layout pair, view and dtype, the cited bugs are blocked, a K/V swap is a kv_mixup" {
 	P="$ROOT/fixtures/candidates/pair"
 	for L in nhd hnd vllm-x; do
 		for V in nhd vllm-x; do
@@ -576,9 +578,32 @@ setup() {
 	# key's head on the value cache
 	run -1 --separate-stderr grad-trap --kind write --candidate "$P/bulk-row-packed.c" --oracle paged --boundaries --max-map 0
 	run -0 jq -e '.classes.kv_mixup > 100' <<< "${lines[-1]}"
-	# --value-layout is for pair kernels only
+	# 16-bit caches, alike or beside a float one: moved bit for bit
+	for d in "f16" "bf16" "bf16 --value-dtype f32" "f32 --value-dtype f16"; do
+		for L in nhd vllm-x; do
+			# shellcheck disable=SC2086 # d: the dtype options, split
+			run -0 --separate-stderr grad-trap --kind write --layout "$L" --dtype $d --candidate "$P/correct-pair.c" --oracle paged --boundaries
+			run -0 jq -e '.verdict == "PASS" and .pair_calls > 20' <<< "${lines[-1]}"
+		done
+	done
+	# the value cache at the key cache's element size: right for one
+	# dtype, wrong for two
+	run -0 --separate-stderr grad-trap --kind write --dtype bf16 --candidate "$P/value-key-elem-size.c" --oracle paged --boundaries
+	run -1 --separate-stderr grad-trap --kind write --dtype bf16 --value-dtype f32 --candidate "$P/value-key-elem-size.c" --oracle paged --boundaries --max-map 1
+	run -0 jq -e -s '.[0].class == "partial_row" and .[0].why == "in the value cache" and .[-1].classes.partial_row > 1000' <<< "$output"
+	# a 16-bit kernel's wrong slot or short row is decoded as a float one's
+	sed 's/int64_t slot = slot_mapping\[t\];/int64_t slot = slot_mapping[t] ^ 1;/' "$P/correct-pair.c" > "$BATS_TEST_TMPDIR/xor.c"
+	run -1 --separate-stderr grad-trap --kind write --dtype f16 --candidate "$BATS_TEST_TMPDIR/xor.c" --oracle paged --boundaries --max-map 0
+	run -0 jq -e '.classes.permutation > 1000' <<< "${lines[-1]}"
+	# the options are for pair kernels only; 16-bit needs an even head size
 	run -2 --separate-stderr grad-trap --kind write --value-layout hnd --candidate "$ROOT/fixtures/candidates/write/correct-index.c" --oracle paged --boundaries
-	[[ "$stderr" == *"--value-layout is for kva_write_kv_pair kernels"* ]]
+	[[ "$stderr" == *"--value-layout, --dtype and --value-dtype are for kva_write_kv_pair kernels"* ]]
+	run -2 --separate-stderr grad-trap --kind write --dtype f16 --candidate "$ROOT/fixtures/candidates/write/correct-index.c" --oracle paged --boundaries
+	[[ "$stderr" == *"are for kva_write_kv_pair kernels"* ]]
+	run -2 --separate-stderr grad-trap --kind write --dtype f16 --head-dim 5 --candidate "$P/correct-pair.c" --oracle paged --boundaries
+	[[ "$stderr" == *"--head-dim must be even for 16-bit caches"* ]]
+	run -2 --separate-stderr grad-trap --kind write --dtype f8 --candidate "$P/correct-pair.c" --oracle paged --boundaries
+	[[ "$stderr" == *"--dtype: want f32, f16 or bf16, not f8"* ]]
 	run -2 --separate-stderr grad-trap --kind write --value-layout nhx --candidate "$P/correct-pair.c" --oracle paged --boundaries
 	[[ "$stderr" == *"--value-layout: want nhd, hnd or vllm-x, not nhx"* ]]
 }

@@ -18,7 +18,8 @@ static void usage(FILE *fp)
 	fputs("usage: grad-trap (--candidate FILE | --candidate-cmd CMD)\n"
 	      "                 [--kind route|write|gather] [--layout nhd|hnd|vllm-x]\n"
 	      "                 [--heads H] [--x X] [--stride-pad P]\n"
-	      "                 [--value-layout nhd|hnd|vllm-x]\n"
+	      "                 [--value-layout nhd|hnd|vllm-x] [--dtype f32|f16|bf16]\n"
+	      "                 [--value-dtype f32|f16|bf16]\n"
 	      "                 [--oracle NAME] [--tol X] [--max-map N] [--format jsonl|text]\n"
 	      "                 [--dump FILE] [--db FILE] [--timeout S] [--cpu-limit S]\n"
 	      "                 [--mem-limit SIZE] [--batch N] [--seed S] [--head-dim N]\n"
@@ -65,7 +66,7 @@ static int parse_expect(const kva_oracle *o, const kva_jval *x, kva_route *r,
 typedef struct opts {
 	const char *candidate, *cmd, *oracle_name, *dump, *db, *cache_dir;
 	const char *sweep, *device, *run;
-	int timeout_set, seed_set, batch_set;
+	int timeout_set, seed_set, batch_set, x_set;
 	int boundaries, text, keep_going, unbuffered, progress, quiet;
 	int64_t nrandom;
 	size_t max_record;
@@ -201,7 +202,16 @@ enum { O_CAND = 256, O_CMD, O_KIND, O_ORACLE, O_TOL, O_MAXMAP, O_FORMAT,
        O_DUMP, O_DB, O_TIMEOUT, O_CPU, O_MEM, O_BATCH, O_SEED, O_HEADDIM,
        O_DEVICE, O_CACHE, O_CSTDERR, O_BOUNDARIES, O_SWEEP, O_RANDOM, O_NUMHEADS,
        O_LAYOUT, O_HEADS, O_X, O_PAD, O_LOADTO, O_MAXHANGS, O_CONFINE,
-       O_NOCONFINE, O_RUN, O_REPEAT, O_SOAK, O_VLAYOUT };
+       O_NOCONFINE, O_RUN, O_REPEAT, O_SOAK, O_VLAYOUT, O_DTYPE, O_VDTYPE };
+
+/* A --dtype or --value-dtype argument: enum kva_dtype. */
+static int parse_dtype(const char *opt, const char *arg)
+{
+	for (int d = 0; d < 3; d++)
+		if (!strcmp(arg, kva_dtype_names[d]))
+			return d;
+	kva_die(2, "--%s: want f32, f16 or bf16, not %s", opt, arg);
+}
 
 /* A --layout or --value-layout argument: enum kva_layout. */
 static int parse_layout(const char *opt, const char *arg)
@@ -244,6 +254,8 @@ int main(int argc, char **argv)
 		{ "num-heads", required_argument, NULL, O_NUMHEADS },
 		{ "layout", required_argument, NULL, O_LAYOUT },
 		{ "value-layout", required_argument, NULL, O_VLAYOUT },
+		{ "dtype", required_argument, NULL, O_DTYPE },
+		{ "value-dtype", required_argument, NULL, O_VDTYPE },
 		{ "heads", required_argument, NULL, O_HEADS },
 		{ "x", required_argument, NULL, O_X },
 		{ "stride-pad", required_argument, NULL, O_PAD },
@@ -282,6 +294,7 @@ int main(int argc, char **argv)
 	op.conf.head_dim = -1; /* 128 for routes, 16 for kernels */
 	op.conf.heads = 2;
 	op.conf.vlayout = -1;
+	op.conf.vdtype = -1;
 	op.conf.x = 4;
 	op.conf.stride_pad = 3;
 	op.conf.lim.timeout_s = 2;
@@ -310,6 +323,8 @@ int main(int argc, char **argv)
 			break;
 		case O_LAYOUT: op.conf.layout = parse_layout("layout", optarg); break;
 		case O_VLAYOUT: op.conf.vlayout = parse_layout("value-layout", optarg); break;
+		case O_DTYPE: op.conf.dtype = parse_dtype("dtype", optarg); break;
+		case O_VDTYPE: op.conf.vdtype = parse_dtype("value-dtype", optarg); break;
 		case O_HEADS:
 			if (kva_parse_i64(optarg, 1, 1024, &v, &errstr))
 				kva_die(2, "--heads: value is %s: %s", errstr, optarg);
@@ -319,6 +334,7 @@ int main(int argc, char **argv)
 			if (kva_parse_i64(optarg, 1, 1024, &v, &errstr))
 				kva_die(2, "--x: value is %s: %s", errstr, optarg);
 			op.conf.x = (int)v;
+			op.x_set = 1;
 			break;
 		case O_PAD:
 			if (kva_parse_i64(optarg, 0, 4096, &v, &errstr))
@@ -495,6 +511,9 @@ int main(int argc, char **argv)
 		op.conf.batch = 8192;
 	if (op.conf.head_dim < 0)
 		op.conf.head_dim = op.conf.kind == KVA_KIND_ROUTE ? 128 : 16;
+	/* vLLM's x: 16 bytes of the key cache's elements */
+	if (!op.x_set && op.conf.dtype != KVA_DTYPE_F32)
+		op.conf.x = 8;
 
 	kva_progress_init(&prog, "cases", op.progress, op.quiet);
 	if (modes) {

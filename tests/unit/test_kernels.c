@@ -10,22 +10,22 @@
 #define DST_POISON (-555.0f)   /* every dst element before a gather */
 
 /* The small cache of the hand-computed index table: B=3 S=4 H=2 D=8. */
-static const kva_cache_desc nhd = { KVA_LAYOUT_NHD, 3, 4, 2, 8, 1, 0, { 0 } };
-static const kva_cache_desc hnd = { KVA_LAYOUT_HND, 3, 4, 2, 8, 1, 0, { 0 } };
-static const kva_cache_desc vllm = { KVA_LAYOUT_VLLM_X, 3, 4, 2, 8, 4, 0, { 0 } };
+static const kva_cache_desc nhd = { KVA_LAYOUT_NHD, 3, 4, 2, 8, 1, 0, { 0 }, 0, 0 };
+static const kva_cache_desc hnd = { KVA_LAYOUT_HND, 3, 4, 2, 8, 1, 0, { 0 }, 0, 0 };
+static const kva_cache_desc vllm = { KVA_LAYOUT_VLLM_X, 3, 4, 2, 8, 4, 0, { 0 }, 0, 0 };
 
 /* Every shape the round trips run over: the three above, every x for
  * VLLM_X, and an odd shape (B=2 S=5 H=3 D=6) with an odd x. */
 static const kva_cache_desc shapes[] = {
-	{ KVA_LAYOUT_NHD, 3, 4, 2, 8, 1, 0, { 0 } },
-	{ KVA_LAYOUT_HND, 3, 4, 2, 8, 1, 0, { 0 } },
-	{ KVA_LAYOUT_VLLM_X, 3, 4, 2, 8, 4, 0, { 0 } },
-	{ KVA_LAYOUT_VLLM_X, 3, 4, 2, 8, 1, 0, { 0 } },
-	{ KVA_LAYOUT_VLLM_X, 3, 4, 2, 8, 2, 0, { 0 } },
-	{ KVA_LAYOUT_VLLM_X, 3, 4, 2, 8, 8, 0, { 0 } },
-	{ KVA_LAYOUT_NHD, 2, 5, 3, 6, 1, 0, { 0 } },
-	{ KVA_LAYOUT_HND, 2, 5, 3, 6, 1, 0, { 0 } },
-	{ KVA_LAYOUT_VLLM_X, 2, 5, 3, 6, 3, 0, { 0 } },
+	{ KVA_LAYOUT_NHD, 3, 4, 2, 8, 1, 0, { 0 }, 0, 0 },
+	{ KVA_LAYOUT_HND, 3, 4, 2, 8, 1, 0, { 0 }, 0, 0 },
+	{ KVA_LAYOUT_VLLM_X, 3, 4, 2, 8, 4, 0, { 0 }, 0, 0 },
+	{ KVA_LAYOUT_VLLM_X, 3, 4, 2, 8, 1, 0, { 0 }, 0, 0 },
+	{ KVA_LAYOUT_VLLM_X, 3, 4, 2, 8, 2, 0, { 0 }, 0, 0 },
+	{ KVA_LAYOUT_VLLM_X, 3, 4, 2, 8, 8, 0, { 0 }, 0, 0 },
+	{ KVA_LAYOUT_NHD, 2, 5, 3, 6, 1, 0, { 0 }, 0, 0 },
+	{ KVA_LAYOUT_HND, 2, 5, 3, 6, 1, 0, { 0 }, 0, 0 },
+	{ KVA_LAYOUT_VLLM_X, 2, 5, 3, 6, 3, 0, { 0 }, 0, 0 },
 };
 #define NSHAPES (sizeof shapes / sizeof shapes[0])
 
@@ -458,20 +458,20 @@ static void t_desc_check(void)
 	d = vllm, d.x = 16;
 	CHECK_STR(why_not(d), "head_dim must be a multiple of x");
 	/* (2^31-1)^2 * 2 fits in int64; once more times 2 does not */
-	d = (kva_cache_desc){ KVA_LAYOUT_NHD, INT32_MAX, INT32_MAX, 2, 1, 1, 0, { 0 } };
+	d = (kva_cache_desc){ KVA_LAYOUT_NHD, INT32_MAX, INT32_MAX, 2, 1, 1, 0, { 0 }, 0, 0 };
 	CHECK_STR(why_not(d), "ok");
 	CHECK_EQ_I64(kva_cache_elems(&d), (int64_t)INT32_MAX * INT32_MAX * 2);
 	d.head_dim = 2;
 	CHECK_STR(why_not(d), "cache size overflows int64");
 	CHECK_EQ_I64(kva_cache_elems(&d), -1);
 	/* 3577 * 42799 * 92737 * 649657 is INT64_MAX itself: it fits */
-	d = (kva_cache_desc){ KVA_LAYOUT_HND, 3577, 42799, 92737, 649657, 1, 0, { 0 } };
+	d = (kva_cache_desc){ KVA_LAYOUT_HND, 3577, 42799, 92737, 649657, 1, 0, { 0 }, 0, 0 };
 	CHECK_STR(why_not(d), "ok");
 	CHECK_EQ_I64(kva_cache_elems(&d), INT64_MAX);
 	d.num_blocks++;
 	CHECK_STR(why_not(d), "cache size overflows int64");
 	d = (kva_cache_desc){ KVA_LAYOUT_VLLM_X, INT32_MAX, INT32_MAX,
-			      INT32_MAX, INT32_MAX, 1, 0, { 0 } };
+			      INT32_MAX, INT32_MAX, 1, 0, { 0 }, 0, 0 };
 	CHECK_STR(why_not(d), "cache size overflows int64");
 }
 
@@ -550,9 +550,9 @@ static void t_strided(void)
  * with block size 1. */
 static void t_engine_layouts(void)
 {
-	kva_cache_desc v = { KVA_LAYOUT_VLLM_X, 3, 4, 2, 8, 1, 0, { 0 } };
-	kva_cache_desc t = { KVA_LAYOUT_VLLM_X, 1, 12, 2, 8, 1, 0, { 0 } };
-	kva_cache_desc p = { KVA_LAYOUT_NHD, 12, 1, 2, 8, 1, 0, { 0 } };
+	kva_cache_desc v = { KVA_LAYOUT_VLLM_X, 3, 4, 2, 8, 1, 0, { 0 }, 0, 0 };
+	kva_cache_desc t = { KVA_LAYOUT_VLLM_X, 1, 12, 2, 8, 1, 0, { 0 }, 0, 0 };
+	kva_cache_desc p = { KVA_LAYOUT_NHD, 12, 1, 2, 8, 1, 0, { 0 }, 0, 0 };
 
 	for (int64_t s = 0; s < 12; s++)
 		for (int64_t h = 0; h < 2; h++)
@@ -759,6 +759,30 @@ static void t_write_kv_pair(void)
 	CHECK_EQ_I64(kva_ref_write_kv_pair(key, 20, value, 24, 3, slots, 3, kc, &kd, vc, &bad), -1);
 	CHECK_EQ_I64(kva_ref_write_kv_pair(key, 20, value, 24, 2, slots, 3, kc, &kd, vc, &vd), -1);
 	CHECK(!memcmp(kc, kw, (size_t)nk * sizeof *kc) && !memcmp(vc, vw, (size_t)nv * sizeof *vc));
+	/* a 16-bit key cache (bfloat16) beside the float value cache: its
+	 * rows and cells two bytes an element, copied bit for bit */
+	{
+		uint16_t k16[3 * 20], *c16 = malloc((size_t)nk * sizeof *c16);
+
+		CHECK(c16 != NULL);
+		kd.dtype = KVA_DTYPE_BF16;
+		CHECK_EQ_I64(kva_dtype_size(&kd), 2);
+		for (int64_t i = 0; i < 3 * 20; i++)
+			k16[i] = (uint16_t)(0x3f00 + i);
+		memset(c16, 0, (size_t)nk * sizeof *c16);
+		CHECK_EQ_I64(kva_ref_write_kv_pair(k16, 20, value, 24, 3, slots, 2, c16, &kd, vc,
+						   &vd), 0);
+		for (int64_t h = 0; h < 2; h++)
+			for (int64_t e = 0; e < 8; e++) {
+				CHECK(c16[kva_cache_index(&kd, 5, h, e)] == k16[h * 8 + e]);
+				CHECK(c16[kva_cache_index(&kd, 0, h, e)] == 0);
+			}
+		/* the float twins take float caches only */
+		CHECK_EQ_I64(kva_ref_write_kv(key, 20, slots, 1, kc, &kd), -1);
+		kd.dtype = 7;
+		CHECK(kva_cache_desc_check(&kd, NULL) == -1 && kva_dtype_size(&kd) == -1);
+		free(c16);
+	}
 	free(kc);
 	free(vc);
 	free(kw);
