@@ -92,6 +92,8 @@ struct kva_trap {
 	kva_buf map;                 /* text map lines (first max_map) */
 	uint64_t heat[8][16];        /* misrouted floats by head x block */
 	int heat_h, heat_b;
+	uint64_t bcalls;             /* block-copy kinds: calls made */
+	kva_buf bfirst;              /* block-copy kinds: the first finding */
 };
 
 
