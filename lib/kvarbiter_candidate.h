@@ -10,7 +10,11 @@
  *           values together, or one cache at a time);
  *   gather  a kernel that reads token rows back out of the cache by slot,
  *           or by block table and sequence, the read path of paged
- *           attention.
+ *           attention;
+ *   copy-blocks, swap-blocks
+ *           kernels that copy whole blocks within one cache or between
+ *           two, as vLLM's copy_blocks (prefix-cache copy-on-write) and
+ *           swap_blocks (offloading) do.
  *
  * grad-trap calls candidates in a sandboxed child process; a crash, hang
  * or abort is a finding, never a crash of grad-trap.  This header is
@@ -116,7 +120,8 @@ typedef struct kva_constraints {
 	int32_t block_sizes[8];    /* the block sizes handled, 0 after the
 	                              last; all 0: any */
 	int32_t head_dim_multiple; /* head_dim a multiple of this (0: any) */
-	int32_t max_tokens;        /* tokens per call at most (0: any) */
+	int32_t max_tokens;        /* tokens per call at most (0: any); for
+	                              the block-copy kinds, pairs per call */
 	uint32_t layouts;          /* 1 << KVA_LAYOUT_* handled (0: all) */
 } kva_constraints;
 
@@ -177,6 +182,39 @@ int kva_gather_kv(const float *cache, const kva_cache_desc *desc,
 		  const int64_t *slot_mapping, int64_t num_tokens,
 		  float *dst, int64_t dst_stride);
 
+/* ---- block-copy kernels ------------------------------------------------ */
+
+/*
+ * Copy blocks within one cache.  pairs holds num_pairs [src, dst] block
+ * ids, flattened (pairs[2*i] is pair i's source, pairs[2*i + 1] its
+ * destination), each in [0, desc->num_blocks); no destination is named
+ * twice, but a source may be any pair's destination and src == dst is
+ * allowed.  Every cell of block src (all block_size slots, every head
+ * and dim, bit for bit) is copied to the same place of block dst, with
+ * simultaneous semantics: every source is read as it was before the
+ * call, so a chain (a->b, b->c) gives c the old b and a cycle (a->b,
+ * b->a) swaps the two.  A strided view's elements between cells, and
+ * every block that is no destination, are left as they are; pairs and
+ * desc are not written.  Returns 0, or non-zero to report failure.
+ */
+int kva_copy_blocks(float *cache, const kva_cache_desc *desc,
+		    const int64_t *pairs, int64_t num_pairs);
+
+/*
+ * Copy blocks from one cache to another: for each of the num_pairs
+ * [src, dst] pairs (flattened as above; src in [0, src_desc->num_blocks),
+ * dst in [0, dst_desc->num_blocks), no dst named twice) every cell of
+ * block src of the first cache goes to the same (offset, head, dim) of
+ * block dst of the second.  The two caches have the same block_size,
+ * num_heads and head_dim; their layouts, strides, offsets and block
+ * counts may differ.  src, pairs and both descriptors are not written;
+ * in dst only the destination blocks' cells are.  Returns 0, or non-zero
+ * to report failure.
+ */
+int kva_swap_blocks(const float *src, const kva_cache_desc *src_desc,
+		    float *dst, const kva_cache_desc *dst_desc,
+		    const int64_t *pairs, int64_t num_pairs);
+
 /*
  * The gather as a paged-attention read path walks the cache: by block
  * table and sequence, not by slot (as vLLM's gather_cache takes them, a
@@ -198,9 +236,10 @@ int kva_gather_paged(const float *cache, const kva_cache_desc *desc,
 
 /*
  * CUDA candidates (a .cu file, run with grad-trap --device cuda) export
- * the same functions as extern "C" host functions; src, cache, dst,
- * slot_mapping, block_tables, seq_starts and seq_lens are then DEVICE
- * pointers (desc stays in host memory),
+ * the write and gather functions (the block-copy kinds run on the CPU
+ * only) as extern "C" host functions; src, cache, dst, slot_mapping,
+ * block_tables, seq_starts and seq_lens are then DEVICE pointers (desc
+ * stays in host memory),
  * and the function launches its kernels and synchronises before it
  * returns.
  */

@@ -21,7 +21,8 @@
 #include "kvcache.h"
 #include "trap_internal.h"
 
-const char *const kva_kind_names[3] = { "route", "write", "gather" };
+const char *const kva_kind_names[5] = { "route", "write", "gather", "copy-blocks",
+					"swap-blocks" };
 
 const char *const kva_dtype_names[3] = { "f32", "f16", "bf16" };
 
@@ -227,6 +228,14 @@ kva_trap *kva_trap_new(const kva_trap_conf *c, kva_err *e)
 		free(t);
 		return NULL;
 	}
+	if (KVA_KIND_BLOCKS(c->kind) && (c->cmd || c->cuda)) {
+		kva_errf(e, NULL, "%s kernels must be a .c or .so file, run on "
+			 "--device cpu", kva_kind_names[c->kind]);
+		free(t);
+		return NULL;
+	}
+	if (KVA_KIND_BLOCKS(c->kind))
+		t->soak_why = "not made for the block-copy kinds";
 	if (c->kind != KVA_KIND_ROUTE && t->oid != OR_PAGED &&
 	    t->oid != OR_PAGED_RING && t->oid != OR_FLASHINFER) {
 		kva_errf(e, NULL, "%s kernels are trapped on slot cases: use "
@@ -1070,6 +1079,10 @@ static void put_classes(const kva_trap *t, kva_buf *b)
 
 static void put_first(const kva_trap *t, kva_buf *b)
 {
+	if (t->bfirst.len) {
+		kva_buf_put(b, t->bfirst.p, t->bfirst.len);
+		return;
+	}
 	if (!t->have_first && t->load_cls >= 0) {
 		kva_buf_puts(b, "{\"class\":");
 		kva_buf_jstr(b, kva_class_names[t->load_cls],
@@ -1135,6 +1148,16 @@ static void put_constraints(const kva_trap *t, kva_buf *b)
 	kva_buf_printf(b, "],\"strided\":%s}", c->flags & KVA_CAN_STRIDED ? "true" : "false");
 }
 
+/* The reference a run is held against: the oracle, or a block-copy
+ * kind's CPU twin. */
+static const char *oracle_name(const kva_trap *t)
+{
+	if (KVA_KIND_BLOCKS(t->c.kind))
+		return t->c.kind == KVA_KIND_COPY_BLOCKS ? "kva_ref_copy_blocks" :
+		       "kva_ref_swap_blocks";
+	return t->c.o->name;
+}
+
 void kva_trap_summary(const kva_trap *t, kva_buf *b)
 {
 	double s = elapsed(t);
@@ -1142,7 +1165,7 @@ void kva_trap_summary(const kva_trap *t, kva_buf *b)
 	const char *why;
 
 	kva_buf_puts(b, "{\"type\":\"summary\",\"oracle\":");
-	kva_buf_jstr(b, t->c.o->name, strlen(t->c.o->name));
+	kva_buf_jstr(b, oracle_name(t), strlen(oracle_name(t)));
 	kva_buf_puts(b, ",\"kind\":\"");
 	kva_buf_puts(b, kva_kind_names[t->c.kind]);
 	kva_buf_puts(b, "\",\"candidate\":{\"path\":");
@@ -1151,6 +1174,8 @@ void kva_trap_summary(const kva_trap *t, kva_buf *b)
 	kva_buf_puts(b, t->c.sha256);
 	kva_buf_puts(b, "\"},\"cases\":");
 	kva_buf_i64(b, (int64_t)checked(t));
+	if (KVA_KIND_BLOCKS(t->c.kind))
+		kva_buf_printf(b, ",\"calls\":%llu", (unsigned long long)t->bcalls);
 	kva_buf_puts(b, ",\"diverged\":");
 	kva_buf_i64(b, (int64_t)t->diverged);
 	kva_buf_printf(b, ",\"divergence\":%.17g,\"tol\":%.17g,\"verdict\":\"%s\","
@@ -1179,9 +1204,11 @@ void kva_trap_summary(const kva_trap *t, kva_buf *b)
 	if (t->c.kind != KVA_KIND_ROUTE) {
 		kva_buf_puts(b, ",\"constraints\":");
 		put_constraints(t, b);
-		kva_buf_printf(b, ",\"unclaimed\":%llu,\"strided_calls\":%llu,"
-			       "\"rows_calls\":%llu,\"paged_calls\":%llu,\"pair_calls\":%llu",
-			       (unsigned long long)t->unclaimed, (unsigned long long)t->scalls,
+		kva_buf_printf(b, ",\"unclaimed\":%llu,\"strided_calls\":%llu",
+			       (unsigned long long)t->unclaimed, (unsigned long long)t->scalls);
+	}
+	if (t->c.kind == KVA_KIND_WRITE || t->c.kind == KVA_KIND_GATHER) {
+		kva_buf_printf(b, ",\"rows_calls\":%llu,\"paged_calls\":%llu,\"pair_calls\":%llu",
 			       (unsigned long long)t->rcalls, (unsigned long long)t->pcalls,
 			       (unsigned long long)t->kvcalls);
 		kva_buf_printf(b, ",\"overflow\":{\"calls\":%llu,\"tokens\":%llu,"
@@ -1215,16 +1242,20 @@ void kva_trap_text(const kva_trap *t, kva_buf *b)
 	if (!kva_trap_verdict(t)) {
 		kva_buf_printf(b, "[AUTOGRAD TRAP PASS] divergence=%.2e <= tol=%.0e "
 			       "(%llu cases, oracle %s)\n", t->divergence, t->c.tol,
-			       (unsigned long long)checked(t), t->c.o->name);
+			       (unsigned long long)checked(t), oracle_name(t));
 		unclaimed_line(t, b);
 		return;
 	}
 	kva_buf_printf(b, "[AUTOGRAD TRAP FAIL \xe2\x80\x94 HARD_BLOCK] divergence=%.2e "
 		       "> tol=%.0e\n", t->divergence, t->c.tol);
-	kva_buf_puts(b, "GRADIENT DIVERGENCE MAP \xe2\x80\x94 KV_cache.grad (");
-	for (int i = 0; i < t->c.o->nout; i++)
-		kva_buf_printf(b, "%s%s", i ? " \xc3\x97 " : "", t->c.o->out[i]);
-	kva_buf_puts(b, ")\n");
+	if (KVA_KIND_BLOCKS(t->c.kind)) {
+		kva_buf_puts(b, "BLOCK COPY MAP \xe2\x80\x94 [src,dst] pairs\n");
+	} else {
+		kva_buf_puts(b, "GRADIENT DIVERGENCE MAP \xe2\x80\x94 KV_cache.grad (");
+		for (int i = 0; i < t->c.o->nout; i++)
+			kva_buf_printf(b, "%s%s", i ? " \xc3\x97 " : "", t->c.o->out[i]);
+		kva_buf_puts(b, ")\n");
+	}
 	kva_buf_put(b, t->map.p ? t->map.p : "", t->map.len);
 	if (t->diverged > t->printed)
 		kva_buf_printf(b, "... %llu more diverging cases (see --max-map)\n",
@@ -1434,5 +1465,6 @@ void kva_trap_free(kva_trap *t)
 	kva_buf_free(&t->req);
 	kva_buf_free(&t->rep);
 	kva_buf_free(&t->map);
+	kva_buf_free(&t->bfirst);
 	free(t);
 }

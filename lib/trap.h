@@ -16,8 +16,11 @@
 #include "kvarbiter.h"
 #include "sandbox.h"
 
-enum kva_kind { KVA_KIND_ROUTE, KVA_KIND_WRITE, KVA_KIND_GATHER };
-extern const char *const kva_kind_names[3];
+enum kva_kind { KVA_KIND_ROUTE, KVA_KIND_WRITE, KVA_KIND_GATHER,
+		KVA_KIND_COPY_BLOCKS, KVA_KIND_SWAP_BLOCKS };
+extern const char *const kva_kind_names[5];
+/* The block-copy kinds (kva_copy_blocks, kva_swap_blocks). */
+#define KVA_KIND_BLOCKS(k) ((k) == KVA_KIND_COPY_BLOCKS || (k) == KVA_KIND_SWAP_BLOCKS)
 /* "nhd", "hnd", "vllm-x", by enum kva_layout. */
 extern const char *const kva_layout_names[3];
 /* "f32", "f16", "bf16", by enum kva_dtype. */
@@ -79,6 +82,38 @@ int kva_trap_flush(kva_trap *t, kva_err *e);
  * "random" (n).  Returns 0 or -1 with e. */
 int kva_trap_generate(kva_trap *t, const char *mode, const char *arg,
 		      uint64_t n, const kva_gen_opts *go, kva_err *e);
+/* ---- the block-copy kinds (lib/trap_blocks.c) ---- */
+
+/* One "blocks" record (kvarbiter(7)): the call it makes. */
+typedef struct kva_blocks_case {
+	int64_t block_size;
+	int64_t num_blocks;      /* blocks of the cache (swap: the source) */
+	int64_t dst_blocks;      /* swap: blocks of the destination cache */
+	int64_t *pairs;          /* npairs [src, dst], flattened (owned) */
+	int64_t npairs;
+	int dst_layout;          /* swap: the destination's layout (enum
+	                            kva_layout); copy: unused */
+	int strided;             /* -1: every other call (when the kernel
+	                            declares KVA_CAN_STRIDED); 0, 1: this call */
+	const char *label;       /* --boundaries: the case's name, or NULL */
+} kva_blocks_case;
+
+/* Read a "blocks" record's fields into c (the trap's kind says whether
+ * dst_blocks is allowed; layouts from the conf).  Ids outside their
+ * cache, a destination named twice or a cache too large for the trap
+ * are bad input: -1 with e naming the field.  free with
+ * kva_blocks_case_free. */
+int kva_blocks_parse(const kva_trap_conf *c, const kva_jval *root,
+		     kva_blocks_case *bc, kva_err *e);
+void kva_blocks_case_free(kva_blocks_case *bc);
+/* Run one record as one call and judge it (file/line name it: line 0
+ * for generated ones).  Returns 0, or -1 with e (trouble). */
+int kva_trap_blocks_add(kva_trap *t, const kva_blocks_case *bc, const char *file,
+			long line, kva_err *e);
+/* The built-in generators: mode "boundaries" or "random" (n records).
+ * Returns 0 or -1 with e. */
+int kva_trap_blocks_generate(kva_trap *t, const char *mode, uint64_t n, kva_err *e);
+
 /* 0 for PASS, 1 for HARD_BLOCK. */
 int kva_trap_verdict(const kva_trap *t);
 /* The summary record (JSON) into b. */

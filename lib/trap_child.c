@@ -23,6 +23,7 @@
 #include "kvcache.h"
 #include "sandbox.h"
 #include "trap.h"
+#include "trap_blocks.h"
 #include "trap_proto.h"
 
 enum { FD_REQ = 3, FD_REP = 4, FD_PASS = 5 };
@@ -986,6 +987,9 @@ static int load(struct child_ctx *cc, char *msg, size_t n)
 		cc->abi |= GREET_PAGED;
 	} else if (cc->kind == KVA_KIND_GATHER) {
 		snprintf(sym, sizeof sym, "kva_gather_kv");
+	} else if (KVA_KIND_BLOCKS(cc->kind)) {
+		snprintf(sym, sizeof sym, "%s", cc->kind == KVA_KIND_COPY_BLOCKS ?
+			 "kva_copy_blocks" : "kva_swap_blocks");
 	} else {
 		snprintf(sym, sizeof sym, "route_%s", cc->o->name);
 	}
@@ -1010,6 +1014,33 @@ static int load(struct child_ctx *cc, char *msg, size_t n)
 	return 0;
 }
 
+/* ---- for lib/trap_blocks_child.c (trap_blocks.h) ---- */
+
+void *kva_trap_guarded(size_t n, void **map, size_t *maplen)
+{
+	return guarded(n, map, maplen);
+}
+
+void kva_trap_copy_xor(float *to, const float *from, size_t n, uint32_t mask)
+{
+	copy_xor(to, from, n, mask);
+}
+
+int64_t kva_trap_diff_xor(const float *region, const float *want, size_t n, uint32_t mask)
+{
+	return diff_xor(region, want, n, mask);
+}
+
+int64_t kva_trap_first_diff(const void *a, const void *b, size_t n, size_t sz)
+{
+	return first_diff(a, b, n, sz);
+}
+
+void kva_trap_one_cpu(int on)
+{
+	one_cpu(on);
+}
+
 int kva_trap_child_main(int argc, char **argv)
 {
 	struct child_ctx cc;
@@ -1025,8 +1056,10 @@ int kva_trap_child_main(int argc, char **argv)
 	if (argc != 8)
 		_exit(64);
 	memset(&cc, 0, sizeof cc);
-	cc.kind = !strcmp(argv[2], "write") ? KVA_KIND_WRITE :
-		  !strcmp(argv[2], "gather") ? KVA_KIND_GATHER : KVA_KIND_ROUTE;
+	cc.kind = KVA_KIND_ROUTE;
+	for (int k = 1; k < 5; k++)
+		if (!strcmp(argv[2], kva_kind_names[k]))
+			cc.kind = k;
 	if (!(cc.o = kva_oracle_find(argv[3])))
 		_exit(64);
 	cc.oid = kva_trap_oracle_id(cc.o);
@@ -1072,8 +1105,12 @@ int kva_trap_child_main(int argc, char **argv)
 			break;
 		if (hd.mode == MODE_KERNEL)
 			rc = serve_kernel(&cc, &hd, payload, FD_REP);
-		else if (hd.mode == MODE_SOAK)
+		else if (hd.mode == MODE_SOAK && !KVA_KIND_BLOCKS(cc.kind))
 			rc = serve_soak(&cc, &hd, payload, FD_REP);
+		else if (hd.mode == MODE_BLOCKS && KVA_KIND_BLOCKS(cc.kind))
+			rc = kva_trap_serve_blocks(cc.kind, cc.fn, &hd, payload, FD_REP);
+		else if (KVA_KIND_BLOCKS(cc.kind))
+			rc = -1;         /* no other request for a block kernel */
 		else if (hd.mode == MODE_GENERATE)
 			rc = serve_generate(&cc, &hd, payload, FD_REP);
 		else

@@ -94,6 +94,8 @@ struct kva_trap {
 	kva_buf map;                 /* text map lines (first max_map) */
 	uint64_t heat[8][16];        /* misrouted floats by head x block */
 	int heat_h, heat_b;
+	uint64_t bcalls;             /* block-copy kinds: calls made */
+	kva_buf bfirst;              /* block-copy kinds: the first finding */
 };
 
 
@@ -153,6 +155,11 @@ int kva_trap_kernel_calls(kva_trap *t, kva_err *e);
 /* The layout of a K/V pair's value cache (--value-layout, else
  * --layout's). */
 int kva_trap_value_layout(const kva_trap *t);
+/* The inner strides of a strided view of d: its last dimension
+ * contiguous, a gap of 0 to 3 elements (taken from *r, which is shifted
+ * past them) after each inner dimension.  Returns the span of a block;
+ * stride[0] and the offset are left to the caller. */
+int64_t kva_trap_view_strides(kva_cache_desc *d, uint64_t *r);
 /* A case's slot for the kernels (-1: no write) and its block size. */
 int64_t kva_trap_case_slot(const kva_trap *t, const struct tcase *k);
 int64_t kva_trap_case_bs(const kva_trap *t, const struct tcase *k);

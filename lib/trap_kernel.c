@@ -1094,10 +1094,8 @@ static int64_t kcall_window(struct kcall *kc, int64_t *lo)
 	return maxslot;
 }
 
-/* The inner strides of a view of d: its last dimension contiguous, a
- * gap of 0 to 3 elements (from r) after each inner dimension.  Returns
- * the span of a block (stride[0] is left to the caller). */
-static int64_t view_strides(kva_cache_desc *d, uint64_t *r)
+/* See trap_internal.h. */
+int64_t kva_trap_view_strides(kva_cache_desc *d, uint64_t *r)
 {
 	int64_t n[5], span;
 	int nd = kva_cache_dims(d, n);
@@ -1146,11 +1144,11 @@ static void kcall_strided(struct kcall *kc)
 		kc->vdc.offset = n[nd - 1];
 		return;
 	}
-	span = view_strides(&kc->dc, &r);
+	span = kva_trap_view_strides(&kc->dc, &r);
 	vspan = span;
 	second = r & 1;
 	if (kc->pair)
-		vspan = view_strides(&kc->vdc, &r);
+		vspan = kva_trap_view_strides(&kc->vdc, &r);
 	kc->dc.stride[0] = kc->vdc.stride[0] = span + vspan;
 	kc->dc.offset = second ? vspan : 0;
 	kc->vdc.offset = second ? 0 : span;

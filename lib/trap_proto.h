@@ -62,6 +62,25 @@
  *                  cache, slack) is readable and writable, at element
  *                  base of the cache.
  *                  Everything else in the arena faults when touched.
+ *   MODE_BLOCKS    one call of a block-copy kernel (kind copy-blocks or
+ *                  swap-blocks; hd.n is 1): struct breq, the pairs
+ *                  (int64 x 2 npairs), the source buffer (swap: nsrc
+ *                  floats: slack, the source cache, slack; copy: none),
+ *                  then the region the kernel writes as it is before the
+ *                  call (nreg floats: slack, the cache (swap: the
+ *                  destination), slack), padded to 8 bytes.  The child
+ *                  places the pairs, the source buffer, the region and
+ *                  the descriptors each between PROT_NONE pages, runs the
+ *                  call, checks that the pairs, the source buffer and
+ *                  the descriptors are as sent (struct krep: mut
+ *                  KREP_MUT_SLOTS for the pairs with mut_at the int64
+ *                  index, KREP_MUT_DATA for the source buffer with mut_at
+ *                  its element, KREP_MUT_DESC), pauses, looks at the
+ *                  region again (nondet_late), runs the call repeat - 1
+ *                  more times on fresh copies as MODE_KERNEL does
+ *                  (nondet_at: an element of the region), and replies
+ *                  with struct krep (tag: the request's seq) and the
+ *                  first run's region.
  *   MODE_SOAK      struct sreq: the child calls the candidate up to
  *                  sreq.calls times, for at most sreq.ms milliseconds, on
  *                  inputs of its own (mapped positions of a small table;
@@ -87,7 +106,8 @@
  * element index that an int32 wrapped negative faults there. */
 #define KVA_ARENA_LOW (((uint64_t)1 << 33) + 65536)
 
-enum { MODE_CASES = 1, MODE_GENERATE = 2, MODE_KERNEL = 3, MODE_SOAK = 4 };
+enum { MODE_CASES = 1, MODE_GENERATE = 2, MODE_KERNEL = 3, MODE_SOAK = 4,
+       MODE_BLOCKS = 5 };
 enum { FLAG_UNBUFFERED = 1 };
 enum { GMSG_DIV = 1, GMSG_BEAT = 2, GMSG_DONE = 3 };
 enum { OR_RADIX_1D, OR_RADIX_2D, OR_PAGED, OR_PAGED_RING, OR_FLASHINFER,
@@ -127,7 +147,20 @@ struct kreq {                    /* after the header in MODE_KERNEL */
 	int64_t vbase;           /* bytes from the key cache's start to its */
 };
 
-/* The reply to MODE_KERNEL, before the region the call wrote. */
+struct breq {                    /* after the header in MODE_BLOCKS */
+	kva_cache_desc desc;     /* the cache written (swap: the destination) */
+	kva_cache_desc sdesc;    /* swap: the source cache; copy: unused */
+	int32_t repeat, pad;     /* runs of the call (>= 1) */
+	int64_t npairs;          /* [src, dst] pairs */
+	int64_t glo, ghi;        /* slack floats before and after the cache */
+	int64_t nreg;            /* floats of the region: glo + cache + ghi */
+	int64_t sglo, nsrc;      /* swap: slack floats before the source
+	                            cache, floats of the source buffer
+	                            (copy: 0, 0) */
+};
+
+/* The reply to MODE_KERNEL (and MODE_BLOCKS), before the region the call
+ * wrote. */
 struct krep {
 	int32_t rc;              /* the kernel's return value */
 	uint32_t tag;            /* the request's seq + the call's index */

@@ -350,7 +350,7 @@ setup() {
 	run -2 --separate-stderr grad-trap
 	[[ ${stderr_lines[0]} == "grad-trap: give exactly one of --candidate and --candidate-cmd" ]]
 	run -2 --separate-stderr grad-trap --candidate x.c --kind scatter
-	assert_equal "$stderr" "grad-trap: --kind: want route, write or gather, not scatter"
+	assert_equal "$stderr" "grad-trap: --kind: want route, write, gather, copy-blocks or swap-blocks, not scatter"
 	run -2 --separate-stderr grad-trap --candidate x.c --timeout 0
 	assert_equal "$stderr" "grad-trap: --timeout: value is invalid: 0"
 	run -2 --separate-stderr grad-trap --candidate x.c --max-hangs -1

@@ -16,7 +16,8 @@
 static void usage(FILE *fp)
 {
 	fputs("usage: grad-trap (--candidate FILE | --candidate-cmd CMD)\n"
-	      "                 [--kind route|write|gather] [--layout nhd|hnd|vllm-x]\n"
+	      "                 [--kind route|write|gather|copy-blocks|swap-blocks]\n"
+	      "                 [--layout nhd|hnd|vllm-x]\n"
 	      "                 [--heads H] [--x X] [--stride-pad P]\n"
 	      "                 [--value-layout nhd|hnd|vllm-x] [--dtype f32|f16|bf16]\n"
 	      "                 [--value-dtype f32|f16|bf16]\n"
@@ -29,6 +30,7 @@ static void usage(FILE *fp)
 	      "                 [--keep-going] [--max-record SIZE] [--unbuffered]\n"
 	      "                 [--progress | --quiet] [FILE ...]\n"
 	      "       grad-trap ... --oracle NAME (--boundaries | --sweep SPEC | --random N)\n"
+	      "       grad-trap --kind copy-blocks|swap-blocks ... (--boundaries | --random N)\n"
 	      "       grad-trap --run CMD [--timeout S] [--confine auto|strict]\n"
 	      "       grad-trap -h | --help | --version\n", fp);
 }
@@ -108,6 +110,24 @@ static int filter(opts *op, kva_trap **tp, const char *path, kva_progress *prog,
 		if (st == -2) {
 			rc = -1;
 			break;
+		}
+		/* the block-copy kinds: a "blocks" record is a call */
+		if (st == 1 && KVA_KIND_BLOCKS(op->conf.kind) && !strcmp(rec.type, "blocks")) {
+			kva_blocks_case bc;
+
+			if (!kva_blocks_parse(&op->conf, rec.root, &bc, &e)) {
+				if (!*tp)
+					*tp = start(op, kva_oracle_find("paged"));
+				if (kva_trap_blocks_add(*tp, &bc, rd.name, rec.line, &e))
+					kva_die(2, "%s", e.msg);
+				kva_blocks_case_free(&bc);
+				kva_progress_tick(prog, ++*done);
+				continue;
+			}
+			st = -1;
+		} else if (st == 1 && KVA_KIND_BLOCKS(op->conf.kind)) {
+			kva_out_line(rec.text, rec.len);
+			continue;
 		}
 		/* kv-prefill's route records are paged cases too */
 		if (st == 1 && strcmp(rec.type, "case") &&
@@ -318,8 +338,13 @@ int main(int argc, char **argv)
 				op.conf.kind = KVA_KIND_WRITE;
 			else if (!strcmp(optarg, "gather"))
 				op.conf.kind = KVA_KIND_GATHER;
+			else if (!strcmp(optarg, "copy-blocks"))
+				op.conf.kind = KVA_KIND_COPY_BLOCKS;
+			else if (!strcmp(optarg, "swap-blocks"))
+				op.conf.kind = KVA_KIND_SWAP_BLOCKS;
 			else
-				kva_die(2, "--kind: want route, write or gather, not %s", optarg);
+				kva_die(2, "--kind: want route, write, gather, copy-blocks or "
+					"swap-blocks, not %s", optarg);
 			break;
 		case O_LAYOUT: op.conf.layout = parse_layout("layout", optarg); break;
 		case O_VLAYOUT: op.conf.vlayout = parse_layout("value-layout", optarg); break;
@@ -471,7 +496,12 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	modes = op.boundaries + (op.sweep != NULL) + (op.nrandom >= 0);
-	if (modes > 1 || (modes && argc > 0) || (modes && !op.oracle_name)) {
+	if (KVA_KIND_BLOCKS(op.conf.kind) && (op.sweep || op.oracle_name))
+		kva_die(2, "--kind %s: no --oracle and no --sweep (the reference is "
+			"the CPU twin; generators: --boundaries, --random N)",
+			kva_kind_names[op.conf.kind]);
+	if (modes > 1 || (modes && argc > 0) ||
+	    (modes && !op.oracle_name && !KVA_KIND_BLOCKS(op.conf.kind))) {
 		kva_warnx("a generator (--boundaries, --sweep, --random) needs "
 			  "--oracle and no input files, and only one of them");
 		usage(stderr);
@@ -516,7 +546,14 @@ int main(int argc, char **argv)
 		op.conf.x = 8;
 
 	kva_progress_init(&prog, "cases", op.progress, op.quiet);
-	if (modes) {
+	if (modes && KVA_KIND_BLOCKS(op.conf.kind)) {
+		t = start(&op, kva_oracle_find("paged"));
+		if (kva_trap_blocks_generate(t, op.boundaries ? "boundaries" : "random",
+					     (uint64_t)(op.nrandom < 0 ? 0 : op.nrandom), &e)) {
+			kva_out_flush();
+			kva_die(2, "%s", e.msg);
+		}
+	} else if (modes) {
 		t = start(&op, kva_oracle_find(op.oracle_name));
 		if (kva_trap_generate(t, op.boundaries ? "boundaries" : op.sweep ?
 				      "sweep" : "random", op.sweep,
@@ -586,7 +623,9 @@ int main(int argc, char **argv)
 
 		kva_trap_get_facts(t, &f);
 		memset(&row, 0, sizeof row);
-		row.oracle = op.conf.o->name;
+		row.oracle = KVA_KIND_BLOCKS(op.conf.kind) ? (op.conf.kind ==
+			     KVA_KIND_COPY_BLOCKS ? "kva_ref_copy_blocks" :
+			     "kva_ref_swap_blocks") : op.conf.o->name;
 		row.kind = kva_kind_names[op.conf.kind];
 		row.candidate = op.conf.cand_name;
 		row.candidate_sha256 = op.conf.sha256;
