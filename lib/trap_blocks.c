@@ -96,6 +96,7 @@ int kva_blocks_parse(const kva_trap_conf *c, const kva_jval *root,
 	static char field[48];
 	const kva_jval *p = kva_json_get(root, "pairs"), *nb = kva_json_get(root, "num_blocks");
 	const kva_jval *db = kva_json_get(root, "dst_blocks"), *x;
+	const kva_jval *dl = kva_json_get(root, "dst_layout");
 	int swap = c->kind == KVA_KIND_SWAP_BLOCKS;
 	int64_t top = -1, i = 0, cells;
 
@@ -146,6 +147,21 @@ int kva_blocks_parse(const kva_trap_conf *c, const kva_jval *root,
 	if (db && kva_json_int(db, "dst_blocks", &bc->dst_blocks, e)) {
 		kva_blocks_case_free(bc);
 		return -1;
+	}
+	if (dl && !swap) {
+		kva_blocks_case_free(bc);
+		return kva_errf(e, "dst_layout", "only for --kind swap-blocks");
+	}
+	if (dl) {
+		bc->dst_layout = -1;
+		for (int l = 0; l < 3 && dl->t == KVA_JSTR; l++)
+			if (!strcmp(dl->s, kva_layout_names[l]))
+				bc->dst_layout = l;
+		if (bc->dst_layout < 0) {
+			kva_blocks_case_free(bc);
+			return kva_errf(e, "dst_layout", "must be \"nhd\", \"hnd\" or "
+					"\"vllm-x\"");
+		}
 	}
 	cells = bc->block_size * c->heads * c->head_dim;
 	if (bc->num_blocks < 1 || bc->num_blocks > MAX_ELEMS / cells) {

@@ -76,6 +76,18 @@ F="$ROOT/tests/fixtures/grad-trap"
 	run -2 --separate-stderr grad-trap --kind copy-blocks --candidate "$C/copy-gather-first.c" \
 		<<< '{"type":"blocks","block_size":4,"pairs":[[0,1,2]]}'
 	assert_equal "$stderr" 'grad-trap: <stdin>:1: field "pairs[0]": must be a [src, dst] pair of block ids'
+	run -2 --separate-stderr grad-trap --kind swap-blocks --candidate "$C/swap-cells.c" \
+		<<< '{"type":"blocks","block_size":4,"pairs":[[0,1]],"dst_layout":"xyz"}'
+	assert_equal "$stderr" 'grad-trap: <stdin>:1: field "dst_layout": must be "nhd", "hnd" or "vllm-x"'
+	run -2 --separate-stderr grad-trap --kind copy-blocks --candidate "$C/copy-gather-first.c" \
+		<<< '{"type":"blocks","block_size":4,"pairs":[[0,1]],"dst_layout":"hnd"}'
+	assert_equal "$stderr" 'grad-trap: <stdin>:1: field "dst_layout": only for --kind swap-blocks'
+	# a swap into a cache of another layout, as a record asks
+	run -1 --separate-stderr grad-trap --kind swap-blocks --candidate "$C/swap-pair-reversed.c" --max-map 1 \
+		<<< '{"type":"blocks","block_size":4,"pairs":[[0,1],[2,0]],"dst_layout":"vllm-x"}'
+	run -0 jq -e -s '.[0].layout == "nhd" and .[0].dst_layout == "vllm-x"' <<< "$output"
+	run -0 --separate-stderr grad-trap --kind swap-blocks --candidate "$C/swap-cells.c" \
+		<<< '{"type":"blocks","block_size":4,"pairs":[[0,1],[2,0]],"dst_layout":"vllm-x"}'
 	# --keep-going: the bad record is an error record, the good ones run
 	run -2 --separate-stderr grad-trap --kind copy-blocks --candidate "$C/copy-gather-first.c" --keep-going "$in"
 	run -0 jq -e -s '.[0] == {"type":"error","file":"'"$in"'","line":2,"field":"pairs[1][1]",
@@ -148,6 +160,9 @@ F="$ROOT/tests/fixtures/grad-trap"
 	assert_equal "$stderr" "grad-trap: candidate $C/copy-gather-first.c: does not define kva_swap_blocks()"
 	run -2 --separate-stderr grad-trap --kind copy-blocks --candidate "$C/copy-gather-first.c" --oracle paged --boundaries
 	assert_equal "$stderr" "grad-trap: --kind copy-blocks: no --oracle and no --sweep (the reference is the CPU twin; generators: --boundaries, --random N)"
+	run -2 --separate-stderr grad-trap --kind copy-blocks --candidate "$C/copy-sequential.c" --boundaries --dump "$BATS_TEST_TMPDIR/d"
+	assert_equal "$stderr" "grad-trap: --dump: the block-copy kinds have no tokens' gradients to dump (their records name the blocks)"
+	[ ! -e "$BATS_TEST_TMPDIR/d" ]
 	# other records pass through; with no "blocks" record nothing was checked
 	run -2 --separate-stderr grad-trap --kind copy-blocks --candidate "$C/copy-gather-first.c" <<< '{"type":"case","pos":1}'
 	assert_output '{"type":"case","pos":1}'

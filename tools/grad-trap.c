@@ -496,6 +496,9 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	modes = op.boundaries + (op.sweep != NULL) + (op.nrandom >= 0);
+	if (KVA_KIND_BLOCKS(op.conf.kind) && op.dump)
+		kva_die(2, "--dump: the block-copy kinds have no tokens' gradients to "
+			"dump (their records name the blocks)");
 	if (KVA_KIND_BLOCKS(op.conf.kind) && (op.sweep || op.oracle_name))
 		kva_die(2, "--kind %s: no --oracle and no --sweep (the reference is "
 			"the CPU twin; generators: --boundaries, --random N)",
