@@ -302,6 +302,35 @@ int kva_snap_parse(const void *img, size_t n, kva_snap *s, kva_err *e)
 	return 0;
 }
 
+const char *kva_file_kind(mode_t m)
+{
+	return S_ISREG(m) ? "a regular file" : S_ISDIR(m) ? "a directory" :
+	       S_ISFIFO(m) ? "a FIFO" : S_ISCHR(m) ? "a character device" :
+	       S_ISBLK(m) ? "a block device" : S_ISSOCK(m) ? "a socket" :
+	       S_ISLNK(m) ? "a symbolic link" : "not a file";
+}
+
+int kva_open_nonblock(const char *path, struct stat *sb, kva_err *e)
+{
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) < 0) {
+		int err = errno;
+
+		/* a socket cannot be opened at all: name what it is */
+		if (err == ENXIO && !stat(path, sb) && S_ISSOCK(sb->st_mode))
+			return kva_errf(e, NULL, "not a regular file (a socket)");
+		return kva_errf(e, NULL, "%s", strerror(err));
+	}
+	if (fstat(fd, sb) < 0) {
+		int err = errno;
+
+		close(fd);
+		return kva_errf(e, NULL, "%s", strerror(err));
+	}
+	return fd;
+}
+
 int kva_snap_open(const char *path, kva_snap *s, kva_err *e)
 {
 	struct stat sb;
@@ -309,11 +338,13 @@ int kva_snap_open(const char *path, kva_snap *s, kva_err *e)
 	int fd, rc;
 
 	memset(s, 0, sizeof *s);
-	if ((fd = open(path, O_RDONLY)) < 0)
-		return kva_errf(e, NULL, "%s", strerror(errno));
-	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+	/* without blocking: a FIFO with no writer would wait in open */
+	if ((fd = kva_open_nonblock(path, &sb, e)) < 0)
+		return -1;
+	if (!S_ISREG(sb.st_mode)) {
 		close(fd);
-		return kva_errf(e, NULL, "not a regular file");
+		return kva_errf(e, NULL, "not a regular file (%s)",
+				kva_file_kind(sb.st_mode));
 	}
 	if (sb.st_size > 0) {
 		m = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
