@@ -354,3 +354,59 @@ patcher() {
 	run -2 --separate-stderr kv-snapshot diff "$T/ok" "$T/d"
 	assert_equal "$stderr" "kv-snapshot: $T/d: a directory, not a snapshot or a tensor dump"
 }
+
+@test "a snapshot replaces only a regular file; its temp file goes on failure, SIGTERM and the next write (issue 17)" {
+	T=$BATS_TEST_TMPDIR
+	mkfifo "$T/f"
+	ln -s "$T/real.snap" "$T/l.snap"
+	set -- "$T/f:a FIFO" "$T/l.snap:a symbolic link"
+	# a device node of our own (as root): a build without the check
+	# renames over what it is given, so never a system one such as
+	# /dev/full
+	if mknod "$T/null" c 1 3 2> /dev/null; then
+		set -- "$@" "$T/null:a character device"
+	fi
+	for x in "$@"; do
+		p=${x%%:*}
+		printf '%s\n' '{"type":"prefill","tokens":10}' "{\"type\":\"snapshot\",\"path\":\"$p\"}" > "$T/in"
+		run -2 --separate-stderr timeout 20 kv-prefill --no-events "$T/in"
+		assert_equal "$stderr" "kv-prefill: $T/in:2: field \"path\": $p: not a regular file (${x#*:}); a snapshot replaces only a regular file"
+	done
+	[ -p "$T/f" ]
+	[ -L "$T/l.snap" ]
+	[ ! -e "$T/null" ] || [ -c "$T/null" ]
+	[ ! -e "$T/real.snap" ]
+	# leftovers of a kill -9 go with the next write of the same file, but
+	# not one a live writer holds (locked), nor another file's
+	mkdir "$T/d"
+	touch "$T/d/a.snap.tmp.AbC123" "$T/d/b.snap.tmp.AbC123"
+	exec 8> "$T/d/a.snap.tmp.live00"
+	flock -n 8
+	snap "$T/d/a.snap" 100
+	exec 8>&-
+	run -0 ls "$T/d"
+	assert_output "$(printf '%s\n' a.snap a.snap.tmp.live00 b.snap.tmp.AbC123)"
+	# SIGTERM in the middle of a write: the temp file is removed
+	mkdir "$T/s"
+	{ echo '{"type":"prefill","tokens":1024}'
+	  for _ in $(seq 300); do echo "{\"type\":\"snapshot\",\"path\":\"$T/s/a.snap\"}"; done; } > "$T/in"
+	caught=0
+	for _ in $(seq 10); do
+		kv-prefill --no-events --layers 4 --kv-heads 4 --head-dim 128 "$T/in" > /dev/null &
+		pid=$!
+		for _ in $(seq 400); do
+			compgen -G "$T/s/a.snap.tmp.*" > /dev/null && break
+			sleep 0.05
+		done
+		kill -STOP "$pid"
+		compgen -G "$T/s/a.snap.tmp.*" > /dev/null && caught=1
+		kill -TERM "$pid"
+		kill -CONT "$pid"
+		st=0
+		wait "$pid" || st=$?
+		[ "$caught" = 0 ] || break
+	done
+	assert_equal "$caught" 1
+	assert_equal "$st" 143
+	run -1 compgen -G "$T/s/a.snap.tmp.*"
+}
