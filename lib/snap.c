@@ -2,12 +2,15 @@
  * snap.c - pool snapshots: the strict reader, the atomic writer, restore
  * (the format and the contract are in snap.h).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -302,6 +305,35 @@ int kva_snap_parse(const void *img, size_t n, kva_snap *s, kva_err *e)
 	return 0;
 }
 
+const char *kva_file_kind(mode_t m)
+{
+	return S_ISREG(m) ? "a regular file" : S_ISDIR(m) ? "a directory" :
+	       S_ISFIFO(m) ? "a FIFO" : S_ISCHR(m) ? "a character device" :
+	       S_ISBLK(m) ? "a block device" : S_ISSOCK(m) ? "a socket" :
+	       S_ISLNK(m) ? "a symbolic link" : "not a file";
+}
+
+int kva_open_nonblock(const char *path, struct stat *sb, kva_err *e)
+{
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) < 0) {
+		int err = errno;
+
+		/* a socket cannot be opened at all: name what it is */
+		if (err == ENXIO && !stat(path, sb) && S_ISSOCK(sb->st_mode))
+			return kva_errf(e, NULL, "not a regular file (a socket)");
+		return kva_errf(e, NULL, "%s", strerror(err));
+	}
+	if (fstat(fd, sb) < 0) {
+		int err = errno;
+
+		close(fd);
+		return kva_errf(e, NULL, "%s", strerror(err));
+	}
+	return fd;
+}
+
 int kva_snap_open(const char *path, kva_snap *s, kva_err *e)
 {
 	struct stat sb;
@@ -309,11 +341,13 @@ int kva_snap_open(const char *path, kva_snap *s, kva_err *e)
 	int fd, rc;
 
 	memset(s, 0, sizeof *s);
-	if ((fd = open(path, O_RDONLY)) < 0)
-		return kva_errf(e, NULL, "%s", strerror(errno));
-	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+	/* without blocking: a FIFO with no writer would wait in open */
+	if ((fd = kva_open_nonblock(path, &sb, e)) < 0)
+		return -1;
+	if (!S_ISREG(sb.st_mode)) {
 		close(fd);
-		return kva_errf(e, NULL, "not a regular file");
+		return kva_errf(e, NULL, "not a regular file (%s)",
+				kva_file_kind(sb.st_mode));
 	}
 	if (sb.st_size > 0) {
 		m = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
@@ -395,21 +429,129 @@ static int w_put(wfile *w, const void *p, size_t n, kva_err *e)
 	return 0;
 }
 
+/*
+ * The temporary file being written, removed by a SIGINT or SIGTERM and at
+ * exit (kva_die) as well as on every failure.  A kill -9 leaves it: the
+ * next write of the same target removes such leftovers, each once no
+ * process holds its lock (a writer holds an flock on its temp file).
+ */
+static char live_tmp[4096];
+static volatile sig_atomic_t live_set;
+static struct sigaction old_int, old_term;
+
+static void live_signal(int sig)
+{
+	if (live_set)
+		unlink(live_tmp);
+	live_set = 0;
+	sigaction(sig, sig == SIGINT ? &old_int : &old_term, NULL);
+	raise(sig); /* blocked until the handler returns, then as before */
+}
+
+static void live_atexit(void)
+{
+	if (live_set)
+		unlink(live_tmp);
+	live_set = 0;
+}
+
+static void live_begin(const char *tmp)
+{
+	static int registered;
+	struct sigaction sa;
+
+	if (strlen(tmp) >= sizeof live_tmp)
+		return;
+	if (!registered++)
+		atexit(live_atexit);
+	memcpy(live_tmp, tmp, strlen(tmp) + 1);
+	live_set = 1;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = live_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, &old_int);
+	sigaction(SIGTERM, &sa, &old_term);
+}
+
+static void live_end(void)
+{
+	if (!live_set)
+		return;
+	live_set = 0;
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGTERM, &old_term, NULL);
+}
+
+/* Remove PATH.tmp.XXXXXX files no live writer holds. */
+static void sweep_leftovers(const char *path)
+{
+	char *d = strdup(path), *b = strdup(path);
+	const char *base;
+	DIR *dp;
+	struct dirent *de;
+	size_t bl;
+
+	if (!d || !b)
+		kva_die(2, "out of memory");
+	base = basename(b);
+	bl = strlen(base);
+	if ((dp = opendir(dirname(d)))) {
+		while ((de = readdir(dp))) {
+			const char *n = de->d_name;
+			struct stat sb;
+			int fd;
+
+			if (strncmp(n, base, bl) || strncmp(n + bl, ".tmp.", 5) ||
+			    strlen(n + bl + 5) != 6)
+				continue;
+			fd = openat(dirfd(dp), n, O_RDONLY | O_NONBLOCK |
+				    O_NOFOLLOW | O_CLOEXEC);
+			if (fd < 0)
+				continue;
+			if (!fstat(fd, &sb) && S_ISREG(sb.st_mode) &&
+			    !flock(fd, LOCK_EX | LOCK_NB))
+				(void)unlinkat(dirfd(dp), n, 0);
+			close(fd);
+		}
+		closedir(dp);
+	}
+	free(d);
+	free(b);
+}
+
+/* An existing target must be a regular file (not followed if a link). */
+static int target_ok(const char *path, kva_err *e)
+{
+	struct stat sb;
+
+	if (lstat(path, &sb) < 0 || S_ISREG(sb.st_mode))
+		return 0;
+	return kva_errf(e, NULL, "%s: not a regular file (%s); a snapshot "
+			"replaces only a regular file", path,
+			kva_file_kind(sb.st_mode));
+}
+
 static int w_open(wfile *w, const char *path, kva_err *e)
 {
 	memset(w, 0, sizeof *w);
+	if (target_ok(path, e))
+		return -1;
 	w->path = path;
 	w->cap = 1 << 20;
 	if (!(w->tmp = malloc(strlen(path) + 16)) || !(w->buf = malloc(w->cap)) ||
 	    !(w->st = XXH3_createState()))
 		kva_die(2, "out of memory");
+	sweep_leftovers(path);
 	sprintf(w->tmp, "%s.tmp.XXXXXX", path);
+	/* mkstemp creates it O_EXCL, next to the target */
 	if ((w->fd = mkstemp(w->tmp)) < 0) {
 		kva_errf(e, NULL, "%s: cannot create a temporary file: %s",
 			 path, strerror(errno));
 		free(w->tmp), free(w->buf), XXH3_freeState(w->st);
 		return -1;
 	}
+	live_begin(w->tmp);
+	(void)flock(w->fd, LOCK_EX);
 	(void)fchmod(w->fd, 0644);
 	XXH3_64bits_reset(w->st);
 	return 0;
@@ -430,14 +572,18 @@ static int w_close(wfile *w, int abort, kva_err *e)
 	}
 	if (!rc && fsync(w->fd) < 0)
 		rc = kva_errf(e, NULL, "%s: fsync: %s", w->tmp, strerror(errno));
-	if (close(w->fd) < 0 && !rc)
-		rc = kva_errf(e, NULL, "%s: close: %s", w->tmp, strerror(errno));
+	if (!rc && target_ok(w->path, e))
+		rc = -1;
 	if (!rc && rename(w->tmp, w->path) < 0)
 		rc = kva_errf(e, NULL, "%s: rename: %s", w->path,
 			      strerror(errno));
-	if (rc) {
+	if (rc)
 		unlink(w->tmp);
-	} else {
+	live_end();
+	/* closed only now: the lock marks the temp file live until here */
+	if (close(w->fd) < 0 && !rc)
+		rc = kva_errf(e, NULL, "%s: close: %s", w->path, strerror(errno));
+	if (!rc) {
 		char *d = strdup(w->path);
 		int dfd = d ? open(dirname(d), O_RDONLY | O_DIRECTORY) : -1;
 

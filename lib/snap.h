@@ -19,6 +19,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "kvarbiter.h"
 #include "pool.h"
@@ -61,8 +62,16 @@ typedef struct kva_snap {
  * fault (e->field names the header field where there is one).
  */
 int kva_snap_parse(const void *img, size_t n, kva_snap *s, kva_err *e);
-/* Map path and parse it; kva_snap_close unmaps. */
+/* Map path and parse it; kva_snap_close unmaps.  Anything but a regular
+ * file is refused without blocking: "not a regular file (a FIFO)". */
 int kva_snap_open(const char *path, kva_snap *s, kva_err *e);
+
+/* Open path read-only without blocking (a FIFO with no writer, a device)
+ * and fstat it into *sb: the fd, or -1 with e (errno's text).  The fd
+ * keeps O_NONBLOCK. */
+int kva_open_nonblock(const char *path, struct stat *sb, kva_err *e);
+/* "a directory", "a FIFO", "a character device", ... for st_mode m. */
+const char *kva_file_kind(mode_t m);
 void kva_snap_close(kva_snap *s);
 
 void kva_snap_entry_get(const kva_snap *s, int64_t k, kva_snap_entry *out);

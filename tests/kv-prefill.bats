@@ -251,6 +251,43 @@ state_of() { grep '"type":"state"' "$1" | tail -n 1; }
 	assert_equal "$stderr" "kv-prefill: write error: No space left on device"
 }
 
+@test "a prefill the host store cannot hold is refused up front, naming line and field (issue 17)" {
+	T=$BATS_TEST_TMPDIR
+	# bounded, so that a build without the check fails instead of eating
+	# the machine
+	ulimit -v 4000000
+	printf '%s\n' '{"type":"prefill","tokens":100}' '{"type":"state"}' '{"type":"prefill","tokens":9007199254740992}' > "$T/in"
+	run -2 --separate-stderr timeout 60 kv-prefill --no-events "$T/in"
+	assert_equal "${#lines[@]}" 1
+	assert_line --index 0 --partial '"type":"state","epoch":1,"cur_pos":100,'
+	# the default budget is half of MemAvailable, which moves
+	[[ $stderr =~ ^"kv-prefill: $T/in:3: field \"tokens\": a sequence of 9007199254740992 tokens is 140737488355328 chunks: the host store would need 4617315517961076736 bytes, over --host-budget ("[0-9]+" bytes)"$ ]]
+	# --no-data keeps 32 bytes a chunk and is bounded the same way
+	run -2 --separate-stderr timeout 60 kv-prefill --no-data --no-events --host-budget 1G <<< '{"type":"prefill","tokens":9007199254740992}'
+	assert_equal "$stderr" 'kv-prefill: <stdin>:1: field "tokens": a sequence of 9007199254740992 tokens is 140737488355328 chunks: the host store would need 4503599627370496 bytes, over --host-budget (1073741824 bytes)'
+	# an explicit budget: 100 chunks of 32 KiB in 16 blocks need 84 of them
+	# on the host, 2756512 bytes with the bookkeeping; 32 chunks fit
+	run -2 --separate-stderr kv-prefill --no-events --host-budget 1M <<< '{"type":"prefill","tokens":6400}'
+	assert_equal "$stderr" 'kv-prefill: <stdin>:1: field "tokens": a sequence of 6400 tokens is 100 chunks: the host store would need 2756512 bytes, over --host-budget (1048576 bytes)'
+	run -0 kv-prefill --no-events --host-budget 1M <<< '{"type":"prefill","tokens":2048}'
+	assert_line --partial '"cur_pos":2048,'
+	# an append counts the sequence it makes; under --keep-going the pool
+	# is untouched and the run goes on
+	printf '%s\n' '{"type":"prefill","tokens":2048}' '{"type":"append","tokens":4352}' '{"type":"prefill","tokens":9007199254740992}' '{"type":"append","tokens":10}' > "$T/in"
+	run -2 --separate-stderr kv-prefill --no-events --keep-going --host-budget 1M "$T/in"
+	assert_line --index 0 "{\"type\":\"error\",\"file\":\"$T/in\",\"line\":2,\"field\":\"tokens\",\"message\":\"a sequence of 6400 tokens is 100 chunks: the host store would need 2756512 bytes, over --host-budget (1048576 bytes)\"}"
+	assert_line --index 1 --partial '"line":3,"field":"tokens","message":"a sequence of 9007199254740992 tokens is 140737488355328 chunks: '
+	assert_line --index 2 --partial '"cur_pos":2058,'
+	# a restore of such a sequence is refused and the pool kept
+	printf '%s\n' '{"type":"prefill","tokens":6400}' "{\"type\":\"snapshot\",\"path\":\"$T/a.snap\"}" | kv-prefill --no-events > /dev/null
+	printf '%s\n' '{"type":"prefill","tokens":10}' "{\"type\":\"restore\",\"path\":\"$T/a.snap\"}" > "$T/in"
+	run -2 --separate-stderr kv-prefill --no-events --keep-going --host-budget 1M "$T/in"
+	assert_line --index 0 "{\"type\":\"error\",\"file\":\"$T/in\",\"line\":2,\"field\":\"path\",\"message\":\"$T/a.snap: a sequence of 6400 tokens is 100 chunks: the host store would need 2756512 bytes, over --host-budget (1048576 bytes)\"}"
+	assert_line --index 1 --partial '"cur_pos":10,'
+	run -2 --separate-stderr kv-prefill --host-budget 1X < /dev/null
+	assert_equal "$stderr" 'kv-prefill: --host-budget: value is invalid: 1X'
+}
+
 @test "every EXAMPLES entry of kv-prefill(1) runs and prints what the page shows" {
 	run -0 check_man_examples kv-prefill.1
 }

@@ -291,3 +291,122 @@ patcher() {
 	run -0 kv-snapshot diff <(kv-snapshot dump "$BATS_TEST_TMPDIR/a.snap") "$BATS_TEST_TMPDIR/a.snap"
 	assert_output '{"type":"diff","equal":true,"rows":512,"rows_differ":0}'
 }
+
+@test "a FIFO, a directory or a device is refused at once and named, never waited on (issue 17)" {
+	T=$BATS_TEST_TMPDIR
+	mkfifo "$T/f"
+	mkdir "$T/d"
+	for x in "$T/f:a FIFO" "$T/d:a directory" "/dev/null:a character device"; do
+		p=${x%%:*}
+		run -2 --separate-stderr timeout 20 kv-snapshot inspect "$p"
+		assert_equal "$stderr" "kv-snapshot: $p: not a regular file (${x#*:})"
+		run -2 --separate-stderr timeout 20 kv-snapshot verify "$p"
+		assert_equal "$stderr" "kv-snapshot: $p: not a regular file (${x#*:})"
+		run -2 --separate-stderr timeout 20 kv-snapshot restore --pool-tokens 512 "$p"
+		assert_equal "$stderr" "kv-snapshot: $p: not a regular file (${x#*:})"
+		run -2 --separate-stderr timeout 20 kv-prefill --no-events <<< "{\"type\":\"restore\",\"path\":\"$p\"}"
+		assert_equal "$stderr" "kv-prefill: <stdin>:1: field \"path\": $p: not a regular file (${x#*:})"
+	done
+	# dump and diff read a pipe given by name; a FIFO nobody writes is empty
+	run -2 --separate-stderr timeout 20 kv-snapshot dump "$T/f"
+	assert_equal "$stderr" "kv-snapshot: $T/f: empty input: no tensor header"
+	snap "$T/a.snap" 100 --pool-tokens 512
+	run -2 --separate-stderr timeout 20 kv-snapshot diff "$T/a.snap" "$T/f"
+	assert_equal "$stderr" "kv-snapshot: $T/f: empty input: no tensor header"
+	# a FIFO whose writer is waiting in open is read as a tensor dump
+	sh -c 'exec kv-snapshot dump "$1" > "$2"' sh "$T/a.snap" "$T/f" &
+	w=$!
+	for _ in $(seq 200); do
+		[ "$(cat /proc/$w/wchan 2>/dev/null)" = wait_for_partner ] && break
+		sleep 0.1
+	done
+	run -0 timeout 20 kv-snapshot diff "$T/f" "$T/a.snap"
+	wait "$w"
+	assert_output '{"type":"diff","equal":true,"rows":256,"rows_differ":0}'
+}
+
+@test "dump: every tensor header is checked and a second one refused; a directory is one message (issue 17)" {
+	T=$BATS_TEST_TMPDIR
+	h='{"type":"tensor","dtype":"f32","shape":[2,2]}'
+	c='{"type":"cells","index":[0],"values":[1,2]}'
+	for bad in '[-5,2]' '[1e400,2]'; do
+		printf '%s\n' "$h" "{\"type\":\"tensor\",\"dtype\":\"f32\",\"shape\":$bad}" "$c" > "$T/in"
+		run -2 --separate-stderr kv-snapshot dump - < "$T/in"
+		assert_equal "$stderr" 'kv-snapshot: <stdin>:2: field "shape": sizes must be integers >= 1'
+		assert_output --partial '{"type":"tensor","name":"kv","dtype":"f32","shape":[2,2],'
+	done
+	printf '%s\n' "$h" "$c" "$h" > "$T/in"
+	run -2 --separate-stderr kv-snapshot dump "$T/in"
+	assert_equal "$stderr" "kv-snapshot: $T/in:3: field \"type\": a second tensor header; an input holds one tensor"
+	assert_line --index 1 '{"type":"cells","name":"kv","index":[0],"hash":"097a69ee2da301d8"}'
+	run -2 --separate-stderr kv-snapshot diff "$T/in" "$T/in"
+	assert_equal "$stderr" "kv-snapshot: $T/in:3: field \"type\": a second tensor header; an input holds one tensor"
+	printf '%s\n' '{"type":"tensor","dtype":"f32","shape":[1,9007199254740992]}' > "$T/in"
+	run -2 --separate-stderr kv-snapshot dump "$T/in"
+	assert_equal "$stderr" "kv-snapshot: $T/in:1: field \"shape\": a row (the last axis) is at most 16777216 elements"
+	printf '%s\n' '{"type":"tensor","dtype":"f32","shape":[4294967296,4294967296,2]}' > "$T/in"
+	run -2 --separate-stderr kv-snapshot dump "$T/in"
+	assert_equal "$stderr" "kv-snapshot: $T/in:1: field \"shape\": the sizes multiply past 2^53 elements"
+	mkdir "$T/d"
+	run -2 --separate-stderr kv-snapshot dump "$T/d"
+	assert_equal "$stderr" "kv-snapshot: $T/d: a directory, not a snapshot or a tensor dump"
+	printf '%s\n' "$h" "$c" > "$T/ok"
+	run -2 --separate-stderr kv-snapshot diff "$T/ok" "$T/d"
+	assert_equal "$stderr" "kv-snapshot: $T/d: a directory, not a snapshot or a tensor dump"
+}
+
+@test "a snapshot replaces only a regular file; its temp file goes on failure, SIGTERM and the next write (issue 17)" {
+	T=$BATS_TEST_TMPDIR
+	mkfifo "$T/f"
+	ln -s "$T/real.snap" "$T/l.snap"
+	set -- "$T/f:a FIFO" "$T/l.snap:a symbolic link"
+	# a device node of our own (as root): a build without the check
+	# renames over what it is given, so never a system one such as
+	# /dev/full
+	if mknod "$T/null" c 1 3 2> /dev/null; then
+		set -- "$@" "$T/null:a character device"
+	fi
+	for x in "$@"; do
+		p=${x%%:*}
+		printf '%s\n' '{"type":"prefill","tokens":10}' "{\"type\":\"snapshot\",\"path\":\"$p\"}" > "$T/in"
+		run -2 --separate-stderr timeout 20 kv-prefill --no-events "$T/in"
+		assert_equal "$stderr" "kv-prefill: $T/in:2: field \"path\": $p: not a regular file (${x#*:}); a snapshot replaces only a regular file"
+	done
+	[ -p "$T/f" ]
+	[ -L "$T/l.snap" ]
+	[ ! -e "$T/null" ] || [ -c "$T/null" ]
+	[ ! -e "$T/real.snap" ]
+	# leftovers of a kill -9 go with the next write of the same file, but
+	# not one a live writer holds (locked), nor another file's
+	mkdir "$T/d"
+	touch "$T/d/a.snap.tmp.AbC123" "$T/d/b.snap.tmp.AbC123"
+	exec 8> "$T/d/a.snap.tmp.live00"
+	flock -n 8
+	snap "$T/d/a.snap" 100
+	exec 8>&-
+	run -0 ls "$T/d"
+	assert_output "$(printf '%s\n' a.snap a.snap.tmp.live00 b.snap.tmp.AbC123)"
+	# SIGTERM in the middle of a write: the temp file is removed
+	mkdir "$T/s"
+	{ echo '{"type":"prefill","tokens":1024}'
+	  for _ in $(seq 300); do echo "{\"type\":\"snapshot\",\"path\":\"$T/s/a.snap\"}"; done; } > "$T/in"
+	caught=0
+	for _ in $(seq 10); do
+		kv-prefill --no-events --layers 4 --kv-heads 4 --head-dim 128 "$T/in" > /dev/null &
+		pid=$!
+		for _ in $(seq 400); do
+			compgen -G "$T/s/a.snap.tmp.*" > /dev/null && break
+			sleep 0.05
+		done
+		kill -STOP "$pid"
+		compgen -G "$T/s/a.snap.tmp.*" > /dev/null && caught=1
+		kill -TERM "$pid"
+		kill -CONT "$pid"
+		st=0
+		wait "$pid" || st=$?
+		[ "$caught" = 0 ] || break
+	done
+	assert_equal "$caught" 1
+	assert_equal "$st" 143
+	run -1 compgen -G "$T/s/a.snap.tmp.*"
+}

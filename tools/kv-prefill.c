@@ -24,7 +24,8 @@ static void usage(FILE *fp)
 	      "                  [--sink-chunks N] [--tail-chunks N]\n"
 	      "                  [--policy lru|score] [--seed S] [--no-data]\n"
 	      "                  [--no-events] [--routes] [--verify]\n"
-	      "                  [--device cpu|cuda] [--keep-going] [--max-record SIZE]\n"
+	      "                  [--device cpu|cuda] [--host-budget SIZE]\n"
+	      "                  [--keep-going] [--max-record SIZE]\n"
 	      "                  [--unbuffered] [--progress | --quiet] [FILE ...]\n"
 	      "       kv-prefill -h | --help | --version\n", fp);
 }
@@ -34,6 +35,7 @@ typedef struct run {
 	kva_buf b;
 	int events, routes, verify, keep_going;
 	size_t max_record;
+	int64_t host_budget;  /* bytes the host store may need */
 	kva_progress prog;
 	uint64_t done;
 } run;
@@ -89,6 +91,66 @@ static int opt_int(const kva_jval *rec, const char *f, int64_t def,
 		return 0;
 	}
 	return kva_json_int(v, f, out, e);
+}
+
+/*
+ * What the host store needs for a sequence of n chunks: every chunk beyond
+ * the pool's blocks paged out whole (none without data), and each chunk's
+ * bookkeeping (its kva_chunk, and with data its host pointer).  Saturates
+ * at INT64_MAX.
+ */
+static int64_t host_need(const kva_pool *p, int64_t n)
+{
+	int64_t per = (int64_t)sizeof(kva_chunk) +
+		      (p->data ? (int64_t)sizeof(float *) : 0), a, b;
+	int64_t out = n > p->nb && p->data ? n - p->nb : 0;
+
+	if (__builtin_mul_overflow(out, (int64_t)kva_pool_chunk_bytes(p), &a) ||
+	    __builtin_mul_overflow(n, per, &b) ||
+	    __builtin_add_overflow(a, b, &a))
+		return INT64_MAX;
+	return a;
+}
+
+/* Refuse a sequence of tokens the host store could not hold; field f. */
+static int host_check(const run *r, int64_t tokens, const char *f,
+		      kva_err *e)
+{
+	int64_t C = r->p->c.chunk_tokens, n = tokens / C + (tokens % C != 0);
+	int64_t need = host_need(r->p, n);
+
+	if (need <= r->host_budget)
+		return 0;
+	return kva_errf(e, f, "a sequence of %lld tokens is %lld chunks: the "
+			"host store would need %lld bytes%s, over --host-budget "
+			"(%lld bytes)", (long long)tokens, (long long)n,
+			(long long)need, need == INT64_MAX ? " or more" : "",
+			(long long)r->host_budget);
+}
+
+/*
+ * The default --host-budget: half of MemAvailable (/proc/meminfo), else
+ * half of the available physical pages, else no limit.
+ */
+static int64_t default_host_budget(void)
+{
+	FILE *f = fopen("/proc/meminfo", "r");
+	char line[256];
+	long long kb = -1;
+	long pages, psz;
+
+	while (f && fgets(line, sizeof line, f))
+		if (sscanf(line, "MemAvailable: %lld kB", &kb) == 1)
+			break;
+	if (f)
+		fclose(f);
+	if (kb >= 0 && kb < INT64_MAX / 1024)
+		return kb * 1024 / 2;
+	pages = sysconf(_SC_AVPHYS_PAGES);
+	psz = sysconf(_SC_PAGESIZE);
+	if (pages > 0 && psz > 0 && pages < INT64_MAX / psz)
+		return (int64_t)pages * psz / 2;
+	return INT64_MAX;
 }
 
 static void emit_state(run *r)
@@ -242,6 +304,13 @@ static int restore(run *r, const kva_jval *o, kva_err *e)
 		snprintf(m, sizeof m, "%s", e->msg);
 		return kva_errf(e, "path", "%s: %s", path->s, m);
 	}
+	if (host_check(r, s.cur_pos, "path", e)) {
+		char m[sizeof e->msg];
+
+		kva_snap_close(&s);
+		snprintf(m, sizeof m, "%s", e->msg);
+		return kva_errf(e, "path", "%s: %s", path->s, m);
+	}
 	rc = kva_snap_restore(r->p, &s, &info, e);
 	kva_snap_close(&s);
 	if (rc) {
@@ -275,6 +344,10 @@ static int apply(run *r, const kva_rec *rec, kva_err *e)
 		int pre = ty[0] == 'p';
 
 		if (get_tokens(o, &a, e))
+			return -1;
+		/* before the reset: a refused prefill leaves the pool as it was */
+		b = pre ? 0 : p->cur_pos;
+		if (a <= KVA_INT_LIMIT - b && host_check(r, b + a, "tokens", e))
 			return -1;
 		if (pre)
 			kva_pool_reset(p);
@@ -446,7 +519,7 @@ static const char *cuda_kernels(char *buf, size_t n)
 
 enum { O_POOL = 256, O_CHUNK, O_LAYERS, O_HEADS, O_DIM, O_DTYPE, O_SINK,
        O_TAIL, O_POLICY, O_SEED, O_NODATA, O_NOEVENTS, O_ROUTES, O_VERIFY,
-       O_DEVICE };
+       O_DEVICE, O_HOSTBUDGET };
 
 int main(int argc, char **argv)
 {
@@ -466,6 +539,7 @@ int main(int argc, char **argv)
 		{ "routes", no_argument, NULL, O_ROUTES },
 		{ "verify", no_argument, NULL, O_VERIFY },
 		{ "device", required_argument, NULL, O_DEVICE },
+		{ "host-budget", required_argument, NULL, O_HOSTBUDGET },
 		{ "keep-going", no_argument, NULL, KVA_OPT_KEEP },
 		{ "max-record", required_argument, NULL, KVA_OPT_MAXREC },
 		{ "unbuffered", no_argument, NULL, KVA_OPT_UNBUF },
@@ -496,6 +570,7 @@ int main(int argc, char **argv)
 	kva_progname = "kv-prefill";
 	kva_pool_conf_default(&conf);
 	r.events = 1;
+	r.host_budget = -1;
 	kva_stdopts so = { 0 };
 
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -540,11 +615,22 @@ int main(int argc, char **argv)
 				kva_die(2, "--device: want cpu or cuda, not %s", optarg);
 			device = optarg;
 			break;
+		case O_HOSTBUDGET: {
+			size_t sz;
+
+			if (kva_parse_size(optarg, &sz, &errstr))
+				kva_die(2, "--host-budget: value is %s: %s",
+					errstr, optarg);
+			r.host_budget = sz > INT64_MAX ? INT64_MAX : (int64_t)sz;
+			break;
+		}
 		default:
 			kva_stdopt(c, optarg, &so, usage);
 			break;
 		}
 	}
+	if (r.host_budget < 0)
+		r.host_budget = default_host_budget();
 	r.keep_going = so.keep_going;
 	unbuffered = so.unbuffered;
 	progress = so.progress;

@@ -11,12 +11,14 @@
  *   store | load | gc         the SQLite prefix cache (lib/pcache.c)
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "kvarbiter.h"
 #include "pcache.h"
@@ -280,10 +282,15 @@ static uint16_t to_half(double v)
 	}
 }
 
+/* A row (the last axis) at most this many elements; the whole tensor at
+ * most 2^53. */
+#define MAXROW (1 << 24)
+
 static int parse_header(rows *r, const kva_rec *rec)
 {
 	const kva_jval *o = rec->root, *v;
 	kva_err e;
+	int64_t all = 1;
 	int i = 0;
 
 	if (strcmp(rec->type, "tensor"))
@@ -301,6 +308,14 @@ static int parse_header(rows *r, const kva_rec *rec)
 			rows_fail(r, rec->line, "shape", "sizes must be "
 				  "integers >= 1");
 	r->ndim = i;
+	if (r->shape[i - 1] > MAXROW)
+		rows_fail(r, rec->line, "shape", "a row (the last axis) is at "
+			  "most %d elements", MAXROW);
+	for (i = 0; i < r->ndim; i++)
+		if (__builtin_mul_overflow(all, r->shape[i], &all) ||
+		    all > KVA_INT_LIMIT)
+			rows_fail(r, rec->line, "shape", "the sizes multiply "
+				  "past 2^53 elements");
 	v = kva_json_get(o, "layout");
 	snprintf(r->layout, sizeof r->layout, "%s",
 		 v && v->t == KVA_JSTR ? v->s : "");
@@ -316,22 +331,33 @@ static void rows_open(rows *r, const char *path)
 {
 	char head[8] = { 0 };
 	struct stat sb;
-	FILE *f;
 	kva_rec rec;
 	kva_err e;
-	int st;
+	int st, fd = 0;
 
 	memset(r, 0, sizeof *r);
 	r->name = strcmp(path, "-") ? path : "<stdin>";
-	/* sniff the magic only of a regular file: reading from a pipe
-	 * (a process substitution) would eat what the reader needs */
-	if (strcmp(path, "-") && !stat(path, &sb) && S_ISREG(sb.st_mode) &&
-	    (f = fopen(path, "rb"))) {
-		size_t n = fread(head, 1, sizeof head, f);
-
-		fclose(f);
-		if (n == 8 && !memcmp(head, "KVASNAP", 8))
-			r->is_snap = 1;
+	/* opened without blocking (a FIFO with no writer reads as empty);
+	 * a regular file is a snapshot or a dump, a pipe or FIFO (a process
+	 * substitution) a dump, anything else refused; the magic is sniffed
+	 * only of a regular file: reading from a pipe would eat what the
+	 * reader needs */
+	if (strcmp(path, "-")) {
+		if ((fd = kva_open_nonblock(path, &sb, &e)) < 0)
+			rows_fail(r, 0, NULL, "%s", e.msg);
+		if (S_ISREG(sb.st_mode)) {
+			if (pread(fd, head, sizeof head, 0) == 8 &&
+			    !memcmp(head, "KVASNAP", 8))
+				r->is_snap = 1;
+		} else if (!S_ISFIFO(sb.st_mode)) {
+			close(fd);
+			rows_fail(r, 0, NULL, "%s, not a snapshot or a tensor "
+				  "dump", kva_file_kind(sb.st_mode));
+		}
+		if (r->is_snap)
+			close(fd);
+		else if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK))
+			rows_fail(r, 0, NULL, "%s", strerror(errno));
 	}
 	if (r->is_snap) {
 		open_or_die(path, &r->s, 2);
@@ -349,10 +375,18 @@ static void rows_open(rows *r, const char *path)
 		r->rb = (size_t)r->s.head_dim * kva_snap_esize(&r->s, 0);
 		return;
 	}
-	if (kva_reader_open(&r->rd, path, 0))
+	if (kva_reader_open(&r->rd, "-", 0))
 		exit(2);
+	if (fd) {
+		/* the reader reads the descriptor opened above */
+		r->rd.fd = fd;
+		r->rd.owned = 1;
+		r->rd.name = r->name;
+	}
 	r->rd_open = 1;
 	while ((st = kva_reader_next(&r->rd, &rec, &e)) != 0) {
+		if (st == -2)
+			exit(2); /* an I/O error, reported */
 		if (st < 0) {
 			kva_report_bad(&r->rd, rec.line, &e, 0);
 			exit(2);
@@ -408,9 +442,20 @@ static int rows_next(rows *r)
 		int64_t prev[MAXDIM];
 		int i = 0;
 
+		if (st == -2)
+			exit(2); /* an I/O error, reported */
 		if (st < 0) {
 			kva_report_bad(&r->rd, rec.line, &e, 0);
 			exit(2);
+		}
+		if (!strcmp(rec.type, "tensor")) {
+			/* checked as the first was, then refused */
+			rows t = { .name = r->name };
+
+			parse_header(&t, &rec);
+			free(t.bytes);
+			rows_fail(r, rec.line, "type", "a second tensor header; "
+				  "an input holds one tensor");
 		}
 		if (strcmp(rec.type, "cells"))
 			continue; /* other records pass by */
