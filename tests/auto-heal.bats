@@ -157,3 +157,9 @@ heal_lines() {
 	[[ $stderr == *"block numbers past the ring must wrap"* ]]
 	[[ $output != *sk-bats-live-key* && $stderr != *sk-bats-live-key* ]]
 }
+
+@test "a transcript it cannot write is trouble: exit 2, never FINAL FAIL's 1" {
+	[ -w /dev/full ] || skip "no /dev/full: cannot make stdout fail"
+	run -2 --separate-stderr sh -c 'sh "$1" --oracle radix-2d --max-attempts 1 > /dev/full' sh "$ROOT/pipelines/auto-heal"
+	assert_equal "${stderr_lines[${#stderr_lines[@]} - 1]}" "auto-heal: stopped by a failed command or write (exit 1)"
+}
