@@ -197,3 +197,15 @@ heal_lines() {
 	run -2 --separate-stderr sh "$ROOT/pipelines/auto-heal" --oracle radix-2d --paper
 	assert_equal "$stderr" "auto-heal: --paper needs a value"
 }
+
+@test "ImpactArbiter's names: --mock is the default replay, --oracle radix is radix-1d and vllm is paged" {
+	sh "$ROOT/pipelines/auto-heal" --oracle radix-1d > "$BATS_TEST_TMPDIR/radix-1d"
+	run -0 --separate-stderr sh "$ROOT/pipelines/auto-heal" --mock --oracle radix
+	assert_equal "$stderr" ""
+	assert_line --index 0 "[QUICK DISTILL] radix-1d from radix.txt"
+	assert_equal "$output" "$(cat "$BATS_TEST_TMPDIR/radix-1d")"
+	sh "$ROOT/pipelines/auto-heal" --oracle paged > "$BATS_TEST_TMPDIR/paged"
+	run -0 --separate-stderr sh "$ROOT/pipelines/auto-heal" --oracle vllm
+	assert_line --index 0 "[QUICK DISTILL] paged from paged.txt"
+	assert_equal "$output" "$(cat "$BATS_TEST_TMPDIR/paged")"
+}

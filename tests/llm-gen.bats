@@ -446,3 +446,10 @@ block must wrap modulo total_blocks_h"
 	assert_equal "$stderr" "llm-gen: $BATS_TEST_TMPDIR/leak.jsonl:1: the prompt holds the value of ANTHROPIC_API_KEY: not sent"
 	assert_equal "$(wc -l < "$LOG")" "$n"
 }
+
+@test "--mock is --replay (ImpactArbiter's name), even after --live" {
+	run -0 --separate-stderr llm-gen --mock --replay-dir "$F/replay" "$F/distill.jsonl"
+	assert_output "$(cat "$F/distill.expected")"
+	run -0 --separate-stderr env -u OPENAI_API_KEY -u KVA_API_KEY llm-gen --live --mock --replay-dir "$F/replay" "$F/distill.jsonl"
+	assert_output "$(cat "$F/distill.expected")"
+}

@@ -19,7 +19,8 @@
 
 static void usage(FILE *fp)
 {
-	fputs("usage: llm-gen [--replay | --live | --record] [--provider openai|anthropic]\n"
+	fputs("usage: llm-gen [--replay | --mock | --live | --record]\n"
+	      "               [--provider openai|anthropic]\n"
 	      "               [--model NAME] [--base-url URL] [--prompts DIR]\n"
 	      "               [--replay-dir DIR] [--store FILE] [--full-agent-trace]\n"
 	      "               [--timeout S] [--retries N] [--keep-going]\n"
@@ -422,6 +423,7 @@ int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "replay", no_argument, NULL, O_REPLAY },
+		{ "mock", no_argument, NULL, O_REPLAY }, /* ImpactArbiter's */
 		{ "live", no_argument, NULL, O_LIVE },
 		{ "record", no_argument, NULL, O_RECORD },
 		{ "provider", required_argument, NULL, O_PROVIDER },
