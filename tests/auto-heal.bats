@@ -157,3 +157,55 @@ heal_lines() {
 	[[ $stderr == *"block numbers past the ring must wrap"* ]]
 	[[ $output != *sk-bats-live-key* && $stderr != *sk-bats-live-key* ]]
 }
+
+@test "a transcript it cannot write is trouble: exit 2, never FINAL FAIL's 1" {
+	[ -w /dev/full ] || skip "no /dev/full: cannot make stdout fail"
+	run -2 --separate-stderr sh -c 'sh "$1" --oracle radix-2d --max-attempts 1 > /dev/full' sh "$ROOT/pipelines/auto-heal"
+	assert_equal "${stderr_lines[${#stderr_lines[@]} - 1]}" "auto-heal: stopped by a failed command or write (exit 1)"
+}
+
+@test "trouble is not healed: a store grad-trap refuses stops the loop, exit 2, no BUILD FAIL, no heal request" {
+	command -v sqlite3 >/dev/null || skip "sqlite3 CLI not installed: cannot make the store"
+	# a database, but from a newer kvarbiter: grad-trap refuses it
+	sqlite3 "$BATS_TEST_TMPDIR/new.db" "create table schema_version (version integer); insert into schema_version values (99)"
+	run -2 --separate-stderr sh "$ROOT/pipelines/auto-heal" --oracle radix-2d --db "$BATS_TEST_TMPDIR/new.db"
+	assert_equal "$stderr" "auto-heal: grad-trap failed (exit 2) on attempt 0: grad-trap: trace store $BATS_TEST_TMPDIR/new.db has schema version 99, newer than this build's 5"
+	refute_line --partial "[BUILD FAIL]"
+	refute_line --partial "[AUTO-HEAL attempt"
+	assert_line "[GENERATED CODE & TESTS] attempt 0 (gpt-4o-mini, replay)"
+}
+
+@test "trouble before any model call: a store that is not a database, an unknown oracle, a missing paper; exit 2" {
+	echo hello > "$BATS_TEST_TMPDIR/hello.db"
+	run -2 --separate-stderr sh "$ROOT/pipelines/auto-heal" --oracle radix-2d --db "$BATS_TEST_TMPDIR/hello.db"
+	assert_equal "$stderr" "auto-heal: --db $BATS_TEST_TMPDIR/hello.db: not a trace store: file is not a database"
+	assert_output ""
+	run -2 --separate-stderr sh "$ROOT/pipelines/auto-heal" --oracle nope
+	assert_equal "$stderr" "auto-heal: --oracle nope: unknown oracle (route-oracle --list: radix-1d radix-2d paged paged-ring flashinfer rolling)"
+	assert_output ""
+	run -2 --separate-stderr sh "$ROOT/pipelines/auto-heal" --oracle radix-2d --paper "$BATS_TEST_TMPDIR/none.txt"
+	assert_equal "$stderr" "auto-heal: --paper $BATS_TEST_TMPDIR/none.txt: no such file (or not readable)"
+	assert_output ""
+	run -2 --separate-stderr sh "$ROOT/pipelines/auto-heal" --oracle radix-2d --paper "$BATS_TEST_TMPDIR/none.pdf"
+	assert_equal "$stderr" "auto-heal: --paper $BATS_TEST_TMPDIR/none.pdf: no such file (or not readable)"
+	echo "not a pdf" > "$BATS_TEST_TMPDIR/bad.pdf"
+	if command -v pdftotext > /dev/null; then
+		run -2 --separate-stderr sh "$ROOT/pipelines/auto-heal" --oracle radix-2d --paper "$BATS_TEST_TMPDIR/bad.pdf"
+		[[ $stderr == "auto-heal: --paper $BATS_TEST_TMPDIR/bad.pdf: pdftotext cannot read it: "* ]]
+		assert_output ""
+	fi
+	run -2 --separate-stderr sh "$ROOT/pipelines/auto-heal" --oracle radix-2d --paper
+	assert_equal "$stderr" "auto-heal: --paper needs a value"
+}
+
+@test "ImpactArbiter's names: --mock is the default replay, --oracle radix is radix-1d and vllm is paged" {
+	sh "$ROOT/pipelines/auto-heal" --oracle radix-1d > "$BATS_TEST_TMPDIR/radix-1d"
+	run -0 --separate-stderr sh "$ROOT/pipelines/auto-heal" --mock --oracle radix
+	assert_equal "$stderr" ""
+	assert_line --index 0 "[QUICK DISTILL] radix-1d from radix.txt"
+	assert_equal "$output" "$(cat "$BATS_TEST_TMPDIR/radix-1d")"
+	sh "$ROOT/pipelines/auto-heal" --oracle paged > "$BATS_TEST_TMPDIR/paged"
+	run -0 --separate-stderr sh "$ROOT/pipelines/auto-heal" --oracle vllm
+	assert_line --index 0 "[QUICK DISTILL] paged from paged.txt"
+	assert_equal "$output" "$(cat "$BATS_TEST_TMPDIR/paged")"
+}

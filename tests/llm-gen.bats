@@ -416,3 +416,40 @@ block must wrap modulo total_blocks_h"
 @test "man page examples run offline and print what the page shows" {
 	run -0 check_man_examples llm-gen.1
 }
+
+@test "every configured key is scrubbed from what is stored and printed: a server that echoes the header, a model that repeats the other provider's key" {
+	OTHER=sk-ant-kvatest-other-91d2c
+	export FAKE_LLM_ECHO=$OTHER
+	start_server
+	cat "$F/distill.jsonl" "$F/gen.jsonl" > "$BATS_TEST_TMPDIR/in"
+	OPENAI_API_KEY=$KEY ANTHROPIC_API_KEY=$OTHER run -0 --separate-stderr llm-gen --record \
+		--store "$BATS_TEST_TMPDIR/s.db" --model m-echo --base-url "$BASE" --full-agent-trace "$BATS_TEST_TMPDIR/in"
+	# the server echoed both; what comes out has neither
+	[[ $output == *'headers: Bearer *** ***'* ]]
+	[[ $stderr == *'you sent Bearer *** ***'* ]]
+	run -0 sqlite3 "$BATS_TEST_TMPDIR/s.db" "select count(*) from replay where response like '%headers: Bearer *** ***%' and reasoning like 'you sent Bearer *** ***%'"
+	assert_output 2
+	# a replay of the store prints the scrubbed answers too
+	mkdir "$BATS_TEST_TMPDIR/empty"
+	: > "$BATS_TEST_TMPDIR/empty/none.jsonl"
+	run -0 llm-gen --replay-dir "$BATS_TEST_TMPDIR/empty" --store "$BATS_TEST_TMPDIR/s.db" --model m-echo "$BATS_TEST_TMPDIR/in"
+	[[ $output == *'headers: Bearer *** ***'* ]]
+	output=""; stderr=""
+	assert_no_key
+	run grep -r -l -F -e "$OTHER" "$BATS_TEST_TMPDIR"
+	assert_failure 1
+	# a prompt that holds a configured key is not sent
+	n=$(wc -l < "$LOG")
+	printf '{"type":"distill","paper":"key: %s"}\n' "$OTHER" > "$BATS_TEST_TMPDIR/leak.jsonl"
+	OPENAI_API_KEY=$KEY ANTHROPIC_API_KEY=$OTHER run -2 --separate-stderr llm-gen --live --model m-echo \
+		--base-url "$BASE" "$BATS_TEST_TMPDIR/leak.jsonl"
+	assert_equal "$stderr" "llm-gen: $BATS_TEST_TMPDIR/leak.jsonl:1: the prompt holds the value of ANTHROPIC_API_KEY: not sent"
+	assert_equal "$(wc -l < "$LOG")" "$n"
+}
+
+@test "--mock is --replay (ImpactArbiter's name), even after --live" {
+	run -0 --separate-stderr llm-gen --mock --replay-dir "$F/replay" "$F/distill.jsonl"
+	assert_output "$(cat "$F/distill.expected")"
+	run -0 --separate-stderr env -u OPENAI_API_KEY -u KVA_API_KEY llm-gen --live --mock --replay-dir "$F/replay" "$F/distill.jsonl"
+	assert_output "$(cat "$F/distill.expected")"
+}

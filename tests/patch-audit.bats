@@ -182,3 +182,14 @@ copy() {
 	run -0 sh "$PA" --help
 	assert_line --index 0 --partial "usage: patch-audit EVAL_DIR"
 }
+
+@test "a verdict it cannot write to stdout is trouble, exit 2 in either mode, never the FAIL's 1 or fail-open's 0" {
+	[ -w /dev/full ] || skip "no /dev/full: cannot make stdout fail"
+	copy handicapped-baseline
+	run -2 --separate-stderr sh -c 'sh "$1" "$2" --scope bundle > /dev/full' sh "$PA" "$D"
+	assert_equal "${stderr_lines[${#stderr_lines[@]} - 1]}" "patch-audit: stopped by a failed command or write (exit 1)"
+	copy clean-win
+	echo '{"output_throughput": 1500.2, "completed":' >> "$D/cand/bench_runs.jsonl"
+	run -2 --separate-stderr sh -c 'sh "$1" "$2" --fail-open > /dev/full' sh "$PA" "$D"
+	assert_equal "${stderr_lines[${#stderr_lines[@]} - 1]}" "patch-audit: cannot write the verdict to standard output"
+}

@@ -133,3 +133,13 @@ printed_code() {
 	run -2 --separate-stderr sh "$ROOT/pipelines/report" "$DB" --bogus
 	assert_equal "$stderr" "report: unknown option: --bogus"
 }
+
+@test "report db: a summary it cannot write is trouble, exit 2, not a report" {
+	[ -w /dev/full ] || skip "no /dev/full: cannot make stdout fail"
+	run -1 sh "$ROOT/pipelines/auto-heal" --oracle radix-2d --db "$DB" --max-attempts 1
+	cd "$BATS_TEST_TMPDIR"
+	run -2 --separate-stderr sh -c 'sh "$1" "$2" > /dev/full' sh "$ROOT/pipelines/report" "$DB"
+	assert_equal "$stderr" "report: cannot write the summary to standard output"
+	# results.csv was written before the table
+	assert_equal "$(wc -l < "$BATS_TEST_TMPDIR/results.csv")" 2
+}

@@ -362,3 +362,16 @@ then: sh $SWEEP $ROOT/tests/fixtures/sweep/small.jsonl --db $DB --import $BATS_T
 	assert_equal "$stderr" "sweep: --db $DB: not a trace store: file is not a database (26)"
 	assert_equal "$(cat "$DB")" hello
 }
+
+@test "stdout that cannot be written: exit 2 naming the write, not the store; a reader that stops early is no trouble" {
+	[ -w /dev/full ] || skip "no /dev/full: cannot make stdout fail"
+	run -2 --separate-stderr sh -c 'sh "$1" "$2" --db "$3" -j 2 > /dev/full' sh "$SWEEP" "$ROOT/tests/fixtures/sweep/small.jsonl" "$DB"
+	assert_equal "$stderr" "sweep: cannot write to standard output (run 1 is complete in $DB)"
+	run -0 q "select status from sweep_runs"
+	assert_output done
+	# the run's first line to a reader that then goes away: the run is
+	# done and said so, exit 0, and nothing claims the store unreadable
+	run -0 --separate-stderr bash -c 'sh "$1" "$2" --db "$3" -j 2 | head -n 1; exit "${PIPESTATUS[0]}"' sh "$SWEEP" "$ROOT/tests/fixtures/sweep/small.jsonl" "$BATS_TEST_TMPDIR/new.db"
+	assert_equal "$stderr" ""
+	assert_output "run 1 small: 10 of 10 shards"
+}

@@ -19,7 +19,8 @@
 
 static void usage(FILE *fp)
 {
-	fputs("usage: llm-gen [--replay | --live | --record] [--provider openai|anthropic]\n"
+	fputs("usage: llm-gen [--replay | --mock | --live | --record]\n"
+	      "               [--provider openai|anthropic]\n"
 	      "               [--model NAME] [--base-url URL] [--prompts DIR]\n"
 	      "               [--replay-dir DIR] [--store FILE] [--full-agent-trace]\n"
 	      "               [--timeout S] [--retries N] [--keep-going]\n"
@@ -39,6 +40,10 @@ typedef struct opts {
 	const char *store_path;   /* --store, or NULL */
 	const char *key_var;      /* environment variable the key came from */
 	const char *key;          /* API key (live modes), never printed */
+	/* every configured key, NULL-terminated (key_names below): scrubbed
+	 * from whatever is stored or printed, whichever provider is used */
+	const char *secrets[6];
+	const char *secret_vars[6];
 	double timeout_s;         /* 0: the http layer's default */
 	int retries;              /* -1: default; else tries after the first */
 	int trace, keep_going, unbuffered;
@@ -57,6 +62,21 @@ typedef struct run {
 } run;
 
 static const char *const tmpl_names[3] = { "distill", "gen", "heal" };
+
+/* The environment variables a key may come from, for any provider. */
+static const char *const key_names[] = {
+	"OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY",
+	"GOOGLE_API_KEY", "KVA_API_KEY", NULL
+};
+
+/* Replace every configured key in the answer (text and reasoning) by
+ * "***": a server that echoes its request headers, or a model that
+ * repeats a key, must not put one in the store or on the output. */
+static void scrub_answer(run *rn)
+{
+	kva_http_redact(&rn->text, rn->op->secrets);
+	kva_http_redact(&rn->reasoning, rn->op->secrets);
+}
 
 /* Outcome of one request: done, a bad record (reported as bad input and
  * skippable with --keep-going), or trouble that ends the run. */
@@ -103,11 +123,18 @@ static int ask_live(run *rn, kva_err *e)
 	const opts *op = rn->op;
 	int anthropic = !strcmp(op->provider, "anthropic");
 	kva_buf auth = { 0 };
-	const char *headers[3], *secrets[2] = { op->key, NULL };
+	const char *headers[3];
 	kva_http_req rq = { 0 };
 	size_t ul;
 	int rc = R_FATAL;
 
+	/* a key in the prompt would go to the provider and into the store */
+	for (int i = 0; op->secrets[i]; i++)
+		if (strstr(rn->msgs.p, op->secrets[i])) {
+			kva_errf(e, NULL, "the prompt holds the value of %s: not "
+				 "sent", op->secret_vars[i]);
+			return R_FATAL;
+		}
 	rn->body.len = 0;
 	if (kva_llm_request_body(op->provider, op->model, rn->msgs.p, &rn->body, e))
 		return R_FATAL;
@@ -137,7 +164,7 @@ static int ask_live(run *rn, kva_err *e)
 		op->timeout_s : 0;
 	rq.max_retries = op->retries < 0 ? 0 :
 		op->retries == 0 ? KVA_HTTP_NO_RETRY : op->retries;
-	rq.secrets = secrets;
+	rq.secrets = op->secrets;
 	if (kva_http_post(&rq, &rn->resp, e)) {
 		if (rn->resp.status == 401 || rn->resp.status == 403)
 			snprintf(rn->hint, sizeof rn->hint, "; check %s",
@@ -156,6 +183,7 @@ static int ask_live(run *rn, kva_err *e)
 		kva_errf(e, NULL, "%s: %s", rq.url, why);
 		goto out;
 	}
+	scrub_answer(rn);
 	if (op->mode == M_RECORD &&
 	    kva_replay_put(rn->store, op->provider, op->model, rn->msgs.p,
 			   rn->text.p, rn->reasoning.len ? rn->reasoning.p : NULL,
@@ -286,6 +314,7 @@ static int handle(run *rn, const kva_reader *rd, const kva_rec *rec, kva_err *e)
 				 "record it", key, op->provider, op->model);
 			return R_FATAL;
 		}
+		scrub_answer(rn);
 	} else if (ask_live(rn, e)) {
 		return R_FATAL;
 	}
@@ -359,8 +388,13 @@ static int filter(run *rn, const char *path)
 		 * after the message so a long HTTP excerpt cannot cut it. */
 		kva_out_flush();
 		if (hr == R_FATAL) {
+			kva_buf m = { 0 };
+
+			kva_buf_puts(&m, e.msg);
+			kva_http_redact(&m, op->secrets);
 			fprintf(stderr, "%s: %s:%ld: %s%s\n", kva_progname, rd.name,
-				rec.line, e.msg, rn->hint);
+				rec.line, m.p ? m.p : "", rn->hint);
+			kva_buf_free(&m);
 			rc = -1;
 			break;
 		}
@@ -389,6 +423,7 @@ int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "replay", no_argument, NULL, O_REPLAY },
+		{ "mock", no_argument, NULL, O_REPLAY }, /* ImpactArbiter's */
 		{ "live", no_argument, NULL, O_LIVE },
 		{ "record", no_argument, NULL, O_RECORD },
 		{ "provider", required_argument, NULL, O_PROVIDER },
@@ -499,6 +534,14 @@ int main(int argc, char **argv)
 					op.key_var);
 	}
 
+	for (int i = 0, n = 0; key_names[i]; i++) {
+		const char *k = getenv(key_names[i]);
+
+		if (k && *k) {
+			op.secret_vars[n] = key_names[i];
+			op.secrets[n++] = k;
+		}
+	}
 	rn.op = &op;
 	if (op.store_path && !(rn.store = kva_replay_open(op.store_path, &e)))
 		kva_die(2, "%s", e.msg);
