@@ -409,6 +409,7 @@ static int rows_next(rows *r)
 		int i = 0;
 
 		if (st < 0) {
+			kva_out_flush(); /* the rows before it, as rows_fail */
 			kva_report_bad(&r->rd, rec.line, &e, 0);
 			exit(2);
 		}
