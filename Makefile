@@ -3,6 +3,7 @@
 #   make            build everything (CUDA kernels too when nvcc is present)
 #   make demo       the main job: the auto-heal demo, offline (make tour: a tour)
 #   make check      C unit tests + every tests/*.bats
+#   make CC=clang B=build-clang   the same tree with clang (CI: WERROR=1)
 #   make asan       the whole suite under AddressSanitizer + UBSan
 #   make lint       man pages, shell scripts, every tool documented and tested
 #   make bench      tests/bench/*.sh (ratios against a peer, not timed tests)
@@ -180,4 +181,4 @@ install: all
 	  install -m 755 $(B)/cuda/libkvcache_cuda.so $(DESTDIR)$(PREFIX)/lib/kvarbiter/; fi
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-clang
