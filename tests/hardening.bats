@@ -118,3 +118,23 @@ endless() { # TOOL ARGS...: a note, then a line that never ends, on stdin
 	[ -x "$BATS_TEST_TMPDIR/b/bin/route-oracle" ]
 	[ -x "$BATS_TEST_TMPDIR/b/unit" ]
 }
+
+# Every pipeline prints its usage from its "#/ " lines: the text only, no
+# shebang, no code after it (a sed line range printed "set -eu" and more
+# once the header grew or shrank).
+@test "pipelines: --help prints the usage and nothing else" {
+	for p in auto-heal bisect git-bisect-trap nightly patch-audit report sweep tour; do
+		run -0 --separate-stderr sh "$ROOT/pipelines/$p" --help
+		assert_equal "$stderr" ""
+		[ "${#lines[@]}" -ge 5 ]
+		case $p in
+		patch-audit) assert_line --index 0 --partial "usage: patch-audit EVAL_DIR" ;;
+		*) assert_line --index 0 --partial "$p - " ;;
+		esac
+		refute_line --partial "#!"
+		refute_line --regexp '^#'
+		refute_line --regexp '^(set -eu|[a-z_]+=.*|[a-z_]+[(][)] [{])$'
+		# each line of the usage is in the script as a "#/" line, in order
+		assert_equal "$output" "$(sed -n 's/^#\/ \{0,1\}//p' "$ROOT/pipelines/$p")"
+	done
+}
