@@ -3,10 +3,12 @@
 #   make            build everything (CUDA kernels too when nvcc is present)
 #   make demo       the main job: the auto-heal demo, offline (make tour: a tour)
 #   make check      C unit tests + every tests/*.bats
+#   make CC=clang B=build-clang   the same tree with clang (CI: WERROR=1)
 #   make asan       the whole suite under AddressSanitizer + UBSan
 #   make lint       man pages, shell scripts, every tool documented and tested
 #   make bench      tests/bench/*.sh (ratios against a peer, not timed tests)
-#   make fuzz       the snapshot reader under libFuzzer, FUZZ_TIME=60 seconds
+#   make fuzz       snapshot reader, JSON and formula parsers under libFuzzer,
+#                   FUZZ_TIME=60 seconds each
 #   make deps       install missing Debian packages (root), else print the line
 #   make install    PREFIX=/usr/local DESTDIR=
 
@@ -133,9 +135,10 @@ check: all
 	KVA_BUILD=$(B) sh tests/fuzz/run.sh $(FUZZ_CHECK_TIME)
 	KVA_BUILD=$(B) bats tests/*.bats
 
-# the snapshot reader under libFuzzer (clang), FUZZ_TIME seconds; make
-# check runs it for FUZZ_CHECK_TIME (0: skip, as make asan does: the fuzz
-# target carries ASan and UBSan already)
+# the snapshot reader, the JSON parser and the formula parser under
+# libFuzzer (clang), FUZZ_TIME seconds each; make check runs them for
+# FUZZ_CHECK_TIME each (0: skip, as make asan does: the fuzz targets carry
+# ASan and UBSan already)
 FUZZ_TIME ?= 60
 FUZZ_CHECK_TIME ?= 10
 fuzz: all
@@ -180,4 +183,4 @@ install: all
 	  install -m 755 $(B)/cuda/libkvcache_cuda.so $(DESTDIR)$(PREFIX)/lib/kvarbiter/; fi
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-clang

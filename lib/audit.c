@@ -101,6 +101,7 @@ static char *own(kva_audit *a, char *s)
 }
 
 /* vsnprintf into a new string of the right size (exits 2 on OOM). */
+static char *vdup(const char *f, va_list ap) __attribute__((format(printf, 1, 0)));
 static char *vdup(const char *f, va_list ap)
 {
 	va_list ap2;
@@ -744,6 +745,7 @@ static kva_audit_finding *new_finding(kva_audit *a, const char *rule)
 	return f;
 }
 
+static char *vfmt(kva_audit *a, const char *f, va_list ap) __attribute__((format(printf, 2, 0)));
 static char *vfmt(kva_audit *a, const char *f, va_list ap)
 {
 	return own(a, vdup(f, ap));

@@ -165,9 +165,11 @@ static const char *const migrations[] = {
 	" FROM sweep_shards s JOIN trap_runs t ON t.id = s.trap_run_id"
 	" GROUP BY s.run_id, s.candidate, s.oracle, s.kind;",
 
-	/* 5: what the trap could not run, and how the candidate was confined */
-	"ALTER TABLE trap_runs ADD COLUMN not_run INTEGER NOT NULL DEFAULT 0;"
-	"ALTER TABLE trap_runs ADD COLUMN confinement TEXT;",  /* JSON object */
+	/* 5: what the trap could not run, and how the candidate was confined
+	 * (one string of two statements: parenthesised for clang's
+	 * -Wstring-concatenation) */
+	("ALTER TABLE trap_runs ADD COLUMN not_run INTEGER NOT NULL DEFAULT 0;"
+	 "ALTER TABLE trap_runs ADD COLUMN confinement TEXT;"),  /* JSON object */
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] ==

@@ -3,8 +3,10 @@
  *
  * The reader pulls bytes with read(2) into a fixed buffer and assembles
  * lines in one reused buffer, so memory is proportional to the largest
- * record, and a line longer than max_record is refused without being held
- * in memory.  The writer buffers stdout and reports a write error once.
+ * record, and a line longer than max_record is refused as soon as it
+ * passes the limit, without being held in memory or read to its end (a
+ * line may never end: /dev/zero).  The writer buffers stdout and reports
+ * a write error once.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -70,14 +72,48 @@ static ssize_t fill(kva_reader *r)
 }
 
 /*
+ * Discard the rest of a line refused as oversized, through its '\n' or to
+ * EOF.  Returns 0, or -2 on I/O error.
+ */
+static int skip_rest(kva_reader *r)
+{
+	while (r->skip) {
+		char *nl;
+
+		if (r->rpos == r->rlen) {
+			ssize_t n;
+
+			if (r->eof)
+				break;
+			if ((n = fill(r)) < 0)
+				return -2;
+			if (n == 0)
+				break;
+		}
+		nl = memchr(r->rbuf + r->rpos, '\n', r->rlen - r->rpos);
+		if (nl) {
+			r->rpos = (size_t)(nl - r->rbuf) + 1;
+			break;
+		}
+		r->rpos = r->rlen;
+	}
+	r->skip = 0;
+	return 0;
+}
+
+/*
  * Read the next line into r->lbuf (without '\n').  Returns 1 for a line,
- * 0 at EOF, -1 for an oversized line (consumed and discarded), -2 on I/O
- * error.
+ * 0 at EOF, -1 for an oversized line, -2 on I/O error.  An oversized line
+ * is refused as soon as it passes max_record; the rest of it is skipped
+ * only when the next line is asked for, so a line that never ends stops
+ * a filter that does not go on.
  */
 static int read_line(kva_reader *r)
 {
-	int oversized = 0, any = 0;
+	int any = 0;
 
+	if (skip_rest(r))
+		return -2;
 	r->lbuf.len = 0;
 	for (;;) {
 		char *nl;
@@ -96,10 +132,14 @@ static int read_line(kva_reader *r)
 		any = 1;
 		nl = memchr(r->rbuf + r->rpos, '\n', r->rlen - r->rpos);
 		take = nl ? (size_t)(nl - (r->rbuf + r->rpos)) : r->rlen - r->rpos;
-		if (!oversized && r->lbuf.len + take > r->max_record)
-			oversized = 1;
-		if (!oversized)
-			kva_buf_put(&r->lbuf, r->rbuf + r->rpos, take);
+		if (r->lbuf.len + take > r->max_record) {
+			r->line++;
+			r->lbuf.len = 0;
+			r->rpos += take + (nl != NULL);
+			r->skip = !nl;
+			return -1;
+		}
+		kva_buf_put(&r->lbuf, r->rbuf + r->rpos, take);
 		r->rpos += take;
 		if (nl) {
 			r->rpos++;
@@ -109,10 +149,6 @@ static int read_line(kva_reader *r)
 	if (!any)
 		return 0;
 	r->line++;
-	if (oversized) {
-		r->lbuf.len = 0;
-		return -1;
-	}
 	if (!r->lbuf.p)
 		kva_buf_put(&r->lbuf, "", 0);
 	return 1;

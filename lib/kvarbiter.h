@@ -159,6 +159,7 @@ typedef struct kva_reader {
 	char *rbuf;          /* read buffer */
 	size_t rpos, rlen, rcap;
 	int eof;
+	int skip;            /* the rest of an oversized line is unread */
 	kva_buf lbuf;        /* current line */
 	kva_arena arena;
 } kva_reader;

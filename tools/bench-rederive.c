@@ -1201,6 +1201,7 @@ static int handle(unit *u, const kva_jval *root, const char *text, size_t len,
 typedef struct src_reader {
 	const char *name;
 	int fd, owned, eof;
+	int skip; /* the rest of an oversized line is unread */
 	char *rbuf;
 	size_t rpos, rlen;
 	kva_buf lbuf;
@@ -1208,13 +1209,52 @@ typedef struct src_reader {
 	size_t max_record;
 } src_reader;
 
+/* Refill r->rbuf: bytes read, 0 at EOF, -2 on a read error (reported). */
+static ssize_t src_fill(src_reader *r)
+{
+	ssize_t n;
+
+	do
+		n = read(r->fd, r->rbuf, READ_CHUNK);
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		kva_warnx("%s: read error: %s", r->name, strerror(errno));
+		return -2;
+	}
+	r->rpos = 0;
+	r->rlen = (size_t)n;
+	if (n == 0)
+		r->eof = 1;
+	return n;
+}
+
 /* Next line into r->lbuf (no '\n').  1 line, 0 EOF, -1 longer than
- * max_record (consumed), -2 read error (reported).  As lib/jsonl.c, but
- * records here need not have a type. */
+ * max_record, -2 read error (reported).  As lib/jsonl.c, but records here
+ * need not have a type: an oversized line is refused as soon as it passes
+ * max_record, and its rest skipped only when the next line is asked for,
+ * so a line that never ends does not hang. */
 static int read_line(src_reader *r)
 {
-	int over = 0, any = 0;
+	int any = 0;
 
+	while (r->skip) {
+		char *nl;
+		ssize_t n;
+
+		if (r->rpos == r->rlen) {
+			if (r->eof || (n = src_fill(r)) == 0)
+				break;
+			if (n < 0)
+				return -2;
+		}
+		nl = memchr(r->rbuf + r->rpos, '\n', r->rlen - r->rpos);
+		if (nl) {
+			r->rpos = (size_t)(nl - r->rbuf) + 1;
+			break;
+		}
+		r->rpos = r->rlen;
+	}
+	r->skip = 0;
 	r->lbuf.len = 0;
 	for (;;) {
 		char *nl;
@@ -1225,27 +1265,22 @@ static int read_line(src_reader *r)
 
 			if (r->eof)
 				break;
-			do
-				n = read(r->fd, r->rbuf, READ_CHUNK);
-			while (n < 0 && errno == EINTR);
-			if (n < 0) {
-				kva_warnx("%s: read error: %s", r->name, strerror(errno));
+			if ((n = src_fill(r)) < 0)
 				return -2;
-			}
-			r->rpos = 0;
-			r->rlen = (size_t)n;
-			if (n == 0) {
-				r->eof = 1;
+			if (n == 0)
 				break;
-			}
 		}
 		any = 1;
 		nl = memchr(r->rbuf + r->rpos, '\n', r->rlen - r->rpos);
 		take = nl ? (size_t)(nl - (r->rbuf + r->rpos)) : r->rlen - r->rpos;
-		if (!over && r->lbuf.len + take > r->max_record)
-			over = 1;
-		if (!over)
-			kva_buf_put(&r->lbuf, r->rbuf + r->rpos, take);
+		if (r->lbuf.len + take > r->max_record) {
+			r->line++;
+			r->lbuf.len = 0;
+			r->rpos += take + (nl != NULL);
+			r->skip = !nl;
+			return -1;
+		}
+		kva_buf_put(&r->lbuf, r->rbuf + r->rpos, take);
 		r->rpos += take;
 		if (nl) {
 			r->rpos++;
@@ -1257,10 +1292,6 @@ static int read_line(src_reader *r)
 	r->line++;
 	if (!r->lbuf.p)
 		kva_buf_put(&r->lbuf, "", 0);
-	if (over) {
-		r->lbuf.len = 0;
-		return -1;
-	}
 	return 1;
 }
 

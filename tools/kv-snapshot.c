@@ -445,6 +445,7 @@ static int rows_next(rows *r)
 		if (st == -2)
 			exit(2); /* an I/O error, reported */
 		if (st < 0) {
+			kva_out_flush(); /* the rows before it, as rows_fail */
 			kva_report_bad(&r->rd, rec.line, &e, 0);
 			exit(2);
 		}

@@ -1,8 +1,13 @@
 #!/bin/sh
-# tests/fuzz/run.sh [SECONDS] - build the snapshot reader's libFuzzer target
-# (tests/fuzz/snap_fuzz.c, with ASan and UBSan) and run it for SECONDS
-# (default 60) from a seed corpus of valid snapshots made by kv-prefill:
-# f16 and f32, with and without a ledger, partial and full, empty.
+# tests/fuzz/run.sh [SECONDS] - build the libFuzzer targets (with ASan and
+# UBSan) and run each for SECONDS (default 60):
+#   snap_fuzz  the snapshot reader (tests/fuzz/snap_fuzz.c), from a seed
+#              corpus of valid snapshots made by kv-prefill: f16 and f32,
+#              with and without a ledger, partial and full, empty;
+#   json_fuzz  the JSON parser and writers (tests/fuzz/json_fuzz.c), from
+#              the records of the test fixtures;
+#   expr_fuzz  the formula parser and evaluator (tests/fuzz/expr_fuzz.c),
+#              from every built-in oracle's formula and fixtures/formulas.
 #
 # Prints "SKIP: <reason>" and exits 0 when clang or its libFuzzer runtime
 # is missing.  A crash, a leak or a sanitizer report exits non-zero and
@@ -29,11 +34,19 @@ if ! "$cc" -fsanitize=fuzzer -o "$f/probe" "$f/probe.c" 2> "$f/probe.log"; then
 	echo "SKIP: fuzz: $cc cannot link libFuzzer ($(head -n 1 "$f/probe.log"))"
 	exit 0
 fi
-"$cc" -g -O1 -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
-	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	-Ilib -Ikernels -o "$f/snap_fuzz" tests/fuzz/snap_fuzz.c lib/snap.c \
-	lib/pool.c lib/err.c lib/jsonl.c lib/json.c lib/buf.c \
-	kernels/kvcache_cpu.c -lxxhash -ldl -lm
+fuzzcc() { # OUT SOURCES...
+	out=$1
+	shift
+	"$cc" -g -O1 -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
+		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+		-Ilib -Ikernels -o "$f/$out" "$@" -lxxhash -ldl -lm
+}
+fuzzcc snap_fuzz tests/fuzz/snap_fuzz.c lib/snap.c lib/pool.c lib/err.c \
+	lib/jsonl.c lib/json.c lib/buf.c kernels/kvcache_cpu.c
+fuzzcc json_fuzz tests/fuzz/json_fuzz.c lib/json.c lib/buf.c lib/err.c \
+	lib/jsonl.c
+fuzzcc expr_fuzz tests/fuzz/expr_fuzz.c lib/expr.c lib/route.c \
+	lib/formulas.c lib/err.c lib/buf.c lib/json.c lib/jsonl.c
 
 # the seed corpus: small valid snapshots of every shape the writer makes
 kvp=$b/bin/kv-prefill
@@ -53,9 +66,42 @@ for dt in f16 f32; do
 		done
 	done
 done
-echo "fuzz: $i seed snapshots; running for ${secs}s"
+echo "fuzz: $i seed snapshots"
+
+# the JSON seeds: one record a file, from every fixture's JSONL
+mkdir -p "$f/json-corpus" "$f/expr-corpus"
+i=0
+for j in tests/fixtures/*/*.jsonl fixtures/*/*.jsonl; do
+	[ -f "$j" ] || continue
+	while IFS= read -r line; do
+		i=$((i + 1))
+		printf '%s' "$line" > "$f/json-corpus/seed$i.json"
+		[ "$i" -lt 400 ] || break 2
+	done < "$j"
+done
+echo "fuzz: $i seed records"
+
+# the formula seeds: every built-in oracle's formula, and the user ones
+i=0
+for o in $("$b/bin/route-oracle" --list | sed -n 's/.*"name":"\([^"]*\)".*/\1/p'); do
+	i=$((i + 1))
+	"$b/bin/route-oracle" --oracle "$o" --print-formula > "$f/expr-corpus/$o.kvf"
+done
+for k in fixtures/formulas/*.kvf; do
+	i=$((i + 1))
+	cp "$k" "$f/expr-corpus/"
+done
+echo "fuzz: $i seed formulas"
+
 cd "$f"
-./snap_fuzz -max_total_time="$secs" -max_len=8192 -print_final_stats=1 \
-	corpus 2> run.log || { tail -n 40 run.log; exit 1; }
-sed -n -e '/^Done/p' -e '/^stat::number_of_executed_units/p' run.log
-echo "fuzz: no crash, leak or sanitizer report in ${secs}s"
+for t in snap_fuzz:corpus:8192 json_fuzz:json-corpus:4096 \
+	expr_fuzz:expr-corpus:4096; do
+	name=${t%%:*}
+	rest=${t#*:}
+	echo "fuzz: $name for ${secs}s"
+	"./$name" -max_total_time="$secs" -max_len="${rest#*:}" \
+		-print_final_stats=1 "${rest%%:*}" 2> "$name.log" ||
+		{ tail -n 40 "$name.log"; exit 1; }
+	sed -n -e '/^Done/p' -e '/^stat::number_of_executed_units/p' "$name.log"
+done
+echo "fuzz: no crash, leak or sanitizer report in ${secs}s each"
