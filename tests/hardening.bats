@@ -32,10 +32,13 @@ NOTE='{"type":"note","n":1}'
 	assert_equal "$stderr" "audit-verdict: /dev/zero:1: record longer than 16777216 bytes (see --max-record)"
 }
 
-@test "kv-snapshot dump /dev/zero: exit 2 at the limit, not a hang" {
+@test "kv-snapshot dump /dev/zero: a device is refused at once; on standard input, exit 2 at the limit" {
 	run -2 --separate-stderr timeout 20 kv-snapshot dump /dev/zero
 	assert_output ""
-	assert_equal "$stderr" "kv-snapshot: /dev/zero:1: record longer than 16777216 bytes (see --max-record)"
+	assert_equal "$stderr" "kv-snapshot: /dev/zero: a character device, not a snapshot or a tensor dump"
+	run -2 --separate-stderr timeout 20 sh -c 'exec kv-snapshot dump - < /dev/zero'
+	assert_output ""
+	assert_equal "$stderr" "kv-snapshot: <stdin>:1: record longer than 16777216 bytes (see --max-record)"
 }
 
 @test "grad-trap and llm-gen on an endless stdin: exit 2 at the limit" {
