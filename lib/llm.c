@@ -1144,12 +1144,13 @@ enum { PROV_OPENAI, PROV_ANTHROPIC };
 /* The provider's number, or -1 with e naming it. */
 static int provider_of(const char *provider, kva_err *e)
 {
-	if (provider && !strcmp(provider, "openai"))
+	/* gemini: Google's OpenAI-compatible endpoint */
+	if (provider && (!strcmp(provider, "openai") || !strcmp(provider, "gemini")))
 		return PROV_OPENAI;
 	if (provider && !strcmp(provider, "anthropic"))
 		return PROV_ANTHROPIC;
 	return kva_errf(e, "provider", "unknown provider \"%.40s\" (expected "
-			"openai or anthropic)", provider ? provider : "");
+			"openai, anthropic or gemini)", provider ? provider : "");
 }
 
 /* See llm.h. */

@@ -225,7 +225,7 @@ block must wrap modulo total_blocks_h"
 
 @test "bad option values are refused with the value named" {
 	run -2 --separate-stderr llm-gen --provider nope
-	assert_equal "$stderr" 'llm-gen: --provider: unknown provider "nope" (openai or anthropic)'
+	assert_equal "$stderr" 'llm-gen: --provider: unknown provider "nope" (openai, anthropic or gemini)'
 	run -2 --separate-stderr llm-gen --timeout x
 	assert_equal "$stderr" "llm-gen: --timeout: value is invalid: x"
 	run -2 --separate-stderr llm-gen --timeout 0
@@ -290,6 +290,25 @@ block must wrap modulo total_blocks_h"
 	  and .body.model == "claude-test" and .body.temperature == 0
 	  and .body.max_tokens == 4096 and (.body.system | startswith("You write small"))
 	  and (.body.messages | map(.role)) == ["user"]' "$LOG"
+	assert_no_key
+}
+
+@test "gemini: OpenAI's wire format at the base URL's /chat/completions, GEMINI_API_KEY else GOOGLE_API_KEY, its own replay key" {
+	start_server
+	# the fake server answers OpenAI's path: a base URL ending in /v1
+	GEMINI_API_KEY=$KEY run -0 --separate-stderr env -u OPENAI_API_KEY llm-gen --live --provider gemini --model gemini-test --base-url "$BASE/v1" "$F/gen.jsonl"
+	assert_equal "$stderr" ""
+	assert_equal "$(jq -c '{model, source, code}' <<< "$output")" \
+		"$(jq -c '{model: "gemini-test", source: "live", code}' "$F/gen.expected")"
+	run -0 jq -e -s '.[-1].path == "/v1/chat/completions"
+	  and ([.[-1].headers[] | select(.[0] == "Authorization")[1]] == ["Bearer <KEY>"])
+	  and .[-1].body.model == "gemini-test"' "$LOG"
+	GOOGLE_API_KEY=$KEY run -0 --separate-stderr env -u GEMINI_API_KEY llm-gen --live --provider gemini --model gemini-test --base-url "$BASE/v1" "$F/gen.jsonl"
+	run -2 --separate-stderr env -u GEMINI_API_KEY -u GOOGLE_API_KEY -u KVA_API_KEY llm-gen --live --provider gemini < /dev/null
+	assert_equal "$stderr" "llm-gen: --live needs an API key: set GEMINI_API_KEY or GOOGLE_API_KEY (or KVA_API_KEY)"
+	# replayed, it is a key of its own: not the openai answer
+	run -2 --separate-stderr llm-gen --replay-dir "$F/replay" --provider gemini "$F/distill.jsonl"
+	[[ $stderr == *"(provider gemini, model gemini-2.0-flash);"* ]]
 	assert_no_key
 }
 

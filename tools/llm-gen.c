@@ -20,7 +20,7 @@
 static void usage(FILE *fp)
 {
 	fputs("usage: llm-gen [--replay | --mock | --live | --record]\n"
-	      "               [--provider openai|anthropic]\n"
+	      "               [--provider openai|anthropic|gemini]\n"
 	      "               [--model NAME] [--base-url URL] [--prompts DIR]\n"
 	      "               [--replay-dir DIR] [--store FILE] [--full-agent-trace]\n"
 	      "               [--timeout S] [--retries N] [--keep-going]\n"
@@ -31,9 +31,25 @@ static void usage(FILE *fp)
 
 enum mode { M_REPLAY, M_LIVE, M_RECORD };
 
+/* The providers: the default model and base URL, the path of a request
+ * (OpenAI's wire format but Anthropic's), the variables a key comes from
+ * (then KVA_API_KEY).  Gemini is served through Google's OpenAI-compatible
+ * endpoint. */
+static const struct provider {
+	const char *name, *model, *base, *path, *key[2];
+} providers[] = {
+	{ "openai", "gpt-4o-mini", "https://api.openai.com", "/v1/chat/completions",
+	  { "OPENAI_API_KEY", NULL } },
+	{ "anthropic", "claude-3-5-haiku-latest", "https://api.anthropic.com", "/v1/messages",
+	  { "ANTHROPIC_API_KEY", NULL } },
+	{ "gemini", "gemini-2.0-flash", "https://generativelanguage.googleapis.com/v1beta/openai",
+	  "/chat/completions", { "GEMINI_API_KEY", "GOOGLE_API_KEY" } },
+};
+
 typedef struct opts {
 	enum mode mode;
-	const char *provider;     /* "openai" or "anthropic" */
+	const char *provider;     /* "openai", "anthropic" or "gemini" */
+	const struct provider *prov;
 	const char *model;
 	const char *base_url;     /* without the /v1/... path */
 	const char *prompts;      /* template directory */
@@ -144,7 +160,7 @@ static int ask_live(run *rn, kva_err *e)
 	while (ul > 0 && rn->url.p[ul - 1] == '/')
 		ul--;
 	rn->url.len = ul;
-	kva_buf_puts(&rn->url, anthropic ? "/v1/messages" : "/v1/chat/completions");
+	kva_buf_puts(&rn->url, op->prov->path);
 	if (anthropic) {
 		kva_buf_printf(&auth, "x-api-key: %s", op->key);
 		headers[0] = auth.p;
@@ -461,9 +477,6 @@ int main(int argc, char **argv)
 		case O_LIVE: op.mode = M_LIVE; break;
 		case O_RECORD: op.mode = M_RECORD; break;
 		case O_PROVIDER:
-			if (strcmp(optarg, "openai") && strcmp(optarg, "anthropic"))
-				kva_die(2, "--provider: unknown provider \"%s\" "
-					"(openai or anthropic)", optarg);
 			op.provider = optarg;
 			break;
 		case O_MODEL:
@@ -500,12 +513,16 @@ int main(int argc, char **argv)
 	argc -= optind;
 	argv += optind;
 
+	for (size_t i = 0; i < sizeof providers / sizeof *providers; i++)
+		if (!strcmp(op.provider, providers[i].name))
+			op.prov = &providers[i];
+	if (!op.prov)
+		kva_die(2, "--provider: unknown provider \"%s\" (openai, anthropic or "
+			"gemini)", op.provider);
 	if (!op.model)
-		op.model = !strcmp(op.provider, "anthropic") ?
-			"claude-3-5-haiku-latest" : "gpt-4o-mini";
+		op.model = op.prov->model;
 	if (!op.base_url)
-		op.base_url = !strcmp(op.provider, "anthropic") ?
-			"https://api.anthropic.com" : "https://api.openai.com";
+		op.base_url = op.prov->base;
 	if (!op.prompts)
 		op.prompts = (env = getenv("KVA_PROMPTS")) && *env ?
 			env : "fixtures/prompts";
@@ -517,16 +534,19 @@ int main(int argc, char **argv)
 	if (op.mode == M_RECORD && !op.store_path)
 		kva_die(2, "--record needs --store FILE to record into");
 	if (op.mode != M_REPLAY) {
-		op.key_var = !strcmp(op.provider, "anthropic") ?
-			"ANTHROPIC_API_KEY" : "OPENAI_API_KEY";
-		if (!(op.key = getenv(op.key_var)) || !*op.key) {
+		const char *const *kv = op.prov->key;
+
+		for (int i = 0; i < 2 && kv[i] && (!op.key || !*op.key); i++)
+			op.key = getenv(op.key_var = kv[i]);
+		if (!op.key || !*op.key) {
 			op.key = getenv("KVA_API_KEY");
 			if (op.key && *op.key)
 				op.key_var = "KVA_API_KEY";
 		}
 		if (!op.key || !*op.key)
-			kva_die(2, "--%s needs an API key: set %s (or KVA_API_KEY)",
-				op.mode == M_LIVE ? "live" : "record", op.key_var);
+			kva_die(2, "--%s needs an API key: set %s%s%s (or KVA_API_KEY)",
+				op.mode == M_LIVE ? "live" : "record", kv[0],
+				kv[1] ? " or " : "", kv[1] ? kv[1] : "");
 		/* it goes into a header line: no CR/LF smuggling */
 		for (const char *k = op.key; *k; k++)
 			if ((unsigned char)*k < 0x20 || *k == 0x7f)
