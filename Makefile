@@ -8,7 +8,7 @@
 #   make bench      tests/bench/*.sh (ratios against a peer, not timed tests)
 #   make fuzz       the snapshot reader under libFuzzer, FUZZ_TIME=60 seconds
 #   make deps       install missing Debian packages (root), else print the line
-#   make install    PREFIX=/usr/local DESTDIR=
+#   make install    PREFIX=/usr/local DESTDIR= (make uninstall: the same)
 
 B       ?= build
 PREFIX  ?= /usr/local
@@ -42,8 +42,8 @@ DEBS    = gcc make bats bats-assert bats-support jq mandoc shellcheck python3 \
           libxxhash-dev libseccomp-dev clang libclang-rt-dev \
           parallel openssh-client openssh-server iproute2 util-linux procps git
 
-.PHONY: all check unit bats asan lint bench install clean deps cuda demo tour \
-        fuzz
+.PHONY: all check unit bats asan lint bench install uninstall clean deps \
+        cuda demo tour fuzz FORCE
 .DELETE_ON_ERROR:
 
 # tool objects are named here so make never treats them as intermediate
@@ -79,6 +79,18 @@ $(B)/gen/candidate_h.c: lib/kvarbiter_candidate.h
 
 $(B)/gen/candidate_h.o: $(B)/gen/candidate_h.c
 	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -Wno-overlength-strings -c -o $@ $<
+
+# Where an installed tool finds its data (lib/data.c): PREFIX/share/kvarbiter,
+# compiled in.  The stamp holds the path and changes only when it does, so
+# make install with another PREFIX rebuilds data.o and relinks the tools.
+DATADIR = $(PREFIX)/share/kvarbiter
+LIBEXECDIR = $(PREFIX)/libexec/kvarbiter
+$(B)/gen/datadir: FORCE
+	@mkdir -p $(@D)
+	@echo '$(DATADIR)' | cmp -s - $@ || echo '$(DATADIR)' > $@
+$(B)/lib/data.o: $(B)/gen/datadir
+$(B)/lib/data.o: ALL_CFLAGS += -DKVA_DATADIR='"$(DATADIR)"'
+FORCE:
 
 $(B)/gen/fixtures.o: $(B)/gen/fixtures.c
 	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -c -o $@ $<
@@ -168,16 +180,34 @@ deps:
 	  echo "  apt-get install -y" $$missing; exit 2; \
 	fi
 
+# the installed product (kvarbiter(7), INSTALLED): the tools and the
+# kvarbiter command in bin, the pipelines in libexec/kvarbiter, the
+# fixtures (prompts, replay corpus, papers, candidates) in share/kvarbiter
+PIPELINES = $(filter-out pipelines/kvarbiter,$(wildcard pipelines/*))
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
-	  $(DESTDIR)$(PREFIX)/share/man/man7 $(DESTDIR)$(PREFIX)/include
+	  $(DESTDIR)$(PREFIX)/share/man/man7 $(DESTDIR)$(PREFIX)/include \
+	  $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(DATADIR)
 	install -m 755 $(addprefix $(B)/bin/,$(TOOLS)) $(DESTDIR)$(PREFIX)/bin/
+	sed -e 's|@LIBEXECDIR@|$(LIBEXECDIR)|' -e 's|@BINDIR@|$(PREFIX)/bin|' \
+	  pipelines/kvarbiter > $(DESTDIR)$(PREFIX)/bin/kvarbiter
+	chmod 755 $(DESTDIR)$(PREFIX)/bin/kvarbiter
+	install -m 755 $(PIPELINES) $(DESTDIR)$(LIBEXECDIR)/
+	cp -R fixtures/. $(DESTDIR)$(DATADIR)/
 	install -m 644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 	install -m 644 man/*.7 $(DESTDIR)$(PREFIX)/share/man/man7/
 	install -m 644 lib/kvarbiter_candidate.h $(DESTDIR)$(PREFIX)/include/
 	if [ -f $(B)/cuda/libkvcache_cuda.so ]; then \
 	  install -d $(DESTDIR)$(PREFIX)/lib/kvarbiter; \
 	  install -m 755 $(B)/cuda/libkvcache_cuda.so $(DESTDIR)$(PREFIX)/lib/kvarbiter/; fi
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(PREFIX)/bin/,$(TOOLS) kvarbiter) \
+	  $(addprefix $(DESTDIR)$(PREFIX)/share/man/man1/,$(notdir $(wildcard man/*.1))) \
+	  $(addprefix $(DESTDIR)$(PREFIX)/share/man/man7/,$(notdir $(wildcard man/*.7))) \
+	  $(DESTDIR)$(PREFIX)/include/kvarbiter_candidate.h
+	rm -rf $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(DATADIR) \
+	  $(DESTDIR)$(PREFIX)/lib/kvarbiter
 
 clean:
 	rm -rf build build-asan
