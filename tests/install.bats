@@ -1,0 +1,102 @@
+#!/usr/bin/env bats
+# The installed product: make install, then the demo, the tour and the
+# man pages from an empty directory with the checkout out of reach.
+
+load test_helper
+
+# make as a user types it, even when this suite runs under make asan
+mk() { env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS make --no-print-directory -s "$@"; }
+
+setup_file() {
+	P="$BATS_FILE_TMPDIR/prefix"
+	export P
+	ROOT=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
+	mk -C "$ROOT" B="${KVA_BUILD:-build}" install PREFIX="$P" >&3 2>&1
+}
+
+# installed CMD...: run it in an empty directory with only the installed
+# bin and the system's on PATH, no KVARBITER_DATA, and the checkout out of
+# reach: an empty file system is mounted over it in a mount namespace of
+# its own, so a path of the checkout read is a path that is not there
+installed() {
+	mkdir -p "$BATS_TEST_TMPDIR/empty"
+	cd "$BATS_TEST_TMPDIR/empty"
+	env -u KVARBITER_DATA -u KVA_PROMPTS -u KVA_REPLAY_DIR \
+		PATH="$P/bin:/usr/bin:/bin" ROOT="$ROOT" \
+		unshare -rm sh -c 'mount -t tmpfs none "$ROOT" &&
+			[ -z "$(ls -A "$ROOT")" ] && exec "$@"' sh "$@"
+}
+
+@test "install: the prefix is outside the checkout and the checkout can be hidden" {
+	[[ $P != "$ROOT"/* ]]
+	run -0 installed sh -c 'ls -A "$ROOT" | wc -l; pwd'
+	assert_line --index 0 0
+	assert_line --index 1 "$BATS_TEST_TMPDIR/empty"
+}
+
+@test "install: bin, libexec/kvarbiter, share/kvarbiter, man1, man7" {
+	for t in route-oracle grad-trap llm-gen kv-prefill kv-snapshot \
+		bench-rederive audit-verdict kvarbiter; do
+		[ -x "$P/bin/$t" ] || { echo "no $P/bin/$t"; false; }
+	done
+	for t in auto-heal bisect git-bisect-trap nightly patch-audit report \
+		sweep sweep.sbatch tour; do
+		[ -x "$P/libexec/kvarbiter/$t" ] || { echo "no $P/libexec/kvarbiter/$t"; false; }
+	done
+	[ ! -e "$P/libexec/kvarbiter/kvarbiter" ]
+	[ -f "$P/share/kvarbiter/prompts/gen.txt" ]
+	[ -f "$P/share/kvarbiter/replay/auto-heal-radix-2d.jsonl" ]
+	[ -f "$P/share/kvarbiter/papers/radix.txt" ]
+	[ -f "$P/share/kvarbiter/candidates/radix-2d/no-ring-wrap.c" ]
+	[ -f "$P/include/kvarbiter_candidate.h" ]
+	# the front command knows where it was installed
+	run -0 grep -F "libexec='$P/libexec/kvarbiter'" "$P/bin/kvarbiter"
+}
+
+@test "install: man -M lists every page in its section" {
+	for t in route-oracle grad-trap llm-gen kv-prefill kv-snapshot \
+		bench-rederive audit-verdict; do
+		run -0 installed man -M "$P/share/man" -w 1 "$t"
+		assert_output "$P/share/man/man1/$t.1"
+	done
+	run -0 installed man -M "$P/share/man" -w 7 kvarbiter
+	assert_output "$P/share/man/man7/kvarbiter.7"
+}
+
+@test "install: the demo, kvarbiter auto-heal, runs with the checkout out of reach" {
+	run -0 installed kvarbiter auto-heal --oracle radix-2d
+	assert_line --index 0 "[QUICK DISTILL] radix-2d from radix.txt"
+	assert_line --partial "[LLM UNIT TEST PASS]"
+	assert_line --partial "[AUTOGRAD TRAP FAIL"
+	assert_line --regexp '^\[FINAL PASS\] [0-9]+ cases, divergence=0, attempt 1$'
+}
+
+@test "install: llm-gen finds its prompts and replay corpus in PREFIX/share/kvarbiter" {
+	cp "$ROOT/tests/fixtures/llm-gen/gen.jsonl" "$BATS_TEST_TMPDIR/gen.jsonl"
+	run -0 installed llm-gen "$BATS_TEST_TMPDIR/gen.jsonl"
+	run -0 jq -r '[.type, .source, .symbol] | join(" ")' <<< "$output"
+	assert_output "candidate replay route_radix_2d"
+}
+
+@test "install: kvarbiter --help lists the pipelines; an unknown one is exit 2, named" {
+	run -0 installed kvarbiter --help
+	assert_line --regexp '^  auto-heal +ImpactArbiter'
+	assert_line --regexp '^  tour '
+	refute_line --regexp '^  kvarbiter '
+	run -2 installed kvarbiter auto-heel --oracle radix-2d
+	assert_output "kvarbiter: no pipeline auto-heel in $P/libexec/kvarbiter (kvarbiter --help lists them)"
+	run -2 installed kvarbiter ../bin/llm-gen
+	assert_output "kvarbiter: not a pipeline name: ../bin/llm-gen (kvarbiter --help lists them)"
+	run -2 installed kvarbiter
+	assert_line "usage: kvarbiter NAME [ARG ...]"
+}
+
+@test "install: KVARBITER_DATA is the data directory; not a directory is exit 2" {
+	cp "$ROOT/tests/fixtures/llm-gen/gen.jsonl" "$BATS_TEST_TMPDIR/gen.jsonl"
+	cp -R "$P/share/kvarbiter" "$BATS_TEST_TMPDIR/data"
+	rm "$BATS_TEST_TMPDIR/data/prompts/gen.txt"
+	run -2 installed env KVARBITER_DATA="$BATS_TEST_TMPDIR/data" llm-gen "$BATS_TEST_TMPDIR/gen.jsonl"
+	assert_output --partial "prompt template $BATS_TEST_TMPDIR/data/prompts/gen.txt: No such file or directory"
+	run -2 installed env KVARBITER_DATA="$BATS_TEST_TMPDIR/nowhere" llm-gen "$BATS_TEST_TMPDIR/gen.jsonl"
+	assert_output "llm-gen: KVARBITER_DATA: not a directory: $BATS_TEST_TMPDIR/nowhere"
+}
