@@ -100,3 +100,24 @@ installed() {
 	run -2 installed env KVARBITER_DATA="$BATS_TEST_TMPDIR/nowhere" llm-gen "$BATS_TEST_TMPDIR/gen.jsonl"
 	assert_output "llm-gen: KVARBITER_DATA: not a directory: $BATS_TEST_TMPDIR/nowhere"
 }
+
+@test "install: kvarbiter tour walks through all seven tools, each step checked" {
+	run -0 installed kvarbiter tour
+	for t in route-oracle grad-trap llm-gen kv-prefill kv-snapshot \
+		bench-rederive audit-verdict; do
+		assert_line --regexp "^== [0-9]+\. $t: "
+	done
+	assert_line "[AUTOGRAD TRAP PASS] divergence=0.00e+00 <= tol=1e-04 (4155 cases, oracle radix-2d)"
+	assert_line "VERDICT PASS: pass"
+	assert_line --index -1 "tour: 10 steps, each as shown"
+}
+
+@test "install: a tour step that does not do what it shows is exit 2, named" {
+	cp -R "$P/share/kvarbiter" "$BATS_TEST_TMPDIR/data"
+	# the clean win's candidate leg without its rows: FAIL, not PASS
+	: > "$BATS_TEST_TMPDIR/data/audit/clean-win/cand/bench_runs.jsonl"
+	run -2 --separate-stderr installed env KVARBITER_DATA="$BATS_TEST_TMPDIR/data" kvarbiter tour
+	assert_line "== 9. audit-verdict: a clean kernel win signed off (exit 0)"
+	refute_line --partial "== 10."
+	assert_equal "${stderr##*$'\n'}" "tour: step 9 (audit-verdict: a clean kernel win signed off (exit 0)): audit-verdict exit 1, not 0"
+}
