@@ -121,3 +121,21 @@ installed() {
 	refute_line --partial "== 10."
 	assert_equal "${stderr##*$'\n'}" "tour: step 9 (audit-verdict: a clean kernel win signed off (exit 0)): audit-verdict exit 1, not 0"
 }
+
+@test "docs: README names every man page and links nothing a clone lacks" {
+	for m in "$ROOT"/man/*.[17]; do
+		grep -qF "man -l man/${m##*/}" "$ROOT/README.md" ||
+			{ echo "README does not name man/${m##*/}"; false; }
+	done
+	# every relative link and backquoted path of README is in the checkout
+	run -0 grep -oE '\]\([^)#]+\)|`\.\./[^`]*`' "$ROOT/README.md"
+	while IFS= read -r l; do
+		l=${l#](}; l=${l%)}; l=${l//\`/}
+		case $l in
+		http*) continue ;;
+		../*|/*) echo "README refers to $l, outside the checkout"; false ;;
+		esac
+		[ -e "$ROOT/$l" ] || { echo "README refers to $l, not in the checkout"; false; }
+	done <<< "$output"
+	run -1 grep -n 'first three' "$ROOT/README.md"
+}
