@@ -139,3 +139,13 @@ installed() {
 	done <<< "$output"
 	run -1 grep -n 'first three' "$ROOT/README.md"
 }
+
+@test "make uninstall with the same DESTDIR and PREFIX leaves no file behind" {
+	D="$BATS_TEST_TMPDIR/stage"
+	run -0 mk -C "$ROOT" B="${KVA_BUILD:-build}" install DESTDIR="$D" PREFIX=/opt/kva
+	[ -x "$D/opt/kva/bin/kvarbiter" ]
+	[ -f "$D/opt/kva/share/kvarbiter/prompts/gen.txt" ]
+	run -0 mk -C "$ROOT" B="${KVA_BUILD:-build}" uninstall DESTDIR="$D" PREFIX=/opt/kva
+	run -0 find "$D" -type f
+	assert_output ""
+}
