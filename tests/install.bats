@@ -149,3 +149,13 @@ installed() {
 	run -0 find "$D" -type f
 	assert_output ""
 }
+
+@test "install: kvarbiter sweep --export names the installed sweep.sbatch" {
+	S="$BATS_TEST_TMPDIR/s.jsonl"
+	printf '%s\n' '{"type":"sweep","name":"inst","timeout":2}' \
+		'{"type":"oracle","name":"radix-2d","grid":["b_local_idx=0:4,head_idx=0:1,prefix_length_h=0:8,total_blocks_h=1:3,block_size=1:3"],"seeds":[1]}' \
+		"{\"type\":\"candidate\",\"path\":\"$P/share/kvarbiter/candidates/radix-2d/correct-divmod.c\",\"oracle\":\"radix-2d\"}" > "$S"
+	run -0 installed kvarbiter sweep "$S" --db "$BATS_TEST_TMPDIR/t.db" --export "$BATS_TEST_TMPDIR/ex"
+	assert_line --regexp "^sbatch --array=1-[0-9]+ $P/libexec/kvarbiter/sweep\.sbatch $BATS_TEST_TMPDIR/ex\$"
+	[ -f "$P/libexec/kvarbiter/sweep.sbatch" ]
+}
