@@ -43,7 +43,7 @@ DEBS    = gcc make bats bats-assert bats-support jq mandoc shellcheck python3 \
           parallel openssh-client openssh-server iproute2 util-linux procps git
 
 .PHONY: all check unit bats asan lint bench install uninstall clean deps \
-        cuda demo tour fuzz FORCE
+        cuda demo tour fuzz
 .DELETE_ON_ERROR:
 
 # tool objects are named here so make never treats them as intermediate
@@ -79,18 +79,6 @@ $(B)/gen/candidate_h.c: lib/kvarbiter_candidate.h
 
 $(B)/gen/candidate_h.o: $(B)/gen/candidate_h.c
 	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -Wno-overlength-strings -c -o $@ $<
-
-# Where an installed tool finds its data (lib/data.c): PREFIX/share/kvarbiter,
-# compiled in.  The stamp holds the path and changes only when it does, so
-# make install with another PREFIX rebuilds data.o and relinks the tools.
-DATADIR = $(PREFIX)/share/kvarbiter
-LIBEXECDIR = $(PREFIX)/libexec/kvarbiter
-$(B)/gen/datadir: FORCE
-	@mkdir -p $(@D)
-	@echo '$(DATADIR)' | cmp -s - $@ || echo '$(DATADIR)' > $@
-$(B)/lib/data.o: $(B)/gen/datadir
-$(B)/lib/data.o: ALL_CFLAGS += -DKVA_DATADIR='"$(DATADIR)"'
-FORCE:
 
 $(B)/gen/fixtures.o: $(B)/gen/fixtures.c
 	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -c -o $@ $<
@@ -180,18 +168,19 @@ deps:
 	  echo "  apt-get install -y" $$missing; exit 2; \
 	fi
 
-# the installed product (kvarbiter(7), INSTALLED): the tools and the
+# the installed product (kvarbiter(7), FILES): the tools and the
 # kvarbiter command in bin, the pipelines in libexec/kvarbiter, the
-# fixtures (prompts, replay corpus, papers, candidates) in share/kvarbiter
-PIPELINES = $(filter-out pipelines/kvarbiter,$(wildcard pipelines/*))
+# fixtures (prompts, replay corpus, papers, candidates) in share/kvarbiter;
+# each finds the others relative to itself, so nothing has PREFIX built in
+DATADIR    = $(PREFIX)/share/kvarbiter
+LIBEXECDIR = $(PREFIX)/libexec/kvarbiter
+PIPELINES  = $(filter-out pipelines/kvarbiter,$(wildcard pipelines/*))
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
 	  $(DESTDIR)$(PREFIX)/share/man/man7 $(DESTDIR)$(PREFIX)/include \
 	  $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(DATADIR)
-	install -m 755 $(addprefix $(B)/bin/,$(TOOLS)) $(DESTDIR)$(PREFIX)/bin/
-	sed -e 's|@LIBEXECDIR@|$(LIBEXECDIR)|' -e 's|@BINDIR@|$(PREFIX)/bin|' \
-	  pipelines/kvarbiter > $(DESTDIR)$(PREFIX)/bin/kvarbiter
-	chmod 755 $(DESTDIR)$(PREFIX)/bin/kvarbiter
+	install -m 755 $(addprefix $(B)/bin/,$(TOOLS)) pipelines/kvarbiter \
+	  $(DESTDIR)$(PREFIX)/bin/
 	install -m 755 $(PIPELINES) $(DESTDIR)$(LIBEXECDIR)/
 	cp -R fixtures/. $(DESTDIR)$(DATADIR)/
 	install -m 644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/

@@ -5,14 +5,11 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "kvarbiter.h"
-
-/* make passes the installed data directory, PREFIX/share/kvarbiter */
-#ifndef KVA_DATADIR
-#define KVA_DATADIR "/usr/local/share/kvarbiter"
-#endif
 
 static int is_dir(const char *path)
 {
@@ -23,10 +20,15 @@ static int is_dir(const char *path)
 
 /* $KVARBITER_DATA when set and not empty (exit 2 when it is not a
  * directory), else fixtures when the current directory holds one (a
- * checkout), else the one make install made. */
+ * checkout), else ../share/kvarbiter beside this binary: make install
+ * puts the tools in PREFIX/bin and the data in PREFIX/share/kvarbiter,
+ * found where the tree is, as kv-prefill finds its CUDA kernels. */
 const char *kva_datadir(void)
 {
+	static char dir[4096];
 	const char *env = getenv("KVARBITER_DATA");
+	char exe[2048];
+	ssize_t len;
 
 	if (env && *env) {
 		if (!is_dir(env))
@@ -36,7 +38,13 @@ const char *kva_datadir(void)
 	}
 	if (is_dir("fixtures"))
 		return "fixtures";
-	return KVA_DATADIR;
+	if ((len = readlink("/proc/self/exe", exe, sizeof exe - 1)) <= 0)
+		kva_die(KVA_EXIT_TROUBLE, "no data directory: /proc/self/exe "
+			"is unreadable and KVARBITER_DATA is not set");
+	exe[len] = 0;
+	*strrchr(exe, '/') = 0;
+	snprintf(dir, sizeof dir, "%s/../share/kvarbiter", exe);
+	return dir;
 }
 
 /* DATADIR/sub into buf[n] (exit 2 when it does not fit); returns buf. */

@@ -71,8 +71,8 @@ void kva_buf_free(kva_buf *b); /* accepts a zeroed buffer */
 
 /* Where the prompts, the replay corpus and the candidate corpus are:
  * $KVARBITER_DATA when set and not empty (exit 2 when it is not a
- * directory), else ./fixtures when it exists (a checkout), else the
- * PREFIX/share/kvarbiter make install made (compiled in). */
+ * directory), else ./fixtures when it exists (a checkout), else
+ * ../share/kvarbiter beside the running binary (PREFIX/bin installed). */
 const char *kva_datadir(void);
 /* "DATADIR/sub" into buf[n], exit 2 when it does not fit; returns buf. */
 char *kva_data_path(char *buf, size_t n, const char *sub);
