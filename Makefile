@@ -10,7 +10,7 @@
 #   make fuzz       snapshot reader, JSON and formula parsers under libFuzzer,
 #                   FUZZ_TIME=60 seconds each
 #   make deps       install missing Debian packages (root), else print the line
-#   make install    PREFIX=/usr/local DESTDIR=
+#   make install    PREFIX=/usr/local DESTDIR= (make uninstall: the same)
 
 B       ?= build
 PREFIX  ?= /usr/local
@@ -44,8 +44,8 @@ DEBS    = gcc make bats bats-assert bats-support jq mandoc shellcheck python3 \
           libxxhash-dev libseccomp-dev clang libclang-rt-dev \
           parallel openssh-client openssh-server iproute2 util-linux procps git
 
-.PHONY: all check unit bats asan lint bench install clean deps cuda demo tour \
-        fuzz
+.PHONY: all check unit bats asan lint bench install uninstall clean deps \
+        cuda demo tour fuzz
 .DELETE_ON_ERROR:
 
 # tool objects are named here so make never treats them as intermediate
@@ -171,16 +171,35 @@ deps:
 	  echo "  apt-get install -y" $$missing; exit 2; \
 	fi
 
+# the installed product (kvarbiter(7), FILES): the tools and the
+# kvarbiter command in bin, the pipelines in libexec/kvarbiter, the
+# fixtures (prompts, replay corpus, papers, candidates) in share/kvarbiter;
+# each finds the others relative to itself, so nothing has PREFIX built in
+DATADIR    = $(PREFIX)/share/kvarbiter
+LIBEXECDIR = $(PREFIX)/libexec/kvarbiter
+PIPELINES  = $(filter-out pipelines/kvarbiter,$(wildcard pipelines/*))
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
-	  $(DESTDIR)$(PREFIX)/share/man/man7 $(DESTDIR)$(PREFIX)/include
-	install -m 755 $(addprefix $(B)/bin/,$(TOOLS)) $(DESTDIR)$(PREFIX)/bin/
+	  $(DESTDIR)$(PREFIX)/share/man/man7 $(DESTDIR)$(PREFIX)/include \
+	  $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(DATADIR)
+	install -m 755 $(addprefix $(B)/bin/,$(TOOLS)) pipelines/kvarbiter \
+	  $(DESTDIR)$(PREFIX)/bin/
+	install -m 755 $(PIPELINES) $(DESTDIR)$(LIBEXECDIR)/
+	cp -R fixtures/. $(DESTDIR)$(DATADIR)/
 	install -m 644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 	install -m 644 man/*.7 $(DESTDIR)$(PREFIX)/share/man/man7/
 	install -m 644 lib/kvarbiter_candidate.h $(DESTDIR)$(PREFIX)/include/
 	if [ -f $(B)/cuda/libkvcache_cuda.so ]; then \
 	  install -d $(DESTDIR)$(PREFIX)/lib/kvarbiter; \
 	  install -m 755 $(B)/cuda/libkvcache_cuda.so $(DESTDIR)$(PREFIX)/lib/kvarbiter/; fi
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(PREFIX)/bin/,$(TOOLS) kvarbiter) \
+	  $(addprefix $(DESTDIR)$(PREFIX)/share/man/man1/,$(notdir $(wildcard man/*.1))) \
+	  $(addprefix $(DESTDIR)$(PREFIX)/share/man/man7/,$(notdir $(wildcard man/*.7))) \
+	  $(DESTDIR)$(PREFIX)/include/kvarbiter_candidate.h
+	rm -rf $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(DATADIR) \
+	  $(DESTDIR)$(PREFIX)/lib/kvarbiter
 
 clean:
 	rm -rf build build-asan build-clang

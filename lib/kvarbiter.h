@@ -67,6 +67,16 @@ void kva_buf_i64(kva_buf *b, int64_t v);
 void kva_buf_jstr(kva_buf *b, const char *s, size_t n);
 void kva_buf_free(kva_buf *b); /* accepts a zeroed buffer */
 
+/* ---- the data directory (lib/data.c) --------------------------------- */
+
+/* Where the prompts, the replay corpus and the candidate corpus are:
+ * $KVARBITER_DATA when set and not empty (exit 2 when it is not a
+ * directory), else ./fixtures when it exists (a checkout), else
+ * ../share/kvarbiter beside the running binary (PREFIX/bin installed). */
+const char *kva_datadir(void);
+/* "DATADIR/sub" into buf[n], exit 2 when it does not fit; returns buf. */
+char *kva_data_path(char *buf, size_t n, const char *sub);
+
 /* ---- timestamps (lib/db.c) -------------------------------------------- */
 
 /* "YYYY-MM-DDTHH:MM:SSZ" (UTC) into buf[21]: $KVA_NOW when set and not

@@ -150,8 +150,9 @@ block must wrap modulo total_blocks_h"
 	assert_output ""
 	[[ $stderr == "llm-gen: $F/distill.jsonl:1: "*"$BATS_TEST_TMPDIR/distill.txt"* ]]
 	cd "$BATS_TEST_TMPDIR"
-	run -2 --separate-stderr llm-gen --replay-dir "$F/replay" "$F/distill.jsonl"
-	[[ $stderr == *"fixtures/prompts/distill.txt"* ]]
+	# no fixtures/ here: the prompts are in $KVARBITER_DATA/prompts
+	run -2 --separate-stderr env KVARBITER_DATA="$BATS_TEST_TMPDIR" llm-gen --replay-dir "$F/replay" "$F/distill.jsonl"
+	[[ $stderr == *"prompt template $BATS_TEST_TMPDIR/prompts/distill.txt: No such file or directory"* ]]
 	run -0 env KVA_PROMPTS="$ROOT/fixtures/prompts" llm-gen --replay-dir "$F/replay" "$F/distill.jsonl"
 	assert_output "$(cat "$F/distill.expected")"
 }

@@ -461,6 +461,7 @@ int main(int argc, char **argv)
 	opts op = { 0 };
 	run rn = { 0 };
 	const char *replay_dir = NULL, *errstr, *env;
+	static char prompts_dir[4096], replay_def[4096];
 	int c, rc = 0, dir_given = 1;
 	int64_t v;
 	kva_err e;
@@ -525,11 +526,13 @@ int main(int argc, char **argv)
 		op.base_url = op.prov->base;
 	if (!op.prompts)
 		op.prompts = (env = getenv("KVA_PROMPTS")) && *env ?
-			env : "fixtures/prompts";
+			env : kva_data_path(prompts_dir, sizeof prompts_dir,
+					    "prompts");
 	if (!replay_dir) {
 		dir_given = 0;
 		replay_dir = (env = getenv("KVA_REPLAY_DIR")) && *env ?
-			env : "fixtures/replay";
+			env : kva_data_path(replay_def, sizeof replay_def,
+					    "replay");
 	}
 	if (op.mode == M_RECORD && !op.store_path)
 		kva_die(2, "--record needs --store FILE to record into");
