@@ -170,9 +170,8 @@ out:
 	return rc;
 }
 
-/* Default cache: $KVA_CACHE_DIR, $XDG_CACHE_HOME/kvarbiter,
- * $HOME/.cache/kvarbiter, else /tmp/kvarbiter-cache-UID. */
-static void default_cache(char *dir, size_t n)
+/* See candidate.h. */
+void kva_default_cache(char *dir, size_t n)
 {
 	const char *v;
 
@@ -218,7 +217,7 @@ int kva_candidate_build(const char *path, const char *cache_dir,
 	if (cache_dir)
 		snprintf(dir, sizeof dir, "%s", cache_dir);
 	else
-		default_cache(dir, sizeof dir);
+		kva_default_cache(dir, sizeof dir);
 	if (mkdirs(dir, e))
 		goto out;
 	/* the key covers everything the build depends on */

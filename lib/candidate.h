@@ -23,6 +23,10 @@ extern int kva_candidate_confine;
  * runs confined (sandbox.h, co-process profile) on a copy of the source
  * named as the file is; its messages go to stderr.  Returns 0, or -1 with e ("build failed").
  */
+/* The default cache directory: $KVA_CACHE_DIR, $XDG_CACHE_HOME/kvarbiter,
+ * $HOME/.cache/kvarbiter, else /tmp/kvarbiter-cache-UID (made when used). */
+void kva_default_cache(char *dir, size_t n);
+
 int kva_candidate_build(const char *path, const char *cache_dir,
 			kva_candidate *c, kva_err *e);
 

@@ -30,7 +30,7 @@
  *             oracle TEXT NOT NULL, model TEXT NOT NULL,
  *             source TEXT NOT NULL,                 replay | live | record
  *             paper TEXT,                           the paper's file name
- *             max_attempts INTEGER NOT NULL,
+ *             max_attempts INTEGER NOT NULL,        heals allowed after the first try
  *             final_verdict TEXT,                   PASS | FAIL, NULL while
  *                                                   running or if it died
  *             attempts INTEGER NOT NULL DEFAULT 0)  attempts made

@@ -234,7 +234,7 @@ typedef struct attempt {
 
 /* One POST on a fresh handle (so "connected" is about this try alone),
  * body into b (emptied first).  Fills a; never fails otherwise. */
-static void try_once(const kva_http_req *rq, struct curl_slist *hdrs,
+static void try_once(const kva_http_req *rq, int get, struct curl_slist *hdrs,
 		     long connect_ms, long total_ms, kva_buf *b, attempt *a)
 {
 	sink k = { b, 0 };
@@ -274,10 +274,12 @@ static void try_once(const kva_http_req *rq, struct curl_slist *hdrs,
 				      "kvarbiter/" KVA_VERSION);
 	if (!rc)
 		rc = curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-	if (!rc)
+	if (!rc && get)
+		rc = curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+	if (!rc && !get)
 		rc = curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
 				      (curl_off_t)rq->body_len);
-	if (!rc)
+	if (!rc && !get)
 		rc = curl_easy_setopt(h, CURLOPT_POSTFIELDS,
 				      rq->body ? rq->body : "");
 	if (!rc)
@@ -397,11 +399,11 @@ static int fail_attempt(const kva_http_req *rq, const attempt *a,
  * unless the caller gave a Content-Type, and an empty Expect: (no 100-continue
  * round trip).  Returns 0 with *out set (NULL never), or -1 with e filled;
  * the header text is never quoted, since it may hold a key. */
-static int build_headers(const char *const *headers, struct curl_slist **out,
+static int build_headers(const char *const *headers, int get, struct curl_slist **out,
 			 kva_err *e)
 {
 	struct curl_slist *l = NULL, *n;
-	int has_ct = 0;
+	int has_ct = get;         /* a GET sends no body */
 
 	*out = NULL;
 	for (size_t i = 0; headers && headers[i]; i++) {
@@ -430,8 +432,8 @@ oom:
 	return kva_errf(e, NULL, "out of memory building request headers");
 }
 
-/* POST with retries (contract in http.h). */
-int kva_http_post(const kva_http_req *rq, kva_http_resp *resp, kva_err *e)
+/* A POST or a GET with retries (contract in http.h). */
+static int http_do(const kva_http_req *rq, int get, kva_http_resp *resp, kva_err *e)
 {
 	double connect_s = DEFAULT_CONNECT_S, total_s = DEFAULT_TOTAL_S;
 	double backoff_s = DEFAULT_BACKOFF_S, scale = 1.0, delay;
@@ -467,12 +469,12 @@ int kva_http_post(const kva_http_req *rq, kva_http_resp *resp, kva_err *e)
 	if (curl_init_rc != CURLE_OK)
 		return kva_errf(e, NULL, "cannot initialise libcurl: %s",
 				curl_easy_strerror(curl_init_rc));
-	if (build_headers(rq->headers, &hdrs, e))
+	if (build_headers(rq->headers, get, &hdrs, e))
 		return -1;
 
 	delay = backoff_s;
 	for (tries = 1;; tries++) {
-		try_once(rq, hdrs, (long)ceil(connect_s * 1000),
+		try_once(rq, get, hdrs, (long)ceil(connect_s * 1000),
 			 (long)ceil(total_s * 1000), &resp->body, &a);
 		resp->status = a.status;
 		resp->attempts = tries;
@@ -489,4 +491,14 @@ int kva_http_post(const kva_http_req *rq, kva_http_resp *resp, kva_err *e)
 	}
 	curl_slist_free_all(hdrs);
 	return 0;
+}
+
+int kva_http_post(const kva_http_req *rq, kva_http_resp *resp, kva_err *e)
+{
+	return http_do(rq, 0, resp, e);
+}
+
+int kva_http_get(const kva_http_req *rq, kva_http_resp *resp, kva_err *e)
+{
+	return http_do(rq, 1, resp, e);
 }

@@ -90,6 +90,10 @@ typedef struct kva_http_resp {
  */
 int kva_http_post(const kva_http_req *rq, kva_http_resp *resp, kva_err *e);
 
+/* The same as a GET of rq->url: body and body_len are not used, and no
+ * Content-Type is added.  Same retries, limits, results and messages. */
+int kva_http_get(const kva_http_req *rq, kva_http_resp *resp, kva_err *e);
+
 /* Release r's body and zero r.  Accepts NULL and a zeroed response. */
 void kva_http_resp_free(kva_http_resp *r);
 

@@ -32,10 +32,11 @@ setup() {
 	cmp "$BATS_TEST_TMPDIR/a" "$BATS_TEST_TMPDIR/b"
 }
 
-@test "without the heal the loop ends in FINAL FAIL, exit 1" {
-	run -1 sh "$ROOT/pipelines/auto-heal" --oracle radix-2d --max-attempts 1
+@test "without the heal (--max-attempts 0: no heal after the first try) the loop ends in FINAL FAIL, exit 1" {
+	run -1 sh "$ROOT/pipelines/auto-heal" --oracle radix-2d --max-attempts 0
 	assert_line "[AUTOGRAD TRAP FAIL — HARD_BLOCK] divergence=1.00e+00 > tol=1e-04"
-	assert_line --index $((${#lines[@]} - 1)) "[FINAL FAIL] no candidate passed the trap in 1 attempts"
+	refute_line --partial "[AUTO-HEAL attempt"
+	assert_line --index $((${#lines[@]} - 1)) "[FINAL FAIL] no candidate passed the trap in 1 attempts (the first try and 0 heals)"
 }
 
 @test "--db records every trap run of the loop" {
@@ -54,8 +55,8 @@ setup() {
 @test "usage errors exit 2" {
 	run -2 --separate-stderr sh "$ROOT/pipelines/auto-heal"
 	assert_equal "$stderr" "auto-heal: --oracle is required"
-	run -2 --separate-stderr sh "$ROOT/pipelines/auto-heal" --oracle radix-2d --max-attempts 0
-	[[ $stderr == *"--max-attempts: want a positive integer"* ]]
+	run -2 --separate-stderr sh "$ROOT/pipelines/auto-heal" --oracle radix-2d --max-attempts -1
+	assert_equal "$stderr" "auto-heal: --max-attempts: want the heal attempts after the first try, 0 or more, not -1"
 	run -2 --separate-stderr sh "$ROOT/pipelines/auto-heal" --bogus
 	assert_equal "$stderr" "auto-heal: unknown option: --bogus"
 	run -0 sh "$ROOT/pipelines/auto-heal" --help
@@ -94,7 +95,7 @@ heal_lines() {
 	assert_line --index $((${#lines[@]} - 1)) --regexp '^\[FINAL PASS\] [0-9]+ cases, divergence=0, attempt 1$'
 }
 
-@test "two heals: no ring wrap, then a power-of-two wrap, then right: FINAL PASS at attempt 2" {
+@test "two heals: no ring wrap, then a power-of-two wrap, then right: FINAL PASS at attempt 2; --max-attempts 3 is three heals, ImpactArbiter's 1/3" {
 	run -0 --separate-stderr sh "$ROOT/pipelines/auto-heal" --oracle radix-2d --model scripted-two-heals --max-attempts 3
 	assert_equal "$stderr" ""
 	assert_line "[GENERATED CODE & TESTS] attempt 2 (scripted-two-heals, replay)"
@@ -102,7 +103,7 @@ heal_lines() {
 	assert_equal "$n" 2
 	# the second trap catches the & (N_h - 1) mask on a ring of 3 blocks
 	assert_line "Token (b=0,h=6,prefix_h=1,N_h=3,bs=1) | Expected: head=6 block=1 offset=0 | Got: head=6 block=0 offset=0"
-	assert_equal "$(heal_lines)" "[AUTO-HEAL attempt 1/2]|[AUTO-HEAL attempt 2/2]|"
+	assert_equal "$(heal_lines)" "[AUTO-HEAL attempt 1/3]|[AUTO-HEAL attempt 2/3]|"
 	assert_line --index $((${#lines[@]} - 1)) --regexp '^\[FINAL PASS\] [0-9]+ cases, divergence=0, attempt 2$'
 }
 
@@ -113,7 +114,7 @@ heal_lines() {
 	assert_equal "$n" 3
 	assert_equal "$(heal_lines)" "[AUTO-HEAL attempt 1/2]|[AUTO-HEAL attempt 2/2]|"
 	refute_line --partial "[FINAL PASS]"
-	assert_line --index $((${#lines[@]} - 1)) "[FINAL FAIL] no candidate passed the trap in 3 attempts"
+	assert_line --index $((${#lines[@]} - 1)) "[FINAL FAIL] no candidate passed the trap in 3 attempts (the first try and 2 heals)"
 }
 
 @test "no compile: the build error is fed back, the heal compiles, FINAL PASS at attempt 1" {
@@ -160,7 +161,7 @@ heal_lines() {
 
 @test "a transcript it cannot write is trouble: exit 2, never FINAL FAIL's 1" {
 	[ -w /dev/full ] || skip "no /dev/full: cannot make stdout fail"
-	run -2 --separate-stderr sh -c 'sh "$1" --oracle radix-2d --max-attempts 1 > /dev/full' sh "$ROOT/pipelines/auto-heal"
+	run -2 --separate-stderr sh -c 'sh "$1" --oracle radix-2d --max-attempts 0 > /dev/full' sh "$ROOT/pipelines/auto-heal"
 	assert_equal "${stderr_lines[${#stderr_lines[@]} - 1]}" "auto-heal: stopped by a failed command or write (exit 1)"
 }
 

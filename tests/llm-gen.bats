@@ -313,6 +313,37 @@ block must wrap modulo total_blocks_h"
 	assert_no_key
 }
 
+@test "--fetch URL: a GET through libcurl into the cache under the URL's sha256, read from there the next time; auto-heal --paper URL uses it" {
+	mkdir -p "$BATS_TEST_TMPDIR/papers"
+	cp "$ROOT/fixtures/papers/radix.txt" "$ROOT/fixtures/papers/radix.pdf" "$BATS_TEST_TMPDIR/papers/"
+	export FAKE_PAPERS_DIR="$BATS_TEST_TMPDIR/papers" KVA_CACHE_DIR="$BATS_TEST_TMPDIR/cache"
+	start_server
+	url="$BASE/papers/radix.txt"
+	sha=$(printf '%s' "$url" | sha256sum | cut -d' ' -f1)
+	run -0 --separate-stderr llm-gen --fetch "$url"
+	assert_equal "$output" "$KVA_CACHE_DIR/papers/$sha.txt"
+	cmp "$output" "$ROOT/fixtures/papers/radix.txt"
+	assert_equal "$(jq -s 'map(select(.path == "/papers/radix.txt")) | length' "$LOG")" 1
+	# the second time from the cache: no request
+	run -0 --separate-stderr llm-gen --fetch "$url"
+	assert_equal "$output" "$KVA_CACHE_DIR/papers/$sha.txt"
+	assert_equal "$(jq -s 'map(select(.path == "/papers/radix.txt")) | length' "$LOG")" 1
+	# what is not there, and what is no URL: exit 2, nothing cached
+	run -2 --separate-stderr llm-gen --fetch "$BASE/papers/none.txt" --retries 0
+	assert_output ""
+	[[ $stderr == "llm-gen: --fetch: HTTP 404 from $BASE/papers/none.txt"* ]]
+	run -2 --separate-stderr llm-gen --fetch "file:///etc/passwd"
+	assert_equal "$stderr" "llm-gen: --fetch: file:///etc/passwd: not an http:// or https:// URL"
+	[ "$(ls "$KVA_CACHE_DIR/papers" | wc -l)" = 1 ]
+	# ImpactArbiter's --paper URL: downloaded once, then distilled as a file
+	run -0 --separate-stderr sh "$ROOT/pipelines/auto-heal" --oracle radix --paper "$BASE/papers/radix.pdf"
+	assert_line "[QUICK DISTILL] radix-1d from radix.pdf"
+	assert_line --index $((${#lines[@]} - 1)) --regexp '^\[FINAL PASS\] '
+	[ -f "$KVA_CACHE_DIR/papers/$(printf '%s' "$BASE/papers/radix.pdf" | sha256sum | cut -d' ' -f1).pdf" ]
+	run -2 --separate-stderr sh "$ROOT/pipelines/auto-heal" --oracle radix --paper "$BASE/papers/none.pdf"
+	[[ $stderr == "llm-gen: --fetch: HTTP 404 from $BASE/papers/none.pdf"* ]]
+}
+
 @test "429 then 200: the retry succeeds" {
 	start_server
 	KVA_HTTP_BACKOFF_SCALE=0.01 OPENAI_API_KEY=$KEY run -0 --separate-stderr llm-gen --live --model m-429 --base-url "$BASE" "$F/distill.jsonl"

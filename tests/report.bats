@@ -24,7 +24,7 @@ q() {
 two_runs() {
 	run -0 sh "$ROOT/pipelines/auto-heal" --oracle radix-2d --db "$DB"
 	printf '%s\n' "${lines[@]}" > "$BATS_TEST_TMPDIR/heal.txt"
-	run -1 sh "$ROOT/pipelines/auto-heal" --oracle radix-2d --db "$DB" --max-attempts 1
+	run -1 sh "$ROOT/pipelines/auto-heal" --oracle radix-2d --db "$DB" --max-attempts 0
 	printf '%s\n' "${lines[@]}" > "$BATS_TEST_TMPDIR/fail.txt"
 }
 
@@ -37,7 +37,7 @@ printed_code() {
 @test "auto-heal --db records the runs and every attempt" {
 	two_runs
 	run -0 q "select id, oracle, model, source, paper, max_attempts, final_verdict, attempts from heal_runs order by id"
-	assert_output $'1|radix-2d|gpt-4o-mini|replay|radix.txt|3|PASS|2\n2|radix-2d|gpt-4o-mini|replay|radix.txt|1|FAIL|1'
+	assert_output $'1|radix-2d|gpt-4o-mini|replay|radix.txt|2|PASS|2\n2|radix-2d|gpt-4o-mini|replay|radix.txt|0|FAIL|1'
 	run -0 q "select count(*) from heal_runs where ts glob '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]Z'"
 	assert_output 2
 	run -0 q "select run_id, attempt, verdict, unit_test, model, source, divergence, diverged > 0, typeof(code) from heal_attempts order by id"
@@ -136,7 +136,7 @@ printed_code() {
 
 @test "report db: a summary it cannot write is trouble, exit 2, not a report" {
 	[ -w /dev/full ] || skip "no /dev/full: cannot make stdout fail"
-	run -1 sh "$ROOT/pipelines/auto-heal" --oracle radix-2d --db "$DB" --max-attempts 1
+	run -1 sh "$ROOT/pipelines/auto-heal" --oracle radix-2d --db "$DB" --max-attempts 0
 	cd "$BATS_TEST_TMPDIR"
 	run -2 --separate-stderr sh -c 'sh "$1" "$2" > /dev/full' sh "$ROOT/pipelines/report" "$DB"
 	assert_equal "$stderr" "report: cannot write the summary to standard output"

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "candidate.h"
 #include "http.h"
 #include "kvarbiter.h"
 #include "llm.h"
@@ -25,6 +26,7 @@ static void usage(FILE *fp)
 	      "               [--replay-dir DIR] [--store FILE] [--full-agent-trace]\n"
 	      "               [--timeout S] [--retries N] [--keep-going]\n"
 	      "               [--max-record SIZE] [--unbuffered] [FILE ...]\n"
+	      "       llm-gen --fetch URL [--timeout S] [--retries N]\n"
 	      "       llm-gen -h | --help | --version\n",
 	      fp);
 }
@@ -425,6 +427,79 @@ static int filter(run *rn, const char *path)
 	return rc;
 }
 
+/* Make directory path and its parents (0700).  0 or -1 with errno. */
+static int mkdirs(char *path)
+{
+	for (char *p = path + 1; *p; p++)
+		if (*p == '/') {
+			*p = '\0';
+			if (mkdir(path, 0700) && errno != EEXIST)
+				return -1;
+			*p = '/';
+		}
+	return mkdir(path, 0700) && errno != EEXIST ? -1 : 0;
+}
+
+/*
+ * --fetch URL: the paper at URL, downloaded once (a GET through libcurl,
+ * with the --live retries and --timeout) into CACHE/papers/SHA, SHA the
+ * sha256 of the URL, its last path component's extension kept (.pdf,
+ * .txt), and written there whole (a temporary file renamed); its path on
+ * standard output.  A second fetch of the URL reads the cache.  Returns
+ * the exit status.
+ */
+static int fetch(const opts *op, const char *url)
+{
+	char dir[4096], path[4400], tmp[4500], hex[65];
+	const char *slash = strrchr(url, '/'), *dot;
+	kva_http_req rq = { 0 };
+	kva_http_resp resp = { 0 };
+	size_t el = 0;
+	kva_err e;
+	struct stat st;
+	FILE *fp;
+	int fd;
+
+	if (strncmp(url, "http://", 7) && strncmp(url, "https://", 8))
+		kva_die(2, "--fetch: %s: not an http:// or https:// URL", url);
+	kva_default_cache(dir, sizeof dir - 8);
+	strcat(dir, "/papers");
+	kva_sha256_hex(url, strlen(url), hex);
+	dot = slash && slash[1] ? strrchr(slash + 1, '.') : NULL;
+	while (dot && dot[1 + el] && el < 8 && ((dot[1 + el] >= 'a' && dot[1 + el] <= 'z') ||
+						 (dot[1 + el] >= '0' && dot[1 + el] <= '9')))
+		el++;
+	snprintf(path, sizeof path, "%s/%s%s%.*s", dir, hex, el ? "." : "", (int)el,
+		 el ? dot + 1 : "");
+	if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+		printf("%s\n", path);
+		return fflush(stdout) || ferror(stdout) ? 2 : 0;
+	}
+	if (mkdirs(dir))
+		kva_die(2, "--fetch: cannot make %s: %s", dir, strerror(errno));
+	rq.url = url;
+	rq.total_timeout_s = op->timeout_s;
+	rq.max_retries = op->retries < 0 ? 0 : op->retries == 0 ? KVA_HTTP_NO_RETRY :
+			 op->retries;
+	if (kva_http_get(&rq, &resp, &e)) {
+		kva_http_resp_free(&resp);
+		kva_die(2, "--fetch: %s", e.msg);
+	}
+	snprintf(tmp, sizeof tmp, "%s.XXXXXX", path);
+	if ((fd = mkstemp(tmp)) < 0 || !(fp = fdopen(fd, "wb")))
+		kva_die(2, "--fetch: cannot write in %s: %s", dir, strerror(errno));
+	if (fwrite(resp.body.p, 1, resp.body.len, fp) != resp.body.len ||
+	    fclose(fp) || rename(tmp, path)) {
+		int err = errno;
+
+		remove(tmp);
+		kva_die(2, "--fetch: cannot write %s: %s", path, strerror(err));
+	}
+	kva_http_resp_free(&resp);
+	printf("%s\n", path);
+	return fflush(stdout) || ferror(stdout) ? 2 : 0;
+}
+
 static int is_dir(const char *path)
 {
 	struct stat st;
@@ -433,7 +508,7 @@ static int is_dir(const char *path)
 }
 
 enum { O_REPLAY = 256, O_LIVE, O_RECORD, O_PROVIDER, O_MODEL, O_BASE_URL,
-       O_PROMPTS, O_REPLAY_DIR, O_STORE, O_TRACE, O_TIMEOUT, O_RETRIES };
+       O_PROMPTS, O_REPLAY_DIR, O_STORE, O_TRACE, O_TIMEOUT, O_RETRIES, O_FETCH };
 
 int main(int argc, char **argv)
 {
@@ -451,6 +526,7 @@ int main(int argc, char **argv)
 		{ "full-agent-trace", no_argument, NULL, O_TRACE },
 		{ "timeout", required_argument, NULL, O_TIMEOUT },
 		{ "retries", required_argument, NULL, O_RETRIES },
+		{ "fetch", required_argument, NULL, O_FETCH },
 		{ "keep-going", no_argument, NULL, KVA_OPT_KEEP },
 		{ "max-record", required_argument, NULL, KVA_OPT_MAXREC },
 		{ "unbuffered", no_argument, NULL, KVA_OPT_UNBUF },
@@ -460,7 +536,7 @@ int main(int argc, char **argv)
 	};
 	opts op = { 0 };
 	run rn = { 0 };
-	const char *replay_dir = NULL, *errstr, *env;
+	const char *replay_dir = NULL, *errstr, *env, *fetch_url = NULL;
 	static char prompts_dir[4096], replay_def[4096];
 	int c, rc = 0, dir_given = 1;
 	int64_t v;
@@ -489,6 +565,7 @@ int main(int argc, char **argv)
 		case O_PROMPTS: op.prompts = optarg; break;
 		case O_REPLAY_DIR: replay_dir = optarg; break;
 		case O_STORE: op.store_path = optarg; break;
+		case O_FETCH: fetch_url = optarg; break;
 		case O_TRACE: op.trace = 1; break;
 		case O_TIMEOUT:
 			if (kva_parse_double(optarg, &op.timeout_s, &errstr))
@@ -513,6 +590,11 @@ int main(int argc, char **argv)
 		op.max_record = so.max_record;
 	argc -= optind;
 	argv += optind;
+	if (fetch_url) {
+		if (argc)
+			kva_die(2, "--fetch takes no FILE");
+		return fetch(&op, fetch_url);
+	}
 
 	for (size_t i = 0; i < sizeof providers / sizeof *providers; i++)
 		if (!strcmp(op.provider, providers[i].name))
