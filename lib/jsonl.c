@@ -71,12 +71,25 @@ static ssize_t fill(kva_reader *r)
 	return n;
 }
 
+/* The most of an oversized line's rest that is skipped (--keep-going
+ * reads on) before it is taken for a line that does not end. */
+static size_t skip_limit(const kva_reader *r)
+{
+	size_t m = r->max_record > SIZE_MAX / 16 ? SIZE_MAX : 16 * r->max_record;
+
+	return m > ((size_t)64 << 20) ? m : (size_t)64 << 20;
+}
+
 /*
  * Discard the rest of a line refused as oversized, through its '\n' or to
- * EOF.  Returns 0, or -2 on I/O error.
+ * EOF, but no more than skip_limit: a line that goes on past it may never
+ * end (/dev/zero), and the rest of the input is not read.  Returns 0, or
+ * -2 on I/O error or such a line.
  */
 static int skip_rest(kva_reader *r)
 {
+	size_t skipped = 0;
+
 	while (r->skip) {
 		char *nl;
 
@@ -95,20 +108,23 @@ static int skip_rest(kva_reader *r)
 			r->rpos = (size_t)(nl - r->rbuf) + 1;
 			break;
 		}
+		skipped += r->rlen - r->rpos;
 		r->rpos = r->rlen;
+		if (skipped > skip_limit(r)) {
+			kva_warnx("%s:%ld: a line that does not end within %zu bytes: "
+				  "the rest is not read", r->name, r->line,
+				  skip_limit(r) + r->max_record);
+			r->eof = 1;
+			r->skip = 0;
+			return -2;
+		}
 	}
 	r->skip = 0;
 	return 0;
 }
 
-/*
- * Read the next line into r->lbuf (without '\n').  Returns 1 for a line,
- * 0 at EOF, -1 for an oversized line, -2 on I/O error.  An oversized line
- * is refused as soon as it passes max_record; the rest of it is skipped
- * only when the next line is asked for, so a line that never ends stops
- * a filter that does not go on.
- */
-static int read_line(kva_reader *r)
+/* See kvarbiter.h. */
+int kva_reader_line(kva_reader *r)
 {
 	int any = 0;
 
@@ -166,7 +182,7 @@ static int blank(const char *s, size_t n)
 int kva_reader_next(kva_reader *r, kva_rec *rec, kva_err *e)
 {
 	for (;;) {
-		int st = read_line(r);
+		int st = kva_reader_line(r);
 		const kva_jval *root, *type;
 		size_t n;
 

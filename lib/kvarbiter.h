@@ -195,6 +195,17 @@ void kva_reader_close(kva_reader *r);
  */
 int kva_reader_next(kva_reader *r, kva_rec *rec, kva_err *e);
 
+/*
+ * The next line, as it is, into r->lbuf (without its '\n'; r->line is its
+ * number): 1 for a line, 0 at end of input, -1 for a line longer than
+ * max_record, -2 on an I/O error (reported).  An oversized line is
+ * refused as soon as it passes max_record; its rest is skipped when the
+ * next line is asked for, up to 16 times max_record (at least 64 MiB):
+ * a line that goes on past that may never end (/dev/zero), and is -2
+ * (reported) with the rest of the input unread.
+ */
+int kva_reader_line(kva_reader *r);
+
 /* Output: records go through a buffered writer on stdout. */
 void kva_out_init(int unbuffered);
 /* Write b as one record line (adds '\n'); clears b. */

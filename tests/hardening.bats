@@ -111,6 +111,18 @@ endless() { # TOOL ARGS...: a note, then a line that never ends, on stdin
 	assert_equal "${lines[1]}" "$NOTE"
 }
 
+@test "--keep-going: a line that does not end stops the reader once its rest passes 16 times the limit (64 MiB at least), exit 2" {
+	for t in route-oracle kv-prefill audit-verdict bench-rederive; do
+		run -2 --separate-stderr timeout 60 "$t" --keep-going /dev/zero
+		assert_equal "${lines[0]}" "{\"type\":\"error\",\"file\":\"/dev/zero\",\"line\":1,\"message\":\"record longer than 16777216 bytes (see --max-record)\"}"
+		[[ "$stderr" == *"$t: /dev/zero:1: a line that does not end within 285212672 bytes: the rest is not read" ]]
+	done
+	# a small limit still skips a long line's rest up to 64 MiB
+	{ head -c 5000000 /dev/zero | tr '\0' 'x'; echo; echo "$NOTE"; } > "$BATS_TEST_TMPDIR/in"
+	run -2 --separate-stderr route-oracle --max-record 1K --keep-going "$BATS_TEST_TMPDIR/in"
+	assert_equal "${lines[1]}" "$NOTE"
+}
+
 # CI builds with gcc and with clang, both with -Werror: clang's warnings
 # differ (a v*printf wrapper needs a format attribute, adjacent string
 # literals in an array initialiser).  -O0 into a private build directory.

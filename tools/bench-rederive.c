@@ -1196,105 +1196,6 @@ static int handle(unit *u, const kva_jval *root, const char *text, size_t len,
 
 /* ---- reading ------------------------------------------------------------------- */
 
-#define READ_CHUNK (256 * 1024)
-
-typedef struct src_reader {
-	const char *name;
-	int fd, owned, eof;
-	int skip; /* the rest of an oversized line is unread */
-	char *rbuf;
-	size_t rpos, rlen;
-	kva_buf lbuf;
-	long line;
-	size_t max_record;
-} src_reader;
-
-/* Refill r->rbuf: bytes read, 0 at EOF, -2 on a read error (reported). */
-static ssize_t src_fill(src_reader *r)
-{
-	ssize_t n;
-
-	do
-		n = read(r->fd, r->rbuf, READ_CHUNK);
-	while (n < 0 && errno == EINTR);
-	if (n < 0) {
-		kva_warnx("%s: read error: %s", r->name, strerror(errno));
-		return -2;
-	}
-	r->rpos = 0;
-	r->rlen = (size_t)n;
-	if (n == 0)
-		r->eof = 1;
-	return n;
-}
-
-/* Next line into r->lbuf (no '\n').  1 line, 0 EOF, -1 longer than
- * max_record, -2 read error (reported).  As lib/jsonl.c, but records here
- * need not have a type: an oversized line is refused as soon as it passes
- * max_record, and its rest skipped only when the next line is asked for,
- * so a line that never ends does not hang. */
-static int read_line(src_reader *r)
-{
-	int any = 0;
-
-	while (r->skip) {
-		char *nl;
-		ssize_t n;
-
-		if (r->rpos == r->rlen) {
-			if (r->eof || (n = src_fill(r)) == 0)
-				break;
-			if (n < 0)
-				return -2;
-		}
-		nl = memchr(r->rbuf + r->rpos, '\n', r->rlen - r->rpos);
-		if (nl) {
-			r->rpos = (size_t)(nl - r->rbuf) + 1;
-			break;
-		}
-		r->rpos = r->rlen;
-	}
-	r->skip = 0;
-	r->lbuf.len = 0;
-	for (;;) {
-		char *nl;
-		size_t take;
-
-		if (r->rpos == r->rlen) {
-			ssize_t n;
-
-			if (r->eof)
-				break;
-			if ((n = src_fill(r)) < 0)
-				return -2;
-			if (n == 0)
-				break;
-		}
-		any = 1;
-		nl = memchr(r->rbuf + r->rpos, '\n', r->rlen - r->rpos);
-		take = nl ? (size_t)(nl - (r->rbuf + r->rpos)) : r->rlen - r->rpos;
-		if (r->lbuf.len + take > r->max_record) {
-			r->line++;
-			r->lbuf.len = 0;
-			r->rpos += take + (nl != NULL);
-			r->skip = !nl;
-			return -1;
-		}
-		kva_buf_put(&r->lbuf, r->rbuf + r->rpos, take);
-		r->rpos += take;
-		if (nl) {
-			r->rpos++;
-			break;
-		}
-	}
-	if (!any)
-		return 0;
-	r->line++;
-	if (!r->lbuf.p)
-		kva_buf_put(&r->lbuf, "", 0);
-	return 1;
-}
-
 static int blank(const char *s, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -1464,7 +1365,7 @@ static uint32_t add_src(const char *name)
  */
 static int read_operand(const char *operand)
 {
-	src_reader r;
+	kva_reader r;
 	unit u;
 	kva_err e;
 	char *legname = NULL;
@@ -1479,24 +1380,15 @@ static int read_operand(const char *operand)
 		legname[eq - operand] = '\0';
 		path = eq + 1;
 	}
-	if (!strcmp(path, "-")) {
-		r.name = "<stdin>";
-		r.fd = 0;
-	} else {
-		r.name = path;
-		if ((r.fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-			kva_warnx("%s: %s", path, strerror(errno));
-			free(legname);
-			return -1;
-		}
-		r.owned = 1;
+	/* records here need not have a type: the lines, as they are */
+	if (kva_reader_open(&r, path, C.op.max_record)) {
+		free(legname);
+		return -1;
 	}
-	r.max_record = C.op.max_record;
-	r.rbuf = xrealloc(NULL, READ_CHUNK, 1);
 	u.src = add_src(r.name);
 	u.leg_name = legname;
 
-	while ((st = read_line(&r)) != 0) {
+	while ((st = kva_reader_line(&r)) != 0) {
 		size_t n;
 
 		if (st == -2) {
@@ -1529,7 +1421,7 @@ static int read_operand(const char *operand)
 				GROW(nl, nnl, cap);
 				nl[nnl++] = doc.len;
 				kva_buf_putc(&doc, '\n');
-				if ((dst = read_line(&r)) == 1) {
+				if ((dst = kva_reader_line(&r)) == 1) {
 					if (doc.len + r.lbuf.len > r.max_record)
 						dst = -1;
 					else
@@ -1568,10 +1460,7 @@ bad:
 		}
 		rc = 1;
 	}
-	if (r.owned)
-		close(r.fd);
-	free(r.rbuf);
-	kva_buf_free(&r.lbuf);
+	kva_reader_close(&r);
 	free(legname);
 	return rc;
 }
