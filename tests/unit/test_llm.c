@@ -820,9 +820,15 @@ static void t_llm_request_body(void)
 	CHECK_STR(b.p, "{\"model\":\"c\",\"max_tokens\":4096,\"temperature\":0,"
 		  "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}");
 
-	CHECK(kva_llm_request_body("gemini", "m", msgs, &b, &e) == -1);
-	CHECK_STR(e.msg, "unknown provider \"gemini\" (expected openai or "
-		  "anthropic)");
+	/* gemini: OpenAI's wire format (Google's compatible endpoint) */
+	b.len = 0;
+	CHECK(!kva_llm_request_body("gemini", "gemini-2.0-flash", "[{\"role\":\"user\","
+				    "\"content\":\"hi\"}]", &b, &e));
+	CHECK_STR(b.p, "{\"model\":\"gemini-2.0-flash\",\"messages\":[{\"role\":\"user\","
+		  "\"content\":\"hi\"}],\"temperature\":0}");
+	CHECK(kva_llm_request_body("ollama", "m", msgs, &b, &e) == -1);
+	CHECK_STR(e.msg, "unknown provider \"ollama\" (expected openai, anthropic "
+		  "or gemini)");
 	CHECK(kva_llm_request_body("openai", "m", "[{}]", &b, &e) == -1);
 	CHECK_STR(e.msg, "messages[0].role: must be a string");
 	kva_buf_free(&b);
@@ -914,7 +920,7 @@ static void t_llm_parse_response(void)
 			   "\"thinking\":\"only\"}]}", &t, &r),
 		  "anthropic response has no content[] item of type text");
 	CHECK_STR(parse_as("ollama", "{}", &t, &r),
-		  "unknown provider \"ollama\" (expected openai or anthropic)");
+		  "unknown provider \"ollama\" (expected openai, anthropic or gemini)");
 	kva_buf_free(&t);
 	kva_buf_free(&r);
 }
