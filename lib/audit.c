@@ -66,6 +66,7 @@ struct kva_audit {
 	kva_audit_result res;
 	/* what is audited, set by eval */
 	const arec *cmp, *cand, *ref;   /* comparison and its two leg records */
+	const arec *aa;                 /* the A/A comparison (leg "aa"), or NULL */
 	const char *cand_name, *ref_name;
 	const char *headline;           /* from the claims */
 	const kva_jval *isolated;       /* the claimed isolated speedup */
@@ -1008,6 +1009,10 @@ static const char *leg_at(const arec *l, const char *k)
 	return s ? s : l ? l->at : NULL;
 }
 
+/* The leg that measures the reference's code again: its comparison with
+ * the reference is the empirical noise floor of real-delta. */
+#define AA_LEG "aa"
+
 /* Pick the comparison, legs and claims under audit.  -1 with e when the
  * input holds several comparisons and nothing says which one. */
 static int setup(kva_audit *a, kva_err *e)
@@ -1017,20 +1022,30 @@ static int setup(kva_audit *a, kva_err *e)
 	if (o->scope == KVA_SCOPE_PATCH || o->scope == KVA_SCOPE_BUNDLE) {
 		if (o->cand) {
 			a->cmp = find(a, R_CMP, "leg", o->cand);
-		} else if (a->n[R_CMP] == 1) {
-			a->cmp = &a->r[R_CMP][0];
-		} else if (a->n[R_CMP] > 1) {
-			words w = { { 0 }, 0, ", " };
+		} else {
+			/* the A/A leg is a noise floor, never the candidate */
+			size_t n = 0;
+			const arec *last = NULL;
 
-			for (size_t i = 0; !a->cmp && i < a->n[R_CLAIM]; i++)
+			for (size_t i = 0; i < a->n[R_CMP]; i++)
+				if (!streq(jstr(a->r[R_CMP][i].v, "leg"), AA_LEG)) {
+					n++;
+					last = &a->r[R_CMP][i];
+				}
+			if (n == 1)
+				a->cmp = last;
+			for (size_t i = 0; n > 1 && !a->cmp && i < a->n[R_CLAIM]; i++)
 				a->cmp = find(a, R_CMP, "leg",
 					      jstr(a->r[R_CLAIM][i].v, "leg"));
-			if (!a->cmp) {
+			if (n > 1 && !a->cmp) {
+				words w = { { 0 }, 0, ", " };
+
 				for (size_t i = 0; i < a->n[R_CMP]; i++)
-					words_add(&w, "%s", jstr(a->r[R_CMP][i].v, "leg"));
+					if (!streq(jstr(a->r[R_CMP][i].v, "leg"), AA_LEG))
+						words_add(&w, "%s", jstr(a->r[R_CMP][i].v, "leg"));
 				return kva_errf(e, NULL, "%zu comparisons in the input "
 						"(legs %s): name the one to audit with "
-						"--cand", a->n[R_CMP], words_done(a, &w));
+						"--cand", n, words_done(a, &w));
 			}
 		}
 		if (a->cmp) {
@@ -1060,6 +1075,11 @@ static int setup(kva_audit *a, kva_err *e)
 	}
 	a->cand = find(a, R_LEG, "leg", a->cand_name);
 	a->ref = find(a, R_LEG, "leg", a->ref_name);
+	if (a->cmp && !streq(a->cand_name, AA_LEG)) {
+		a->aa = find(a, R_CMP, "leg", AA_LEG);
+		if (a->aa && !streq(jstr(a->aa->v, "ref"), a->ref_name))
+			a->aa = NULL;   /* an A/A of another reference */
+	}
 	a->higher = !streq(jstr(a->cmp ? a->cmp->v : a->ref ? a->ref->v :
 				a->cand ? a->cand->v : NULL, "direction"), "lower");
 	for (size_t i = 0; i < a->n[R_CLAIM]; i++) {
@@ -1478,9 +1498,23 @@ static void r_real_delta(kva_audit *a)
 	int no, ok_ci, ok_p;
 	uint64_t need;
 
-	threshold(a, f, "the 95%% CI of delta_pct wholly above the floor %g%% "
-		  "(--min-effect) and Mann-Whitney p < %g; non-overlap is evidence, "
-		  "not required", fl, a->o.alpha);
+	if (a->aa) {
+		double alo = jnum(a->aa->v, "ci_low_pct"), ahi = jnum(a->aa->v, "ci_high_pct");
+		double aa = fmax(fabs(alo), fabs(ahi));
+
+		ev_num(f, fmt(a, "A/A floor: largest |bound| of the 95%% CI of leg %s "
+			      "against %s", AA_LEG, a->ref_name), aa, a->aa->at, NULL);
+		if (isfinite(aa) && aa > fl)
+			fl = aa;
+		threshold(a, f, "the 95%% CI of delta_pct wholly above the floor "
+			  "%g%% (the larger of --min-effect %g%% and the A/A leg's) "
+			  "and Mann-Whitney p < %g; non-overlap is evidence, not "
+			  "required", fl, a->o.min_effect_pct, a->o.alpha);
+	} else {
+		threshold(a, f, "the 95%% CI of delta_pct wholly above the floor %g%% "
+			  "(--min-effect) and Mann-Whitney p < %g; non-overlap is "
+			  "evidence, not required", fl, a->o.alpha);
+	}
 	if (!a->cmp) {
 		conclude(a, f, KVA_SEV_FAIL, "evidence_absent", "eject", "no comparison "
 			 "of two legs with reps%s%s: a reported or isolated number is "

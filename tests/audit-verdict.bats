@@ -265,6 +265,40 @@ overlapping_win() {
 	[ "$stderr" = "audit-verdict: --min-effect: value is too large: 101" ]
 }
 
+# aa_legs VALUE...: the overlapping win with an A/A leg of these values
+aa_legs() {
+	overlapping_win
+	runs aa "$@"
+	echo '{"type":"run","leg":"aa","metric":"ttft_ms","value":200}'
+}
+
+@test "an aa leg is the empirical floor: the larger of --min-effect and its CI's largest bound; it is never the candidate" {
+	clean_evidence > "$BATS_TEST_TMPDIR/ev"
+	# a quiet A/A (CI of aa against ref up to 2.53%): the win clears it
+	aa_legs 975 985 995 1000 1005 1010 1015 1025 1040 | bench-rederive > "$BATS_TEST_TMPDIR/rd"
+	run -0 audit-verdict "$BATS_TEST_TMPDIR/rd" "$BATS_TEST_TMPDIR/ev"
+	echo "$output" | jq -s -e '
+	  (map(select(.rule == "real-delta")) | .[0] | .severity == "PASS"
+	    and .threshold == "the 95% CI of delta_pct wholly above the floor 2.52525% (the larger of --min-effect 1% and the A/A leg'"'"'s) and Mann-Whitney p < 0.05; non-overlap is evidence, not required"
+	    and .message == "cand beats ref by +10.00% (95% CI [+7.28%, +12.24%], above the floor 2.52525%); p = 0.00143974; the legs overlap"
+	    and (.evidence | any(.what == "A/A floor: largest |bound| of the 95% CI of leg aa against ref"
+	                         and .value > 2.525 and .value < 2.526 and (.at | endswith("/rd:5")))))
+	  and (.[-1] | .verdict == "PASS")'
+	# --min-effect above the A/A floor is the floor
+	run -3 audit-verdict --min-effect 8 "$BATS_TEST_TMPDIR/rd" "$BATS_TEST_TMPDIR/ev"
+	echo "$output" | jq -s -e 'map(select(.rule == "real-delta")) | .[0] | .severity == "FLAG"
+	  and (.message | startswith("the delta +10.00% clears the floor 8% but"))'
+	# a noisy A/A (CI [-7%, +11.1%]): the same +10% is inside the noise
+	aa_legs 900 930 960 1000 1040 1080 1100 1120 1150 | bench-rederive > "$BATS_TEST_TMPDIR/rd"
+	run -1 audit-verdict "$BATS_TEST_TMPDIR/rd" "$BATS_TEST_TMPDIR/ev"
+	echo "$output" | jq -s -e 'map(select(.rule == "real-delta")) | .[0] | .severity == "FAIL"
+	  and .message == "delta +10.00% is not above the floor 11.1111% (95% CI [+7.28%, +12.24%], p = 0.00143974)"'
+	# audited itself, aa has no floor of its own but --min-effect
+	run -1 audit-verdict --cand aa "$BATS_TEST_TMPDIR/rd" "$BATS_TEST_TMPDIR/ev"
+	echo "$output" | jq -s -e 'map(select(.rule == "real-delta")) | .[0]
+	  | (.threshold | contains("floor 1% (--min-effect)")) and (.evidence | all(.what | startswith("A/A") | not))'
+}
+
 @test "absent evidence is never a PASS: no parity, no engagement, no lever, no evidence at all" {
 	legs 5 5 | bench-rederive > "$BATS_TEST_TMPDIR/rd"
 	clean_evidence | grep -v parity > "$BATS_TEST_TMPDIR/ev"
