@@ -66,6 +66,7 @@ struct kva_audit {
 	kva_audit_result res;
 	/* what is audited, set by eval */
 	const arec *cmp, *cand, *ref;   /* comparison and its two leg records */
+	const arec *aa;                 /* the A/A comparison (leg "aa"), or NULL */
 	const char *cand_name, *ref_name;
 	const char *headline;           /* from the claims */
 	const kva_jval *isolated;       /* the claimed isolated speedup */
@@ -538,6 +539,7 @@ void kva_audit_opts_default(kva_audit_opts *o)
 	o->baseline_throughput = NAN;
 	o->min_reps = 3;
 	o->alpha = 0.05;
+	o->min_effect_pct = 1;
 	o->latency_regress_pct = 10;
 	o->latency_hard_pct = 300;
 	o->rel_tol = 0.01;
@@ -938,6 +940,24 @@ double kva_audit_min_p(uint64_t n, uint64_t m)
 	return p > 1 ? 1 : p;
 }
 
+/* See audit.h. */
+uint64_t kva_audit_power_reps(double sd_pct, double effect_pct, double floor_pct,
+			      double alpha)
+{
+	const double z = 1.959963984540054 + 0.8416212335729143;
+	double e = effect_pct - floor_pct, n;
+	uint64_t k = 2;
+
+	if (!(e > 0) || !(sd_pct >= 0) || !isfinite(sd_pct))
+		return 0;
+	n = ceil(M_PI * z * z * sd_pct * sd_pct / (e * e));
+	while (!(kva_audit_min_p(k, k) < alpha) && k < 1000)
+		k++;
+	if (n > 1e9)
+		return 1000000000;
+	return n > (double)k ? (uint64_t)n : k;
+}
+
 /* ---- what is audited ----------------------------------------------------------------- */
 
 /* The first record of type t whose string member key is val, or NULL. */
@@ -989,6 +1009,10 @@ static const char *leg_at(const arec *l, const char *k)
 	return s ? s : l ? l->at : NULL;
 }
 
+/* The leg that measures the reference's code again: its comparison with
+ * the reference is the empirical noise floor of real-delta. */
+#define AA_LEG "aa"
+
 /* Pick the comparison, legs and claims under audit.  -1 with e when the
  * input holds several comparisons and nothing says which one. */
 static int setup(kva_audit *a, kva_err *e)
@@ -998,20 +1022,30 @@ static int setup(kva_audit *a, kva_err *e)
 	if (o->scope == KVA_SCOPE_PATCH || o->scope == KVA_SCOPE_BUNDLE) {
 		if (o->cand) {
 			a->cmp = find(a, R_CMP, "leg", o->cand);
-		} else if (a->n[R_CMP] == 1) {
-			a->cmp = &a->r[R_CMP][0];
-		} else if (a->n[R_CMP] > 1) {
-			words w = { { 0 }, 0, ", " };
+		} else {
+			/* the A/A leg is a noise floor, never the candidate */
+			size_t n = 0;
+			const arec *last = NULL;
 
-			for (size_t i = 0; !a->cmp && i < a->n[R_CLAIM]; i++)
+			for (size_t i = 0; i < a->n[R_CMP]; i++)
+				if (!streq(jstr(a->r[R_CMP][i].v, "leg"), AA_LEG)) {
+					n++;
+					last = &a->r[R_CMP][i];
+				}
+			if (n == 1)
+				a->cmp = last;
+			for (size_t i = 0; n > 1 && !a->cmp && i < a->n[R_CLAIM]; i++)
 				a->cmp = find(a, R_CMP, "leg",
 					      jstr(a->r[R_CLAIM][i].v, "leg"));
-			if (!a->cmp) {
+			if (n > 1 && !a->cmp) {
+				words w = { { 0 }, 0, ", " };
+
 				for (size_t i = 0; i < a->n[R_CMP]; i++)
-					words_add(&w, "%s", jstr(a->r[R_CMP][i].v, "leg"));
+					if (!streq(jstr(a->r[R_CMP][i].v, "leg"), AA_LEG))
+						words_add(&w, "%s", jstr(a->r[R_CMP][i].v, "leg"));
 				return kva_errf(e, NULL, "%zu comparisons in the input "
 						"(legs %s): name the one to audit with "
-						"--cand", a->n[R_CMP], words_done(a, &w));
+						"--cand", n, words_done(a, &w));
 			}
 		}
 		if (a->cmp) {
@@ -1041,6 +1075,11 @@ static int setup(kva_audit *a, kva_err *e)
 	}
 	a->cand = find(a, R_LEG, "leg", a->cand_name);
 	a->ref = find(a, R_LEG, "leg", a->ref_name);
+	if (a->cmp && !streq(a->cand_name, AA_LEG)) {
+		a->aa = find(a, R_CMP, "leg", AA_LEG);
+		if (a->aa && !streq(jstr(a->aa->v, "ref"), a->ref_name))
+			a->aa = NULL;   /* an A/A of another reference */
+	}
 	a->higher = !streq(jstr(a->cmp ? a->cmp->v : a->ref ? a->ref->v :
 				a->cand ? a->cand->v : NULL, "direction"), "lower");
 	for (size_t i = 0; i < a->n[R_CLAIM]; i++) {
@@ -1455,13 +1494,27 @@ static void r_baseline_drift(kva_audit *a)
 static void r_real_delta(kva_audit *a)
 {
 	kva_audit_finding *f = new_finding(a, "real-delta");
-	double d, lo, hi, p, minp;
-	int no, ok_d, ok_o, ok_ci, ok_p;
-	words why = { { 0 }, 0, NULL };
+	double d, lo, hi, p, minp, fl = a->o.min_effect_pct, sd = NAN;
+	int no, ok_ci, ok_p;
+	uint64_t need;
 
-	threshold(a, f, "delta_pct > %g (the noise band), the legs do not overlap, "
-		  "Mann-Whitney p < %g, and the 95%% CI of delta_pct above 0",
-		  a->o.noise_band_pct, a->o.alpha);
+	if (a->aa) {
+		double alo = jnum(a->aa->v, "ci_low_pct"), ahi = jnum(a->aa->v, "ci_high_pct");
+		double aa = fmax(fabs(alo), fabs(ahi));
+
+		ev_num(f, fmt(a, "A/A floor: largest |bound| of the 95%% CI of leg %s "
+			      "against %s", AA_LEG, a->ref_name), aa, a->aa->at, NULL);
+		if (isfinite(aa) && aa > fl)
+			fl = aa;
+		threshold(a, f, "the 95%% CI of delta_pct wholly above the floor "
+			  "%g%% (the larger of --min-effect %g%% and the A/A leg's) "
+			  "and Mann-Whitney p < %g; non-overlap is evidence, not "
+			  "required", fl, a->o.min_effect_pct, a->o.alpha);
+	} else {
+		threshold(a, f, "the 95%% CI of delta_pct wholly above the floor %g%% "
+			  "(--min-effect) and Mann-Whitney p < %g; non-overlap is "
+			  "evidence, not required", fl, a->o.alpha);
+	}
 	if (!a->cmp) {
 		conclude(a, f, KVA_SEV_FAIL, "evidence_absent", "eject", "no comparison "
 			 "of two legs with reps%s%s: a reported or isolated number is "
@@ -1481,11 +1534,15 @@ static void r_real_delta(kva_audit *a)
 	       leg_median_at(a->cand), NULL);
 	if (a->ref && a->cand) {
 		const char *rk = a->higher ? "max" : "min", *ck = a->higher ? "min" : "max";
+		double s0 = jnum(a->ref->v, "stdev"), s1 = jnum(a->cand->v, "stdev");
+		double m0 = jnum(a->ref->v, "median");
 
 		ev_num(f, fmt(a, "best rep of %s (%s)", a->ref_name, rk),
 		       jnum(a->ref->v, rk), leg_at(a->ref, a->higher ? "max_at" : "min_at"), NULL);
 		ev_num(f, fmt(a, "worst rep of %s (%s)", a->cand_name, ck),
 		       jnum(a->cand->v, ck), leg_at(a->cand, a->higher ? "min_at" : "max_at"), NULL);
+		if (m0 > 0)
+			sd = 100 * sqrt((s0 * s0 + s1 * s1) / 2) / m0;
 	}
 	ev_num(f, "delta_pct", d, a->cmp->at, NULL);
 	ev_num(f, "ci_low_pct", lo, a->cmp->at, NULL);
@@ -1497,43 +1554,55 @@ static void r_real_delta(kva_audit *a)
 			 "undefined (a reference median that is not positive)");
 		return;
 	}
-	ok_d = d > a->o.noise_band_pct;
-	ok_o = no && d > 0;
-	ok_ci = isfinite(lo) && lo > 0;
+	ok_ci = isfinite(lo) && lo > fl;
 	ok_p = isfinite(p) && p < a->o.alpha;
-	if (ok_d && ok_o && ok_ci && ok_p) {
+	if (ok_ci && ok_p) {
 		a->real_delta_holds = 1;
 		conclude(a, f, KVA_SEV_PASS, "holds", "pass", "%s beats %s by %s (95%% "
-			 "CI [%s, %s]); every rep beyond every rep of the reference; "
-			 "p = %s", a->cand_name, a->ref_name, hpct(a, d), hpct(a, lo),
-			 hpct(a, hi), hnum(a, p));
+			 "CI [%s, %s], above the floor %g%%); p = %s; %s", a->cand_name,
+			 a->ref_name, hpct(a, d), hpct(a, lo), hpct(a, hi), fl, hnum(a, p),
+			 no && d > 0 ? "every rep beyond every rep of the reference" :
+			 "the legs overlap");
 		return;
 	}
-	if (!ok_d)
-		words_add(&why, "delta %s is not above the noise band %g%%", hpct(a, d),
-			  a->o.noise_band_pct);
-	if (!ok_o)
-		words_add(&why, no ? "the legs separate the wrong way" :
-			  "the legs overlap (%s's worst rep does not beat %s's best)",
-			  a->cand_name, a->ref_name);
-	if (!ok_ci)
-		words_add(&why, "the 95%% CI [%s, %s] is not above 0", hpct(a, lo), hpct(a, hi));
-	if (!ok_p)
-		words_add(&why, "Mann-Whitney p %s is not below alpha %g", hnum(a, p),
-			  a->o.alpha);
 	minp = kva_audit_min_p((uint64_t)jnum(a->cmp->v, "n"),
 			       (uint64_t)jnum(a->cmp->v, "n_ref"));
-	if (ok_d && ok_o && ok_ci && !ok_p && !(minp < a->o.alpha)) {
+	if (ok_ci && !(minp < a->o.alpha)) {
 		ev_num(f, "smallest possible p for these reps", minp, a->cmp->at, NULL);
 		conclude(a, f, KVA_SEV_FLAG, "evidence_absent", "remeasure", "the delta "
 			 "%s looks real but cannot be significant with %.0f and %.0f "
 			 "reps: the smallest possible p is %s, not below alpha %g",
 			 hpct(a, d), jnum(a->cmp->v, "n"), jnum(a->cmp->v, "n_ref"),
 			 hnum(a, minp), a->o.alpha);
-		kva_buf_free(&why.b);
 		return;
 	}
-	conclude(a, f, KVA_SEV_FAIL, "violated", "eject", "%s", words_done(a, &why));
+	if (ok_ci) {
+		conclude(a, f, KVA_SEV_FAIL, "violated", "eject", "Mann-Whitney p %s is "
+			 "not below alpha %g", hnum(a, p), a->o.alpha);
+		return;
+	}
+	if (d > fl) {
+		need = kva_audit_power_reps(sd, d, fl, a->o.alpha);
+		ev_num(f, "pooled rep stdev, percent of the reference median",
+		       sd, NULL, NULL);
+		if (need)
+			ev_num(f, "reps per leg for 80% power", (double)need, NULL, NULL);
+		if (need)
+			conclude(a, f, KVA_SEV_FLAG, "evidence_absent", "remeasure", "the "
+				 "delta %s clears the floor %g%% but its 95%% CI [%s, %s] does "
+				 "not: about %llu reps per leg give 80%% power at the observed "
+				 "pooled rep stdev %.3g%%", hpct(a, d), fl, hpct(a, lo), hpct(a, hi),
+				 (unsigned long long)need, sd);
+		else
+			conclude(a, f, KVA_SEV_FLAG, "evidence_absent", "remeasure", "the "
+				 "delta %s clears the floor %g%% but its 95%% CI [%s, %s] does "
+				 "not, and the spread is unknown", hpct(a, d), fl, hpct(a, lo),
+				 hpct(a, hi));
+		return;
+	}
+	conclude(a, f, KVA_SEV_FAIL, "violated", "eject", "delta %s is not above the "
+		 "floor %g%% (95%% CI [%s, %s], p = %s)", hpct(a, d), fl, hpct(a, lo),
+		 hpct(a, hi), hnum(a, p));
 }
 
 static void r_min_reps(kva_audit *a)

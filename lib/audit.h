@@ -39,6 +39,7 @@ typedef struct kva_audit_opts {
 	double baseline_throughput;  /* --baseline-throughput, NaN if not given */
 	int64_t min_reps;            /* --min-reps, default 3 */
 	double alpha;                /* --alpha, default 0.05 */
+	double min_effect_pct;       /* --min-effect, default 1 */
 	double latency_regress_pct;  /* --latency-regress-pct, default 10 */
 	double latency_hard_pct;     /* --latency-hard-limit, default 300 */
 	double rel_tol;              /* --rel-tol (harness), default 0.01 */
@@ -129,5 +130,17 @@ const char *kva_audit_classify_key(const char *path, char *cls);
  * approximation with continuity correction at U = nm.  NaN if n or m is 0.
  */
 double kva_audit_min_p(uint64_t n, uint64_t m);
+
+/*
+ * Reps per leg for 80% power to show a median delta of effect_pct beyond
+ * the floor floor_pct, when a rep's spread is sd_pct (percent of the
+ * reference median): n = ceil((pi/2) 2 (z_0.975 + z_0.8)^2 sd^2 / (effect
+ * - floor)^2) (the normal-theory size for two means, times pi/2, the
+ * variance of a median over a mean's), and at least the smallest n with
+ * kva_audit_min_p(n, n) < alpha.  0 when effect_pct <= floor_pct or sd_pct
+ * is not finite and non-negative.
+ */
+uint64_t kva_audit_power_reps(double sd_pct, double effect_pct, double floor_pct,
+			      double alpha);
 
 #endif

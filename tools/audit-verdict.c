@@ -20,9 +20,10 @@ static void usage(FILE *fp)
 {
 	fputs("usage: audit-verdict [--scope patch|bundle|baseline|profile|harness]\n"
 	      "                     [--noise-band PCT] [--baseline-throughput X]\n"
-	      "                     [--min-reps N] [--alpha A] [--latency-regress-pct PCT]\n"
-	      "                     [--latency-hard-limit PCT] [--rel-tol X]\n"
-	      "                     [--fragment-pct PCT] [--cand LEG] [--ref LEG]\n"
+	      "                     [--min-reps N] [--alpha A] [--min-effect PCT]\n"
+	      "                     [--latency-regress-pct PCT] [--latency-hard-limit PCT]\n"
+	      "                     [--rel-tol X]"
+	      " [--fragment-pct PCT] [--cand LEG] [--ref LEG]\n"
 	      "                     [--format jsonl|text] [--db FILE] [--keep-going]\n"
 	      "                     [--max-record SIZE] [FILE ...]\n"
 	      "       audit-verdict -h | --help | --version\n",
@@ -137,7 +138,7 @@ static double num_opt(const char *name, const char *arg, double lo, int lo_open,
 	return v;
 }
 
-enum { O_SCOPE = 256, O_BAND, O_BASE, O_MINREPS, O_ALPHA, O_LREG, O_LHARD,
+enum { O_SCOPE = 256, O_BAND, O_BASE, O_MINREPS, O_ALPHA, O_MINEFF, O_LREG, O_LHARD,
        O_RELTOL, O_FRAG, O_CAND, O_REF, O_FORMAT, O_DB };
 
 int main(int argc, char **argv)
@@ -148,6 +149,7 @@ int main(int argc, char **argv)
 		{ "baseline-throughput", required_argument, NULL, O_BASE },
 		{ "min-reps", required_argument, NULL, O_MINREPS },
 		{ "alpha", required_argument, NULL, O_ALPHA },
+		{ "min-effect", required_argument, NULL, O_MINEFF },
 		{ "latency-regress-pct", required_argument, NULL, O_LREG },
 		{ "latency-hard-limit", required_argument, NULL, O_LHARD },
 		{ "rel-tol", required_argument, NULL, O_RELTOL },
@@ -200,6 +202,9 @@ int main(int argc, char **argv)
 			break;
 		case O_ALPHA:
 			op.ao.alpha = num_opt("alpha", optarg, 0, 1, 1, 1);
+			break;
+		case O_MINEFF:
+			op.ao.min_effect_pct = num_opt("min-effect", optarg, 0, 0, 100, 0);
 			break;
 		case O_LREG:
 			op.ao.latency_regress_pct = num_opt("latency-regress-pct",

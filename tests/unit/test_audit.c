@@ -41,6 +41,23 @@ static void t_min_p_by_hand(void)
 	CHECK(!(kva_audit_min_p(3, 3) < 0.05) && kva_audit_min_p(4, 4) < 0.05);
 }
 
+/*
+ * Reps for 80% power, by hand: pi (1.959964 + 0.841621)^2 = 24.6563...;
+ * sd 2.5, effect 4 over a floor of 1: 24.6563 x 6.25 / 9 = 17.12, so 18.
+ */
+static void t_power_reps_by_hand(void)
+{
+	CHECK(kva_audit_power_reps(2.5, 4, 1, 0.05) == 18);
+	CHECK(kva_audit_power_reps(3, 10, 1, 0.05) == 4);    /* 2.74 -> 3, but p needs 4 */
+	CHECK(kva_audit_power_reps(0, 10, 1, 0.05) == 4);    /* no spread: p's floor */
+	CHECK(kva_audit_power_reps(0, 10, 1, 0.01) == 5);    /* 2/252 < 0.01, 2/70 not */
+	CHECK(kva_audit_power_reps(5, 2, 1, 0.05) == 617);   /* 616.4 */
+	CHECK(kva_audit_power_reps(3, 1, 1, 0.05) == 0);     /* nothing beyond the floor */
+	CHECK(kva_audit_power_reps(3, 0.5, 1, 0.05) == 0);
+	CHECK(kva_audit_power_reps(NAN, 5, 1, 0.05) == 0);
+	CHECK(kva_audit_power_reps(-1, 5, 1, 0.05) == 0);
+}
+
 /* The smallest p lib/stats computes: every x above every y. */
 static void t_min_p_matches_stats(void)
 {
@@ -314,6 +331,7 @@ static void t_db_verdict(void)
 
 UNIT_SUITE(suite_audit) = {
 	{ "audit_min_p_by_hand", t_min_p_by_hand },
+	{ "audit_power_reps_by_hand", t_power_reps_by_hand },
 	{ "audit_min_p_matches_stats", t_min_p_matches_stats },
 	{ "audit_classify", t_classify },
 	{ "audit_empty_is_fail", t_empty_is_fail },
