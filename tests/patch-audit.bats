@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
 # pipelines/patch-audit: three eval dirs in their three GEAK layouts, the
 # whole corpus against its answer key, evidence derived from the legs'
-# own files, and a broken EVAL_DIR in both fail modes.
+# own files, a broken EVAL_DIR in both fail modes, and the --until-pass loop.
 
 load test_helper
 
@@ -122,39 +122,54 @@ copy() {
 
 # ---- tooling failures: DEGRADED ---------------------------------------------------
 
-@test "a broken EVAL_DIR, --fail-closed (the default): DEGRADED, loudly, exit 2" {
+@test "a broken EVAL_DIR, fail-open (the default): DEGRADED, loudly, exit 0; --fail-open is the same" {
 	copy clean-win
 	echo '{"output_throughput": 1500.2, "completed":' >> "$D/cand/bench_runs.jsonl"
-	run -2 --separate-stderr sh "$PA" "$D"
-	assert_output "patch-audit: $D: VERDICT DEGRADED (fail_closed): bench-rederive failed (exit 2): bench-rederive: cand/bench_runs.jsonl:6: malformed JSON at column 43: unexpected end of input"
+	run -0 --separate-stderr sh "$PA" "$D"
+	assert_output "patch-audit: $D: VERDICT DEGRADED (fail_open): bench-rederive failed (exit 2): bench-rederive: cand/bench_runs.jsonl:6: malformed JSON at column 43: unexpected end of input"
 	[[ ${stderr_lines[0]} == "patch-audit: *** DEGRADED: no verdict for $D: bench-rederive failed (exit 2): "* ]]
+	assert_equal "${stderr_lines[1]}" "patch-audit: *** fail-open (the default; --fail-closed blocks): exit 0, but NOTHING WAS VERIFIED ***"
+	run -0 jq -c '{verdict, action}' "$D/audit_verdict.json"
+	assert_output '{"verdict":"DEGRADED","action":"fail_open"}'
+	# --fail-open, the old way to ask for it, is accepted and changes nothing
+	run -0 --separate-stderr sh "$PA" "$D" --fail-open
+	assert_output "patch-audit: $D: VERDICT DEGRADED (fail_open): bench-rederive failed (exit 2): bench-rederive: cand/bench_runs.jsonl:6: malformed JSON at column 43: unexpected end of input"
+}
+
+@test "a broken EVAL_DIR, --fail-closed: DEGRADED, as loudly, exit 2" {
+	copy clean-win
+	echo '{"output_throughput": 1500.2, "completed":' >> "$D/cand/bench_runs.jsonl"
+	run -2 --separate-stderr sh "$PA" "$D" --fail-closed
+	[[ $output == "patch-audit: $D: VERDICT DEGRADED (fail_closed): bench-rederive failed"* ]]
 	assert_equal "${stderr_lines[1]}" "patch-audit: *** --fail-closed: exit 2, the change is blocked until an audit runs ***"
 	run -0 jq -c '{verdict, action}' "$D/audit_verdict.json"
 	assert_output '{"verdict":"DEGRADED","action":"fail_closed"}'
-	# --fail-closed said outright is the same
-	run -2 sh "$PA" "$D" --fail-closed
+	# the last of --fail-open and --fail-closed wins
+	run -0 sh "$PA" "$D" --fail-closed --fail-open
+	run -2 sh "$PA" "$D" --fail-open --fail-closed
 }
 
-@test "a broken EVAL_DIR, --fail-open: DEGRADED, as loudly, exit 0" {
-	copy clean-win
-	echo '{"output_throughput": 1500.2, "completed":' >> "$D/cand/bench_runs.jsonl"
-	run -0 --separate-stderr sh "$PA" "$D" --fail-open
-	[[ $output == "patch-audit: $D: VERDICT DEGRADED (fail_open): bench-rederive failed"* ]]
-	assert_equal "${stderr_lines[1]}" "patch-audit: *** --fail-open: exit 0, but NOTHING WAS VERIFIED ***"
-	run -0 jq -c '{verdict, action}' "$D/audit_verdict.json"
-	assert_output '{"verdict":"DEGRADED","action":"fail_open"}'
+@test "an explicit FAIL always withholds: exit 1 whatever the fail mode, never DEGRADED" {
+	copy handicapped-baseline
+	run -1 --separate-stderr sh "$PA" "$D" --scope bundle
+	assert_equal "$stderr" ""
+	run -1 sh "$PA" "$D" --scope bundle --fail-open
+	run -1 sh "$PA" "$D" --scope bundle --fail-closed
+	run -0 jq -r .verdict "$D/audit_verdict.json"
+	assert_output FAIL
 }
 
 @test "no EVAL_DIR, no legs, no tools: DEGRADED in both modes" {
-	run -2 --separate-stderr sh "$PA" "$BATS_TEST_TMPDIR/nowhere"
+	run -0 --separate-stderr sh "$PA" "$BATS_TEST_TMPDIR/nowhere"
 	[[ ${stderr_lines[0]} == "patch-audit: *** DEGRADED: no verdict for $BATS_TEST_TMPDIR/nowhere: $BATS_TEST_TMPDIR/nowhere is not a directory ***" ]]
 	[[ $stderr == *"could not write $BATS_TEST_TMPDIR/nowhere/audit_verdict.json"* ]]
-	run -0 sh "$PA" "$BATS_TEST_TMPDIR/nowhere" --fail-open
+	run -2 sh "$PA" "$BATS_TEST_TMPDIR/nowhere" --fail-closed
 	mkdir "$BATS_TEST_TMPDIR/empty"
-	run -2 --separate-stderr sh "$PA" "$BATS_TEST_TMPDIR/empty"
-	[[ $output == *"VERDICT DEGRADED (fail_closed): no legs: "* ]]
+	run -0 --separate-stderr sh "$PA" "$BATS_TEST_TMPDIR/empty"
+	[[ $output == *"VERDICT DEGRADED (fail_open): no legs: "* ]]
 	run -0 jq -r .verdict "$BATS_TEST_TMPDIR/empty/audit_verdict.json"
 	assert_output DEGRADED
+	run -2 sh "$PA" "$BATS_TEST_TMPDIR/empty" --fail-closed
 }
 
 @test "tools that are not installed: DEGRADED" {
@@ -163,10 +178,11 @@ copy() {
 	mkdir -p "$BATS_TEST_TMPDIR/p/pipelines"
 	cp "$PA" "$BATS_TEST_TMPDIR/p/pipelines/"
 	copy clean-win
-	run -2 --separate-stderr env PATH=/usr/bin:/bin sh "$BATS_TEST_TMPDIR/p/pipelines/patch-audit" "$D"
+	run -0 --separate-stderr env PATH=/usr/bin:/bin sh "$BATS_TEST_TMPDIR/p/pipelines/patch-audit" "$D"
 	assert_equal "${stderr_lines[0]}" "patch-audit: *** DEGRADED: no verdict for $D: bench-rederive is not installed (or not on PATH) ***"
 	run -0 jq -r .verdict "$D/audit_verdict.json"
 	assert_output DEGRADED
+	run -2 env PATH=/usr/bin:/bin sh "$BATS_TEST_TMPDIR/p/pipelines/patch-audit" "$D" --fail-closed
 }
 
 @test "usage errors are not tooling failures: exit 2 in either mode, no verdict file" {
@@ -190,6 +206,6 @@ copy() {
 	assert_equal "${stderr_lines[${#stderr_lines[@]} - 1]}" "patch-audit: stopped by a failed command or write (exit 1)"
 	copy clean-win
 	echo '{"output_throughput": 1500.2, "completed":' >> "$D/cand/bench_runs.jsonl"
-	run -2 --separate-stderr sh -c 'sh "$1" "$2" --fail-open > /dev/full' sh "$PA" "$D"
+	run -2 --separate-stderr sh -c 'sh "$1" "$2" > /dev/full' sh "$PA" "$D"
 	assert_equal "${stderr_lines[${#stderr_lines[@]} - 1]}" "patch-audit: cannot write the verdict to standard output"
 }
