@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
 # pipelines/patch-audit: three eval dirs in their three GEAK layouts, the
 # whole corpus against its answer key, evidence derived from the legs'
-# own files, and a broken EVAL_DIR in both fail modes.
+# own files, a broken EVAL_DIR in both fail modes, and the --until-pass loop.
 
 load test_helper
 
@@ -120,41 +120,158 @@ copy() {
 	assert_output "2|PASS|PASS"
 }
 
+# ---- the loop: --until-pass, --remeasure, --redo-harness, --rounds ------------------
+
+PRODUCER="$ROOT/tests/fixtures/patch-audit/producer"
+
+@test "--until-pass: a producer that fixes the rows ends the loop at PASS in round 2, one store row per round" {
+	command -v sqlite3 > /dev/null || skip "the sqlite3 CLI is not installed"
+	copy two-reps
+	export PRODUCER_LOG=$BATS_TEST_TMPDIR/log
+	run -0 --separate-stderr sh "$PA" "$D" --until-pass "sh '$PRODUCER' '$A/clean-win'" --db "$BATS_TEST_TMPDIR/store.db"
+	assert_line --index 0 "patch-audit: $D: round 1 of 3 (legs: ref/ + cand/; verdict in audit_verdict.json)"
+	assert_line "VERDICT FLAG: remeasure"
+	assert_line "patch-audit: $D: round 2 of 3 (legs: ref/ + cand/; verdict in audit_verdict.json)"
+	assert_line "VERDICT PASS: pass"
+	assert_equal "${lines[${#lines[@]} - 1]}" "patch-audit: $D: PASS in round 2 of 3"
+	assert_equal "$stderr" "patch-audit: round 2 of 3: FLAG (remeasure): running --until-pass: sh '$PRODUCER' '$A/clean-win'"
+	# the producer ran once, in the eval dir, with round 1's findings
+	run -0 cat "$PRODUCER_LOG"
+	assert_output "round=2 verdict=FLAG action=remeasure eval_dir=$D pwd=$D findings=14"
+	run -0 jq -s -c '[.[] | select(.type == "finding" and .severity != "PASS") | .rule], (.[-1] | {type, verdict})' "$PRODUCER_LOG.2"
+	assert_line --index 0 '["real-delta","min-reps"]'
+	assert_line --index 1 '{"type":"verdict","verdict":"FLAG"}'
+	run -0 jq -c '{verdict, round, rounds}' "$D/audit_verdict.json"
+	assert_output '{"verdict":"PASS","round":2,"rounds":3}'
+	run -0 sqlite3 "$BATS_TEST_TMPDIR/store.db" "SELECT verdict, action FROM audit_verdicts ORDER BY id"
+	assert_output $'FLAG|remeasure\nPASS|pass'
+}
+
+@test "--until-pass that never passes: --rounds N audits, the last verdict stands (3 FLAG, 1 FAIL)" {
+	copy two-reps
+	export PRODUCER_LOG=$BATS_TEST_TMPDIR/log
+	run -3 sh "$PA" "$D" --until-pass "sh '$PRODUCER'" --rounds 2
+	assert_equal "${lines[${#lines[@]} - 1]}" "patch-audit: $D: no PASS in 2 rounds; the verdict of round 2 stands: FLAG (remeasure)"
+	run -0 wc -l < "$PRODUCER_LOG"
+	assert_output 1
+	copy handicapped-baseline
+	rm "$PRODUCER_LOG"
+	run -1 sh "$PA" "$D" --scope bundle --until-pass "sh '$PRODUCER'" --rounds 3
+	assert_equal "${lines[${#lines[@]} - 1]}" "patch-audit: $D: no PASS in 3 rounds; the verdict of round 3 stands: FAIL (eject)"
+	run -0 cut -d ' ' -f 1-3 "$PRODUCER_LOG"
+	assert_output $'round=2 verdict=FAIL action=eject\nround=3 verdict=FAIL action=eject'
+	# --rounds 1 is the single audit, the producer never runs
+	rm "$PRODUCER_LOG"
+	run -1 sh "$PA" "$D" --scope bundle --until-pass "sh '$PRODUCER'" --rounds 1
+	[ ! -e "$PRODUCER_LOG" ]
+}
+
+@test "--remeasure runs on action remeasure, --redo-harness on redo_harness, any other action --until-pass, none: the loop stops" {
+	export PRODUCER_LOG=$BATS_TEST_TMPDIR/log
+	copy two-reps
+	run -0 --separate-stderr sh "$PA" "$D" --until-pass 'exit 9' --redo-harness 'exit 9' --remeasure "sh '$PRODUCER' '$A/clean-win'"
+	assert_equal "$stderr" "patch-audit: round 2 of 3: FLAG (remeasure): running --remeasure: sh '$PRODUCER' '$A/clean-win'"
+	copy harness-graph-replay
+	run -0 --separate-stderr sh "$PA" "$D" --scope harness --remeasure 'exit 9' --redo-harness "sh '$PRODUCER' '$A/harness-clean'"
+	assert_equal "$stderr" "patch-audit: round 2 of 3: FAIL (redo_harness): running --redo-harness: sh '$PRODUCER' '$A/harness-clean'"
+	assert_equal "${lines[${#lines[@]} - 1]}" "patch-audit: $D: PASS in round 2 of 3"
+	# an action with no command of its own: --until-pass's
+	copy handicapped-baseline
+	run -1 --separate-stderr sh "$PA" "$D" --scope bundle --remeasure 'exit 9' --until-pass "sh '$PRODUCER'" --rounds 2
+	assert_equal "$stderr" "patch-audit: round 2 of 2: FAIL (eject): running --until-pass: sh '$PRODUCER'"
+	# no command for the action: the loop stops at the verdict it has
+	run -1 --separate-stderr sh "$PA" "$D" --scope bundle --remeasure 'exit 9' --redo-harness 'exit 9'
+	assert_equal "$stderr" ""
+	assert_equal "${lines[${#lines[@]} - 1]}" "patch-audit: $D: round 1: no producer for action eject (no --until-pass); the verdict stands: FAIL (eject)"
+}
+
+@test "a producer that fails is DEGRADED: by default it never raises round 1's verdict, --fail-closed exits 2" {
+	copy two-reps
+	run -3 --separate-stderr sh "$PA" "$D" --until-pass 'echo rebuilding; exit 7'
+	assert_equal "${lines[${#lines[@]} - 1]}" "patch-audit: $D: VERDICT DEGRADED (fail_open): round 2: the producer (--until-pass) failed (exit 7): echo rebuilding; exit 7"
+	# the producer's output goes to standard error, the verdicts' stream stays clean
+	assert_equal "${stderr_lines[1]}" "rebuilding"
+	assert_equal "${stderr_lines[2]}" "patch-audit: *** DEGRADED: no verdict for $D: round 2: the producer (--until-pass) failed (exit 7): echo rebuilding; exit 7 ***"
+	assert_equal "${stderr_lines[3]}" "patch-audit: *** fail-open (the default; --fail-closed blocks), but round 1's FLAG (remeasure) stands: exit 3 ***"
+	run -0 jq -c '{verdict, action, round, last_verdict}' "$D/audit_verdict.json"
+	assert_output '{"verdict":"DEGRADED","action":"fail_open","round":2,"last_verdict":"FLAG (remeasure)"}'
+	run -2 sh "$PA" "$D" --until-pass 'exit 7' --fail-closed
+	run -0 jq -c '{verdict, action}' "$D/audit_verdict.json"
+	assert_output '{"verdict":"DEGRADED","action":"fail_closed"}'
+	# an explicit FAIL withholds: exit 1, not fail-open's 0
+	copy handicapped-baseline
+	run -1 sh "$PA" "$D" --scope bundle --until-pass 'exit 7'
+	[[ $output == *"VERDICT DEGRADED (fail_open): round 2: the producer (--until-pass) failed (exit 7): exit 7" ]]
+	# a tooling failure before any verdict is DEGRADED as without the loop: exit 0
+	run -0 sh "$PA" "$BATS_TEST_TMPDIR/nowhere" --until-pass 'exit 7'
+	run -2 sh "$PA" "$BATS_TEST_TMPDIR/nowhere" --until-pass 'exit 7' --fail-closed
+}
+
+@test "the loop's usage errors: exit 2, nothing run" {
+	copy two-reps
+	run -2 --separate-stderr sh "$PA" "$D" --rounds 2
+	assert_equal "$stderr" "patch-audit: --rounds needs --until-pass, --remeasure or --redo-harness"
+	run -2 --separate-stderr sh "$PA" "$D" --until-pass true --rounds 0
+	assert_equal "$stderr" "patch-audit: --rounds: want a whole number from 1, not 0"
+	run -2 --separate-stderr sh "$PA" "$D" --until-pass true --rounds two
+	assert_equal "$stderr" "patch-audit: --rounds: want a whole number from 1, not two"
+	run -2 --separate-stderr sh "$PA" "$D" --until-pass ''
+	assert_equal "$stderr" "patch-audit: --until-pass: an empty value"
+	run -2 --separate-stderr sh "$PA" "$D" --remeasure
+	assert_equal "$stderr" "patch-audit: --remeasure needs a value"
+	[ ! -e "$D/audit_verdict.json" ]
+}
+
 # ---- tooling failures: DEGRADED ---------------------------------------------------
 
-@test "a broken EVAL_DIR, --fail-closed (the default): DEGRADED, loudly, exit 2" {
+@test "a broken EVAL_DIR, fail-open (the default): DEGRADED, loudly, exit 0; --fail-open is the same" {
 	copy clean-win
 	echo '{"output_throughput": 1500.2, "completed":' >> "$D/cand/bench_runs.jsonl"
-	run -2 --separate-stderr sh "$PA" "$D"
-	assert_output "patch-audit: $D: VERDICT DEGRADED (fail_closed): bench-rederive failed (exit 2): bench-rederive: cand/bench_runs.jsonl:6: malformed JSON at column 43: unexpected end of input"
+	run -0 --separate-stderr sh "$PA" "$D"
+	assert_output "patch-audit: $D: VERDICT DEGRADED (fail_open): bench-rederive failed (exit 2): bench-rederive: cand/bench_runs.jsonl:6: malformed JSON at column 43: unexpected end of input"
 	[[ ${stderr_lines[0]} == "patch-audit: *** DEGRADED: no verdict for $D: bench-rederive failed (exit 2): "* ]]
+	assert_equal "${stderr_lines[1]}" "patch-audit: *** fail-open (the default; --fail-closed blocks): exit 0, but NOTHING WAS VERIFIED ***"
+	run -0 jq -c '{verdict, action}' "$D/audit_verdict.json"
+	assert_output '{"verdict":"DEGRADED","action":"fail_open"}'
+	# --fail-open, the old way to ask for it, is accepted and changes nothing
+	run -0 --separate-stderr sh "$PA" "$D" --fail-open
+	assert_output "patch-audit: $D: VERDICT DEGRADED (fail_open): bench-rederive failed (exit 2): bench-rederive: cand/bench_runs.jsonl:6: malformed JSON at column 43: unexpected end of input"
+}
+
+@test "a broken EVAL_DIR, --fail-closed: DEGRADED, as loudly, exit 2" {
+	copy clean-win
+	echo '{"output_throughput": 1500.2, "completed":' >> "$D/cand/bench_runs.jsonl"
+	run -2 --separate-stderr sh "$PA" "$D" --fail-closed
+	[[ $output == "patch-audit: $D: VERDICT DEGRADED (fail_closed): bench-rederive failed"* ]]
 	assert_equal "${stderr_lines[1]}" "patch-audit: *** --fail-closed: exit 2, the change is blocked until an audit runs ***"
 	run -0 jq -c '{verdict, action}' "$D/audit_verdict.json"
 	assert_output '{"verdict":"DEGRADED","action":"fail_closed"}'
-	# --fail-closed said outright is the same
-	run -2 sh "$PA" "$D" --fail-closed
+	# the last of --fail-open and --fail-closed wins
+	run -0 sh "$PA" "$D" --fail-closed --fail-open
+	run -2 sh "$PA" "$D" --fail-open --fail-closed
 }
 
-@test "a broken EVAL_DIR, --fail-open: DEGRADED, as loudly, exit 0" {
-	copy clean-win
-	echo '{"output_throughput": 1500.2, "completed":' >> "$D/cand/bench_runs.jsonl"
-	run -0 --separate-stderr sh "$PA" "$D" --fail-open
-	[[ $output == "patch-audit: $D: VERDICT DEGRADED (fail_open): bench-rederive failed"* ]]
-	assert_equal "${stderr_lines[1]}" "patch-audit: *** --fail-open: exit 0, but NOTHING WAS VERIFIED ***"
-	run -0 jq -c '{verdict, action}' "$D/audit_verdict.json"
-	assert_output '{"verdict":"DEGRADED","action":"fail_open"}'
+@test "an explicit FAIL always withholds: exit 1 whatever the fail mode, never DEGRADED" {
+	copy handicapped-baseline
+	run -1 --separate-stderr sh "$PA" "$D" --scope bundle
+	assert_equal "$stderr" ""
+	run -1 sh "$PA" "$D" --scope bundle --fail-open
+	run -1 sh "$PA" "$D" --scope bundle --fail-closed
+	run -0 jq -r .verdict "$D/audit_verdict.json"
+	assert_output FAIL
 }
 
 @test "no EVAL_DIR, no legs, no tools: DEGRADED in both modes" {
-	run -2 --separate-stderr sh "$PA" "$BATS_TEST_TMPDIR/nowhere"
+	run -0 --separate-stderr sh "$PA" "$BATS_TEST_TMPDIR/nowhere"
 	[[ ${stderr_lines[0]} == "patch-audit: *** DEGRADED: no verdict for $BATS_TEST_TMPDIR/nowhere: $BATS_TEST_TMPDIR/nowhere is not a directory ***" ]]
 	[[ $stderr == *"could not write $BATS_TEST_TMPDIR/nowhere/audit_verdict.json"* ]]
-	run -0 sh "$PA" "$BATS_TEST_TMPDIR/nowhere" --fail-open
+	run -2 sh "$PA" "$BATS_TEST_TMPDIR/nowhere" --fail-closed
 	mkdir "$BATS_TEST_TMPDIR/empty"
-	run -2 --separate-stderr sh "$PA" "$BATS_TEST_TMPDIR/empty"
-	[[ $output == *"VERDICT DEGRADED (fail_closed): no legs: "* ]]
+	run -0 --separate-stderr sh "$PA" "$BATS_TEST_TMPDIR/empty"
+	[[ $output == *"VERDICT DEGRADED (fail_open): no legs: "* ]]
 	run -0 jq -r .verdict "$BATS_TEST_TMPDIR/empty/audit_verdict.json"
 	assert_output DEGRADED
+	run -2 sh "$PA" "$BATS_TEST_TMPDIR/empty" --fail-closed
 }
 
 @test "tools that are not installed: DEGRADED" {
@@ -163,10 +280,11 @@ copy() {
 	mkdir -p "$BATS_TEST_TMPDIR/p/pipelines"
 	cp "$PA" "$BATS_TEST_TMPDIR/p/pipelines/"
 	copy clean-win
-	run -2 --separate-stderr env PATH=/usr/bin:/bin sh "$BATS_TEST_TMPDIR/p/pipelines/patch-audit" "$D"
+	run -0 --separate-stderr env PATH=/usr/bin:/bin sh "$BATS_TEST_TMPDIR/p/pipelines/patch-audit" "$D"
 	assert_equal "${stderr_lines[0]}" "patch-audit: *** DEGRADED: no verdict for $D: bench-rederive is not installed (or not on PATH) ***"
 	run -0 jq -r .verdict "$D/audit_verdict.json"
 	assert_output DEGRADED
+	run -2 env PATH=/usr/bin:/bin sh "$BATS_TEST_TMPDIR/p/pipelines/patch-audit" "$D" --fail-closed
 }
 
 @test "usage errors are not tooling failures: exit 2 in either mode, no verdict file" {
@@ -190,6 +308,6 @@ copy() {
 	assert_equal "${stderr_lines[${#stderr_lines[@]} - 1]}" "patch-audit: stopped by a failed command or write (exit 1)"
 	copy clean-win
 	echo '{"output_throughput": 1500.2, "completed":' >> "$D/cand/bench_runs.jsonl"
-	run -2 --separate-stderr sh -c 'sh "$1" "$2" --fail-open > /dev/full' sh "$PA" "$D"
+	run -2 --separate-stderr sh -c 'sh "$1" "$2" > /dev/full' sh "$PA" "$D"
 	assert_equal "${stderr_lines[${#stderr_lines[@]} - 1]}" "patch-audit: cannot write the verdict to standard output"
 }
