@@ -180,7 +180,7 @@ static int take_case(const kva_oracle *o, const char **p, const char *end,
 }
 
 /* First index at which a and b (n elements of size sz) differ, or -1. */
-static int64_t first_diff(const void *a, const void *b, size_t n, size_t sz)
+int64_t kva_trap_first_diff(const void *a, const void *b, size_t n, size_t sz)
 {
 	const char *x = a, *y = b;
 
@@ -259,7 +259,7 @@ out:
 /* n bytes between two PROT_NONE pages, their end against the upper one
  * (a region whose length is a page multiple touches both).  Returns the
  * address, with the mapping in *map and *maplen, or NULL. */
-static void *guarded(size_t n, void **map, size_t *maplen)
+void *kva_trap_guarded(size_t n, void **map, size_t *maplen)
 {
 	size_t pg = (size_t)sysconf(_SC_PAGESIZE), body = (n + pg - 1) / pg * pg;
 	char *p = mmap(NULL, body + 2 * pg, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -338,10 +338,10 @@ static void arena_close(float *win, size_t n)
 static int krun_new(struct krun *r, const struct kreq *kr)
 {
 	memset(r, 0, sizeof *r);
-	r->slots = guarded((size_t)kr->nslots * sizeof *r->slots, &r->map[0], &r->len[0]);
-	r->data = guarded((size_t)kr->ndata * sizeof *r->data, &r->map[1], &r->len[1]);
-	r->region = guarded((size_t)kr->nreg * sizeof *r->region, &r->map[2], &r->len[2]);
-	r->desc = guarded(2 * sizeof *r->desc, &r->map[3], &r->len[3]);  /* a pair: 2 */
+	r->slots = kva_trap_guarded((size_t)kr->nslots * sizeof *r->slots, &r->map[0], &r->len[0]);
+	r->data = kva_trap_guarded((size_t)kr->ndata * sizeof *r->data, &r->map[1], &r->len[1]);
+	r->region = kva_trap_guarded((size_t)kr->nreg * sizeof *r->region, &r->map[2], &r->len[2]);
+	r->desc = kva_trap_guarded(2 * sizeof *r->desc, &r->map[3], &r->len[3]);  /* a pair: 2 */
 	return r->slots && r->data && r->region && r->desc ? 0 : -1;
 }
 
@@ -354,7 +354,7 @@ static void krun_free(struct krun *r)
 
 /* Copy n floats, their bits xor mask (mantissa bits only: a finite
  * value stays finite, and a copy of x^m is the copy of x, ^m). */
-static void copy_xor(float *to, const float *from, size_t n, uint32_t mask)
+void kva_trap_copy_xor(float *to, const float *from, size_t n, uint32_t mask)
 {
 	if (!mask) {
 		memcpy(to, from, n * sizeof *to);
@@ -371,7 +371,7 @@ static void copy_xor(float *to, const float *from, size_t n, uint32_t mask)
 
 /* First element at which region, its bits xor mask, differs from want,
  * or -1. */
-static int64_t diff_xor(const float *region, const float *want, size_t n, uint32_t mask)
+int64_t kva_trap_diff_xor(const float *region, const float *want, size_t n, uint32_t mask)
 {
 	for (size_t i = 0; i < n; i++) {
 		uint32_t a, b;
@@ -417,8 +417,8 @@ static int32_t krun_call(const struct child_ctx *cc, const struct kreq *kr,
 	int32_t rc;
 
 	memcpy(r->slots, slots, (size_t)kr->nslots * sizeof *slots);
-	copy_xor(r->data, data, (size_t)kr->ndata, mask);
-	copy_xor(r->region, init, (size_t)kr->nreg, mask);
+	kva_trap_copy_xor(r->data, data, (size_t)kr->ndata, mask);
+	kva_trap_copy_xor(r->region, init, (size_t)kr->nreg, mask);
 	r->desc[0] = kr->desc;
 	r->desc[1] = kr->vdesc;
 	if (cc->cuda)
@@ -434,7 +434,7 @@ static int32_t krun_call(const struct child_ctx *cc, const struct kreq *kr,
 }
 
 /* Pin this process to one CPU of its set (on), or give the set back. */
-static void one_cpu(int on)
+void kva_trap_one_cpu(int on)
 {
 	static cpu_set_t all;
 	static int have;
@@ -521,10 +521,10 @@ static int kjob_first(const struct child_ctx *cc, struct kjob *j)
 	}
 	j->rep.rc = krun_call(cc, kr, &j->first, j->slots, j->data, j->init, 0);
 	memcpy(j->out, j->first.region, (size_t)kr->nreg * sizeof *j->out);
-	if ((j->rep.mut_at = first_diff(j->first.data, j->data, (size_t)kr->ndata,
+	if ((j->rep.mut_at = kva_trap_first_diff(j->first.data, j->data, (size_t)kr->ndata,
 					sizeof *j->data)) >= 0)
 		j->rep.mut |= KREP_MUT_DATA;
-	else if ((j->rep.mut_at = first_diff(j->first.slots, j->slots, (size_t)kr->nslots,
+	else if ((j->rep.mut_at = kva_trap_first_diff(j->first.slots, j->slots, (size_t)kr->nslots,
 					     sizeof *j->slots)) >= 0)
 		j->rep.mut |= KREP_MUT_SLOTS;
 	else if (memcmp(&j->first.desc[0], &kr->desc, sizeof kr->desc) ||
@@ -551,7 +551,7 @@ static void kjob_again(const struct child_ctx *cc, struct kjob *j)
 			mask = (mask & 0x7fU) * 0x00010001U;
 
 		krun_call(cc, kr, at, j->slots, j->data, j->init, mask ? mask : 1);
-		j->rep.nondet_at = diff_xor(at->region, j->out, (size_t)kr->nreg,
+		j->rep.nondet_at = kva_trap_diff_xor(at->region, j->out, (size_t)kr->nreg,
 					    mask ? mask : 1);
 	}
 }
@@ -614,14 +614,14 @@ static int serve_kernel(const struct child_ctx *cc, const struct req_hdr *hd,
 			if (j->kr.repeat < 2)
 				continue;
 			krun_sync(cc, &j->kr, &j->first);
-			if ((j->rep.nondet_at = first_diff(j->first.region, j->out,
+			if ((j->rep.nondet_at = kva_trap_first_diff(j->first.region, j->out,
 							   (size_t)j->kr.nreg,
 							   sizeof *j->out)) >= 0)
 				j->rep.nondet_late = 1;
 		}
 	}
 	if (!bad && late)
-		one_cpu(1);
+		kva_trap_one_cpu(1);
 	for (uint32_t i = 0; i < m && !bad; i++) {
 		kjob_again(cc, &jobs[i]);
 		bad = kva_sbx_write_full(wfd, &jobs[i].rep, sizeof jobs[i].rep) ||
@@ -629,7 +629,7 @@ static int serve_kernel(const struct child_ctx *cc, const struct req_hdr *hd,
 					 sizeof *jobs[i].out);
 	}
 	if (late)
-		one_cpu(0);
+		kva_trap_one_cpu(0);
 	for (uint32_t i = 0; i < m; i++)
 		kjob_free(cc, &jobs[i]);
 	free(jobs);
@@ -1012,33 +1012,6 @@ static int load(struct child_ctx *cc, char *msg, size_t n)
 		cc->has_cons = 1;
 	}
 	return 0;
-}
-
-/* ---- for lib/trap_blocks_child.c (trap_blocks.h) ---- */
-
-void *kva_trap_guarded(size_t n, void **map, size_t *maplen)
-{
-	return guarded(n, map, maplen);
-}
-
-void kva_trap_copy_xor(float *to, const float *from, size_t n, uint32_t mask)
-{
-	copy_xor(to, from, n, mask);
-}
-
-int64_t kva_trap_diff_xor(const float *region, const float *want, size_t n, uint32_t mask)
-{
-	return diff_xor(region, want, n, mask);
-}
-
-int64_t kva_trap_first_diff(const void *a, const void *b, size_t n, size_t sz)
-{
-	return first_diff(a, b, n, sz);
-}
-
-void kva_trap_one_cpu(int on)
-{
-	one_cpu(on);
 }
 
 int kva_trap_child_main(int argc, char **argv)
