@@ -128,6 +128,10 @@ void kva_cfg_seal(kva_cfg *c)
 {
 	kva_buf all = { 0 };
 
+	if (c->n == 0) { /* every plain run record's */
+		kva_sha256_hex("", 0, c->digest);
+		return;
+	}
 	qsort(c->e, c->n, sizeof *c->e, cmp_cfgent);
 	for (size_t i = 0; i < c->n; i++)
 		kva_buf_printf(&all, "%s=%s\n", c->e[i].key, c->e[i].val);
