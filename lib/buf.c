@@ -2,6 +2,7 @@
  * buf.c - a growable byte buffer for building records.
  */
 #include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,4 +131,25 @@ void kva_buf_free(kva_buf *b)
 	free(b->p);
 	b->p = NULL;
 	b->len = b->cap = 0;
+}
+
+/* See kvarbiter.h. */
+void kva_buf_num(kva_buf *b, double v)
+{
+	char tmp[40];
+
+	if (!isfinite(v)) {
+		kva_buf_puts(b, "null");
+		return;
+	}
+	if (v == 0) {
+		kva_buf_putc(b, '0');
+		return;
+	}
+	for (int prec = 15; prec <= 17; prec++) {
+		snprintf(tmp, sizeof tmp, "%.*g", prec, v);
+		if (strtod(tmp, NULL) == v)
+			break;
+	}
+	kva_buf_puts(b, tmp);
 }

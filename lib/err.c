@@ -17,6 +17,7 @@ int kva_errf(kva_err *e, const char *field, const char *fmt, ...)
 	if (!e)
 		return -1;
 	e->field = field;
+	e->line = e->col = 0;
 	va_start(ap, fmt);
 	vsnprintf(e->msg, sizeof e->msg, fmt, ap);
 	va_end(ap);

@@ -91,12 +91,28 @@ typedef struct parser {
 	kva_arena *a;
 	kva_err *e;
 	int depth;
+	unsigned flags;      /* KVA_JSON_* */
 } parser;
 
+/* "malformed JSON at column C: what", C counted in the line of s that
+ * ps->p is on; e->line and e->col say where. */
 static int fail(parser *ps, const char *what)
 {
-	return kva_errf(ps->e, NULL, "malformed JSON at column %ld: %s",
-			(long)(ps->p - ps->s) + 1, what);
+	const char *bol = ps->s;
+	long line = 1;
+
+	for (const char *q = ps->s; q < ps->p; q++)
+		if (*q == '\n') {
+			line++;
+			bol = q + 1;
+		}
+	kva_errf(ps->e, NULL, "malformed JSON at column %ld: %s",
+		 (long)(ps->p - bol) + 1, what);
+	if (ps->e) {
+		ps->e->line = line;
+		ps->e->col = (long)(ps->p - bol) + 1;
+	}
+	return -1;
 }
 
 static void skip_ws(parser *ps)
@@ -306,6 +322,23 @@ static int parse_number(parser *ps)
 
 static kva_jval *parse_value(parser *ps);
 
+/* The words Python's json module writes for undefined and unbounded
+ * values, longest first. */
+static const char *const nonfinite_words[] = { "-Infinity", "Infinity", "NaN" };
+
+/* Length of the NaN/Infinity/-Infinity word at ps->p, or 0. */
+static size_t nonfinite_at(const parser *ps)
+{
+	for (int i = 0; i < 3; i++) {
+		size_t n = strlen(nonfinite_words[i]);
+
+		if ((size_t)(ps->end - ps->p) >= n &&
+		    !memcmp(ps->p, nonfinite_words[i], n))
+			return n;
+	}
+	return 0;
+}
+
 static int literal(parser *ps, const char *word)
 {
 	size_t n = strlen(word);
@@ -485,6 +518,10 @@ static kva_jval *parse_value(parser *ps)
 		break;
 	default:
 		v->t = KVA_JNUM;
+		if ((ps->flags & KVA_JSON_NONFINITE) && nonfinite_at(ps)) {
+			ps->p += nonfinite_at(ps);
+			break;
+		}
 		if (parse_number(ps))
 			return NULL;
 	}
@@ -495,7 +532,14 @@ static kva_jval *parse_value(parser *ps)
 /* See kvarbiter.h. */
 kva_jval *kva_json_parse(kva_arena *a, const char *s, size_t n, kva_err *e)
 {
-	parser ps = { s, s, s + n, a, e, 0 };
+	return kva_json_parse_opt(a, s, n, 0, e);
+}
+
+/* See kvarbiter.h. */
+kva_jval *kva_json_parse_opt(kva_arena *a, const char *s, size_t n,
+			     unsigned flags, kva_err *e)
+{
+	parser ps = { s, s, s + n, a, e, 0, flags };
 	kva_jval *v;
 
 	if (!(v = parse_value(&ps)))
@@ -519,6 +563,18 @@ const kva_jval *kva_json_get(const kva_jval *obj, const char *key)
 		if (k->keylen == n && !memcmp(k->key, key, n))
 			return k;
 	return NULL;
+}
+
+/* See kvarbiter.h. */
+int kva_json_nonfinite(const kva_jval *v)
+{
+	if (!v || v->t != KVA_JNUM || !v->raw)
+		return 0;
+	for (int i = 0; i < 3; i++)
+		if (v->rawlen == strlen(nonfinite_words[i]) &&
+		    !memcmp(v->raw, nonfinite_words[i], v->rawlen))
+			return 1;
+	return 0;
 }
 
 /* Short printable excerpt of a token for messages. */
@@ -553,6 +609,10 @@ int kva_json_int(const kva_jval *v, const char *field, int64_t *out, kva_err *e)
 	if (!v || v->t != KVA_JNUM) {
 		if (!v)
 			return kva_errf(e, field, "missing");
+		excerpt(v, ex, sizeof ex);
+		return kva_errf(e, field, "must be an integer, got %s", ex);
+	}
+	if (kva_json_nonfinite(v)) {
 		excerpt(v, ex, sizeof ex);
 		return kva_errf(e, field, "must be an integer, got %s", ex);
 	}

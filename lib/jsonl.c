@@ -48,6 +48,8 @@ void kva_reader_close(kva_reader *r)
 		close(r->fd);
 	free(r->rbuf);
 	kva_buf_free(&r->lbuf);
+	kva_buf_free(&r->doc);
+	free(r->nl);
 	kva_arena_free(&r->arena);
 	memset(r, 0, sizeof *r);
 }
@@ -178,41 +180,149 @@ static int blank(const char *s, size_t n)
 	return 1;
 }
 
+/* The line, less surrounding blanks, is a lone "{" or "[": the start of
+ * a pretty-printed document. */
+static int opens_document(const char *s, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n && strchr(" \t\r", s[i]))
+		i++;
+	if (i == n || (s[i] != '{' && s[i] != '['))
+		return 0;
+	i++;
+	while (i < n && strchr(" \t\r", s[i]))
+		i++;
+	return i == n;
+}
+
+/* Gather the document whose first line (n bytes) is in r->lbuf and the
+ * rest of the input into r->doc, noting where its newlines are.  Returns
+ * 1, -1 if it passes max_record, -2 on an I/O error (reported). */
+static int read_document(kva_reader *r, size_t n)
+{
+	int st = 1;
+
+	r->doc.len = 0;
+	r->nnl = 0;
+	kva_buf_put(&r->doc, r->lbuf.p, n);
+	while (st == 1) {
+		if (r->nnl == r->nlcap) {
+			r->nlcap = r->nlcap ? 2 * r->nlcap : 64;
+			if (!(r->nl = realloc(r->nl, r->nlcap * sizeof *r->nl)))
+				kva_die(KVA_EXIT_TROUBLE, "out of memory");
+		}
+		r->nl[r->nnl++] = r->doc.len;
+		kva_buf_putc(&r->doc, '\n');
+		if ((st = kva_reader_line(r)) == 1) {
+			if (r->doc.len + r->lbuf.len > r->max_record)
+				st = -1;
+			else
+				kva_buf_put(&r->doc, r->lbuf.p, r->lbuf.len);
+		}
+	}
+	return st == 0 ? 1 : st;
+}
+
+/* Parse text as one record; with KVA_READ_NONFINITE a text the strict
+ * parser refuses is tried again with NaN/Infinity as numbers. */
+static const kva_jval *parse_record(kva_reader *r, kva_rec *rec,
+				    const char *text, size_t n, kva_err *e)
+{
+	const kva_jval *root;
+
+	kva_arena_reset(&r->arena);
+	if ((root = kva_json_parse(&r->arena, text, n, e)) ||
+	    !(r->flags & KVA_READ_NONFINITE))
+		return root;
+	rec->strict = *e;
+	kva_arena_reset(&r->arena);
+	if ((root = kva_json_parse_opt(&r->arena, text, n, KVA_JSON_NONFINITE, e))) {
+		rec->nonfinite = 1;
+		return root;
+	}
+	*e = rec->strict; /* the strict parser's word on it */
+	return NULL;
+}
+
 /* See kvarbiter.h. */
 int kva_reader_next(kva_reader *r, kva_rec *rec, kva_err *e)
 {
 	for (;;) {
-		int st = kva_reader_line(r);
+		int st = r->done ? 0 : kva_reader_line(r);
 		const kva_jval *root, *type;
+		const char *text;
 		size_t n;
 
 		memset(rec, 0, sizeof *rec);
 		rec->line = r->line;
 		if (st == 0 || st == -2)
 			return st;
-		if (st == -1)
+		if (st == -1) {
+			r->started = 1;
 			return kva_errf(e, NULL, "record longer than %zu bytes "
 					"(see --max-record)", r->max_record);
+		}
 		n = r->lbuf.len;
 		if (n && r->lbuf.p[n - 1] == '\r')
 			r->lbuf.p[--n] = '\0';
 		if (blank(r->lbuf.p, n))
 			continue;
-		kva_arena_reset(&r->arena);
-		if (!(root = kva_json_parse(&r->arena, r->lbuf.p, n, e)))
+		text = r->lbuf.p;
+		if ((r->flags & KVA_READ_DOCUMENT) && !r->started &&
+		    opens_document(r->lbuf.p, n)) {
+			r->done = 1;
+			if ((st = read_document(r, n)) == -2)
+				return -2;
+			if (st == -1)
+				return kva_errf(e, NULL, "document longer than %zu "
+						"bytes (see --max-record)",
+						r->max_record);
+			text = r->doc.p;
+			n = r->doc.len;
+			rec->nl = r->nl;
+			rec->nnl = r->nnl;
+		}
+		r->started = 1;
+		if (!(root = parse_record(r, rec, text, n, e))) {
+			if (e && e->line > 1)
+				rec->line += e->line - 1;
 			return -1;
+		}
 		if (root->t != KVA_JOBJ)
 			return kva_errf(e, NULL, "record is not a JSON object");
-		if (!(type = kva_json_get(root, "type")))
-			return kva_errf(e, "type", "missing");
-		if (type->t != KVA_JSTR)
+		if (!(type = kva_json_get(root, "type"))) {
+			if (!(r->flags & KVA_READ_UNTYPED))
+				return kva_errf(e, "type", "missing");
+		} else if (type->t != KVA_JSTR) {
 			return kva_errf(e, "type", "must be a string");
+		}
 		rec->root = root;
-		rec->type = type->s;
-		rec->text = r->lbuf.p;
+		rec->type = type ? type->s : NULL;
+		rec->text = text;
 		rec->len = n;
 		return 1;
 	}
+}
+
+/* See kvarbiter.h. */
+long kva_rec_line(const kva_rec *rec, const char *p)
+{
+	size_t off, lo = 0, hi;
+
+	if (!rec->nl || !p || p < rec->text || p > rec->text + rec->len)
+		return rec->line;
+	off = (size_t)(p - rec->text);
+	hi = rec->nnl; /* count the newlines before off */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (rec->nl[mid] < off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return rec->line + (long)lo;
 }
 
 /* ---- output ------------------------------------------------------------ */

@@ -35,9 +35,13 @@ extern const char *kva_progname;
 typedef struct kva_err {
 	const char *field; /* name of the offending field, or NULL */
 	char msg[256];     /* lower case, no full stop */
+	long line, col;    /* where in the parsed text a JSON syntax error is
+			    * (1-based; col within that line), 0 when the
+			    * error has no such position */
 } kva_err;
 
-/* Fill e (if non-NULL) with a formatted message about field; returns -1. */
+/* Fill e (if non-NULL) with a formatted message about field (line and col
+ * 0); returns -1. */
 int kva_errf(kva_err *e, const char *field, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
@@ -63,6 +67,8 @@ void kva_buf_putc(kva_buf *b, int c);
 void kva_buf_printf(kva_buf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void kva_buf_i64(kva_buf *b, int64_t v);
+/* The shortest %g that reads back as v; null for NaN and infinities. */
+void kva_buf_num(kva_buf *b, double v);
 /* Append s (n bytes, may hold NUL) as a JSON string literal with quotes. */
 void kva_buf_jstr(kva_buf *b, const char *s, size_t n);
 void kva_buf_free(kva_buf *b); /* accepts a zeroed buffer */
@@ -134,9 +140,22 @@ void kva_arena_free(kva_arena *a);
 /*
  * Parse exactly one JSON value from s[0..n) (whitespace around it allowed,
  * anything else after it is "trailing garbage").  Returns the root or NULL
- * with e filled (e->msg says what and at which column).
+ * with e filled: e->msg says what and at which column of its line, and a
+ * syntax error sets e->line and e->col (a duplicate member leaves them 0).
  */
 kva_jval *kva_json_parse(kva_arena *a, const char *s, size_t n, kva_err *e);
+
+/* Options of kva_json_parse_opt. */
+enum {
+	/* NaN, Infinity and -Infinity, bare as Python's json module writes
+	 * them, are numbers: raw holds the word, kva_json_num gives the
+	 * value and kva_json_int refuses it (kva_json_nonfinite tells them) */
+	KVA_JSON_NONFINITE = 1
+};
+kva_jval *kva_json_parse_opt(kva_arena *a, const char *s, size_t n,
+			     unsigned flags, kva_err *e);
+/* 1 if v is a NaN, Infinity or -Infinity word (KVA_JSON_NONFINITE). */
+int kva_json_nonfinite(const kva_jval *v);
 
 /* Member of an object by exact (case-sensitive) name, or NULL. */
 const kva_jval *kva_json_get(const kva_jval *obj, const char *key);
@@ -160,28 +179,55 @@ void kva_json_write_canon(kva_buf *b, const kva_jval *v);
 
 #define KVA_MAX_RECORD_DEFAULT (16u << 20)
 
+/* Options of a reader: set r->flags after kva_reader_open. */
+enum {
+	KVA_READ_UNTYPED = 1,   /* a record may lack "type" (rec->type NULL) */
+	KVA_READ_NONFINITE = 2, /* NaN, Infinity and -Infinity are numbers
+				 * (KVA_JSON_NONFINITE) in a record that
+				 * needs them: see kva_rec.nonfinite */
+	KVA_READ_DOCUMENT = 4   /* a first non-blank line that is a lone "{"
+				 * or "[" opens a pretty-printed document:
+				 * the rest of the input is that one record */
+};
+
 typedef struct kva_reader {
 	const char *name;    /* for diagnostics: the operand, or "<stdin>" */
 	int fd;
 	int owned;           /* close fd at kva_reader_close */
 	long line;           /* line number of the record last returned */
 	size_t max_record;   /* bytes per line before it is refused */
+	unsigned flags;      /* KVA_READ_* */
 	char *rbuf;          /* read buffer */
 	size_t rpos, rlen, rcap;
 	int eof;
 	int skip;            /* the rest of an oversized line is unread */
+	int started;         /* a record (or a bad one) was returned */
+	int done;            /* a document was returned: nothing follows */
 	kva_buf lbuf;        /* current line */
+	kva_buf doc;         /* a document's text (KVA_READ_DOCUMENT) */
+	size_t *nl, nnl, nlcap; /* offsets of the newlines in doc */
 	kva_arena arena;
 } kva_reader;
 
 /* One record: its root object, type, and raw text (CR/LF stripped). */
 typedef struct kva_rec {
 	const kva_jval *root;
-	const char *type;     /* value of "type" */
-	const char *text;     /* the line, as read (without line end) */
+	const char *type;     /* value of "type" (NULL: none, KVA_READ_UNTYPED) */
+	const char *text;     /* the line, as read (without line end), or the
+			       * document (its lines joined by '\n') */
 	size_t len;
-	long line;
+	long line;            /* of its first byte; of a bad record, of the
+			       * error (a syntax error inside a document: its line) */
+	const size_t *nl;     /* a document: offsets of its newlines in text */
+	size_t nnl;
+	int nonfinite;        /* KVA_READ_NONFINITE: the record parsed only
+			       * with NaN/Infinity as numbers; strict is
+			       * what the strict parser said about it */
+	kva_err strict;
 } kva_rec;
+
+/* Line of the byte at p inside rec->text (rec->line for a single line). */
+long kva_rec_line(const kva_rec *rec, const char *p);
 
 /* Open path ("-" = stdin).  On failure prints "TOOL: PATH: strerror". */
 int kva_reader_open(kva_reader *r, const char *path, size_t max_record);
@@ -190,8 +236,9 @@ void kva_reader_close(kva_reader *r);
 /*
  * Next record.  Returns 1 and fills rec, 0 at end of input, -1 on a bad
  * record (rec->line is set; e says why and names the field).  Blank lines
- * are skipped; a line may end in CRLF.  After -1 the reader can go on.
- * Returns -2 on an I/O error (already reported).
+ * are skipped; a line may end in CRLF.  After -1 the reader can go on
+ * (after a bad document there is nothing more).  Returns -2 on an I/O
+ * error (already reported).
  */
 int kva_reader_next(kva_reader *r, kva_rec *rec, kva_err *e);
 
