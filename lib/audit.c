@@ -7,7 +7,9 @@
  * Semantics (SPEC section 10): objective gates FAIL, interpretive rules can
  * only lower a verdict, FAIL wins over FLAG over PASS, and evidence that is
  * absent is never a PASS: a rule that cannot see what it needs says
- * "evidence_absent" and FLAGs or FAILs.
+ * "evidence_absent" and FLAGs or FAILs, and one that sees some of it but
+ * less than it needs (too few reps, a probe on too few prompts, a claim
+ * only partly re-derived) says "partial" and FLAGs or FAILs the same way.
  */
 #include <math.h>
 #include <stdarg.h>
@@ -1277,10 +1279,11 @@ static void r_evidence_complete(kva_audit *a)
 			first = where;
 	}
 	if (bad) {
-		conclude(a, f, KVA_SEV_FAIL, "evidence_absent", fail_action(a),
-			 "%zu input record%s refused (the first at %s): a verdict "
-			 "would rest on partial evidence", bad, bad == 1 ? " was" : "s were",
-			 first);
+		/* some records were kept: the evidence is there, but short */
+		conclude(a, f, KVA_SEV_FAIL, total > a->n[R_ERROR] ? "partial" :
+			 "evidence_absent", fail_action(a), "%zu input record%s "
+			 "refused (the first at %s): a verdict would rest on partial "
+			 "evidence", bad, bad == 1 ? " was" : "s were", first);
 		return;
 	}
 	for (int t = 0; t < R_NTYPES; t++)
@@ -1569,7 +1572,7 @@ static void r_real_delta(kva_audit *a)
 			       (uint64_t)jnum(a->cmp->v, "n_ref"));
 	if (ok_ci && !(minp < a->o.alpha)) {
 		ev_num(f, "smallest possible p for these reps", minp, a->cmp->at, NULL);
-		conclude(a, f, KVA_SEV_FLAG, "evidence_absent", "remeasure", "the delta "
+		conclude(a, f, KVA_SEV_FLAG, "partial", "remeasure", "the delta "
 			 "%s looks real but cannot be significant with %.0f and %.0f "
 			 "reps: the smallest possible p is %s, not below alpha %g",
 			 hpct(a, d), jnum(a->cmp->v, "n"), jnum(a->cmp->v, "n_ref"),
@@ -1588,13 +1591,13 @@ static void r_real_delta(kva_audit *a)
 		if (need)
 			ev_num(f, "reps per leg for 80% power", (double)need, NULL, NULL);
 		if (need)
-			conclude(a, f, KVA_SEV_FLAG, "evidence_absent", "remeasure", "the "
+			conclude(a, f, KVA_SEV_FLAG, "partial", "remeasure", "the "
 				 "delta %s clears the floor %g%% but its 95%% CI [%s, %s] does "
 				 "not: about %llu reps per leg give 80%% power at the observed "
 				 "pooled rep stdev %.3g%%", hpct(a, d), fl, hpct(a, lo), hpct(a, hi),
 				 (unsigned long long)need, sd);
 		else
-			conclude(a, f, KVA_SEV_FLAG, "evidence_absent", "remeasure", "the "
+			conclude(a, f, KVA_SEV_FLAG, "partial", "remeasure", "the "
 				 "delta %s clears the floor %g%% but its 95%% CI [%s, %s] does "
 				 "not, and the spread is unknown", hpct(a, d), fl, hpct(a, lo),
 				 hpct(a, hi));
@@ -1642,7 +1645,9 @@ static void r_min_reps(kva_audit *a)
 				  n[1], n[0], hnum(a, minp), a->o.alpha);
 	}
 	if (why.n) {
-		conclude(a, f, KVA_SEV_FLAG, "violated", "remeasure", "%s",
+		/* every leg has reps, fewer than the rule needs: short, not
+		 * a fault of the change */
+		conclude(a, f, KVA_SEV_FLAG, "partial", "remeasure", "%s",
 			 words_done(a, &why));
 		return;
 	}
@@ -1721,6 +1726,8 @@ static void r_engagement(kva_audit *a)
 	size_t recs = 0;
 	int all_visible = a->nlev > 0;
 	double best = 0;
+	words vis = { { 0 }, 0, ", " }, hid = { { 0 }, 0, ", " };
+	words other = { { 0 }, 0, ", " };
 
 	threshold(a, f, "the candidate path ran in the candidate leg: an engagement "
 		  "count > 0, or only configuration levers that the live server "
@@ -1753,8 +1760,20 @@ static void r_engagement(kva_audit *a)
 			 "safe while doing nothing", a->cand_name);
 		return;
 	}
-	for (size_t i = 0; i < a->nlev; i++)
+	for (size_t i = 0; i < a->nlev; i++) {
 		all_visible &= a->lev[i].visible;
+		words_add(a->lev[i].visible ? &vis : &hid, "%s", a->lev[i].name);
+	}
+	for (size_t i = 0; i < a->n[R_ENGAGE]; i++) {
+		const arec *r = &a->r[R_ENGAGE][i];
+		double c = jnum(r->v, "count");
+
+		if (streq(jstr(r->v, "leg"), a->cand_name) || !(c > 0))
+			continue;
+		ev_num(f, fmt(a, "engagement count in leg %s (not the candidate)",
+			      jstr(r->v, "leg")), c, r->at, src_of(r));
+		words_add(&other, "%s", jstr(r->v, "leg"));
+	}
 	if (all_visible) {
 		const kva_jval *d = kva_json_get(a->cmp->v, "config_diff");
 
@@ -1764,21 +1783,46 @@ static void r_engagement(kva_audit *a)
 		conclude(a, f, KVA_SEV_PASS, "holds", "pass", "configuration lever%s "
 			 "that the live server of leg %s reports in its server_info",
 			 a->nlev == 1 ? "" : "s", a->cand_name);
-		return;
+	} else if (vis.n || other.n) {
+		/* something shows engagement, short of the candidate's change */
+		words why = { { 0 }, 0, NULL };
+		size_t nv = vis.n, no = other.n, nh = hid.n;
+
+		if (nv)
+			words_add(&why, "its server reports lever%s %s", nv == 1 ? "" : "s",
+				  words_done(a, &vis));
+		if (no)
+			words_add(&why, "the path ran in leg%s %s, not in %s", no == 1 ?
+				  "" : "s", words_done(a, &other), a->cand_name);
+		words_add(&why, "no engagement record shows %s ran", nh ? fmt(a,
+			  "lever%s %s", nh == 1 ? "" : "s", words_done(a, &hid)) :
+			  "the candidate's change");
+		conclude(a, f, KVA_SEV_FAIL, "partial", "eject", "engagement of leg "
+			 "%s is shown only in part: %s", a->cand_name, words_done(a, &why));
+	} else {
+		conclude(a, f, KVA_SEV_FAIL, "evidence_absent", "eject", "no engagement "
+			 "evidence for leg %s: a change that is not a configuration key "
+			 "the server reports must show it ran (an engagement record)",
+			 a->cand_name);
 	}
-	conclude(a, f, KVA_SEV_FAIL, "evidence_absent", "eject", "no engagement "
-		 "evidence for leg %s: a change that is not a configuration key "
-		 "the server reports must show it ran (an engagement record)",
-		 a->cand_name);
+	kva_buf_free(&vis.b);
+	kva_buf_free(&hid.b);
+	kva_buf_free(&other.b);
 }
 
-/* The correctness class of one parity record, worst first. */
-enum { C_NONCOHERENT, C_ACC_FAIL, C_DIVERGES, C_ACC_PASS, C_BYTE_PASS, C_NONE };
+/* The correctness class of one parity record, worst first.  The two
+ * short classes are partial evidence: a probe of the divergence on too
+ * few prompts (FAIL: the divergence stays unjudged), and every output
+ * byte-exact but too few of them (FLAG: nothing diverged, too little was
+ * compared). */
+enum { C_NONCOHERENT, C_ACC_FAIL, C_DIVERGES, C_PROBE_SHORT, C_PARITY_SHORT,
+       C_ACC_PASS, C_BYTE_PASS, C_NONE };
 static const char *const corr_names[] = { "unverifiable_noncoherent_reference",
-	"accuracy_gate_fail", "diverges_needs_accuracy_probe", "accuracy_gate_pass",
+	"accuracy_gate_fail", "diverges_needs_accuracy_probe",
+	"accuracy_probe_short", "byte_parity_short", "accuracy_gate_pass",
 	"byte_parity_pass", "evidence_absent" };
 
-/* An accuracy probe needs at least this many coherent prompts. */
+/* Byte parity and an accuracy probe need at least this many prompts. */
 #define MIN_PROBE_PROMPTS 10
 
 static void r_correctness(kva_audit *a)
@@ -1789,7 +1833,7 @@ static void r_correctness(kva_audit *a)
 
 	threshold(a, f, base ? "the reference's decoded outputs are coherent" :
 		  "a coherent reference, and the candidate byte-exact to it or, "
-		  "where it diverges, within the accuracy probe's max_drop on at "
+		  "where it diverges, within the accuracy probe's max_drop, on at "
 		  "least %d prompts", MIN_PROBE_PROMPTS);
 	for (size_t i = 0; i < a->n[R_PARITY]; i++) {
 		const arec *r = &a->r[R_PARITY][i];
@@ -1807,10 +1851,29 @@ static void r_correctness(kva_audit *a)
 			m = fmt(a, "the reference's own decode is not coherent (%.0f/%.0f "
 				"byte-exact): byte parity cannot tell a benign tie-break "
 				"from a regression", be, tot);
-		} else if (base || be == tot) {
+		} else if (base) {
 			c = C_BYTE_PASS;
-			m = base ? "the reference's decode is coherent" :
-			    fmt(a, "%.0f/%.0f outputs byte-exact", be, tot);
+			m = "the reference's decode is coherent";
+		} else if (be == tot && tot < MIN_PROBE_PROMPTS) {
+			c = C_PARITY_SHORT;
+			m = fmt(a, "%.0f/%.0f outputs byte-exact, but parity on fewer "
+				"than %d prompts does not certify correctness", be,
+				tot, MIN_PROBE_PROMPTS);
+		} else if (be == tot) {
+			c = C_BYTE_PASS;
+			m = fmt(a, "%.0f/%.0f outputs byte-exact", be, tot);
+		} else if (acc && jnum(acc, "n") > 0 &&
+			   jnum(acc, "n") < MIN_PROBE_PROMPTS) {
+			double drop = jnum(acc, "ref") - jnum(acc, "cand");
+
+			ev_num(f, "accuracy probe prompts", jnum(acc, "n"), r->at, src_of(r));
+			ev_num(f, "accuracy drop", drop, r->at, src_of(r));
+			c = C_PROBE_SHORT;
+			m = fmt(a, "%.0f/%.0f byte-exact; the accuracy probe (drop %g, "
+				"max_drop %g) ran on %.0f prompt%s, fewer than %d: the "
+				"divergence is judged on too little", be, tot, drop,
+				jnum(acc, "max_drop"), jnum(acc, "n"),
+				jnum(acc, "n") == 1 ? "" : "s", MIN_PROBE_PROMPTS);
 		} else if (acc && !(jnum(acc, "n") < MIN_PROBE_PROMPTS)) {
 			double drop = jnum(acc, "ref") - jnum(acc, "cand");
 			double max = jnum(acc, "max_drop");
@@ -1850,6 +1913,10 @@ static void r_correctness(kva_audit *a)
 	}
 	if (worst <= C_DIVERGES)
 		conclude(a, f, KVA_SEV_FAIL, "violated", fail_action(a), "%s", worst_msg);
+	else if (worst == C_PROBE_SHORT)
+		conclude(a, f, KVA_SEV_FAIL, "partial", fail_action(a), "%s", worst_msg);
+	else if (worst == C_PARITY_SHORT)
+		conclude(a, f, KVA_SEV_FLAG, "partial", "remeasure", "%s", worst_msg);
 	else
 		conclude(a, f, KVA_SEV_PASS, "holds", "pass", "%s", worst_msg);
 }
@@ -1868,7 +1935,8 @@ static void r_reported_vs_raw(kva_audit *a)
 {
 	kva_audit_finding *f = new_finding(a, "reported-vs-raw");
 	words bad = { { 0 }, 0, NULL }, unrep = { { 0 }, 0, ", " };
-	size_t nbad = 0;
+	words unv = { { 0 }, 0, NULL };
+	size_t nbad = 0, nunv = 0;
 
 	threshold(a, f, "every reported number agrees with the number re-derived "
 		  "from the raw rows (claim_check status agree)");
@@ -1885,6 +1953,14 @@ static void r_reported_vs_raw(kva_audit *a)
 			continue;
 		ev_json(f, fmt(a, "raw %s", what), kva_json_get(c, "derived"),
 			check_raw_at(a, c), NULL);
+		if (streq(st, "unverifiable")) {
+			/* not a disagreement: the raw rows cannot say */
+			if (nunv++ < 4)
+				words_add(&unv, "%s (%s%s%s)", what, jstr(c, "at"),
+					  jstr(c, "reason") ? ", " : "",
+					  jstr(c, "reason") ? jstr(c, "reason") : "");
+			continue;
+		}
 		if (nbad++ < 4)
 			words_add(&bad, "%s: reported %s, raw %s (%s%s%s)", what,
 				  hjson(a, kva_json_get(c, "reported")),
@@ -1901,13 +1977,24 @@ static void r_reported_vs_raw(kva_audit *a)
 			words_add(&unrep, "%s", el->s);
 		}
 	}
+	if (nunv > 4)
+		words_add(&unv, "and %zu more", nunv - 4);
 	if (nbad) {
 		if (nbad > 4)
 			words_add(&bad, "and %zu more", nbad - 4);
 		conclude(a, f, KVA_SEV_FLAG, "violated", "flag", "%zu reported "
 			 "number%s disagree%s with the raw rows (the raw is what "
-			 "counts): %s", nbad, nbad == 1 ? "" : "s", nbad == 1 ? "s" : "",
-			 words_done(a, &bad));
+			 "counts): %s%s", nbad, nbad == 1 ? "" : "s", nbad == 1 ? "s" : "",
+			 words_done(a, &bad), nunv ? fmt(a, "; %zu more could not be "
+			 "re-derived", nunv) : "");
+	} else if (nunv) {
+		/* some re-derived and agreeing: partial; none: absent */
+		size_t nagree = a->n[R_CHECK] - nunv;
+
+		conclude(a, f, KVA_SEV_FLAG, nagree ? "partial" : "evidence_absent",
+			 "flag", "%zu of %zu reported numbers could not be re-derived "
+			 "from the raw rows%s: %s", nunv, a->n[R_CHECK], nagree ?
+			 fmt(a, " (%zu agree)", nagree) : "", words_done(a, &unv));
 	} else if (a->n[R_CHECK] || unrep.n) {
 		int left = unrep.n > 0;
 
@@ -1921,6 +2008,7 @@ static void r_reported_vs_raw(kva_audit *a)
 	}
 	kva_buf_free(&unrep.b);
 	kva_buf_free(&bad.b);
+	kva_buf_free(&unv.b);
 }
 
 static void r_headline_latency(kva_audit *a)
@@ -2018,8 +2106,11 @@ static void r_lever_class(kva_audit *a)
 			 "record and no configuration difference: the change cannot be "
 			 "classified (cite it with a lever record)");
 	} else if (ind.n) {
-		conclude(a, f, KVA_SEV_FAIL, "evidence_absent", "eject", "indeterminate "
-			 "class: %s", words_done(a, &ind));
+		/* some levers classified, some not: the evidence is partial */
+		const char *st = ind.n < a->nlev ? "partial" : "evidence_absent";
+
+		conclude(a, f, KVA_SEV_FAIL, st, "eject", "indeterminate class: %s",
+			 words_done(a, &ind));
 	} else if (bl.n && kernel) {
 		const char *verb = bl.n == 1 ? "is" : "are";
 
@@ -2088,7 +2179,7 @@ static void r_isolated_vs_e2e(kva_audit *a)
 			 "(%s); the e2e delta %s is the headline", hjson(a, a->isolated),
 			 words_done(a, &bad), hpct(a, a->cmp ? jnum(a->cmp->v, "delta_pct") : NAN));
 	else if (gaps)
-		conclude(a, f, KVA_SEV_FLAG, "evidence_absent", "replace_headline_with_e2e",
+		conclude(a, f, KVA_SEV_FLAG, "partial", "replace_headline_with_e2e",
 			 "the harness evidence for the isolated %sx is incomplete "
 			 "(backends, rel_err, dispatch and served path are all needed): "
 			 "the e2e delta is the headline", hjson(a, a->isolated));
@@ -2102,7 +2193,7 @@ static void r_isolated_vs_e2e(kva_audit *a)
 static void r_baseline_invariant(kva_audit *a)
 {
 	kva_audit_finding *f = new_finding(a, "baseline-invariant");
-	words bad = { { 0 }, 0, NULL };
+	words bad = { { 0 }, 0, NULL }, unv = { { 0 }, 0, NULL };
 	size_t n = 0;
 
 	threshold(a, f, "every configuration claim about the baseline leg (its "
@@ -2118,7 +2209,11 @@ static void r_baseline_invariant(kva_audit *a)
 			jstr(c, "at"), NULL);
 		ev_json(f, fmt(a, "ran at %s", key), kva_json_get(c, "derived"),
 			leg_cfg_at(a->ref), NULL);
-		if (!streq(jstr(c, "status"), "agree"))
+		if (streq(jstr(c, "status"), "unverifiable"))
+			words_add(&unv, "%s (%s%s%s)", key, jstr(c, "at"),
+				  jstr(c, "reason") ? ": " : "",
+				  jstr(c, "reason") ? jstr(c, "reason") : "");
+		else if (!streq(jstr(c, "status"), "agree"))
 			words_add(&bad, "%s: declared %s, ran at %s (%s)", key,
 				  hjson(a, kva_json_get(c, "reported")),
 				  hjson(a, kva_json_get(c, "derived")), jstr(c, "at"));
@@ -2130,6 +2225,15 @@ static void r_baseline_invariant(kva_audit *a)
 		conclude(a, f, KVA_SEV_FAIL, "violated", "remeasure", "the baseline "
 			 "did not run at its intended invariant, so every delta gated "
 			 "on it is skewed: %s", words_done(a, &bad));
+	} else if (unv.n) {
+		/* a declared key the raw rows cannot confirm: still a FAIL (it
+		 * may be the handicap), short of evidence rather than shown */
+		size_t nu = unv.n;
+
+		conclude(a, f, KVA_SEV_FAIL, nu < n ? "partial" : "evidence_absent",
+			 "remeasure", "%zu of %zu declared key%s of the baseline could "
+			 "not be confirmed from its raw server_info: %s", nu, n,
+			 n == 1 ? "" : "s", words_done(a, &unv));
 	} else if (!n) {
 		conclude(a, f, KVA_SEV_FLAG, "evidence_absent", "flag", "no intended "
 			 "invariant is declared for leg %s (a claim with server_info "
@@ -2140,6 +2244,7 @@ static void r_baseline_invariant(kva_audit *a)
 			 "declared invariant (%zu key%s)", n, n == 1 ? "" : "s");
 	}
 	kva_buf_free(&bad.b);
+	kva_buf_free(&unv.b);
 }
 
 static void r_baseline_spread(kva_audit *a)
@@ -2326,7 +2431,9 @@ static void r_harness(kva_audit *a, const char *id, harness_check check,
 		conclude(a, f, KVA_SEV_FAIL, "violated", fail_action(a), "%s",
 			 words_done(a, &bad));
 	else if (gaps)
-		conclude(a, f, absent_sev, "evidence_absent", absent_sev == KVA_SEV_FAIL ?
+		/* some records carry it: partial; none: absent */
+		conclude(a, f, absent_sev, gaps < a->n[R_HARNESS] ? "partial" :
+			 "evidence_absent", absent_sev == KVA_SEV_FAIL ?
 			 fail_action(a) : "flag", "%zu harness record%s no %s", gaps,
 			 gaps == 1 ? " has" : "s have", lacks);
 	else
@@ -2541,8 +2648,8 @@ static void finding_json(kva_audit *a, kva_audit_finding *f)
 static void put_ok(kva_buf *b, const char *k, const kva_audit_finding *f)
 {
 	kva_buf_printf(b, ",\"%s\":%s", k, !f ? "null" :
-		       f->severity != KVA_SEV_FAIL && strcmp(f->status, "evidence_absent") ?
-		       "true" : "false");
+		       f->severity != KVA_SEV_FAIL && strcmp(f->status, "evidence_absent") &&
+		       strcmp(f->status, "partial") ? "true" : "false");
 }
 
 static void put_pair(kva_buf *b, const char *k, const arec *ref, const arec *cand,
@@ -2570,16 +2677,18 @@ static void verdict_json(kva_audit *a)
 	put_kstr(b, "metric", r->metric);
 	put_kstr(b, "verdict", kva_sev_names[r->verdict]);
 	put_kstr(b, "action", r->action);
-	for (int pass = 0; pass < 3; pass++) {
-		kva_buf_puts(b, pass == 0 ? ",\"reasons\":[" : pass == 1 ?
-			     ",\"rules_fired\":[" : ",\"evidence_absent\":[");
+	for (int pass = 0; pass < 4; pass++) {
+		static const char *const lists[] = { "reasons", "rules_fired",
+			"evidence_absent", "partial" };
+
+		kva_buf_printf(b, ",\"%s\":[", lists[pass]);
 		first = 1;
 		for (size_t i = 0; i < r->nfindings; i++) {
 			const kva_audit_finding *f = &r->findings[i];
 			const char *s;
 
 			if (f->severity == KVA_SEV_PASS ||
-			    (pass == 2 && strcmp(f->status, "evidence_absent")))
+			    (pass >= 2 && strcmp(f->status, lists[pass])))
 				continue;
 			if (!first)
 				kva_buf_putc(b, ',');
@@ -2721,8 +2830,10 @@ static void verdict_text(kva_audit *a)
 		const kva_audit_finding *f = &r->findings[i];
 
 		kva_buf_printf(t, "  %-4s %s: %s%s%s\n", strcmp(f->status, "n/a") ?
-			       kva_sev_names[f->severity] : "n/a", f->rule, f->message, strcmp(f->status, "evidence_absent") ?
-			       "" : " [evidence absent]", f->severity ?
+			       kva_sev_names[f->severity] : "n/a", f->rule, f->message,
+			       !strcmp(f->status, "evidence_absent") ? " [evidence absent]" :
+			       !strcmp(f->status, "partial") ? " [evidence partial]" : "",
+			       f->severity ?
 			       fmt(a, " -> %s", f->action) : "");
 		if (f->severity == KVA_SEV_PASS)
 			continue;

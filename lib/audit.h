@@ -55,7 +55,7 @@ void kva_audit_opts_default(kva_audit_opts *o);
 typedef struct kva_audit_finding {
 	const char *rule;      /* stable id, e.g. "same-conditions" */
 	int severity;          /* KVA_SEV_* */
-	const char *status;    /* holds | violated | evidence_absent | n/a */
+	const char *status;    /* holds | violated | evidence_absent | partial | n/a */
 	const char *action;    /* pass | eject | remeasure | flag | ... */
 	char *threshold;       /* the threshold applied, for people */
 	char *message;         /* what was found, for people */
