@@ -78,6 +78,7 @@ struct kva_audit {
 	int declared;                   /* levers come from lever records */
 	int real_delta_holds;
 	int higher;                     /* the metric's direction */
+	kva_buf ledger_text;            /* the ledger for people (--ledger) */
 };
 
 static void *xrealloc(void *p, size_t n, size_t size)
@@ -585,6 +586,8 @@ void kva_audit_free(kva_audit *a)
 	free(a->res.findings);
 	kva_buf_free(&a->res.json);
 	kva_buf_free(&a->res.text);
+	kva_buf_free(&a->res.ledger);
+	kva_buf_free(&a->ledger_text);
 	free(a->texts);
 	free(a->strs);
 	free(a->refused_at);
@@ -2842,6 +2845,241 @@ static void verdict_text(kva_audit *a)
 	}
 }
 
+/* ---- the ledger (--ledger) -------------------------------------------------------- */
+
+/* The raw rows a ledger entry cites: a JSON array being built. */
+typedef struct rows {
+	kva_buf b;
+	size_t n;
+} rows;
+
+static void rows_add(rows *r, const char *at)
+{
+	if (!at)
+		return;
+	kva_buf_puts(&r->b, r->n++ ? "," : "");
+	kva_buf_jstr(&r->b, at, strlen(at));
+}
+
+/* Every rep of leg l, where it was read. */
+static void rows_reps(rows *r, const arec *l)
+{
+	const kva_jval *reps = l ? kva_json_get(l->v, "reps") : NULL;
+
+	for (const kva_jval *el = reps ? reps->child : NULL; el; el = el->next)
+		rows_add(r, jstr(el, "at"));
+}
+
+/*
+ * One ledger record: the claim (what, of which kind, where read), the
+ * finding that judged it (rule, or NULL: nothing did, and the claim's
+ * evidence is absent), its status, and the raw rows behind it.  status
+ * NULL takes the finding's.  rw is emptied.
+ */
+static void ledger_put(kva_audit *a, const char *kind, const char *claim,
+		       const char *at, const char *source, const char *leg,
+		       const char *rule, const char *status, rows *rw)
+{
+	const kva_audit_finding *f = rule ? finding_of(a, rule) : NULL;
+	kva_buf *b = &a->res.ledger, *t = &a->ledger_text;
+	int win = !strcmp(kind, "delta") || !strcmp(kind, "headline");
+	words blk = { { 0 }, 0, ", " };
+	kva_buf bj = { 0 };
+	size_t nb;
+
+	if (!f)
+		rule = NULL;
+	if (!status)
+		status = f ? f->status : "evidence_absent";
+	/* a win stands only if no gate ejects the change, and a kernel
+	 * headline only on a real delta */
+	for (size_t i = 0; win && f && i < a->res.nfindings; i++) {
+		const kva_audit_finding *g = &a->res.findings[i];
+
+		if (g == f || !(g->severity == KVA_SEV_FAIL ||
+				(!strcmp(kind, "headline") && !strcmp(g->rule, "real-delta") &&
+				 strcmp(g->status, "holds"))))
+			continue;
+		words_add(&blk, "%s", g->rule);
+		kva_buf_puts(&bj, bj.len ? "," : "");
+		kva_buf_jstr(&bj, g->rule, strlen(g->rule));
+	}
+	kva_buf_puts(b, "{\"type\":\"ledger\"");
+	put_kstr(b, "kind", kind);
+	put_kstr(b, "claim", claim);
+	put_kstr(b, "claim_at", at);
+	if (source)
+		put_kstr(b, "source", source);
+	put_kstr(b, "leg", leg);
+	put_kstr(b, "finding", rule);
+	put_kstr(b, "severity", f ? kva_sev_names[f->severity] : NULL);
+	put_kstr(b, "status", status);
+	kva_buf_puts(b, ",\"rows\":[");
+	kva_buf_put(b, rw->b.p ? rw->b.p : "", rw->b.len);
+	kva_buf_puts(b, "]");
+	if (win) {
+		kva_buf_puts(b, ",\"blocked_by\":[");
+		kva_buf_put(b, bj.p ? bj.p : "", bj.len);
+		kva_buf_puts(b, "]");
+	}
+	nb = blk.n;
+	kva_buf_printf(b, ",\"discharged\":%s}\n", streq(status, "holds") &&
+		       !nb ? "true" : "false");
+	a->res.nledger++;
+	kva_buf_printf(t, "    %-15s %-17s %s  (%s%s%s)%s%s\n", status, rule ? rule : "-",
+		       claim, at ? at : "-", source ? ", " : "", source ? source : "",
+		       nb ? "; blocked by " : "", words_done(a, &blk));
+	kva_buf_free(&blk.b);
+	kva_buf_free(&bj);
+	kva_buf_printf(t, "        rows: ");
+	if (rw->n) {
+		kva_arena ar = { 0 };
+		kva_buf arr = { 0 };
+		const kva_jval *v;
+		int first = 1;
+
+		kva_buf_putc(&arr, '[');
+		kva_buf_put(&arr, rw->b.p, rw->b.len);
+		kva_buf_putc(&arr, ']');
+		v = kva_json_parse(&ar, arr.p, arr.len, NULL);
+		/* consecutive lines of one file as FILE:FIRST-LAST */
+		for (const kva_jval *el = v ? v->child : NULL; el; first = 0) {
+			const char *c = strrchr(el->s, ':');
+			size_t fl = c ? (size_t)(c - el->s) : el->slen;
+			long l0 = c ? strtol(c + 1, NULL, 10) : 0, l1 = l0;
+			const kva_jval *nx = el->next;
+
+			while (c && nx) {
+				const char *c2 = strrchr(nx->s, ':');
+
+				if (!c2 || (size_t)(c2 - nx->s) != fl ||
+				    memcmp(nx->s, el->s, fl) || strtol(c2 + 1, NULL, 10) != l1 + 1)
+					break;
+				l1++;
+				nx = nx->next;
+			}
+			kva_buf_printf(t, "%s%s", first ? "" : ", ", el->s);
+			if (l1 > l0)
+				kva_buf_printf(t, "-%ld", l1);
+			el = nx;
+		}
+		kva_arena_free(&ar);
+		kva_buf_free(&arr);
+	} else {
+		kva_buf_puts(t, "none");
+	}
+	kva_buf_putc(t, '\n');
+	kva_buf_free(&rw->b);
+	memset(rw, 0, sizeof *rw);
+}
+
+/* Whether claim_check c checks a member of claim record cl. */
+static int check_of_claim(const kva_jval *c, const kva_jval *cl)
+{
+	const char *stat = jstr(c, "stat");
+
+	if (!streq(jstr(c, "leg"), jstr(cl, "leg")) || !stat)
+		return 0;
+	if (!strcmp(stat, "config"))
+		return kva_json_get(cl, "server_info") || kva_json_get(cl, "config");
+	return kva_json_get(cl, stat) != NULL;
+}
+
+/*
+ * The ledger: every claim the audit was given, bound to the finding that
+ * judged it.  A claim record's claim that its leg beats its reference
+ * (it names a ref, or an e2e, serving or kernel headline) is judged by
+ * real-delta on both legs' reps; a kernel headline by lever-class on the
+ * levers; an isolated speedup by isolated-vs-e2e on the harness records;
+ * each reported number (claim_check) by reported-vs-raw, or in the
+ * baseline scope a configuration of the baseline leg by
+ * baseline-invariant, on the rows it was re-derived from.  A claim of a
+ * leg the audit did not audit, or in a scope without its rule, has no
+ * finding: its evidence is absent.  A claim record that none of this
+ * covers is a row of its own, never dropped.
+ */
+static void build_ledger(kva_audit *a)
+{
+	int timed2 = a->o.scope == KVA_SCOPE_PATCH || a->o.scope == KVA_SCOPE_BUNDLE;
+	rows rw = { { 0 }, 0 };
+
+	for (size_t i = 0; i < a->n[R_CLAIM]; i++) {
+		const arec *r = &a->r[R_CLAIM][i];
+		const char *leg = jstr(r->v, "leg"), *ref = jstr(r->v, "ref");
+		const char *hl = jstr(r->v, "headline"), *src = src_of(r);
+		int audited = timed2 && a->cmp && streq(leg, a->cand_name) &&
+			      (!ref || streq(ref, a->ref_name));
+		int any = 0;
+
+		if (ref || streq(hl, "kernel") || streq(hl, "e2e") || streq(hl, "serving")) {
+			if (audited) {
+				rows_reps(&rw, a->cand);
+				rows_reps(&rw, a->ref);
+			}
+			ledger_put(a, "delta", fmt(a, "%s beats %s%s%s%s", leg ? leg : "(no leg)",
+						   ref ? ref : "its reference", hl ? " (headline " : "",
+						   hl ? hl : "", hl ? ")" : ""), r->at, src, leg,
+				   audited ? "real-delta" : NULL, NULL, &rw);
+			any = 1;
+		}
+		if (streq(hl, "kernel")) {
+			for (size_t k = 0; audited && k < a->nlev; k++) {
+				if (a->lev[k].rec) {
+					rows_add(&rw, a->lev[k].rec->at);
+				} else {
+					rows_add(&rw, leg_cfg_at(a->ref));
+					rows_add(&rw, leg_cfg_at(a->cand));
+					break;
+				}
+			}
+			ledger_put(a, "headline", fmt(a, "the win of %s is a kernel win",
+						      leg ? leg : "(no leg)"), r->at, src, leg,
+				   audited ? "lever-class" : NULL, NULL, &rw);
+			any = 1;
+		}
+		if (kva_json_get(r->v, "isolated_speedup")) {
+			int judged = timed2 && r == a->isolated_rec;
+
+			for (size_t k = 0; judged && k < a->n[R_HARNESS]; k++)
+				rows_add(&rw, a->r[R_HARNESS][k].at);
+			ledger_put(a, "isolated", fmt(a, "%s is %sx faster isolated",
+						      leg ? leg : "(no leg)",
+						      hjson(a, kva_json_get(r->v, "isolated_speedup"))),
+				   r->at, src, leg, judged ? "isolated-vs-e2e" : NULL, NULL, &rw);
+			any = 1;
+		}
+		for (size_t k = 0; !any && k < a->n[R_CHECK]; k++)
+			any = check_of_claim(a->r[R_CHECK][k].v, r->v);
+		if (!any)
+			ledger_put(a, "claim", fmt(a, "the claim of %s", leg ? leg : "(no leg)"),
+				   r->at, src, leg, NULL, NULL, &rw);
+	}
+	for (size_t i = 0; i < a->n[R_CHECK]; i++) {
+		const arec *r = &a->r[R_CHECK][i];
+		const char *leg = jstr(r->v, "leg"), *stat = jstr(r->v, "stat");
+		const char *key = jstr(r->v, "key"), *st = jstr(r->v, "status");
+		const char *rule = a->o.scope == KVA_SCOPE_BASELINE && streq(stat, "config") &&
+				   streq(leg, a->ref_name) ? "baseline-invariant" :
+				   a->o.scope <= KVA_SCOPE_BASELINE ? "reported-vs-raw" : NULL;
+		const arec *l = find(a, R_LEG, "leg", leg);
+
+		if (rule && !streq(st, "unverifiable")) {
+			if (streq(stat, "config")) {
+				rows_add(&rw, leg_cfg_at(l));
+			} else {
+				rows_reps(&rw, l);
+				if (jstr(r->v, "ref"))
+					rows_reps(&rw, find(a, R_LEG, "leg", jstr(r->v, "ref")));
+			}
+		}
+		ledger_put(a, "reported", fmt(a, "%s %s%s%s = %s", leg, stat, key ? " " : "",
+					      key ? key : "", hjson(a, kva_json_get(r->v, "reported"))),
+			   jstr(r->v, "at"), NULL, leg, rule, !rule ? NULL :
+			   streq(st, "agree") ? "holds" : streq(st, "mismatch") ? "violated" :
+			   "evidence_absent", &rw);
+	}
+}
+
 static void finish(kva_audit *a)
 {
 	kva_audit_result *r = &a->res;
@@ -2886,6 +3124,14 @@ static void finish(kva_audit *a)
 		finding_json(a, &r->findings[i]);
 	verdict_json(a);
 	verdict_text(a);
+	if (a->o.ledger) {
+		build_ledger(a);
+		kva_buf_printf(&r->text, "  ledger: %zu claim%s (status, finding, "
+			       "claim, where it was read; the raw rows behind it)\n",
+			       r->nledger, r->nledger == 1 ? "" : "s");
+		kva_buf_put(&r->text, a->ledger_text.p ? a->ledger_text.p : "",
+			    a->ledger_text.len);
+	}
 }
 
 /* See audit.h. */

@@ -491,6 +491,68 @@ aa_legs() {
 	run -3 audit-verdict --scope profile --fragment-pct 2 "$A/profile-fragmented/evidence.jsonl"
 }
 
+# ---- the ledger --------------------------------------------------------------------------
+
+@test "--ledger binds every claim to the finding that judged it and the raw rows behind it, FILE:LINE" {
+	local c=fixtures/audit/clean-win
+	run_case "$(key clean-win)" --ledger
+	assert_equal "$st" 0
+	# between the findings and the verdict, one record per claim
+	run -0 jq -r -s 'map(.type) | unique | join(" ")' "$T/av.jsonl"
+	assert_output "finding ledger verdict"
+	jq -e -s '.[-1].type == "verdict" and (map(select(.type == "ledger")) | length) == 6' "$T/av.jsonl"
+	# the win: real-delta on every rep of both legs
+	jq -e -s --arg rd "$T/rd.jsonl" --arg c "$c" 'map(select(.type == "ledger" and .kind == "delta")) | .[0]
+	  | .claim == "cand beats ref (headline kernel)" and .claim_at == "\($rd):1"
+	  and .source == "integrate_result.json:3" and .finding == "real-delta" and .status == "holds"
+	  and .rows == ([range(1; 6) | "\($c)/cand/bench_runs.jsonl:\(.)"] + [range(1; 6) | "\($c)/ref/bench_runs.jsonl:\(.)"])
+	  and .blocked_by == [] and .discharged == true' "$T/av.jsonl"
+	# a reported configuration: its claim line and the rep the configuration was read at
+	jq -e -s --arg c "$c" 'map(select(.type == "ledger" and .claim == "ref config server_info.mem_fraction_static = 0.85")) | .[0]
+	  | .kind == "reported" and .claim_at == "\($c)/claims.jsonl:2" and .finding == "reported-vs-raw"
+	  and .status == "holds" and .rows == ["\($c)/ref/bench_runs.jsonl:1"] and .discharged == true' "$T/av.jsonl"
+	# the kernel headline: lever-class, on the lever record that cites the hunk
+	jq -e -s --arg c "$c" 'map(select(.type == "ledger" and .kind == "headline")) | .[0]
+	  | .finding == "lever-class" and .rows == ["\($c)/evidence.jsonl:1"] and .discharged == true' "$T/av.jsonl"
+	# without --ledger there is none
+	run_case "$(key clean-win)"
+	jq -e -s 'map(select(.type == "ledger")) == []' "$T/av.jsonl"
+}
+
+@test "--ledger: a misreport is not discharged, and a win blocked by a FAIL gate is not either" {
+	local c=fixtures/audit/handicapped-baseline
+	run_case "$(key handicapped-baseline)" --ledger
+	assert_equal "$st" 1
+	jq -e -s --arg c "$c" '
+	  (map(select(.type == "ledger" and .claim == "base config server_info.mem_fraction_static = 0.85")) | .[0]
+	    | .status == "violated" and .claim_at == "\($c)/claims.jsonl:2"
+	    and .rows == ["\($c)/validation/base/bench_runs.jsonl:1"] and .discharged == false)
+	  and (map(select(.type == "ledger" and .kind == "delta")) | .[0]
+	    | .status == "holds" and .blocked_by == ["same-conditions"] and .discharged == false)' "$T/av.jsonl"
+}
+
+@test "--ledger: a claim no finding judged is a row of its own, evidence absent, never dropped" {
+	run_case "$(key config-sweep)" --cand mf090 --ledger
+	# the claim is about mf095; mf090 was audited
+	jq -e -s 'map(select(.type == "ledger" and .kind == "delta")) | .[0]
+	  | .claim == "mf095 beats baseline (headline serving)" and .finding == null
+	  and .status == "evidence_absent" and .rows == [] and .discharged == false' "$T/av.jsonl"
+	# a claim with nothing the audit judges, in a scope with no rule for it
+	run -0 audit-verdict --scope harness --ledger "$A/harness-clean/evidence.jsonl" - <<< '{"type":"claim","leg":"cand","lever":"x","source":"s.json:1"}'
+	echo "$output" | jq -e -s 'map(select(.type == "ledger")) == [{"type": "ledger", "kind": "claim",
+	  "claim": "the claim of cand", "claim_at": "<stdin>:1", "source": "s.json:1", "leg": "cand",
+	  "finding": null, "severity": null, "status": "evidence_absent", "rows": [], "discharged": false}]'
+}
+
+@test "--ledger --format text: a ledger table, rows of one file as ranges" {
+	run_case "$(key clean-win)"
+	run -0 audit-verdict --ledger --format text "$T/rd.jsonl" "$A/clean-win/evidence.jsonl"
+	assert_line "  ledger: 6 claims (status, finding, claim, where it was read; the raw rows behind it)"
+	assert_line "    holds           real-delta        cand beats ref (headline kernel)  ($T/rd.jsonl:1, integrate_result.json:3)"
+	assert_line "        rows: fixtures/audit/clean-win/cand/bench_runs.jsonl:1-5, fixtures/audit/clean-win/ref/bench_runs.jsonl:1-5"
+	assert_line "    holds           reported-vs-raw   ref config server_info.tp_size = 1  (fixtures/audit/clean-win/claims.jsonl:2)"
+}
+
 # ---- input --------------------------------------------------------------------------
 
 @test "records of other types pass through unchanged and in order, before the findings" {
