@@ -7,7 +7,9 @@
  * Semantics (SPEC section 10): objective gates FAIL, interpretive rules can
  * only lower a verdict, FAIL wins over FLAG over PASS, and evidence that is
  * absent is never a PASS: a rule that cannot see what it needs says
- * "evidence_absent" and FLAGs or FAILs.
+ * "evidence_absent" and FLAGs or FAILs, and one that sees some of it but
+ * less than it needs (too few reps, a probe on too few prompts, a claim
+ * only partly re-derived) says "partial" and FLAGs or FAILs the same way.
  */
 #include <math.h>
 #include <stdarg.h>
@@ -76,6 +78,7 @@ struct kva_audit {
 	int declared;                   /* levers come from lever records */
 	int real_delta_holds;
 	int higher;                     /* the metric's direction */
+	kva_buf ledger_text;            /* the ledger for people (--ledger) */
 };
 
 static void *xrealloc(void *p, size_t n, size_t size)
@@ -583,6 +586,8 @@ void kva_audit_free(kva_audit *a)
 	free(a->res.findings);
 	kva_buf_free(&a->res.json);
 	kva_buf_free(&a->res.text);
+	kva_buf_free(&a->res.ledger);
+	kva_buf_free(&a->ledger_text);
 	free(a->texts);
 	free(a->strs);
 	free(a->refused_at);
@@ -1277,10 +1282,11 @@ static void r_evidence_complete(kva_audit *a)
 			first = where;
 	}
 	if (bad) {
-		conclude(a, f, KVA_SEV_FAIL, "evidence_absent", fail_action(a),
-			 "%zu input record%s refused (the first at %s): a verdict "
-			 "would rest on partial evidence", bad, bad == 1 ? " was" : "s were",
-			 first);
+		/* some records were kept: the evidence is there, but short */
+		conclude(a, f, KVA_SEV_FAIL, total > a->n[R_ERROR] ? "partial" :
+			 "evidence_absent", fail_action(a), "%zu input record%s "
+			 "refused (the first at %s): a verdict would rest on partial "
+			 "evidence", bad, bad == 1 ? " was" : "s were", first);
 		return;
 	}
 	for (int t = 0; t < R_NTYPES; t++)
@@ -1569,7 +1575,7 @@ static void r_real_delta(kva_audit *a)
 			       (uint64_t)jnum(a->cmp->v, "n_ref"));
 	if (ok_ci && !(minp < a->o.alpha)) {
 		ev_num(f, "smallest possible p for these reps", minp, a->cmp->at, NULL);
-		conclude(a, f, KVA_SEV_FLAG, "evidence_absent", "remeasure", "the delta "
+		conclude(a, f, KVA_SEV_FLAG, "partial", "remeasure", "the delta "
 			 "%s looks real but cannot be significant with %.0f and %.0f "
 			 "reps: the smallest possible p is %s, not below alpha %g",
 			 hpct(a, d), jnum(a->cmp->v, "n"), jnum(a->cmp->v, "n_ref"),
@@ -1588,13 +1594,13 @@ static void r_real_delta(kva_audit *a)
 		if (need)
 			ev_num(f, "reps per leg for 80% power", (double)need, NULL, NULL);
 		if (need)
-			conclude(a, f, KVA_SEV_FLAG, "evidence_absent", "remeasure", "the "
+			conclude(a, f, KVA_SEV_FLAG, "partial", "remeasure", "the "
 				 "delta %s clears the floor %g%% but its 95%% CI [%s, %s] does "
 				 "not: about %llu reps per leg give 80%% power at the observed "
 				 "pooled rep stdev %.3g%%", hpct(a, d), fl, hpct(a, lo), hpct(a, hi),
 				 (unsigned long long)need, sd);
 		else
-			conclude(a, f, KVA_SEV_FLAG, "evidence_absent", "remeasure", "the "
+			conclude(a, f, KVA_SEV_FLAG, "partial", "remeasure", "the "
 				 "delta %s clears the floor %g%% but its 95%% CI [%s, %s] does "
 				 "not, and the spread is unknown", hpct(a, d), fl, hpct(a, lo),
 				 hpct(a, hi));
@@ -1642,7 +1648,9 @@ static void r_min_reps(kva_audit *a)
 				  n[1], n[0], hnum(a, minp), a->o.alpha);
 	}
 	if (why.n) {
-		conclude(a, f, KVA_SEV_FLAG, "violated", "remeasure", "%s",
+		/* every leg has reps, fewer than the rule needs: short, not
+		 * a fault of the change */
+		conclude(a, f, KVA_SEV_FLAG, "partial", "remeasure", "%s",
 			 words_done(a, &why));
 		return;
 	}
@@ -1721,6 +1729,8 @@ static void r_engagement(kva_audit *a)
 	size_t recs = 0;
 	int all_visible = a->nlev > 0;
 	double best = 0;
+	words vis = { { 0 }, 0, ", " }, hid = { { 0 }, 0, ", " };
+	words other = { { 0 }, 0, ", " };
 
 	threshold(a, f, "the candidate path ran in the candidate leg: an engagement "
 		  "count > 0, or only configuration levers that the live server "
@@ -1753,8 +1763,20 @@ static void r_engagement(kva_audit *a)
 			 "safe while doing nothing", a->cand_name);
 		return;
 	}
-	for (size_t i = 0; i < a->nlev; i++)
+	for (size_t i = 0; i < a->nlev; i++) {
 		all_visible &= a->lev[i].visible;
+		words_add(a->lev[i].visible ? &vis : &hid, "%s", a->lev[i].name);
+	}
+	for (size_t i = 0; i < a->n[R_ENGAGE]; i++) {
+		const arec *r = &a->r[R_ENGAGE][i];
+		double c = jnum(r->v, "count");
+
+		if (streq(jstr(r->v, "leg"), a->cand_name) || !(c > 0))
+			continue;
+		ev_num(f, fmt(a, "engagement count in leg %s (not the candidate)",
+			      jstr(r->v, "leg")), c, r->at, src_of(r));
+		words_add(&other, "%s", jstr(r->v, "leg"));
+	}
 	if (all_visible) {
 		const kva_jval *d = kva_json_get(a->cmp->v, "config_diff");
 
@@ -1764,21 +1786,46 @@ static void r_engagement(kva_audit *a)
 		conclude(a, f, KVA_SEV_PASS, "holds", "pass", "configuration lever%s "
 			 "that the live server of leg %s reports in its server_info",
 			 a->nlev == 1 ? "" : "s", a->cand_name);
-		return;
+	} else if (vis.n || other.n) {
+		/* something shows engagement, short of the candidate's change */
+		words why = { { 0 }, 0, NULL };
+		size_t nv = vis.n, no = other.n, nh = hid.n;
+
+		if (nv)
+			words_add(&why, "its server reports lever%s %s", nv == 1 ? "" : "s",
+				  words_done(a, &vis));
+		if (no)
+			words_add(&why, "the path ran in leg%s %s, not in %s", no == 1 ?
+				  "" : "s", words_done(a, &other), a->cand_name);
+		words_add(&why, "no engagement record shows %s ran", nh ? fmt(a,
+			  "lever%s %s", nh == 1 ? "" : "s", words_done(a, &hid)) :
+			  "the candidate's change");
+		conclude(a, f, KVA_SEV_FAIL, "partial", "eject", "engagement of leg "
+			 "%s is shown only in part: %s", a->cand_name, words_done(a, &why));
+	} else {
+		conclude(a, f, KVA_SEV_FAIL, "evidence_absent", "eject", "no engagement "
+			 "evidence for leg %s: a change that is not a configuration key "
+			 "the server reports must show it ran (an engagement record)",
+			 a->cand_name);
 	}
-	conclude(a, f, KVA_SEV_FAIL, "evidence_absent", "eject", "no engagement "
-		 "evidence for leg %s: a change that is not a configuration key "
-		 "the server reports must show it ran (an engagement record)",
-		 a->cand_name);
+	kva_buf_free(&vis.b);
+	kva_buf_free(&hid.b);
+	kva_buf_free(&other.b);
 }
 
-/* The correctness class of one parity record, worst first. */
-enum { C_NONCOHERENT, C_ACC_FAIL, C_DIVERGES, C_ACC_PASS, C_BYTE_PASS, C_NONE };
+/* The correctness class of one parity record, worst first.  The two
+ * short classes are partial evidence: a probe of the divergence on too
+ * few prompts (FAIL: the divergence stays unjudged), and every output
+ * byte-exact but too few of them (FLAG: nothing diverged, too little was
+ * compared). */
+enum { C_NONCOHERENT, C_ACC_FAIL, C_DIVERGES, C_PROBE_SHORT, C_PARITY_SHORT,
+       C_ACC_PASS, C_BYTE_PASS, C_NONE };
 static const char *const corr_names[] = { "unverifiable_noncoherent_reference",
-	"accuracy_gate_fail", "diverges_needs_accuracy_probe", "accuracy_gate_pass",
+	"accuracy_gate_fail", "diverges_needs_accuracy_probe",
+	"accuracy_probe_short", "byte_parity_short", "accuracy_gate_pass",
 	"byte_parity_pass", "evidence_absent" };
 
-/* An accuracy probe needs at least this many coherent prompts. */
+/* Byte parity and an accuracy probe need at least this many prompts. */
 #define MIN_PROBE_PROMPTS 10
 
 static void r_correctness(kva_audit *a)
@@ -1789,7 +1836,7 @@ static void r_correctness(kva_audit *a)
 
 	threshold(a, f, base ? "the reference's decoded outputs are coherent" :
 		  "a coherent reference, and the candidate byte-exact to it or, "
-		  "where it diverges, within the accuracy probe's max_drop on at "
+		  "where it diverges, within the accuracy probe's max_drop, on at "
 		  "least %d prompts", MIN_PROBE_PROMPTS);
 	for (size_t i = 0; i < a->n[R_PARITY]; i++) {
 		const arec *r = &a->r[R_PARITY][i];
@@ -1807,10 +1854,29 @@ static void r_correctness(kva_audit *a)
 			m = fmt(a, "the reference's own decode is not coherent (%.0f/%.0f "
 				"byte-exact): byte parity cannot tell a benign tie-break "
 				"from a regression", be, tot);
-		} else if (base || be == tot) {
+		} else if (base) {
 			c = C_BYTE_PASS;
-			m = base ? "the reference's decode is coherent" :
-			    fmt(a, "%.0f/%.0f outputs byte-exact", be, tot);
+			m = "the reference's decode is coherent";
+		} else if (be == tot && tot < MIN_PROBE_PROMPTS) {
+			c = C_PARITY_SHORT;
+			m = fmt(a, "%.0f/%.0f outputs byte-exact, but parity on fewer "
+				"than %d prompts does not certify correctness", be,
+				tot, MIN_PROBE_PROMPTS);
+		} else if (be == tot) {
+			c = C_BYTE_PASS;
+			m = fmt(a, "%.0f/%.0f outputs byte-exact", be, tot);
+		} else if (acc && jnum(acc, "n") > 0 &&
+			   jnum(acc, "n") < MIN_PROBE_PROMPTS) {
+			double drop = jnum(acc, "ref") - jnum(acc, "cand");
+
+			ev_num(f, "accuracy probe prompts", jnum(acc, "n"), r->at, src_of(r));
+			ev_num(f, "accuracy drop", drop, r->at, src_of(r));
+			c = C_PROBE_SHORT;
+			m = fmt(a, "%.0f/%.0f byte-exact; the accuracy probe (drop %g, "
+				"max_drop %g) ran on %.0f prompt%s, fewer than %d: the "
+				"divergence is judged on too little", be, tot, drop,
+				jnum(acc, "max_drop"), jnum(acc, "n"),
+				jnum(acc, "n") == 1 ? "" : "s", MIN_PROBE_PROMPTS);
 		} else if (acc && !(jnum(acc, "n") < MIN_PROBE_PROMPTS)) {
 			double drop = jnum(acc, "ref") - jnum(acc, "cand");
 			double max = jnum(acc, "max_drop");
@@ -1850,6 +1916,10 @@ static void r_correctness(kva_audit *a)
 	}
 	if (worst <= C_DIVERGES)
 		conclude(a, f, KVA_SEV_FAIL, "violated", fail_action(a), "%s", worst_msg);
+	else if (worst == C_PROBE_SHORT)
+		conclude(a, f, KVA_SEV_FAIL, "partial", fail_action(a), "%s", worst_msg);
+	else if (worst == C_PARITY_SHORT)
+		conclude(a, f, KVA_SEV_FLAG, "partial", "remeasure", "%s", worst_msg);
 	else
 		conclude(a, f, KVA_SEV_PASS, "holds", "pass", "%s", worst_msg);
 }
@@ -1868,7 +1938,8 @@ static void r_reported_vs_raw(kva_audit *a)
 {
 	kva_audit_finding *f = new_finding(a, "reported-vs-raw");
 	words bad = { { 0 }, 0, NULL }, unrep = { { 0 }, 0, ", " };
-	size_t nbad = 0;
+	words unv = { { 0 }, 0, NULL };
+	size_t nbad = 0, nunv = 0;
 
 	threshold(a, f, "every reported number agrees with the number re-derived "
 		  "from the raw rows (claim_check status agree)");
@@ -1885,6 +1956,14 @@ static void r_reported_vs_raw(kva_audit *a)
 			continue;
 		ev_json(f, fmt(a, "raw %s", what), kva_json_get(c, "derived"),
 			check_raw_at(a, c), NULL);
+		if (streq(st, "unverifiable")) {
+			/* not a disagreement: the raw rows cannot say */
+			if (nunv++ < 4)
+				words_add(&unv, "%s (%s%s%s)", what, jstr(c, "at"),
+					  jstr(c, "reason") ? ", " : "",
+					  jstr(c, "reason") ? jstr(c, "reason") : "");
+			continue;
+		}
 		if (nbad++ < 4)
 			words_add(&bad, "%s: reported %s, raw %s (%s%s%s)", what,
 				  hjson(a, kva_json_get(c, "reported")),
@@ -1901,13 +1980,24 @@ static void r_reported_vs_raw(kva_audit *a)
 			words_add(&unrep, "%s", el->s);
 		}
 	}
+	if (nunv > 4)
+		words_add(&unv, "and %zu more", nunv - 4);
 	if (nbad) {
 		if (nbad > 4)
 			words_add(&bad, "and %zu more", nbad - 4);
 		conclude(a, f, KVA_SEV_FLAG, "violated", "flag", "%zu reported "
 			 "number%s disagree%s with the raw rows (the raw is what "
-			 "counts): %s", nbad, nbad == 1 ? "" : "s", nbad == 1 ? "s" : "",
-			 words_done(a, &bad));
+			 "counts): %s%s", nbad, nbad == 1 ? "" : "s", nbad == 1 ? "s" : "",
+			 words_done(a, &bad), nunv ? fmt(a, "; %zu more could not be "
+			 "re-derived", nunv) : "");
+	} else if (nunv) {
+		/* some re-derived and agreeing: partial; none: absent */
+		size_t nagree = a->n[R_CHECK] - nunv;
+
+		conclude(a, f, KVA_SEV_FLAG, nagree ? "partial" : "evidence_absent",
+			 "flag", "%zu of %zu reported numbers could not be re-derived "
+			 "from the raw rows%s: %s", nunv, a->n[R_CHECK], nagree ?
+			 fmt(a, " (%zu agree)", nagree) : "", words_done(a, &unv));
 	} else if (a->n[R_CHECK] || unrep.n) {
 		int left = unrep.n > 0;
 
@@ -1921,6 +2011,7 @@ static void r_reported_vs_raw(kva_audit *a)
 	}
 	kva_buf_free(&unrep.b);
 	kva_buf_free(&bad.b);
+	kva_buf_free(&unv.b);
 }
 
 static void r_headline_latency(kva_audit *a)
@@ -2018,8 +2109,11 @@ static void r_lever_class(kva_audit *a)
 			 "record and no configuration difference: the change cannot be "
 			 "classified (cite it with a lever record)");
 	} else if (ind.n) {
-		conclude(a, f, KVA_SEV_FAIL, "evidence_absent", "eject", "indeterminate "
-			 "class: %s", words_done(a, &ind));
+		/* some levers classified, some not: the evidence is partial */
+		const char *st = ind.n < a->nlev ? "partial" : "evidence_absent";
+
+		conclude(a, f, KVA_SEV_FAIL, st, "eject", "indeterminate class: %s",
+			 words_done(a, &ind));
 	} else if (bl.n && kernel) {
 		const char *verb = bl.n == 1 ? "is" : "are";
 
@@ -2088,7 +2182,7 @@ static void r_isolated_vs_e2e(kva_audit *a)
 			 "(%s); the e2e delta %s is the headline", hjson(a, a->isolated),
 			 words_done(a, &bad), hpct(a, a->cmp ? jnum(a->cmp->v, "delta_pct") : NAN));
 	else if (gaps)
-		conclude(a, f, KVA_SEV_FLAG, "evidence_absent", "replace_headline_with_e2e",
+		conclude(a, f, KVA_SEV_FLAG, "partial", "replace_headline_with_e2e",
 			 "the harness evidence for the isolated %sx is incomplete "
 			 "(backends, rel_err, dispatch and served path are all needed): "
 			 "the e2e delta is the headline", hjson(a, a->isolated));
@@ -2102,7 +2196,7 @@ static void r_isolated_vs_e2e(kva_audit *a)
 static void r_baseline_invariant(kva_audit *a)
 {
 	kva_audit_finding *f = new_finding(a, "baseline-invariant");
-	words bad = { { 0 }, 0, NULL };
+	words bad = { { 0 }, 0, NULL }, unv = { { 0 }, 0, NULL };
 	size_t n = 0;
 
 	threshold(a, f, "every configuration claim about the baseline leg (its "
@@ -2118,7 +2212,11 @@ static void r_baseline_invariant(kva_audit *a)
 			jstr(c, "at"), NULL);
 		ev_json(f, fmt(a, "ran at %s", key), kva_json_get(c, "derived"),
 			leg_cfg_at(a->ref), NULL);
-		if (!streq(jstr(c, "status"), "agree"))
+		if (streq(jstr(c, "status"), "unverifiable"))
+			words_add(&unv, "%s (%s%s%s)", key, jstr(c, "at"),
+				  jstr(c, "reason") ? ": " : "",
+				  jstr(c, "reason") ? jstr(c, "reason") : "");
+		else if (!streq(jstr(c, "status"), "agree"))
 			words_add(&bad, "%s: declared %s, ran at %s (%s)", key,
 				  hjson(a, kva_json_get(c, "reported")),
 				  hjson(a, kva_json_get(c, "derived")), jstr(c, "at"));
@@ -2130,6 +2228,15 @@ static void r_baseline_invariant(kva_audit *a)
 		conclude(a, f, KVA_SEV_FAIL, "violated", "remeasure", "the baseline "
 			 "did not run at its intended invariant, so every delta gated "
 			 "on it is skewed: %s", words_done(a, &bad));
+	} else if (unv.n) {
+		/* a declared key the raw rows cannot confirm: still a FAIL (it
+		 * may be the handicap), short of evidence rather than shown */
+		size_t nu = unv.n;
+
+		conclude(a, f, KVA_SEV_FAIL, nu < n ? "partial" : "evidence_absent",
+			 "remeasure", "%zu of %zu declared key%s of the baseline could "
+			 "not be confirmed from its raw server_info: %s", nu, n,
+			 n == 1 ? "" : "s", words_done(a, &unv));
 	} else if (!n) {
 		conclude(a, f, KVA_SEV_FLAG, "evidence_absent", "flag", "no intended "
 			 "invariant is declared for leg %s (a claim with server_info "
@@ -2140,6 +2247,7 @@ static void r_baseline_invariant(kva_audit *a)
 			 "declared invariant (%zu key%s)", n, n == 1 ? "" : "s");
 	}
 	kva_buf_free(&bad.b);
+	kva_buf_free(&unv.b);
 }
 
 static void r_baseline_spread(kva_audit *a)
@@ -2326,7 +2434,9 @@ static void r_harness(kva_audit *a, const char *id, harness_check check,
 		conclude(a, f, KVA_SEV_FAIL, "violated", fail_action(a), "%s",
 			 words_done(a, &bad));
 	else if (gaps)
-		conclude(a, f, absent_sev, "evidence_absent", absent_sev == KVA_SEV_FAIL ?
+		/* some records carry it: partial; none: absent */
+		conclude(a, f, absent_sev, gaps < a->n[R_HARNESS] ? "partial" :
+			 "evidence_absent", absent_sev == KVA_SEV_FAIL ?
 			 fail_action(a) : "flag", "%zu harness record%s no %s", gaps,
 			 gaps == 1 ? " has" : "s have", lacks);
 	else
@@ -2541,8 +2651,8 @@ static void finding_json(kva_audit *a, kva_audit_finding *f)
 static void put_ok(kva_buf *b, const char *k, const kva_audit_finding *f)
 {
 	kva_buf_printf(b, ",\"%s\":%s", k, !f ? "null" :
-		       f->severity != KVA_SEV_FAIL && strcmp(f->status, "evidence_absent") ?
-		       "true" : "false");
+		       f->severity != KVA_SEV_FAIL && strcmp(f->status, "evidence_absent") &&
+		       strcmp(f->status, "partial") ? "true" : "false");
 }
 
 static void put_pair(kva_buf *b, const char *k, const arec *ref, const arec *cand,
@@ -2570,16 +2680,18 @@ static void verdict_json(kva_audit *a)
 	put_kstr(b, "metric", r->metric);
 	put_kstr(b, "verdict", kva_sev_names[r->verdict]);
 	put_kstr(b, "action", r->action);
-	for (int pass = 0; pass < 3; pass++) {
-		kva_buf_puts(b, pass == 0 ? ",\"reasons\":[" : pass == 1 ?
-			     ",\"rules_fired\":[" : ",\"evidence_absent\":[");
+	for (int pass = 0; pass < 4; pass++) {
+		static const char *const lists[] = { "reasons", "rules_fired",
+			"evidence_absent", "partial" };
+
+		kva_buf_printf(b, ",\"%s\":[", lists[pass]);
 		first = 1;
 		for (size_t i = 0; i < r->nfindings; i++) {
 			const kva_audit_finding *f = &r->findings[i];
 			const char *s;
 
 			if (f->severity == KVA_SEV_PASS ||
-			    (pass == 2 && strcmp(f->status, "evidence_absent")))
+			    (pass >= 2 && strcmp(f->status, lists[pass])))
 				continue;
 			if (!first)
 				kva_buf_putc(b, ',');
@@ -2721,13 +2833,250 @@ static void verdict_text(kva_audit *a)
 		const kva_audit_finding *f = &r->findings[i];
 
 		kva_buf_printf(t, "  %-4s %s: %s%s%s\n", strcmp(f->status, "n/a") ?
-			       kva_sev_names[f->severity] : "n/a", f->rule, f->message, strcmp(f->status, "evidence_absent") ?
-			       "" : " [evidence absent]", f->severity ?
+			       kva_sev_names[f->severity] : "n/a", f->rule, f->message,
+			       !strcmp(f->status, "evidence_absent") ? " [evidence absent]" :
+			       !strcmp(f->status, "partial") ? " [evidence partial]" : "",
+			       f->severity ?
 			       fmt(a, " -> %s", f->action) : "");
 		if (f->severity == KVA_SEV_PASS)
 			continue;
 		kva_buf_printf(t, "        threshold: %s\n", f->threshold);
 		text_evidence(t, f);
+	}
+}
+
+/* ---- the ledger (--ledger) -------------------------------------------------------- */
+
+/* The raw rows a ledger entry cites: a JSON array being built. */
+typedef struct rows {
+	kva_buf b;
+	size_t n;
+} rows;
+
+static void rows_add(rows *r, const char *at)
+{
+	if (!at)
+		return;
+	kva_buf_puts(&r->b, r->n++ ? "," : "");
+	kva_buf_jstr(&r->b, at, strlen(at));
+}
+
+/* Every rep of leg l, where it was read. */
+static void rows_reps(rows *r, const arec *l)
+{
+	const kva_jval *reps = l ? kva_json_get(l->v, "reps") : NULL;
+
+	for (const kva_jval *el = reps ? reps->child : NULL; el; el = el->next)
+		rows_add(r, jstr(el, "at"));
+}
+
+/*
+ * One ledger record: the claim (what, of which kind, where read), the
+ * finding that judged it (rule, or NULL: nothing did, and the claim's
+ * evidence is absent), its status, and the raw rows behind it.  status
+ * NULL takes the finding's.  rw is emptied.
+ */
+static void ledger_put(kva_audit *a, const char *kind, const char *claim,
+		       const char *at, const char *source, const char *leg,
+		       const char *rule, const char *status, rows *rw)
+{
+	const kva_audit_finding *f = rule ? finding_of(a, rule) : NULL;
+	kva_buf *b = &a->res.ledger, *t = &a->ledger_text;
+	int win = !strcmp(kind, "delta") || !strcmp(kind, "headline");
+	words blk = { { 0 }, 0, ", " };
+	kva_buf bj = { 0 };
+	size_t nb;
+
+	if (!f)
+		rule = NULL;
+	if (!status)
+		status = f ? f->status : "evidence_absent";
+	/* a win stands only if no gate ejects the change, and a kernel
+	 * headline only on a real delta */
+	for (size_t i = 0; win && f && i < a->res.nfindings; i++) {
+		const kva_audit_finding *g = &a->res.findings[i];
+
+		if (g == f || !(g->severity == KVA_SEV_FAIL ||
+				(!strcmp(kind, "headline") && !strcmp(g->rule, "real-delta") &&
+				 strcmp(g->status, "holds"))))
+			continue;
+		words_add(&blk, "%s", g->rule);
+		kva_buf_puts(&bj, bj.len ? "," : "");
+		kva_buf_jstr(&bj, g->rule, strlen(g->rule));
+	}
+	kva_buf_puts(b, "{\"type\":\"ledger\"");
+	put_kstr(b, "kind", kind);
+	put_kstr(b, "claim", claim);
+	put_kstr(b, "claim_at", at);
+	if (source)
+		put_kstr(b, "source", source);
+	put_kstr(b, "leg", leg);
+	put_kstr(b, "finding", rule);
+	put_kstr(b, "severity", f ? kva_sev_names[f->severity] : NULL);
+	put_kstr(b, "status", status);
+	kva_buf_puts(b, ",\"rows\":[");
+	kva_buf_put(b, rw->b.p ? rw->b.p : "", rw->b.len);
+	kva_buf_puts(b, "]");
+	if (win) {
+		kva_buf_puts(b, ",\"blocked_by\":[");
+		kva_buf_put(b, bj.p ? bj.p : "", bj.len);
+		kva_buf_puts(b, "]");
+	}
+	nb = blk.n;
+	kva_buf_printf(b, ",\"discharged\":%s}\n", streq(status, "holds") &&
+		       !nb ? "true" : "false");
+	a->res.nledger++;
+	kva_buf_printf(t, "    %-15s %-17s %s  (%s%s%s)%s%s\n", status, rule ? rule : "-",
+		       claim, at ? at : "-", source ? ", " : "", source ? source : "",
+		       nb ? "; blocked by " : "", words_done(a, &blk));
+	kva_buf_free(&blk.b);
+	kva_buf_free(&bj);
+	kva_buf_printf(t, "        rows: ");
+	if (rw->n) {
+		kva_arena ar = { 0 };
+		kva_buf arr = { 0 };
+		const kva_jval *v;
+		int first = 1;
+
+		kva_buf_putc(&arr, '[');
+		kva_buf_put(&arr, rw->b.p, rw->b.len);
+		kva_buf_putc(&arr, ']');
+		v = kva_json_parse(&ar, arr.p, arr.len, NULL);
+		/* consecutive lines of one file as FILE:FIRST-LAST */
+		for (const kva_jval *el = v ? v->child : NULL; el; first = 0) {
+			const char *c = strrchr(el->s, ':');
+			size_t fl = c ? (size_t)(c - el->s) : el->slen;
+			long l0 = c ? strtol(c + 1, NULL, 10) : 0, l1 = l0;
+			const kva_jval *nx = el->next;
+
+			while (c && nx) {
+				const char *c2 = strrchr(nx->s, ':');
+
+				if (!c2 || (size_t)(c2 - nx->s) != fl ||
+				    memcmp(nx->s, el->s, fl) || strtol(c2 + 1, NULL, 10) != l1 + 1)
+					break;
+				l1++;
+				nx = nx->next;
+			}
+			kva_buf_printf(t, "%s%s", first ? "" : ", ", el->s);
+			if (l1 > l0)
+				kva_buf_printf(t, "-%ld", l1);
+			el = nx;
+		}
+		kva_arena_free(&ar);
+		kva_buf_free(&arr);
+	} else {
+		kva_buf_puts(t, "none");
+	}
+	kva_buf_putc(t, '\n');
+	kva_buf_free(&rw->b);
+	memset(rw, 0, sizeof *rw);
+}
+
+/* Whether claim_check c checks a member of claim record cl. */
+static int check_of_claim(const kva_jval *c, const kva_jval *cl)
+{
+	const char *stat = jstr(c, "stat");
+
+	if (!streq(jstr(c, "leg"), jstr(cl, "leg")) || !stat)
+		return 0;
+	if (!strcmp(stat, "config"))
+		return kva_json_get(cl, "server_info") || kva_json_get(cl, "config");
+	return kva_json_get(cl, stat) != NULL;
+}
+
+/*
+ * The ledger: every claim the audit was given, bound to the finding that
+ * judged it.  A claim record's claim that its leg beats its reference
+ * (it names a ref, or an e2e, serving or kernel headline) is judged by
+ * real-delta on both legs' reps; a kernel headline by lever-class on the
+ * levers; an isolated speedup by isolated-vs-e2e on the harness records;
+ * each reported number (claim_check) by reported-vs-raw, or in the
+ * baseline scope a configuration of the baseline leg by
+ * baseline-invariant, on the rows it was re-derived from.  A claim of a
+ * leg the audit did not audit, or in a scope without its rule, has no
+ * finding: its evidence is absent.  A claim record that none of this
+ * covers is a row of its own, never dropped.
+ */
+static void build_ledger(kva_audit *a)
+{
+	int timed2 = a->o.scope == KVA_SCOPE_PATCH || a->o.scope == KVA_SCOPE_BUNDLE;
+	rows rw = { { 0 }, 0 };
+
+	for (size_t i = 0; i < a->n[R_CLAIM]; i++) {
+		const arec *r = &a->r[R_CLAIM][i];
+		const char *leg = jstr(r->v, "leg"), *ref = jstr(r->v, "ref");
+		const char *hl = jstr(r->v, "headline"), *src = src_of(r);
+		int audited = timed2 && a->cmp && streq(leg, a->cand_name) &&
+			      (!ref || streq(ref, a->ref_name));
+		int any = 0;
+
+		if (ref || streq(hl, "kernel") || streq(hl, "e2e") || streq(hl, "serving")) {
+			if (audited) {
+				rows_reps(&rw, a->cand);
+				rows_reps(&rw, a->ref);
+			}
+			ledger_put(a, "delta", fmt(a, "%s beats %s%s%s%s", leg ? leg : "(no leg)",
+						   ref ? ref : "its reference", hl ? " (headline " : "",
+						   hl ? hl : "", hl ? ")" : ""), r->at, src, leg,
+				   audited ? "real-delta" : NULL, NULL, &rw);
+			any = 1;
+		}
+		if (streq(hl, "kernel")) {
+			for (size_t k = 0; audited && k < a->nlev; k++) {
+				if (a->lev[k].rec) {
+					rows_add(&rw, a->lev[k].rec->at);
+				} else {
+					rows_add(&rw, leg_cfg_at(a->ref));
+					rows_add(&rw, leg_cfg_at(a->cand));
+					break;
+				}
+			}
+			ledger_put(a, "headline", fmt(a, "the win of %s is a kernel win",
+						      leg ? leg : "(no leg)"), r->at, src, leg,
+				   audited ? "lever-class" : NULL, NULL, &rw);
+			any = 1;
+		}
+		if (kva_json_get(r->v, "isolated_speedup")) {
+			int judged = timed2 && r == a->isolated_rec;
+
+			for (size_t k = 0; judged && k < a->n[R_HARNESS]; k++)
+				rows_add(&rw, a->r[R_HARNESS][k].at);
+			ledger_put(a, "isolated", fmt(a, "%s is %sx faster isolated",
+						      leg ? leg : "(no leg)",
+						      hjson(a, kva_json_get(r->v, "isolated_speedup"))),
+				   r->at, src, leg, judged ? "isolated-vs-e2e" : NULL, NULL, &rw);
+			any = 1;
+		}
+		for (size_t k = 0; !any && k < a->n[R_CHECK]; k++)
+			any = check_of_claim(a->r[R_CHECK][k].v, r->v);
+		if (!any)
+			ledger_put(a, "claim", fmt(a, "the claim of %s", leg ? leg : "(no leg)"),
+				   r->at, src, leg, NULL, NULL, &rw);
+	}
+	for (size_t i = 0; i < a->n[R_CHECK]; i++) {
+		const arec *r = &a->r[R_CHECK][i];
+		const char *leg = jstr(r->v, "leg"), *stat = jstr(r->v, "stat");
+		const char *key = jstr(r->v, "key"), *st = jstr(r->v, "status");
+		const char *rule = a->o.scope == KVA_SCOPE_BASELINE && streq(stat, "config") &&
+				   streq(leg, a->ref_name) ? "baseline-invariant" :
+				   a->o.scope <= KVA_SCOPE_BASELINE ? "reported-vs-raw" : NULL;
+		const arec *l = find(a, R_LEG, "leg", leg);
+
+		if (rule && !streq(st, "unverifiable")) {
+			if (streq(stat, "config")) {
+				rows_add(&rw, leg_cfg_at(l));
+			} else {
+				rows_reps(&rw, l);
+				if (jstr(r->v, "ref"))
+					rows_reps(&rw, find(a, R_LEG, "leg", jstr(r->v, "ref")));
+			}
+		}
+		ledger_put(a, "reported", fmt(a, "%s %s%s%s = %s", leg, stat, key ? " " : "",
+					      key ? key : "", hjson(a, kva_json_get(r->v, "reported"))),
+			   jstr(r->v, "at"), NULL, leg, rule, !rule ? NULL :
+			   streq(st, "agree") ? "holds" : streq(st, "mismatch") ? "violated" :
+			   "evidence_absent", &rw);
 	}
 }
 
@@ -2775,6 +3124,14 @@ static void finish(kva_audit *a)
 		finding_json(a, &r->findings[i]);
 	verdict_json(a);
 	verdict_text(a);
+	if (a->o.ledger) {
+		build_ledger(a);
+		kva_buf_printf(&r->text, "  ledger: %zu claim%s (status, finding, "
+			       "claim, where it was read; the raw rows behind it)\n",
+			       r->nledger, r->nledger == 1 ? "" : "s");
+		kva_buf_put(&r->text, a->ledger_text.p ? a->ledger_text.p : "",
+			    a->ledger_text.len);
+	}
 }
 
 /* See audit.h. */

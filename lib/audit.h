@@ -46,6 +46,7 @@ typedef struct kva_audit_opts {
 	double fragment_pct;         /* --fragment-pct (profile), default 5 */
 	const char *cand;            /* --cand LEG, or NULL: picked */
 	const char *ref;             /* --ref LEG, or NULL: picked */
+	int ledger;                  /* --ledger: bind every claim to its finding */
 } kva_audit_opts;
 
 /* The defaults above, scope patch. */
@@ -55,7 +56,7 @@ void kva_audit_opts_default(kva_audit_opts *o);
 typedef struct kva_audit_finding {
 	const char *rule;      /* stable id, e.g. "same-conditions" */
 	int severity;          /* KVA_SEV_* */
-	const char *status;    /* holds | violated | evidence_absent | n/a */
+	const char *status;    /* holds | violated | evidence_absent | partial | n/a */
 	const char *action;    /* pass | eject | remeasure | flag | ... */
 	char *threshold;       /* the threshold applied, for people */
 	char *message;         /* what was found, for people */
@@ -77,6 +78,9 @@ typedef struct kva_audit_result {
 	size_t nfindings;
 	kva_buf json;                /* the verdict record, one line */
 	kva_buf text;                /* the --format text summary */
+	kva_buf ledger;              /* with o.ledger: the ledger records, each
+					a line ending in '\n' */
+	size_t nledger;
 } kva_audit_result;
 
 typedef struct kva_audit kva_audit;

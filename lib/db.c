@@ -170,6 +170,27 @@ static const char *const migrations[] = {
 	 * -Wstring-concatenation) */
 	("ALTER TABLE trap_runs ADD COLUMN not_run INTEGER NOT NULL DEFAULT 0;"
 	 "ALTER TABLE trap_runs ADD COLUMN confinement TEXT;"),  /* JSON object */
+
+	/* 6: a finding's status may be 'partial' (evidence present but short
+	 * of what the rule needs).  SQLite cannot alter a CHECK: the table
+	 * is rebuilt with its rows and ids; nothing refers to it. */
+	("CREATE TABLE audit_findings_v6 ("
+	 " id INTEGER PRIMARY KEY,"
+	 " verdict_id INTEGER NOT NULL REFERENCES audit_verdicts(id),"
+	 " rule TEXT NOT NULL,"
+	 " severity TEXT NOT NULL CHECK (severity IN ('PASS','FLAG','FAIL')),"
+	 " status TEXT NOT NULL CHECK (status IN"
+	 "  ('holds','violated','evidence_absent','partial','n/a')),"
+	 " action TEXT NOT NULL,"
+	 " threshold TEXT NOT NULL,"
+	 " record TEXT NOT NULL,"
+	 " UNIQUE (verdict_id, rule)"
+	 ");"
+	 "INSERT INTO audit_findings_v6 (id, verdict_id, rule, severity, status,"
+	 " action, threshold, record) SELECT id, verdict_id, rule, severity,"
+	 " status, action, threshold, record FROM audit_findings;"
+	 "DROP TABLE audit_findings;"
+	 "ALTER TABLE audit_findings_v6 RENAME TO audit_findings;"),
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] ==

@@ -68,6 +68,7 @@
  *             severity TEXT NOT NULL,               PASS | FLAG | FAIL
  *             status TEXT NOT NULL,                 holds | violated |
  *                                                   evidence_absent | n/a
+ *                                                   (| partial: version 6)
  *             action TEXT NOT NULL, threshold TEXT NOT NULL,
  *             record TEXT NOT NULL,                 the finding record, JSON
  *             UNIQUE(verdict_id, rule))
@@ -103,6 +104,10 @@
  *                                                   seen, by name
  *             first_case)                           of the first failing shard
  *
+ * Version 6 lets a finding say its evidence is partial: audit_findings.status
+ * is holds | violated | evidence_absent | partial | n/a (the table is rebuilt
+ * with its rows; its columns do not change).
+ *
  * Environment: KVA_NOW, when set and not empty, is the timestamp stored in
  * ts instead of the clock's, so tests and replays are reproducible.  It
  * must be a real UTC time written exactly as YYYY-MM-DDTHH:MM:SSZ.
@@ -118,7 +123,7 @@
 #include "kvarbiter.h"
 
 /* The schema version this build creates and understands. */
-#define KVA_DB_SCHEMA_VERSION 5
+#define KVA_DB_SCHEMA_VERSION 6
 
 /* An open trace store (opaque). */
 typedef struct kva_db kva_db;

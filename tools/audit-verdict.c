@@ -5,7 +5,8 @@
  * Reads bench-rederive's records (leg, comparison, claim_check, claim) and
  * evidence records (engagement, parity, lever, crash, contention, harness,
  * profile, inert), passes every other record through, and writes one
- * finding per rule of the scope and one verdict.  The rules are in
+ * finding per rule of the scope, with --ledger one ledger record per claim,
+ * and one verdict.  The rules are in
  * lib/audit.c; this file reads, writes and records.
  */
 #include <getopt.h>
@@ -24,7 +25,7 @@ static void usage(FILE *fp)
 	      "                     [--latency-regress-pct PCT] [--latency-hard-limit PCT]\n"
 	      "                     [--rel-tol X]"
 	      " [--fragment-pct PCT] [--cand LEG] [--ref LEG]\n"
-	      "                     [--format jsonl|text] [--db FILE] [--keep-going]\n"
+	      "                     [--format jsonl|text] [--ledger] [--db FILE] [--keep-going]\n"
 	      "                     [--max-record SIZE] [FILE ...]\n"
 	      "       audit-verdict -h | --help | --version\n",
 	      fp);
@@ -139,7 +140,7 @@ static double num_opt(const char *name, const char *arg, double lo, int lo_open,
 }
 
 enum { O_SCOPE = 256, O_BAND, O_BASE, O_MINREPS, O_ALPHA, O_MINEFF, O_LREG, O_LHARD,
-       O_RELTOL, O_FRAG, O_CAND, O_REF, O_FORMAT, O_DB };
+       O_RELTOL, O_FRAG, O_CAND, O_REF, O_FORMAT, O_DB, O_LEDGER };
 
 int main(int argc, char **argv)
 {
@@ -158,6 +159,7 @@ int main(int argc, char **argv)
 		{ "ref", required_argument, NULL, O_REF },
 		{ "format", required_argument, NULL, O_FORMAT },
 		{ "db", required_argument, NULL, O_DB },
+		{ "ledger", no_argument, NULL, O_LEDGER },
 		{ "keep-going", no_argument, NULL, KVA_OPT_KEEP },
 		{ "max-record", required_argument, NULL, KVA_OPT_MAXREC },
 		{ "help", no_argument, NULL, 'h' },
@@ -229,6 +231,7 @@ int main(int argc, char **argv)
 				kva_die(2, "--format: want jsonl or text, not %s", optarg);
 			break;
 		case O_DB: op.db = optarg; break;
+		case O_LEDGER: op.ao.ledger = 1; break;
 		default:
 			kva_stdopt(c, optarg, &so, usage);
 			break;
@@ -269,6 +272,12 @@ int main(int argc, char **argv)
 	} else {
 		for (size_t i = 0; i < res->nfindings; i++)
 			kva_out_line(res->findings[i].json.p, res->findings[i].json.len);
+		/* the ledger records, between the findings and the verdict */
+		for (size_t i = 0, n; i < res->ledger.len; i += n + 1) {
+			n = (size_t)((char *)memchr(res->ledger.p + i, '\n',
+						    res->ledger.len - i) - (res->ledger.p + i));
+			kva_out_line(res->ledger.p + i, n);
+		}
 		kva_out_line(res->json.p, res->json.len);
 	}
 	if (op.db && record(op.db, res))

@@ -1,6 +1,7 @@
 /*
  * test_audit.c - lib/audit.c's arithmetic and lever table, the verdict's
- * precedence, and audit-verdict's rows in the trace store (schema 3).
+ * precedence, and audit-verdict's rows in the trace store (schema 3, and
+ * 6 for a partial status).
  *
  * The smallest reachable Mann-Whitney p is checked two ways: against the
  * fractions 2 / C(n+m, n) worked out by hand, and against what lib/stats
@@ -305,6 +306,33 @@ static void t_db_verdict(void)
 	CHECK_EQ_I64(q_int(path, "SELECT count(*) FROM audit_findings WHERE verdict_id = 1"), 2);
 	CHECK_EQ_I64(q_int(path, "SELECT baseline_drift_pct IS NULL AND"
 			   " counts_as_kernel_win = 0 FROM audit_verdicts"), 1);
+
+	/* a version 5 store (no 'partial' status) is migrated with its rows */
+	CHECK(q_exec(path, "DROP TABLE audit_findings;"
+		     "CREATE TABLE audit_findings (id INTEGER PRIMARY KEY,"
+		     " verdict_id INTEGER NOT NULL REFERENCES audit_verdicts(id),"
+		     " rule TEXT NOT NULL, severity TEXT NOT NULL CHECK (severity IN"
+		     " ('PASS','FLAG','FAIL')), status TEXT NOT NULL CHECK (status IN"
+		     " ('holds','violated','evidence_absent','n/a')),"
+		     " action TEXT NOT NULL, threshold TEXT NOT NULL,"
+		     " record TEXT NOT NULL, UNIQUE (verdict_id, rule));"
+		     "INSERT INTO audit_findings VALUES (7, 1, 'min-reps', 'FLAG',"
+		     " 'violated', 'remeasure', 't', '{}');"
+		     "UPDATE schema_version SET version = 5") == SQLITE_OK);
+	CHECK(q_exec(path, "INSERT INTO audit_findings VALUES (8, 1, 'crash',"
+		     " 'FLAG', 'partial', 'remeasure', 't', '{}')") != SQLITE_OK);
+	CHECK(!kva_db_open(path, &db, &e));
+	CHECK_EQ_I64(kva_db_version(db), KVA_DB_SCHEMA_VERSION);
+	f[1].status = "partial";
+	v.record_json = "{\"type\":\"verdict\"}";
+	CHECK(!kva_db_add_verdict(db, &v, &id, &e));
+	kva_db_close(db);
+	f[1].status = "evidence_absent";
+	CHECK_EQ_I64(q_int(path, "SELECT count(*) FROM audit_findings WHERE id = 7"
+			   " AND rule = 'min-reps' AND status = 'violated'"), 1);
+	CHECK_EQ_I64(q_int(path, "SELECT count(*) FROM audit_findings"
+			   " WHERE status = 'partial' AND verdict_id = 2"), 1);
+	CHECK_EQ_I64(q_int(path, "SELECT count(*) FROM audit_findings"), 3);
 
 	/* a version 2 store (no audit tables) is migrated in place */
 	CHECK(q_exec(path, "DROP VIEW sweep_summary; DROP TABLE sweep_shards;"

@@ -382,8 +382,8 @@ static void b_newer_version(void)
 	CHECK(rc_newer == -1);
 	CHECK(db == NULL);
 	snprintf(want, sizeof want, "trace store %s has schema version 99, "
-		 "newer than this build's 5", p);
-	CHECK_EQ_I64(KVA_DB_SCHEMA_VERSION, 5);
+		 "newer than this build's 6", p);
+	CHECK_EQ_I64(KVA_DB_SCHEMA_VERSION, 6);
 	CHECK_STR(e.msg, want);
 	CHECK_EQ_I64(raw_int(p, "SELECT version FROM schema_version"), 99);
 	CHECK_EQ_I64(raw_int(p, "SELECT count(*) FROM trap_runs"), 1);
