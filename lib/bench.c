@@ -16,6 +16,9 @@ const kva_bench_fmt *const kva_bench_fmts[] = {
 	&kva_bfmt_vllm,
 	&kva_bfmt_hyperfine,
 	&kva_bfmt_run,
+	&kva_bfmt_gbench,
+	&kva_bfmt_pytest,
+	&kva_bfmt_criterion,
 	NULL
 };
 
@@ -173,6 +176,19 @@ int kva_bench_settle_metric(kva_bench *b, kva_bench_unit *u, const char *dflt,
 				"--lower-is-better)", metric);
 	}
 	return 0;
+}
+
+/* See bench.h. */
+int kva_bench_fixed_metric(kva_bench *b, kva_bench_unit *u, const char *metric,
+			   const char *what, const char *field, kva_err *e)
+{
+	if (kva_bench_settle_metric(b, u, metric, e))
+		return -1;
+	if (!strcmp(b->metric, metric))
+		return 0;
+	u->errline = u->rec->line;
+	return kva_errf(e, field, "%s hold the metric \"%s\", not \"%.60s\"",
+			what, metric, b->metric);
 }
 
 /* ---- legs ------------------------------------------------------------------------ */

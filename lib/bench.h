@@ -126,6 +126,8 @@ typedef struct kva_bench {
 	size_t nclaims, capclaims;
 	kva_buf checks;        /* embedded claim_check records, one a line */
 	char *metric;          /* the headline metric (owned) */
+	char unit[16];         /* its unit where a format says (Google
+				* Benchmark's time_unit), else "" */
 	int dir;
 	int mismatch;          /* some claim_check did not agree */
 	char field[192];       /* names a nested field in errors */
@@ -167,6 +169,9 @@ typedef struct kva_bench_fmt {
 extern const kva_bench_fmt kva_bfmt_sglang, kva_bfmt_vllm; /* bfmt_serving.c */
 extern const kva_bench_fmt kva_bfmt_hyperfine;            /* bfmt_hyperfine.c */
 extern const kva_bench_fmt kva_bfmt_run;                  /* bfmt_run.c */
+extern const kva_bench_fmt kva_bfmt_gbench;               /* bfmt_gbench.c */
+extern const kva_bench_fmt kva_bfmt_pytest;               /* bfmt_pytest.c */
+extern const kva_bench_fmt kva_bfmt_criterion;            /* bfmt_criterion.c */
 /* Every adapter, in detection order, NULL-terminated. */
 extern const kva_bench_fmt *const kva_bench_fmts[];
 /* The adapter called name, or NULL. */
@@ -200,6 +205,10 @@ int kva_bench_direction(const char *metric);
 int kva_bench_settle_metric(kva_bench *b, kva_bench_unit *u, const char *dflt,
 			    kva_err *e);
 
+/* For formats of one metric: settle it, and refuse another (field and
+ * "what hold the metric M, not X" in e). */
+int kva_bench_fixed_metric(kva_bench *b, kva_bench_unit *u, const char *metric,
+			   const char *what, const char *field, kva_err *e);
 /* The leg called name, or NULL. */
 kva_bench_leg *kva_bench_find_leg(const kva_bench *b, const char *name);
 /* The leg a row of u->fmt belongs to: LEG=FILE, else the row's "leg",

@@ -127,13 +127,8 @@ static int read_hyperfine(kva_bench *b, kva_bench_unit *u, const kva_jval *doc,
 	const kva_jval *res = kva_json_get(doc, "results");
 	size_t i = 0;
 
-	if (kva_bench_settle_metric(b, u, "time", e))
+	if (kva_bench_fixed_metric(b, u, "time", "hyperfine exports", "results", e))
 		return -1;
-	if (strcmp(b->metric, "time")) {
-		u->errline = u->rec->line;
-		return kva_errf(e, "results", "hyperfine exports hold the metric "
-				"\"time\", not \"%.60s\"", b->metric);
-	}
 	if (!res || res->t != KVA_JARR || res->n == 0)
 		return kva_errf(e, "results", res ? "must be a non-empty array"
 				: "missing");

@@ -148,6 +148,103 @@ setup() {
 	[[ ${lines[2]} == "a       0    0           -        -        -                   -         -  |"* ]]
 }
 
+# ---- Google Benchmark, pytest-benchmark, criterion ---------------------------------
+
+@test "Google Benchmark: a leg per run_name, a rep per repetition, the aggregates checked" {
+	run -0 --separate-stderr bench-rederive $B/gbench.json
+	assert_equal "$stderr" ""
+	# the reps are the iteration entries' real_time, read by jq apart
+	jq -c '[.benchmarks[] | select(.run_type == "iteration") | .real_time]' $B/gbench.json > "$BATS_TEST_TMPDIR/want"
+	echo "$output" | jq -s -c '[.[] | select(.type == "leg") | .reps[].value]' | diff - "$BATS_TEST_TMPDIR/want"
+	echo "$output" | jq -s -e 'map(select(.type == "leg")) | length == 2
+	  and .[0].leg == "BM_WriteKV/naive/4096" and .[0].format == "gbench"
+	  and .[0].metric == "real_time" and .[0].direction == "lower"
+	  and .[0].n == 5 and .[0].embedded_checked == 4 and .[0].embedded_mismatched == 0
+	  and .[0].reps[0].at == "fixtures/bench/gbench.json:51"'
+	run -0 sed -n 51p $B/gbench.json
+	assert_output --partial '"real_time": '
+	run -0 bench-rederive --metric cpu_time --max-reps 0 $B/gbench.json
+	m=$(jq '[.benchmarks[] | select(.run_type == "iteration" and .run_name == "BM_WriteKV/naive/4096") | .cpu_time] | sort | .[2]' $B/gbench.json)
+	echo "$output" | jq -s -e --argjson m "$m" '.[0].metric == "cpu_time" and .[0].embedded_checked == 4 and .[0].median == $m'
+}
+
+@test "Google Benchmark: an aggregate that its own repetitions do not give is a mismatch at its line" {
+	run -1 bench-rederive $B/gbench-tampered.json
+	want=$(jq '[.benchmarks[] | select(.run_type == "iteration") | .real_time] | add / length' $B/gbench-tampered.json)
+	echo "$output" | jq -s -e --argjson want "$want" '
+	  map(select(.type == "claim_check")) | length == 1
+	  and .[0].stat == "mean" and .[0].status == "mismatch" and .[0].source == "embedded"
+	  and (.[0].derived - $want | fabs) < 1e-9 * $want
+	  and .[0].at == "fixtures/bench/gbench-tampered.json:122"'
+	run -0 sed -n 122p $B/gbench-tampered.json
+	assert_output --partial '"real_time": '
+}
+
+@test "Google Benchmark: an errored repetition is a failed rep, left out of the aggregates as Google Benchmark does" {
+	run -0 bench-rederive $B/gbench-error.json
+	echo "$output" | jq -s -e '.[0].n == 3 and .[0].failed == 1
+	  and .[0].failed_reps == [{"rep":1,"value":14864.26567976052,"at":"fixtures/bench/gbench-error.json:67","failed":true,"why":"cudaMalloc: out of memory"}]
+	  and .[0].embedded_checked == 4 and .[0].embedded_mismatched == 0'
+}
+
+@test "Google Benchmark: aggregates without repetitions, and times in another unit, are refused" {
+	run -2 --separate-stderr bench-rederive $B/gbench-aggregates.json
+	assert_equal "$stderr" 'bench-rederive: fixtures/bench/gbench-aggregates.json:41: field "benchmarks[0]": "BM_WriteKV/vec/4096" has aggregates but no repetitions (written with --benchmark_report_aggregates_only): there is nothing to re-derive'
+	assert_output ""
+	sed 's/"time_unit": "ns"/"time_unit": "us"/' $B/gbench-error.json > "$BATS_TEST_TMPDIR/us.json"
+	run -2 --separate-stderr bench-rederive a=$B/gbench-tampered.json b="$BATS_TEST_TMPDIR/us.json"
+	assert_equal "$stderr" "bench-rederive: $BATS_TEST_TMPDIR/us.json:53: field \"benchmarks[0].time_unit\": \"us\" is not the \"ns\" of the files before: times in other units cannot be compared"
+	run -2 --separate-stderr bench-rederive x=$B/gbench.json
+	assert_equal "$stderr" 'bench-rederive: fixtures/bench/gbench.json:171: field "benchmarks[9].run_name": LEG=FILE names one leg, but the file holds "BM_WriteKV/naive/4096" and "BM_WriteKV/vec/4096"'
+}
+
+@test "pytest-benchmark: a leg per test, a rep per round of stats.data, the stats checked" {
+	run -0 --separate-stderr bench-rederive $B/pytest-benchmark.json
+	assert_equal "$stderr" ""
+	jq -c '[.benchmarks[].stats.data[]]' $B/pytest-benchmark.json > "$BATS_TEST_TMPDIR/want"
+	echo "$output" | jq -s -c '[.[] | select(.type == "leg") | .reps[].value]' | diff - "$BATS_TEST_TMPDIR/want"
+	echo "$output" | jq -s -e 'map(select(.type == "leg")) | length == 2
+	  and .[0].leg == "tests/test_kv.py::test_write_kv[naive]" and .[0].format == "pytest-benchmark"
+	  and .[0].metric == "time" and .[0].n == 7 and .[1].n == 9
+	  and .[0].embedded_checked == 8 and .[0].embedded_mismatched == 0
+	  and (.[0].config_digest != .[1].config_digest)'
+	# a mean that is not the mean of its rounds
+	jq '.benchmarks[1].stats.mean *= 0.9' $B/pytest-benchmark.json > "$BATS_TEST_TMPDIR/t.json"
+	run -1 bench-rederive "$BATS_TEST_TMPDIR/t.json"
+	echo "$output" | jq -s -e 'map(select(.type == "claim_check")) | length == 1
+	  and .[0].stat == "mean" and .[0].leg == "tests/test_kv.py::test_write_kv[vec]"'
+}
+
+@test "pytest-benchmark: a file of summaries only is refused, naming the field" {
+	run -2 --separate-stderr bench-rederive $B/pytest-benchmark-nodata.json
+	assert_equal "$stderr" 'bench-rederive: fixtures/bench/pytest-benchmark-nodata.json:31: field "benchmarks[0].stats.data": missing: the file holds summaries only (saved without --benchmark-save-data), and a summary cannot be re-derived'
+	run -2 --separate-stderr bench-rederive $B/gbench.json $B/pytest-benchmark.json
+	assert_equal "$stderr" 'bench-rederive: fixtures/bench/pytest-benchmark.json:1: field "benchmarks": pytest-benchmark files hold the metric "time", not "real_time"'
+}
+
+@test "criterion: a rep per sample (times / iters), the leg from benchmark.json, estimates.json checked" {
+	C=$B/criterion/write_kv
+	run -0 --separate-stderr bench-rederive $C/naive/4096/new/sample.json $C/vec/4096/new/sample.json
+	assert_equal "$stderr" ""
+	jq -c '[.iters as $i | .times | to_entries[] | .value / $i[.key]]' $C/naive/4096/new/sample.json > "$BATS_TEST_TMPDIR/want"
+	echo "$output" | jq -s -c '.[0].reps | map(.value)' | diff - "$BATS_TEST_TMPDIR/want"
+	echo "$output" | jq -s -e 'map(select(.type == "leg")) | length == 2
+	  and .[0].leg == "write_kv/naive/4096" and .[1].leg == "write_kv/vec/4096"
+	  and .[0].format == "criterion" and .[0].metric == "iter_time_ns" and .[0].n == 10
+	  and .[0].embedded_checked == 5 and .[0].embedded_mismatched == 0
+	  and .[0].reps[3].at == "fixtures/bench/criterion/write_kv/naive/4096/new/sample.json:1"'
+	run -1 bench-rederive $C/tampered/4096/new/sample.json
+	echo "$output" | jq -s -e 'map(select(.type == "claim_check")) | length == 1
+	  and .[0].stat == "median" and .[0].diff_pct < -9.99 and .[0].diff_pct > -10.01
+	  and .[0].at == "fixtures/bench/criterion/write_kv/tampered/4096/new/estimates.json:1"'
+	# alone, a sample is its file's leg and nothing is checked
+	cp $C/vec/4096/new/sample.json "$BATS_TEST_TMPDIR/"
+	run -0 bench-rederive "$BATS_TEST_TMPDIR/sample.json"
+	echo "$output" | jq -s -e --arg f "$BATS_TEST_TMPDIR/sample.json" '.[0].leg == $f and .[0].embedded_checked == 0'
+	run -2 --separate-stderr bench-rederive $C/vec/4096/new/estimates.json
+	assert_equal "$stderr" "bench-rederive: $C/vec/4096/new/estimates.json:1: a criterion estimates.json holds no samples: give the sample.json beside it (it is checked against them)"
+}
+
 # ---- provenance -------------------------------------------------------------
 
 @test "provenance: min, max, median and every rep name the line of their value" {
@@ -405,7 +502,7 @@ setup() {
 	run -2 --separate-stderr bench-rederive --format csv
 	assert_equal "$stderr" "bench-rederive: --format: want jsonl or text, not csv"
 	run -2 --separate-stderr bench-rederive --input-format perf
-	assert_equal "$stderr" "bench-rederive: --input-format: want auto, sglang, vllm, hyperfine or run, not perf"
+	assert_equal "$stderr" "bench-rederive: --input-format: want auto, sglang, vllm, hyperfine, run, gbench, pytest-benchmark or criterion, not perf"
 }
 
 @test "a large leg takes the normal approximation; its counts stay exact past --max-reps" {
@@ -494,7 +591,7 @@ setup() {
 
 @test "a record without type, and not a known raw format, is an error naming the field" {
 	run -2 --separate-stderr bench-rederive <<< '{"leg":"a","value":1}'
-	assert_equal "$stderr" 'bench-rederive: <stdin>:1: field "type": missing, and the record is not SGLang, vLLM or hyperfine output'
+	assert_equal "$stderr" 'bench-rederive: <stdin>:1: field "type": missing, and the record is not SGLang, vLLM, hyperfine, Google Benchmark, pytest-benchmark or criterion output'
 	run -2 --separate-stderr bench-rederive <<< '{"type":7}'
 	assert_equal "$stderr" 'bench-rederive: <stdin>:1: field "type": must be a string'
 	run -2 --separate-stderr bench-rederive <<< '[1,2]'

@@ -19,7 +19,8 @@ static void usage(FILE *fp)
 {
 	fputs("usage: bench-rederive [--metric NAME] [--higher-is-better | --lower-is-better]\n"
 	      "                      [--ref LEG] [--resamples N] [--seed S] [--tolerance PCT]\n"
-	      "                      [--input-format auto|sglang|vllm|hyperfine|run]\n"
+	      "                      [--input-format auto|sglang|vllm|hyperfine|run|\n"
+	      "                                      gbench|pytest-benchmark|criterion]\n"
 	      "                      [--format jsonl|text] [--max-reps N] [--keep-going]\n"
 	      "                      [--max-record SIZE] [--progress | --quiet]\n"
 	      "                      [[LEG=]FILE ...]\n"
@@ -143,7 +144,8 @@ int main(int argc, char **argv)
 			op->input_format = kva_bench_fmt_find(optarg);
 			if (!op->input_format && strcmp(optarg, "auto"))
 				kva_die(2, "--input-format: want auto, sglang, vllm, "
-					"hyperfine or run, not %s", optarg);
+					"hyperfine, run, gbench, pytest-benchmark or "
+					"criterion, not %s", optarg);
 			break;
 		case O_FORMAT:
 			if (!strcmp(optarg, "text"))

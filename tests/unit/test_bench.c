@@ -261,7 +261,8 @@ static void t_bfmt_serving(void)
 	CHECK(feed(&b, "{\"output_throughput\":1,\"model_id\":\"m\"}\n", "base", &e) == 1);
 	CHECK_STR(e.msg, "leg \"base\" mixes sglang and vllm rows");
 	CHECK(feed(&b, "{\"leg\":\"a\",\"value\":1}\n", NULL, &e) == 1);
-	CHECK_STR(e.msg, "missing, and the record is not SGLang, vLLM or hyperfine output");
+	CHECK_STR(e.msg, "missing, and the record is not SGLang, vLLM, hyperfine, "
+		  "Google Benchmark, pytest-benchmark or criterion output");
 	kva_bench_free(&b);
 }
 
@@ -313,6 +314,78 @@ static void t_bfmt_run(void)
 	kva_bench_free(&b);
 }
 
+static void t_bfmt_gbench(void)
+{
+	kva_bench b;
+	kva_err e;
+	const kva_bench_leg *l;
+
+	kva_bench_init(&b);
+	CHECK(feed(&b, "{\n\"context\": {\"num_cpus\": 2}, \"benchmarks\": [\n"
+		   "{\"run_name\": \"BM\", \"run_type\": \"iteration\", \"real_time\": 2,"
+		   " \"time_unit\": \"ns\"},\n"
+		   "{\"run_name\": \"BM\", \"run_type\": \"iteration\", \"real_time\": 4,"
+		   " \"time_unit\": \"ns\", \"error_occurred\": true, \"error_message\": \"e\"},\n"
+		   "{\"run_name\": \"BM\", \"run_type\": \"iteration\", \"real_time\": 6,"
+		   " \"time_unit\": \"ns\"},\n"
+		   "{\"run_name\": \"BM\", \"run_type\": \"aggregate\", \"aggregate_name\":"
+		   " \"mean\", \"real_time\": 4, \"time_unit\": \"ns\"},\n"
+		   "{\"run_name\": \"BM\", \"run_type\": \"aggregate\", \"aggregate_name\":"
+		   " \"median\", \"real_time\": 4, \"time_unit\": \"ns\"}]}\n", NULL, &e) == 0);
+	CHECK((l = kva_bench_find_leg(&b, "BM")) && l->n == 3 && l->fmt == &kva_bfmt_gbench);
+	CHECK(l->reps[0].line == 3 && l->reps[2].line == 5);
+	CHECK_STR(l->reps[1].why, "e");
+	/* the errored rep is left out: mean and median (of two: the mean) 4 */
+	CHECK(l->emb_checked == 2 && l->emb_mismatched == 0);
+	CHECK(!strcmp(b.unit, "ns") && b.dir == -1);
+	kva_bench_free(&b);
+}
+
+static void t_bfmt_pytest(void)
+{
+	kva_bench b;
+	kva_err e;
+	const kva_bench_leg *l;
+
+	kva_bench_init(&b);
+	CHECK(feed(&b, "{\n\"machine_info\": {}, \"benchmarks\": [{\"fullname\": \"t::a\",\n"
+		   " \"stats\": {\"data\": [1, 3], \"mean\": 2, \"min\": 1, \"max\": 4}}]}\n",
+		   NULL, &e) == 0);
+	CHECK((l = kva_bench_find_leg(&b, "t::a")) && l->n == 2 && l->fmt == &kva_bfmt_pytest);
+	CHECK(l->emb_checked == 3 && l->emb_mismatched == 1); /* max is 3 */
+	kva_bench_free(&b);
+
+	kva_bench_init(&b);
+	CHECK(feed(&b, "{\n\"machine_info\": {}, \"benchmarks\": [{\"fullname\": \"t::a\",\n"
+		   " \"stats\": {\"mean\": 2}}]}\n", NULL, &e) == 1);
+	CHECK_STR(e.field, "benchmarks[0].stats.data");
+	CHECK(b.nlegs == 0);
+	kva_bench_free(&b);
+}
+
+static void t_bfmt_criterion(void)
+{
+	kva_bench b;
+	kva_err e;
+	const kva_bench_leg *l;
+
+	kva_bench_init(&b);
+	CHECK(feed(&b, "{\"sampling_mode\":\"Linear\",\"iters\":[2,4],\"times\":[10,24]}\n",
+		   "s", &e) == 0);
+	CHECK((l = kva_bench_find_leg(&b, "s")) && l->n == 2 && l->fmt == &kva_bfmt_criterion);
+	CHECK(l->reps[0].v == 5 && l->reps[1].v == 6 && b.dir == -1);
+	CHECK_STR(b.metric, "iter_time_ns");
+	kva_bench_free(&b);
+
+	kva_bench_init(&b);
+	CHECK(feed(&b, "{\"sampling_mode\":\"Linear\",\"iters\":[2,0],\"times\":[10,24]}\n",
+		   NULL, &e) == 1);
+	CHECK_STR(e.field, "iters[1]");
+	CHECK(feed(&b, "{\"mean\":{\"point_estimate\":5}}\n", NULL, &e) == 1);
+	CHECK(b.nlegs == 0);
+	kva_bench_free(&b);
+}
+
 /* ---- a claim -------------------------------------------------------------------- */
 
 static void finish(void *arg)
@@ -355,6 +428,9 @@ const unit_test suite_bench[] = {
 	{ "bfmt_serving", t_bfmt_serving },
 	{ "bfmt_hyperfine", t_bfmt_hyperfine },
 	{ "bfmt_run", t_bfmt_run },
+	{ "bfmt_gbench", t_bfmt_gbench },
+	{ "bfmt_pytest", t_bfmt_pytest },
+	{ "bfmt_criterion", t_bfmt_criterion },
 	{ "bench_claim", t_bench_claim },
 	{ NULL, NULL }
 };
