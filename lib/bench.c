@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "bench.h"
 
@@ -278,6 +279,8 @@ void kva_bench_rep_add(kva_bench *b, kva_bench_leg *l, const kva_bench_unit *u,
 	l->reps[l->n].src = src;
 	l->reps[l->n].line = line;
 	l->reps[l->n].why = why ? kva_xstrdup(why) : NULL;
+	l->reps[l->n].okind = KVA_ORDER_NONE;
+	l->reps[l->n].order = NAN;
 	l->n++;
 	if (why)
 		l->failed++;
@@ -292,6 +295,120 @@ void kva_bench_rep_add(kva_bench *b, kva_bench_leg *l, const kva_bench_unit *u,
 		}
 	}
 	kva_progress_tick(&b->prog, ++b->rows);
+}
+
+/* See bench.h. */
+void kva_bench_rep_order(kva_bench_leg *l, int kind, double t)
+{
+	if (l->n && isfinite(t)) {
+		l->reps[l->n - 1].okind = kind;
+		l->reps[l->n - 1].order = t;
+	}
+}
+
+/* See bench.h. */
+void kva_bench_reps_clock(kva_bench_leg *l, size_t n, const kva_jval *v)
+{
+	double t;
+
+	if (!v || v->t != KVA_JSTR || kva_bench_time(v->s, &t))
+		return;
+	for (size_t i = l->n - (n < l->n ? n : l->n); i < l->n; i++) {
+		l->reps[i].okind = KVA_ORDER_CLOCK;
+		l->reps[i].order = t;
+	}
+}
+
+/* See bench.h. */
+int kva_bench_leg_order(const kva_bench_leg *l)
+{
+	int kind = l->n ? l->reps[0].okind : KVA_ORDER_NONE;
+
+	for (size_t i = 1; i < l->n && kind; i++)
+		if (l->reps[i].okind != kind)
+			kind = KVA_ORDER_NONE;
+	return kind;
+}
+
+/* n digits of s as a number, or -1. */
+static long digits(const char *s, int n)
+{
+	long v = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = 10 * v + (s[i] - '0');
+	}
+	return v;
+}
+
+/* A zone "Z", "+HH:MM" or "+HHMM" (or none) at *p: its offset east of
+ * UTC in seconds; -1 if malformed. */
+static int zone(const char **p, long *off)
+{
+	const char *s = *p;
+	long h, m, sign = *s == '-' ? -1 : 1;
+
+	*off = 0;
+	if (*s == 'Z')
+		*p = s + 1;
+	if (*s != '+' && *s != '-')
+		return 0;
+	h = digits(s + 1, 2);
+	m = s[3] == ':' ? digits(s + 4, 2) : digits(s + 3, 2);
+	if (h < 0 || m < 0 || h > 23 || m > 59)
+		return -1;
+	*p = s + (s[3] == ':' ? 6 : 5);
+	*off = sign * (60 * h + m) * 60;
+	return 0;
+}
+
+/* See bench.h. */
+int kva_bench_time(const char *s, double *out)
+{
+	struct tm tm = { 0 };
+	long f[6], off = 0;
+	double frac = 0, scale = 0.1;
+	size_t n = strlen(s);
+	const char *p;
+	time_t t;
+
+	if (n == 15 && s[8] == '-') { /* vLLM: 20241107-153012 */
+		f[0] = digits(s, 4), f[1] = digits(s + 4, 2), f[2] = digits(s + 6, 2);
+		f[3] = digits(s + 9, 2), f[4] = digits(s + 11, 2);
+		f[5] = digits(s + 13, 2);
+		p = s + 15;
+	} else if (n >= 19 && s[4] == '-' && s[7] == '-' &&
+		   (s[10] == 'T' || s[10] == ' ') && s[13] == ':' && s[16] == ':') {
+		f[0] = digits(s, 4), f[1] = digits(s + 5, 2), f[2] = digits(s + 8, 2);
+		f[3] = digits(s + 11, 2), f[4] = digits(s + 14, 2);
+		f[5] = digits(s + 17, 2);
+		p = s + 19;
+		if (*p == '.')
+			for (p++; *p >= '0' && *p <= '9'; p++, scale /= 10)
+				frac += (*p - '0') * scale;
+		if (zone(&p, &off))
+			return -1;
+	} else {
+		return -1;
+	}
+	for (int i = 0; i < 6; i++)
+		if (f[i] < 0)
+			return -1;
+	if (*p || f[1] < 1 || f[1] > 12 || f[2] < 1 || f[2] > 31 || f[3] > 23 ||
+	    f[4] > 59 || f[5] > 60)
+		return -1;
+	tm.tm_year = (int)f[0] - 1900;
+	tm.tm_mon = (int)f[1] - 1;
+	tm.tm_mday = (int)f[2];
+	tm.tm_hour = (int)f[3];
+	tm.tm_min = (int)f[4];
+	tm.tm_sec = (int)f[5];
+	if ((t = timegm(&tm)) == (time_t)-1)
+		return -1;
+	*out = (double)t - (double)off + frac;
+	return 0;
 }
 
 void kva_bench_ttft(kva_bench_leg *l, double ms)

@@ -77,12 +77,23 @@ typedef struct kva_bench_opts {
 	size_t max_reps;
 } kva_bench_opts;
 
+/* How a rep's run order is known (kva_bench_rep_order). */
+enum {
+	KVA_ORDER_NONE,        /* not known */
+	KVA_ORDER_SEQ,         /* a run record's "seq": runs numbered in order */
+	KVA_ORDER_CLOCK        /* seconds since the epoch, from a harness's
+				* timestamp (vLLM's "date", Google Benchmark's
+				* and pytest-benchmark's file date) */
+};
+
 /* One rep: a value and where it came from. */
 typedef struct kva_bench_rep {
 	double v;
 	long line;             /* line of the value in its file */
 	uint32_t src;          /* index into kva_bench.srcs */
 	char *why;             /* why it failed (owned), or NULL */
+	int okind;             /* KVA_ORDER_* */
+	double order;          /* its place in the run order (okind) */
 } kva_bench_rep;
 
 typedef struct kva_bench_leg {
@@ -223,6 +234,20 @@ void kva_bench_leg_config(kva_bench_leg *l, kva_cfg *c);
  * it failed. */
 void kva_bench_rep_add(kva_bench *b, kva_bench_leg *l, const kva_bench_unit *u,
 		       double v, long line, const char *why);
+/* The run order of the leg's last rep: t in kind KVA_ORDER_SEQ or
+ * KVA_ORDER_CLOCK. */
+void kva_bench_rep_order(kva_bench_leg *l, int kind, double t);
+/* A timestamp s as seconds since the epoch: ISO 8601
+ * "YYYY-MM-DDTHH:MM:SS[.frac][Z|+HH:MM|+HHMM]" (no zone: UTC) or vLLM's
+ * "YYYYMMDD-HHMMSS" (its local time, taken as UTC: only order counts).
+ * 0, or -1 if s is neither. */
+int kva_bench_time(const char *s, double *out);
+/* The run order of the leg's last n reps from the timestamp string v
+ * (kva_bench_time); nothing when v is absent or not a timestamp. */
+void kva_bench_reps_clock(kva_bench_leg *l, size_t n, const kva_jval *v);
+/* The kind the run order of every rep of l is known in, else
+ * KVA_ORDER_NONE. */
+int kva_bench_leg_order(const kva_bench_leg *l);
 void kva_bench_ttft(kva_bench_leg *l, double ms);
 void kva_bench_tpot(kva_bench_leg *l, double ms);
 /* Check a summary a raw row reports about itself (stat, at JSON value v)
@@ -264,6 +289,12 @@ int kva_bench_agrees(const kva_jval *v, double r, double d, double tol_pct,
 		     double *allowed);
 /* s * 100 (a - b) / b, positive = better in direction s; NaN unless b > 0. */
 double kva_bench_delta_pct(double a, double b, int s);
+/* How the reps of l and of ref were ordered in time: "ref_first" (every
+ * rep of ref before every rep of l), "ref_last", "interleaved" (each leg
+ * has a rep after one of the other), "tied" (neither: they share their
+ * one instant); NULL when some rep's order is not known or the legs know
+ * it in other kinds. */
+const char *kva_bench_run_order(const kva_bench_leg *l, const kva_bench_leg *ref);
 /* The speedup of l over ref in direction dir, NaN when undefined. */
 double kva_bench_speedup(const kva_bench_leg *l, const kva_bench_leg *ref,
 			 int dir);

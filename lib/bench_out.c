@@ -147,6 +147,8 @@ static void put_rep(kva_buf *o, const kva_bench *b, const kva_bench_leg *l,
 	kva_bench_put_knum(o, "value", l->reps[i].v);
 	kva_bench_put_key(o, "at");
 	kva_bench_put_at(o, b, l->reps[i].src, l->reps[i].line);
+	if (l->reps[i].okind)
+		kva_bench_put_knum(o, "order", l->reps[i].order);
 	if (l->reps[i].why) {
 		kva_bench_put_kbool(o, "failed", 1);
 		kva_bench_put_kstr(o, "why", l->reps[i].why);
@@ -281,6 +283,9 @@ static void write_leg(const kva_bench *b, const kva_bench_leg *l)
 		put_at_value(&o, b, l, l->sorted[l->n / 2]);
 	}
 	kva_buf_putc(&o, ']');
+	kva_bench_put_key(&o, "run_order");
+	kva_buf_puts(&o, kva_bench_leg_order(l) == KVA_ORDER_SEQ ? "\"seq\"" :
+		     kva_bench_leg_order(l) == KVA_ORDER_CLOCK ? "\"clock\"" : "null");
 	kva_bench_put_key(&o, "sources");
 	kva_buf_putc(&o, '[');
 	for (size_t i = 0; i < l->nsrcs; i++) {
@@ -297,10 +302,34 @@ static void write_leg(const kva_bench *b, const kva_bench_leg *l)
 
 /* ---- comparisons --------------------------------------------------------------- */
 
+/* See bench.h. */
+const char *kva_bench_run_order(const kva_bench_leg *l, const kva_bench_leg *ref)
+{
+	int kind = kva_bench_leg_order(l);
+	double lo = INFINITY, hi = -INFINITY, rlo = INFINITY, rhi = -INFINITY;
+
+	if (!kind || kind != kva_bench_leg_order(ref))
+		return NULL;
+	for (size_t i = 0; i < l->n; i++) {
+		lo = fmin(lo, l->reps[i].order);
+		hi = fmax(hi, l->reps[i].order);
+	}
+	for (size_t i = 0; i < ref->n; i++) {
+		rlo = fmin(rlo, ref->reps[i].order);
+		rhi = fmax(rhi, ref->reps[i].order);
+	}
+	if (rhi < lo)
+		return "ref_first";
+	if (hi < rlo)
+		return "ref_last";
+	return rlo < hi && lo < rhi ? "interleaved" : "tied";
+}
+
 typedef struct cmp_result {
 	double delta, speedup, ci_lo, ci_hi, chance, ttft_delta, tpot_delta;
 	kva_mw mw;
 	int mw_ok, non_overlap, cfg_known, cfg_same;
+	const char *order;     /* kva_bench_run_order */
 } cmp_result;
 
 static void count_diff(void *arg, const char *k, const char *a, const char *b)
@@ -339,6 +368,7 @@ static void compare(const kva_bench *b, const kva_bench_leg *l,
 	if (c->cfg_known)
 		kva_cfg_diff(&ref->cfg, &l->cfg, count_diff, &ndiff);
 	c->cfg_same = ndiff == 0;
+	c->order = kva_bench_run_order(l, ref);
 }
 
 static void put_diff(void *arg, const char *key, const char *a, const char *b)
@@ -390,6 +420,11 @@ static void write_comparison(const kva_bench *b, const kva_bench_leg *l,
 	kva_bench_put_kint(&o, "failed_ref", ref->failed);
 	kva_bench_put_knum(&o, "ttft_delta_pct", c->ttft_delta);
 	kva_bench_put_knum(&o, "tpot_delta_pct", c->tpot_delta);
+	kva_bench_put_key(&o, "run_order");
+	if (c->order)
+		kva_buf_jstr(&o, c->order, strlen(c->order));
+	else
+		kva_buf_puts(&o, "null");
 	kva_bench_put_key(&o, "config_same");
 	kva_buf_puts(&o, c->cfg_known ? c->cfg_same ? "true" : "false" : "null");
 	kva_bench_put_key(&o, "config_diff");

@@ -212,6 +212,7 @@ static int read_gbench(kva_bench *b, kva_bench_unit *u, const kva_jval *doc,
 		kva_bench_rep_add(b, l, u, x, kva_bench_line(u, val), !errored(r) ? NULL :
 				  msg && msg->t == KVA_JSTR && msg->slen ? msg->s
 				  : "error_occurred");
+		kva_bench_reps_clock(l, 1, kva_json_get(ctx, "date"));
 	}
 	v = kva_xrealloc(NULL, bm->n, sizeof *v);
 	for (const kva_jval *r = bm->child; r; r = r->next)

@@ -102,6 +102,7 @@ static int take_test(kva_bench *b, kva_bench_unit *u, const kva_jval *doc,
 		sum += x;
 		kva_bench_rep_add(b, l, u, x, kva_bench_line(u, d), NULL);
 	}
+	kva_bench_reps_clock(l, n, kva_json_get(doc, "datetime"));
 	/* pytest-benchmark's Stats of the same rounds */
 	mean = kva_stats_mean(v, n);
 	kva_bench_embedded(b, u, l, -1, "mean", kva_json_get(stats, "mean"), mean,

@@ -43,6 +43,7 @@ static int read_run(kva_bench *b, kva_bench_unit *u, const kva_jval *row,
 	const char *metric;
 	const kva_jval *si;
 	double val;
+	int64_t seq;
 	char why[96] = "";
 	kva_bench_leg *l;
 	kva_cfg c = { 0 };
@@ -54,7 +55,8 @@ static int read_run(kva_bench *b, kva_bench_unit *u, const kva_jval *row,
 		return kva_errf(e, "metric", "missing");
 	if (kva_bench_num(u, kva_json_get(row, "value"), "value", &val, e) ||
 	    kva_bench_settle_metric(b, u, metric, e) ||
-	    run_failed(u, row, why, sizeof why, e))
+	    run_failed(u, row, why, sizeof why, e) ||
+	    kva_bench_count(u, row, "seq", &seq, e))
 		return -1;
 	if ((si = kva_json_get(row, "server_info")) && si->t != KVA_JOBJ) {
 		u->errline = kva_bench_line(u, si);
@@ -80,6 +82,8 @@ static int read_run(kva_bench *b, kva_bench_unit *u, const kva_jval *row,
 	kva_bench_leg_config(l, &c);
 	kva_bench_rep_add(b, l, u, val, kva_bench_line(u, kva_json_get(row, "value")),
 			  why[0] ? why : NULL);
+	if (seq >= 0)
+		kva_bench_rep_order(l, KVA_ORDER_SEQ, (double)seq);
 	return 0;
 }
 

@@ -158,6 +158,7 @@ static int read_serving(kva_bench *b, kva_bench_unit *u, const kva_jval *row,
 	kva_bench_rep_add(b, l, u, val,
 			  kva_bench_line(u, kva_json_get(row, b->metric)),
 			  why[0] ? why : NULL);
+	kva_bench_reps_clock(l, 1, kva_json_get(row, "date")); /* vLLM's */
 	rep_idx = (long)l->n - 1;
 
 	/* what the row reports about itself, against its own raw numbers */

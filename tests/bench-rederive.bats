@@ -61,7 +61,7 @@ setup() {
 	assert_equal "$stderr" ""
 	echo "$output" | jq -e -s '
 	  .[0].leg == "fixtures/bench/vllm-base.jsonl" and .[0].format == "vllm" and .[0].n == 3
-	  and .[0].median == 612.4 and .[0].reps == [{"rep":0,"value":612.4,"at":"fixtures/bench/vllm-base.jsonl:1"}]
+	  and .[0].median == 612.4 and .[0].reps == [{"rep":0,"value":612.4,"at":"fixtures/bench/vllm-base.jsonl:1","order":1795169700}] and .[0].run_order == "clock"
 	  and .[1].format == "vllm" and .[1].n == 1 and .[1].median == 640.2
 	  and .[1].reps[0].at == "fixtures/bench/vllm-result.json:16"
 	  and .[1].stdev == null and .[1].drift_pct_per_rep == null
@@ -183,7 +183,7 @@ setup() {
 @test "Google Benchmark: an errored repetition is a failed rep, left out of the aggregates as Google Benchmark does" {
 	run -0 bench-rederive $B/gbench-error.json
 	echo "$output" | jq -s -e '.[0].n == 3 and .[0].failed == 1
-	  and .[0].failed_reps == [{"rep":1,"value":14864.26567976052,"at":"fixtures/bench/gbench-error.json:67","failed":true,"why":"cudaMalloc: out of memory"}]
+	  and .[0].failed_reps == [{"rep":1,"value":14864.26567976052,"at":"fixtures/bench/gbench-error.json:67","order":1796047331,"failed":true,"why":"cudaMalloc: out of memory"}]
 	  and .[0].embedded_checked == 4 and .[0].embedded_mismatched == 0'
 }
 
@@ -245,6 +245,38 @@ setup() {
 	assert_equal "$stderr" "bench-rederive: $C/vec/4096/new/estimates.json:1: a criterion estimates.json holds no samples: give the sample.json beside it (it is checked against them)"
 }
 
+# ---- run order ---------------------------------------------------------------------
+
+@test "run order: seq, vLLM's date and a file's date order the reps; the comparison says how the legs lie in time" {
+	# base measured wholly before head, then the same reps interleaved
+	for i in 0 1 2 3 4; do
+		printf '{"type":"run","leg":"base","metric":"tok_s","value":%d,"seq":%d}\n' $((100 + i)) $i
+		printf '{"type":"run","leg":"head","metric":"tok_s","value":%d,"seq":%d}\n' $((110 + i)) $((5 + i))
+	done > "$BATS_TEST_TMPDIR/blocks"
+	run -0 bench-rederive "$BATS_TEST_TMPDIR/blocks"
+	echo "$output" | jq -s -e '.[0].run_order == "seq" and .[0].reps[1].order == 1
+	  and .[2].type == "comparison" and .[2].run_order == "ref_first"'
+	jq -c '.seq = (if .leg == "base" then 2 * (.value - 100) else 2 * (.value - 110) + 1 end)' "$BATS_TEST_TMPDIR/blocks" > "$BATS_TEST_TMPDIR/abab"
+	run -0 bench-rederive "$BATS_TEST_TMPDIR/abab"
+	echo "$output" | jq -s -e '.[2].run_order == "interleaved"'
+	# head first
+	run -0 bench-rederive --ref head "$BATS_TEST_TMPDIR/blocks"
+	echo "$output" | jq -s -e '.[2].leg == "base" and .[2].run_order == "ref_last"'
+	# one rep without seq: the order is not known
+	sed '1s/,"seq":0//' "$BATS_TEST_TMPDIR/blocks" > "$BATS_TEST_TMPDIR/some"
+	run -0 bench-rederive "$BATS_TEST_TMPDIR/some"
+	echo "$output" | jq -s -e '.[0].run_order == null and .[2].run_order == null and (.[0].reps[0] | has("order") | not)'
+	# a negative seq is refused
+	run -2 --separate-stderr bench-rederive <<<'{"type":"run","leg":"a","metric":"t_ms","value":1,"seq":-1}'
+	assert_equal "$stderr" 'bench-rederive: <stdin>:1: field "seq": must be >= 0, got -1'
+	# vLLM rows a day apart; two benchmarks of one Google Benchmark file share its date
+	jq -c '.date = "20261121-101500"' $B/vllm-base.jsonl > "$BATS_TEST_TMPDIR/later.jsonl"
+	run -0 bench-rederive a=$B/vllm-base.jsonl b="$BATS_TEST_TMPDIR/later.jsonl"
+	echo "$output" | jq -s -e 'map(select(.type == "comparison")) | .[0].run_order == "ref_first"'
+	run -0 bench-rederive $B/gbench.json
+	echo "$output" | jq -s -e '.[0].run_order == "clock" and .[2].run_order == "tied"'
+}
+
 # ---- provenance -------------------------------------------------------------
 
 @test "provenance: min, max, median and every rep name the line of their value" {
@@ -265,7 +297,7 @@ setup() {
 @test "failed reps are counted and listed with their reason, never dropped" {
 	run -0 bench-rederive $B/vllm-failed.jsonl
 	echo "$output" | jq -e '.n == 2 and .failed == 1 and .median == (598.1 + 611.0) / 2
-	  and .failed_reps == [{"rep":0,"value":598.1,"at":"fixtures/bench/vllm-failed.jsonl:1","failed":true,"why":"completed 6 of 8 requests"}]
+	  and .failed_reps == [{"rep":0,"value":598.1,"at":"fixtures/bench/vllm-failed.jsonl:1","order":1795169700,"failed":true,"why":"completed 6 of 8 requests"}]
 	  and .reps[1].failed == null'
 	run -0 bench-rederive $B/hyperfine-failed.json
 	echo "$output" | jq -e '.n == 5 and .failed == 1 and .failed_reps[0].rep == 2

@@ -386,6 +386,38 @@ static void t_bfmt_criterion(void)
 	kva_bench_free(&b);
 }
 
+static void t_bench_time(void)
+{
+	double t;
+	kva_bench_leg a = { 0 }, r = { 0 };
+	kva_bench_rep ra[2] = { { .okind = KVA_ORDER_SEQ, .order = 0 },
+				{ .okind = KVA_ORDER_SEQ, .order = 2 } };
+	kva_bench_rep rr[2] = { { .okind = KVA_ORDER_SEQ, .order = 1 },
+				{ .okind = KVA_ORDER_SEQ, .order = 3 } };
+
+	CHECK(kva_bench_time("20261120-101500", &t) == 0 && t == 1795169700);
+	CHECK(kva_bench_time("2026-11-20T10:15:00Z", &t) == 0 && t == 1795169700);
+	CHECK(kva_bench_time("2026-11-20T12:15:00+02:00", &t) == 0 && t == 1795169700);
+	CHECK(kva_bench_time("2026-11-20T05:15:00-0500", &t) == 0 && t == 1795169700);
+	CHECK(kva_bench_time("2026-11-20T10:15:00.25", &t) == 0 && t == 1795169700.25);
+	CHECK(kva_bench_time("2026-11-20 10:15:00", &t) == 0 && t == 1795169700);
+	CHECK(kva_bench_time("2026-13-20T10:15:00", &t) == -1);
+	CHECK(kva_bench_time("2026-11-20T10:15:00+2", &t) == -1);
+	CHECK(kva_bench_time("20261120-1015", &t) == -1);
+	CHECK(kva_bench_time("yesterday", &t) == -1);
+
+	a.reps = ra, a.n = 2;
+	r.reps = rr, r.n = 2;
+	CHECK_STR(kva_bench_run_order(&a, &r), "interleaved");
+	ra[0].order = 4, ra[1].order = 5;
+	CHECK_STR(kva_bench_run_order(&a, &r), "ref_first");
+	CHECK_STR(kva_bench_run_order(&r, &a), "ref_last");
+	ra[0].order = ra[1].order = rr[0].order = rr[1].order = 7;
+	CHECK_STR(kva_bench_run_order(&a, &r), "tied");
+	rr[1].okind = KVA_ORDER_CLOCK;
+	CHECK(kva_bench_run_order(&a, &r) == NULL);
+}
+
 /* ---- a claim -------------------------------------------------------------------- */
 
 static void finish(void *arg)
@@ -431,6 +463,7 @@ const unit_test suite_bench[] = {
 	{ "bfmt_gbench", t_bfmt_gbench },
 	{ "bfmt_pytest", t_bfmt_pytest },
 	{ "bfmt_criterion", t_bfmt_criterion },
+	{ "bench_time", t_bench_time },
 	{ "bench_claim", t_bench_claim },
 	{ NULL, NULL }
 };
