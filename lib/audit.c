@@ -1611,6 +1611,39 @@ static void r_real_delta(kva_audit *a)
 		 hpct(a, hi), hnum(a, p));
 }
 
+/* The legs' reps in time: a reference measured wholly before (or
+ * after) the candidate confounds drift with the change. */
+static void r_run_order(kva_audit *a)
+{
+	kva_audit_finding *f = new_finding(a, "run-order");
+	const char *o = a->cmp ? jstr(a->cmp->v, "run_order") : NULL;
+
+	threshold(a, f, "where the reps carry their run order, the two legs "
+		  "interleaved in time (neither measured wholly before the other)");
+	if (!o) {
+		conclude(a, f, KVA_SEV_PASS, "n/a", "pass", "the reps carry no run "
+			 "order (a run record's seq, vLLM's date, Google Benchmark's "
+			 "or pytest-benchmark's file date): interleaving is not "
+			 "checked, and is not a passed gate");
+		return;
+	}
+	ev_str(f, "run_order", o, a->cmp->at, NULL);
+	if (!strcmp(o, "interleaved"))
+		conclude(a, f, KVA_SEV_PASS, "holds", "pass", "the reps of %s and %s "
+			 "interleave in time", a->cand_name, a->ref_name);
+	else if (!strcmp(o, "tied"))
+		conclude(a, f, KVA_SEV_PASS, "n/a", "pass", "the reps of %s and %s "
+			 "share one timestamp: their order cannot be told",
+			 a->cand_name, a->ref_name);
+	else
+		conclude(a, f, KVA_SEV_FLAG, "violated", "remeasure", "every rep of "
+			 "%s was measured before every rep of %s: a drift in time "
+			 "(thermal state, clocks, other tenants) is confounded with "
+			 "the change; interleave the legs (ABAB) and re-measure",
+			 strcmp(o, "ref_first") ? a->cand_name : a->ref_name,
+			 strcmp(o, "ref_first") ? a->ref_name : a->cand_name);
+}
+
 static void r_min_reps(kva_audit *a)
 {
 	kva_audit_finding *f = new_finding(a, "min-reps");
@@ -3151,6 +3184,7 @@ const kva_audit_result *kva_audit_eval(kva_audit *a, kva_err *e)
 		r_contention(a);
 		r_baseline_drift(a);
 		r_real_delta(a);
+		r_run_order(a);
 		r_min_reps(a);
 		r_crash(a);
 		r_engagement(a);

@@ -139,12 +139,12 @@ key() {
 	  and .same_conditions_ok == true and .baseline_drift_pct == null
 	  and .headline_integrity == "ok" and .correctness_status == "byte_parity_pass"
 	  and .leg == "cand" and .ref == "ref" and .metric == "output_throughput"
-	  and .findings == {"PASS": 13, "FLAG": 0, "FAIL": 0}
+	  and .findings == {"PASS": 14, "FLAG": 0, "FAIL": 0}
 	  and .thresholds.noise_band_pct == 0.5 and .thresholds.alpha == 0.05
 	  and .metrics.output_throughput == {"ref": 1500.2, "cand": 1615.8})' "$T/av.jsonl"
 	# one finding per rule, in rule order, then the verdict last
 	run -0 jq -r -s 'map(.rule // .type) | join(" ")' "$T/av.jsonl"
-	assert_output "evidence-complete same-conditions contention baseline-drift real-delta min-reps crash engagement correctness reported-vs-raw headline-latency lever-class isolated-vs-e2e verdict"
+	assert_output "evidence-complete same-conditions contention baseline-drift real-delta run-order min-reps crash engagement correctness reported-vs-raw headline-latency lever-class isolated-vs-e2e verdict"
 }
 
 @test "exit status: 0 PASS, 3 FLAG, 1 FAIL" {
@@ -204,6 +204,28 @@ clean_evidence() {
 	# --min-reps asks for more than significance needs
 	run -3 audit-verdict --min-reps 5 "$BATS_TEST_TMPDIR/rd4" "$BATS_TEST_TMPDIR/ev"
 	echo "$output" | jq -e -s '.[-1].rules_fired == ["min-reps"]'
+}
+
+@test "run-order: a reference measured wholly before the candidate FLAGs remeasure; interleaved legs pass; no order is n/a" {
+	clean_evidence > "$BATS_TEST_TMPDIR/ev"
+	# seq numbers the runs: every ref run first, then every cand run
+	legs 5 5 | jq -c 'if .metric == "tokens_per_s" then .seq = input_line_number - 1 else . end' |
+		bench-rederive > "$BATS_TEST_TMPDIR/blocks"
+	run -3 audit-verdict "$BATS_TEST_TMPDIR/blocks" "$BATS_TEST_TMPDIR/ev"
+	echo "$output" | jq -e -s '
+	  (map(select(.rule == "run-order")) | .[0] | .severity == "FLAG" and .status == "violated"
+	    and .action == "remeasure"
+	    and (.message | startswith("every rep of ref was measured before every rep of cand"))
+	    and (.evidence | any(.what == "run_order" and .value == "ref_first")))
+	  and (.[-1] | .verdict == "FLAG" and .action == "remeasure" and .rules_fired == ["run-order"])'
+	# the same runs in ABAB order
+	legs 5 5 | jq -c 'if .metric != "tokens_per_s" then . elif .leg == "ref" then .seq = 2 * (.value - 1001) else .seq = 2 * (.value - 1101) + 1 end' |
+		bench-rederive > "$BATS_TEST_TMPDIR/abab"
+	run -0 audit-verdict "$BATS_TEST_TMPDIR/abab" "$BATS_TEST_TMPDIR/ev"
+	echo "$output" | jq -e -s 'map(select(.rule == "run-order")) | .[0] | .severity == "PASS" and .status == "holds"'
+	legs 5 5 | bench-rederive > "$BATS_TEST_TMPDIR/none"
+	run -0 audit-verdict "$BATS_TEST_TMPDIR/none" "$BATS_TEST_TMPDIR/ev"
+	echo "$output" | jq -e -s 'map(select(.rule == "run-order")) | .[0] | .severity == "PASS" and .status == "n/a"'
 }
 
 # runs LEG VALUE...: run records of LEG, one per value
@@ -639,7 +661,7 @@ aa_legs() {
 	run -0 sqlite3 "$T/t.db" "SELECT version FROM schema_version; SELECT ts, scope, leg, ref, verdict, action, lever_class, counts_as_kernel_win, correctness_status FROM audit_verdicts; SELECT count(*), sum(severity = 'FAIL'), sum(severity = 'FLAG') FROM audit_findings WHERE verdict_id = 1;"
 	assert_output "6
 2026-06-22T13:00:00Z|bundle|final|base|FAIL|eject|A|0|byte_parity_pass
-13|1|1"
+14|1|1"
 	# the stored records are the ones written
 	run -0 sqlite3 "$T/t.db" "SELECT record FROM audit_verdicts"
 	assert_equal "$output" "$(tail -n 1 "$T/out")"
@@ -655,7 +677,7 @@ aa_legs() {
 @test "empty input: every rule's evidence is absent, the verdict is FAIL (never PASS), exit 1" {
 	run -1 --separate-stderr audit-verdict < /dev/null
 	assert_equal "$stderr" ""
-	echo "$output" | jq -e -s '.[-1] | .verdict == "FAIL" and .findings.PASS == 4
+	echo "$output" | jq -e -s '.[-1] | .verdict == "FAIL" and .findings.PASS == 5
 	  and .evidence_absent == ["same-conditions", "contention", "real-delta", "min-reps", "crash", "engagement", "correctness", "headline-latency", "lever-class"]'
 }
 

@@ -24,7 +24,7 @@ copy() {
 	assert_line --index 1 "audit-verdict: patch scope: leg cand against ref, output_throughput (higher is better)"
 	assert_line --index 2 "VERDICT PASS: pass"
 	run -0 jq -e '.type == "verdict" and .verdict == "PASS" and .layout == "ref/ + cand/"
-	  and (.findings | length) == 13 and .rederived == "audit_rederive.jsonl"
+	  and (.findings | length) == 14 and .rederived == "audit_rederive.jsonl"
 	  and .eval_dir == "'"$D"'"' "$D/audit_verdict.json"
 	# provenance is relative to EVAL_DIR, so the verdict moves with it
 	run -0 jq -e '[.findings[].evidence[].at // empty] | all(startswith("/") | not)
@@ -137,7 +137,7 @@ PRODUCER="$ROOT/tests/fixtures/patch-audit/producer"
 	assert_equal "$stderr" "patch-audit: round 2 of 3: FLAG (remeasure): running --until-pass: sh '$PRODUCER' '$A/clean-win'"
 	# the producer ran once, in the eval dir, with round 1's findings
 	run -0 cat "$PRODUCER_LOG"
-	assert_output "round=2 verdict=FLAG action=remeasure eval_dir=$D pwd=$D findings=14"
+	assert_output "round=2 verdict=FLAG action=remeasure eval_dir=$D pwd=$D findings=15"
 	run -0 jq -s -c '[.[] | select(.type == "finding" and .severity != "PASS") | .rule], (.[-1] | {type, verdict})' "$PRODUCER_LOG.2"
 	assert_line --index 0 '["real-delta","min-reps"]'
 	assert_line --index 1 '{"type":"verdict","verdict":"FLAG"}'
