@@ -605,26 +605,6 @@ int kva_audit_exit_status(int verdict)
 /* ---- numbers and evidence ---------------------------------------------------------- */
 
 /* Shortest %g that reads back as v; null for NaN and infinities. */
-static void put_num(kva_buf *b, double v)
-{
-	char tmp[40];
-
-	if (!isfinite(v)) {
-		kva_buf_puts(b, "null");
-		return;
-	}
-	if (v == 0) {
-		kva_buf_putc(b, '0');
-		return;
-	}
-	for (int prec = 15; prec <= 17; prec++) {
-		snprintf(tmp, sizeof tmp, "%.*g", prec, v);
-		if (strtod(tmp, NULL) == v)
-			break;
-	}
-	kva_buf_puts(b, tmp);
-}
-
 static void put_kstr(kva_buf *b, const char *k, const char *s)
 {
 	kva_buf_printf(b, ",\"%s\":", k);
@@ -637,7 +617,7 @@ static void put_kstr(kva_buf *b, const char *k, const char *s)
 static void put_knum(kva_buf *b, const char *k, double v)
 {
 	kva_buf_printf(b, ",\"%s\":", k);
-	put_num(b, v);
+	kva_buf_num(b, v);
 }
 
 /* A number for people: "-" when undefined, else %.6g. */
@@ -690,7 +670,7 @@ static void ev_num(kva_audit_finding *f, const char *what, double v,
 		   const char *at, const char *source)
 {
 	ev_open(f, what);
-	put_num(&f->evidence, v);
+	kva_buf_num(&f->evidence, v);
 	ev_close(f, at, source);
 }
 
@@ -2692,9 +2672,9 @@ static void put_pair(kva_buf *b, const char *k, const arec *ref, const arec *can
 		     const char *field)
 {
 	kva_buf_printf(b, "\"%s\":{\"ref\":", k);
-	put_num(b, ref ? jnum(ref->v, field) : NAN);
+	kva_buf_num(b, ref ? jnum(ref->v, field) : NAN);
 	kva_buf_puts(b, ",\"cand\":");
-	put_num(b, cand ? jnum(cand->v, field) : NAN);
+	kva_buf_num(b, cand ? jnum(cand->v, field) : NAN);
 	kva_buf_putc(b, '}');
 }
 
@@ -2786,7 +2766,7 @@ static void verdict_json(kva_audit *a)
 		kva_buf_puts(b, "null");
 	}
 	kva_buf_puts(b, ",\"thresholds\":{\"noise_band_pct\":");
-	put_num(b, a->o.noise_band_pct);
+	kva_buf_num(b, a->o.noise_band_pct);
 	put_knum(b, "alpha", a->o.alpha);
 	kva_buf_printf(b, ",\"min_reps\":%lld", (long long)a->o.min_reps);
 	put_knum(b, "baseline_throughput", a->o.baseline_throughput);
