@@ -477,6 +477,27 @@ void kva_bench_embedded(kva_bench *b, const kva_bench_unit *u, kva_bench_leg *l,
 	kva_buf_puts(o, "}\n");
 }
 
+/* See bench.h. */
+void kva_bench_summary(kva_bench *b, const kva_bench_unit *u, kva_bench_leg *l,
+		       const kva_jval *obj, double *v, size_t n, const char *of)
+{
+	double mean = kva_stats_mean(v, n), sd = n > 1 ? kva_stats_stdev(v, n) : 0;
+	char how[96];
+
+	snprintf(how, sizeof how, "mean(%s)", of);
+	kva_bench_embedded(b, u, l, -1, "mean", kva_json_get(obj, "mean"), mean, how);
+	kva_stats_sort(v, n);
+	snprintf(how, sizeof how, "median(%s)", of);
+	kva_bench_embedded(b, u, l, -1, "median", kva_json_get(obj, "median"),
+			   kva_stats_median_sorted(v, n), how);
+	snprintf(how, sizeof how, "min(%s)", of);
+	kva_bench_embedded(b, u, l, -1, "min", kva_json_get(obj, "min"), v[0], how);
+	snprintf(how, sizeof how, "max(%s)", of);
+	kva_bench_embedded(b, u, l, -1, "max", kva_json_get(obj, "max"), v[n - 1], how);
+	snprintf(how, sizeof how, "sample stdev(%s)", of);
+	kva_bench_embedded(b, u, l, -1, "stddev", kva_json_get(obj, "stddev"), sd, how);
+}
+
 /* ---- one record ------------------------------------------------------------------- */
 
 /* "type" missing and no adapter knows the record: name those that

@@ -258,6 +258,13 @@ void kva_bench_embedded(kva_bench *b, const kva_bench_unit *u, kva_bench_leg *l,
 			long rep_idx, const char *stat, const kva_jval *v,
 			double derived, const char *how);
 
+/* The summary a harness writes beside values v[0..n) of leg l: the
+ * members mean, median, min, max and stddev (sample; 0 of one value) of
+ * obj, each checked where obj has it (kva_bench_embedded); of names the
+ * values in derived_from ("times" gives "mean(times)").  Sorts v. */
+void kva_bench_summary(kva_bench *b, const kva_bench_unit *u, kva_bench_leg *l,
+		       const kva_jval *obj, double *v, size_t n, const char *of);
+
 /* ---- the tool's side ------------------------------------------------------- */
 
 /* Defaults in b->op; b is otherwise empty. */

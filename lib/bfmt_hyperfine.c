@@ -74,7 +74,7 @@ static int take_result(kva_bench *b, kva_bench_unit *u, const kva_jval *r,
 	const kva_jval *codes = kva_json_get(r, "exit_codes");
 	const kva_jval *code = codes && codes->t == KVA_JARR ? codes->child : NULL;
 	const kva_jval *params = kva_json_get(r, "parameters");
-	double *t, x, mean, sd;
+	double *t, x;
 	size_t n = 0;
 	kva_bench_leg *l;
 	kva_cfg c = { 0 };
@@ -104,19 +104,7 @@ static int take_result(kva_bench *b, kva_bench_unit *u, const kva_jval *r,
 		kva_bench_rep_add(b, l, u, x, kva_bench_line(u, tv), why[0] ? why : NULL);
 	}
 	/* hyperfine's own summary of these times */
-	mean = kva_stats_mean(t, n);
-	sd = kva_stats_stdev(t, n);
-	kva_stats_sort(t, n);
-	kva_bench_embedded(b, u, l, -1, "mean", kva_json_get(r, "mean"), mean,
-			   "mean(times)");
-	kva_bench_embedded(b, u, l, -1, "median", kva_json_get(r, "median"),
-			   kva_stats_median_sorted(t, n), "median(times)");
-	kva_bench_embedded(b, u, l, -1, "min", kva_json_get(r, "min"), t[0],
-			   "min(times)");
-	kva_bench_embedded(b, u, l, -1, "max", kva_json_get(r, "max"), t[n - 1],
-			   "max(times)");
-	kva_bench_embedded(b, u, l, -1, "stddev", kva_json_get(r, "stddev"), sd,
-			   "sample stdev(times)");
+	kva_bench_summary(b, u, l, r, t, n, "times");
 	free(t);
 	return 0;
 }

@@ -105,23 +105,13 @@ static int take_test(kva_bench *b, kva_bench_unit *u, const kva_jval *doc,
 	kva_bench_reps_clock(l, n, kva_json_get(doc, "datetime"));
 	/* pytest-benchmark's Stats of the same rounds */
 	mean = kva_stats_mean(v, n);
-	kva_bench_embedded(b, u, l, -1, "mean", kva_json_get(stats, "mean"), mean,
-			   "mean(data)");
-	kva_bench_embedded(b, u, l, -1, "stddev", kva_json_get(stats, "stddev"),
-			   n > 1 ? kva_stats_stdev(v, n) : 0, "sample stdev(data)");
 	kva_bench_embedded(b, u, l, -1, "total", kva_json_get(stats, "total"), sum,
 			   "sum(data)");
 	kva_bench_embedded(b, u, l, -1, "ops", kva_json_get(stats, "ops"), 1 / mean,
 			   "1 / mean(data)");
 	kva_bench_embedded(b, u, l, -1, "rounds", kva_json_get(stats, "rounds"),
 			   (double)n, "len(data)");
-	kva_stats_sort(v, n);
-	kva_bench_embedded(b, u, l, -1, "median", kva_json_get(stats, "median"),
-			   kva_stats_median_sorted(v, n), "median(data)");
-	kva_bench_embedded(b, u, l, -1, "min", kva_json_get(stats, "min"), v[0],
-			   "min(data)");
-	kva_bench_embedded(b, u, l, -1, "max", kva_json_get(stats, "max"), v[n - 1],
-			   "max(data)");
+	kva_bench_summary(b, u, l, stats, v, n, "data");
 	free(v);
 	return 0;
 }
