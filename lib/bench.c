@@ -355,9 +355,10 @@ static int zone(const char **p, long *off)
 		*p = s + 1;
 	if (*s != '+' && *s != '-')
 		return 0;
-	h = digits(s + 1, 2);
+	if ((h = digits(s + 1, 2)) < 0) /* s[1] and s[2] are digits: s[3] is read */
+		return -1;
 	m = s[3] == ':' ? digits(s + 4, 2) : digits(s + 3, 2);
-	if (h < 0 || m < 0 || h > 23 || m > 59)
+	if (m < 0 || h > 23 || m > 59)
 		return -1;
 	*p = s + (s[3] == ':' ? 6 : 5);
 	*off = sign * (60 * h + m) * 60;
