@@ -7,7 +7,9 @@
 #   json_fuzz  the JSON parser and writers (tests/fuzz/json_fuzz.c), from
 #              the records of the test fixtures;
 #   expr_fuzz  the formula parser and evaluator (tests/fuzz/expr_fuzz.c),
-#              from every built-in oracle's formula and fixtures/formulas.
+#              from every built-in oracle's formula and fixtures/formulas;
+#   bench_fuzz bench-rederive's readers and derivation (tests/fuzz/bench_fuzz.c),
+#              from the raw benchmark files of fixtures/bench.
 #
 # Prints "SKIP: <reason>" and exits 0 when clang or its libFuzzer runtime
 # is missing.  A crash, a leak or a sanitizer report exits non-zero and
@@ -47,6 +49,9 @@ fuzzcc json_fuzz tests/fuzz/json_fuzz.c lib/json.c lib/buf.c lib/err.c \
 	lib/jsonl.c
 fuzzcc expr_fuzz tests/fuzz/expr_fuzz.c lib/expr.c lib/route.c \
 	lib/formulas.c lib/err.c lib/buf.c lib/json.c lib/jsonl.c
+fuzzcc bench_fuzz tests/fuzz/bench_fuzz.c lib/bench.c lib/bench_cfg.c \
+	lib/bench_claim.c lib/bench_out.c lib/bfmt_*.c lib/stats.c lib/rng.c \
+	lib/sha256.c lib/cli.c lib/err.c lib/buf.c lib/json.c lib/jsonl.c
 
 # the seed corpus: small valid snapshots of every shape the writer makes
 kvp=$b/bin/kv-prefill
@@ -93,9 +98,18 @@ for k in fixtures/formulas/*.kvf; do
 done
 echo "fuzz: $i seed formulas"
 
+# the benchmark seeds: every raw file of fixtures/bench, whole
+mkdir -p "$f/bench-corpus"
+i=0
+for j in $(find fixtures/bench -name '*.json' -o -name '*.jsonl' | sort); do
+	i=$((i + 1))
+	cp "$j" "$f/bench-corpus/seed$i.json"
+done
+echo "fuzz: $i seed benchmark files"
+
 cd "$f"
 for t in snap_fuzz:corpus:8192 json_fuzz:json-corpus:4096 \
-	expr_fuzz:expr-corpus:4096; do
+	expr_fuzz:expr-corpus:4096 bench_fuzz:bench-corpus:16384; do
 	name=${t%%:*}
 	rest=${t#*:}
 	echo "fuzz: $name for ${secs}s"
