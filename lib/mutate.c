@@ -1047,9 +1047,12 @@ static void function(struct gen *g, int o, int c, int b)
 		    !(g->t[k].flags & F_DECLPTR)) {
 			const struct decl *d = lookup(g, k - 1);
 
-			/* pointer + n: only + and - are C */
-			swap_op(g, OP_ARITH, k, d && d->ptr && operand_back(g, k - 1) == k - 1 ?
-				ptr_ops : arith_ops);
+			/* pointer + n: only + and - are C (*p + n: all) */
+			if (d && d->ptr && operand_back(g, k - 1) == k - 1 &&
+			    !(is(g, k - 2, "*") && !ends_operand(g, k - 3)))
+				swap_op(g, OP_ARITH, k, ptr_ops);
+			else
+				swap_op(g, OP_ARITH, k, arith_ops);
 			if (is(g, k, "/") || is(g, k, "%"))
 				drop_term(g, k);
 		} else if (is_any(g, k, rel_ops)) {
