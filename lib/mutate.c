@@ -1109,7 +1109,8 @@ static kva_mutant *build(struct gen *g, size_t *nout)
 	kva_hset seen = { 0 };
 	size_t n = 0;
 
-	qsort(g->ed, g->ne, sizeof *g->ed, cmp_edit);
+	if (g->ne)
+		qsort(g->ed, g->ne, sizeof *g->ed, cmp_edit);
 	for (size_t i = 0; i < g->ne; i++) {
 		const struct edit *ed = &g->ed[i];
 		size_t len = g->len - (ed->end - ed->off) + ed->nwlen, j = n;
