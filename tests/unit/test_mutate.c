@@ -2,7 +2,7 @@
  * test_mutate.c - the mutant generator: each operator on a tiny source
  * (every mutant's op and patch, one mutant's whole text), places where
  * no operator may fire, sources it must refuse, and the counts on two
- * radix-2d route candidates.
+ * candidates of fixtures/ (a radix-2d route, a write kernel).
  */
 #include <stdlib.h>
 
@@ -373,35 +373,22 @@ static void t_mutate_bad(void)
 	}
 }
 
-/* The example route candidate of issue 19's brief and the fixture
- * fixtures/candidates/radix-2d/correct-divmod.c. */
-static const char radix_2d[] =
-	"#include \"kvarbiter_candidate.h\"\n"
-	"int route_radix_2d(int64_t b_local_idx, int64_t head_idx, int64_t prefix_length_h,\n"
-	"                   int64_t total_blocks_h, int64_t block_size, int64_t out[3])\n"
-	"{\n"
-	"\tint64_t a = prefix_length_h + b_local_idx;\n"
-	"\t(void)total_blocks_h;\n"
-	"\tout[0] = head_idx;\n"
-	"\tout[1] = a / block_size;\n"
-	"\tout[2] = a % block_size;\n"
-	"\treturn 0;\n"
-	"}\n";
-static const char divmod[] =
-	"/* correct: radix-2d, the formula as written: ((a / bs) % N_h, a % bs) */\n"
-	"#include \"kvarbiter_candidate.h\"\n"
-	"\n"
-	"int route_radix_2d(int64_t b_local_idx, int64_t head_idx,\n"
-	"\t\t   int64_t prefix_length_h, int64_t total_blocks_h,\n"
-	"\t\t   int64_t block_size, int64_t out[3])\n"
-	"{\n"
-	"\tint64_t a = prefix_length_h + b_local_idx;\n"
-	"\n"
-	"\tout[0] = head_idx;\n"
-	"\tout[1] = (a / block_size) % total_blocks_h;\n"
-	"\tout[2] = a % block_size;\n"
-	"\treturn 0;\n"
-	"}\n";
+/* The mutants of the file at path (from the top of the tree). */
+static kva_mutant *mutants_of(const char *path, size_t *n)
+{
+	char text[8192];
+	FILE *fp = fopen(path, "r");
+	size_t len = fp ? fread(text, 1, sizeof text - 1, fp) : 0;
+	kva_mutant *m = NULL;
+	kva_err e;
+
+	if (fp)
+		fclose(fp);
+	*n = 0;
+	if (kva_mutate(text, len, &m, n, &e))
+		fprintf(stderr, "%s: %s\n", path, e.msg);
+	return m;
+}
 
 /* "op=N ..." for the operators with mutants, in mutate.h's order. */
 static const char *counts(kva_buf *b, const kva_mutant *m, size_t n)
@@ -427,21 +414,27 @@ static const char *counts(kva_buf *b, const kva_mutant *m, size_t n)
 
 static void t_mutate_route(void)
 {
+	static const char divmod[] = "fixtures/candidates/radix-2d/correct-divmod.c",
+		write[] = "fixtures/candidates/write/correct-index.c";
 	kva_buf b = { 0 };
 	size_t n, n2;
-	kva_mutant *m = mutants(radix_2d, &n), *m2;
+	kva_mutant *m = mutants_of(divmod, &n), *m2;
 
-	/* 12 arith (+ / % four ways), 6 const (0 1 2 indices, return 0),
-	 * 2 drop-term, 3 swap-out (the pairs of out[0..2]), 3 del-write,
-	 * 7 narrow (six parameters, a), 38 var (five int64_t parameters
-	 * and a; out has no peer) */
-	CHECK_STR(counts(&b, m, n), "arith=12 const=6 drop-term=2 swap-out=3 "
+	/* 16 arith (+ / % % four ways), 6 const (the 0 1 2 indices,
+	 * return 0), 3 drop-term, 3 swap-out (the pairs of out[0..2]),
+	 * 3 del-write, 7 narrow (six parameters, a), 38 var (the uses of
+	 * five int64_t parameters and a; out has no peer).  The brief's
+	 * example (a / block_size, not % total_blocks_h) gives 71: 12
+	 * arith, 2 drop-term, the rest the same. */
+	CHECK_STR(counts(&b, m, n), "arith=16 const=6 drop-term=3 swap-out=3 "
 		  "del-write=3 narrow=7 var=38");
-	CHECK_EQ_I64(n, 71);
-	CHECK_STR(m[24].patch, "7:2: out[0] = head_idx; out[1] = a / block_size; "
-		  "-> out[1] = head_idx; out[0] = a / block_size;");
+	CHECK_EQ_I64(n, 76);
+	CHECK_STR(m[19].patch, "10:2: out[0] = head_idx; out[1] = (a / block_size) "
+		  "% total_blocks_h; -> out[1] = head_idx; out[0] = (a / "
+		  "block_size) % total_blocks_h;");
+	CHECK(text_of(m, n, "11:11: (a / block_size) % total_blocks_h -> (a / block_size)"));
 	/* the same again, in the same order */
-	m2 = mutants(radix_2d, &n2);
+	m2 = mutants_of(divmod, &n2);
 	CHECK_EQ_I64(n2, n);
 	for (size_t i = 0; i < n; i++)
 		CHECK(!strcmp(m[i].patch, m2[i].patch) && m[i].len == m2[i].len &&
@@ -449,12 +442,13 @@ static void t_mutate_route(void)
 	kva_mutants_free(m2, n2);
 	kva_mutants_free(m, n);
 
-	/* 16 arith: a fourth operator, the % of the block */
-	m = mutants(divmod, &n);
-	CHECK_STR(counts(&b, m, n), "arith=16 const=6 drop-term=3 swap-out=3 "
-		  "del-write=3 narrow=7 var=38");
-	CHECK_EQ_I64(n, 76);
-	CHECK(text_of(m, n, "11:11: (a / block_size) % total_blocks_h -> (a / block_size)"));
+	/* a write kernel of 38 lines: loops, calls, an index function;
+	 * var is most of it (ten int64_t variables in scope) */
+	m = mutants_of(write, &n);
+	CHECK_STR(counts(&b, m, n), "arith=113 rel=30 const=7 drop-term=5 "
+		  "swap-args=3 del-write=1 narrow=13 loop-bound=6 var=347");
+	CHECK_EQ_I64(n, 525);
+	CHECK_STR(m[n - 1].patch, "37:9: 0 -> 1");
 	kva_mutants_free(m, n);
 	kva_buf_free(&b);
 }
