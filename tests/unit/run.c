@@ -11,12 +11,12 @@ int unit_failed_checks;
 extern const unit_test suite_json[], suite_cli[], suite_rng[], suite_route[],
 	suite_expr[], suite_gen[], suite_equiv[], suite_kernels[], suite_db[],
 	suite_http[], suite_llm[], suite_stats[], suite_pool[], suite_audit[],
-	suite_sha256[], suite_bench[];
+	suite_sha256[], suite_bench[], suite_mutate[];
 
 static const unit_test *const suites[] = {
 	suite_json, suite_cli, suite_rng, suite_route, suite_expr, suite_gen,
 	suite_equiv, suite_kernels, suite_db, suite_http, suite_llm, suite_stats,
-	suite_pool, suite_audit, suite_sha256, suite_bench, NULL
+	suite_pool, suite_audit, suite_sha256, suite_bench, suite_mutate, NULL
 };
 
 int main(int argc, char **argv)
