@@ -352,9 +352,12 @@ void kva_trap_count_crash(kva_trap *t)
 {
 	char why[160];
 
-	if (++t->crashes < CRASH_BUDGET)
+	if (++t->crashes < (t->c.stop_first ? 1 : CRASH_BUDGET))
 		return;
-	snprintf(why, sizeof why, "crash budget spent: %d crashes", CRASH_BUDGET);
+	if (t->c.stop_first)
+		snprintf(why, sizeof why, "stopped at the first divergence");
+	else
+		snprintf(why, sizeof why, "crash budget spent: %d crashes", CRASH_BUDGET);
 	kva_trap_stop_running(t, why);
 }
 
@@ -363,8 +366,12 @@ void kva_trap_count_hang(kva_trap *t)
 {
 	char why[160];
 
-	if (++t->hangs < (uint64_t)t->c.max_hangs)
+	if (++t->hangs < (uint64_t)t->c.max_hangs && !t->c.stop_first)
 		return;
+	if (t->c.stop_first) {
+		kva_trap_stop_running(t, "stopped at the first divergence");
+		return;
+	}
 	snprintf(why, sizeof why, "hang budget spent: %llu timeout%s (--max-hangs %d)",
 		 (unsigned long long)t->hangs, t->hangs == 1 ? "" : "s", t->c.max_hangs);
 	kva_trap_stop_running(t, why);
@@ -729,6 +736,8 @@ static void record(kva_trap *t, struct tcase *k)
 	}
 	if (t->c.on_div)
 		tell_div(t, k);
+	if (t->c.stop_first)
+		kva_trap_stop_running(t, "stopped at the first divergence");
 	if (t->printed >= (uint64_t)t->c.max_map)
 		return;
 	t->printed++;

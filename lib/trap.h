@@ -79,6 +79,9 @@ typedef struct kva_trap_conf {
 	 * for a load or soak finding; NULL: none (grad-trap --mutate) */
 	void (*on_div)(void *ctx, const kva_trap_div *d);
 	void *on_div_ctx;
+	int stop_first;          /* the first diverging case, crash or hang
+	                            stops the run: the rest is not run
+	                            (--mutate without --minimize) */
 } kva_trap_conf;
 
 typedef struct kva_trap kva_trap;
