@@ -7,6 +7,9 @@
 load test_helper
 
 F="$BATS_TEST_DIRNAME/fixtures/grad-trap-mutate"
+# the corpus' correct radix-2d route, and its ring-wrap bug
+OK="$BATS_TEST_DIRNAME/../fixtures/candidates/radix-2d/correct-divmod.c"
+BAD="$BATS_TEST_DIRNAME/../fixtures/candidates/radix-2d/no-ring-wrap.c"
 
 setup() {
 	export KVA_CACHE_DIR="$BATS_TEST_TMPDIR/cache"
@@ -32,9 +35,9 @@ adds_up='(map(select(.type == "mutant"))) as $m | .[-1] as $s
                 and (.patch | startswith("\($x.line):\($x.col): ")))'
 
 @test "the boundary set kills the / -> * mutant of the block index; the summary adds up" {
-	run -0 grad-trap --candidate "$F/route.c" --oracle radix-2d --boundaries --seed 1
+	run -0 grad-trap --candidate "$OK" --oracle radix-2d --boundaries --seed 1
 	cases=$(jq .cases <<< "$output")
-	run --separate-stderr grad-trap --mutate --candidate "$F/route.c" --oracle radix-2d --boundaries --seed 1
+	run --separate-stderr grad-trap --mutate --candidate "$OK" --oracle radix-2d --boundaries --seed 1
 	assert_equal "$stderr" ""
 	printf '%s\n' "$output" > "$BATS_TEST_TMPDIR/out"
 	jq -e -s "$adds_up" "$BATS_TEST_TMPDIR/out"
@@ -42,18 +45,18 @@ adds_up='(map(select(.type == "mutant"))) as $m | .[-1] as $s
 	survived=$(jq -s '.[-1].survived' "$BATS_TEST_TMPDIR/out")
 	if [ "$survived" = 0 ]; then assert_equal "$status" 0; else assert_equal "$status" 1; fi
 	jq -e -s --argjson cases "$cases" '.[-1] | .cases == $cases and .oracle == "radix-2d"
-	  and .kind == "route" and .candidate == "'"$F/route.c"'" and (.sha256 | length) == 64
+	  and .kind == "route" and .candidate == "'"$OK"'" and (.sha256 | length) == 64
 	  and .seed == 1 and .jobs >= 1' "$BATS_TEST_TMPDIR/out"
-	# out[1] = (a / block_size) % total_blocks_h is line 12
-	run -0 jq -e -s 'map(select(.type == "mutant" and .op == "arith" and .line == 12
-	    and (.patch | test("^12:[0-9]+: / -> \\*$")))) | length == 1
+	# out[1] = (a / block_size) % total_blocks_h is line 11
+	run -0 jq -e -s 'map(select(.type == "mutant" and .op == "arith" and .line == 11
+	    and (.patch | test("^11:[0-9]+: / -> \\*$")))) | length == 1
 	  and .[0].status == "killed" and (.[0].killed_by.case | type) == "number"
 	  and .[0].killed_by.file == null and (.[0].class | type) == "string"' "$BATS_TEST_TMPDIR/out"
 }
 
 @test "records on stdin are the case set: killed_by names the file and line, as divergence records do" {
 	route-oracle --boundaries > "$BATS_TEST_TMPDIR/b"
-	run --separate-stderr grad-trap --mutate --candidate "$F/route.c" < "$BATS_TEST_TMPDIR/b"
+	run --separate-stderr grad-trap --mutate --candidate "$OK" < "$BATS_TEST_TMPDIR/b"
 	[ "$status" -le 1 ]
 	printf '%s\n' "$output" > "$BATS_TEST_TMPDIR/out"
 	jq -e -s "$adds_up" "$BATS_TEST_TMPDIR/out"
@@ -63,7 +66,7 @@ adds_up='(map(select(.type == "mutant"))) as $m | .[-1] as $s
 	      .killed_by.file == "<stdin>" and .killed_by.line == .killed_by.case + 1)' "$BATS_TEST_TMPDIR/out"
 	# the / -> * mutant's first killing case, run on the original's trap: a
 	# case of the file (route-oracle writes one record a line)
-	line=$(jq -s 'map(select(.type == "mutant" and (.patch | test("^12:[0-9]+: / -> \\*$"))))[0].killed_by.line' "$BATS_TEST_TMPDIR/out")
+	line=$(jq -s 'map(select(.type == "mutant" and (.patch | test("^11:[0-9]+: / -> \\*$"))))[0].killed_by.line' "$BATS_TEST_TMPDIR/out")
 	run -0 jq -e -s --argjson l "$line" '.[$l - 1].type == "case"' "$BATS_TEST_TMPDIR/b"
 }
 
@@ -81,10 +84,10 @@ adds_up='(map(select(.type == "mutant"))) as $m | .[-1] as $s
 }
 
 @test "-j 1 and -j 3 give the same records" {
-	run -0 --separate-stderr grad-trap --mutate --candidate "$F/route.c" --oracle radix-2d --random 500 --seed 5 -j 1
+	run -0 --separate-stderr grad-trap --mutate --candidate "$OK" --oracle radix-2d --random 500 --seed 5 -j 1
 	a=$(jq -c 'del(.seconds, .jobs)' <<< "$output")
 	rm -rf "$KVA_CACHE_DIR"
-	run -0 --separate-stderr grad-trap --mutate --candidate "$F/route.c" --oracle radix-2d --random 500 --seed 5 --jobs 3
+	run -0 --separate-stderr grad-trap --mutate --candidate "$OK" --oracle radix-2d --random 500 --seed 5 --jobs 3
 	b=$(jq -c 'del(.seconds, .jobs)' <<< "$output")
 	assert_equal "$a" "$b"
 	run -0 jq -e -s '.[-1].jobs == 3' <<< "$output"
@@ -147,22 +150,22 @@ adds_up='(map(select(.type == "mutant"))) as $m | .[-1] as $s
 	[[ $stderr == *"grad-trap: $F/broken.c: build failed (cc exit 1)" ]]
 	# the numbers grad-trap itself gives: diverged of cases, and the first
 	# divergence record (records come in case order)
-	run -1 grad-trap --candidate "$F/wrong.c" --oracle radix-2d --boundaries --seed 1 --max-map 1
+	run -1 grad-trap --candidate "$BAD" --oracle radix-2d --boundaries --seed 1 --max-map 1
 	want="grad-trap: mutation needs a correct candidate: the original fails $(jq -s '.[1].diverged' <<< "$output") of $(jq -s '.[1].cases' <<< "$output") cases (first: case $(jq -s '.[0].case' <<< "$output"), $(jq -r -s '.[0].class' <<< "$output"))"
-	run -2 --separate-stderr grad-trap --mutate --candidate "$F/wrong.c" --oracle radix-2d --boundaries --seed 1
+	run -2 --separate-stderr grad-trap --mutate --candidate "$BAD" --oracle radix-2d --boundaries --seed 1
 	assert_output ""
 	assert_equal "$stderr" "$want"
-	cp "$F/route.c" "$BATS_TEST_TMPDIR/route.so"
+	cp "$OK" "$BATS_TEST_TMPDIR/route.so"
 	run -2 --separate-stderr grad-trap --mutate --candidate "$BATS_TEST_TMPDIR/route.so" --oracle radix-2d --boundaries
 	assert_equal "$stderr" "grad-trap: --mutate needs the candidate's C source (a .c file), not $BATS_TEST_TMPDIR/route.so"
 	run -2 --separate-stderr grad-trap --mutate --candidate "$ROOT/fixtures/candidates/cuda/write_nhd.cu" --kind write --oracle paged --boundaries
 	[[ $stderr == "grad-trap: --mutate needs the candidate's C source"* ]]
 	run -2 --separate-stderr grad-trap --mutate --candidate-cmd "python3 $ROOT/fixtures/candidates/cmd/radix2d.py" --oracle radix-2d --boundaries
 	assert_equal "$stderr" "grad-trap: --mutate needs the candidate's C source (a .c file), not --candidate-cmd"
-	run -2 --separate-stderr grad-trap --candidate "$F/route.c" --oracle radix-2d --boundaries --minimize "$BATS_TEST_TMPDIR/m"
+	run -2 --separate-stderr grad-trap --candidate "$OK" --oracle radix-2d --boundaries --minimize "$BATS_TEST_TMPDIR/m"
 	assert_equal "$stderr" "grad-trap: --jobs and --minimize go with --mutate"
-	run -2 --separate-stderr grad-trap --mutate --candidate "$F/route.c" < /dev/null
+	run -2 --separate-stderr grad-trap --mutate --candidate "$OK" < /dev/null
 	assert_equal "$stderr" "grad-trap: no case records: nothing was checked"
-	run -2 --separate-stderr grad-trap --mutate --candidate "$F/route.c" --oracle radix-2d --boundaries -j 0
+	run -2 --separate-stderr grad-trap --mutate --candidate "$OK" --oracle radix-2d --boundaries -j 0
 	[[ $stderr == "grad-trap: --jobs: value is too small: 0" ]]
 }
