@@ -104,10 +104,11 @@ static int build_done(kva_buf *b, void *ctx, uint64_t *units)
  * confined like a co-process, in the empty private directory, with the
  * header and the source on its stdin; its messages go to our stderr, the
  * shared object comes back on its stdout and is written to out.
- * Returns the compiler's exit status, or -1 with e.
+ * quiet: the compiler's messages are dropped.  Returns the compiler's
+ * exit status, or -1 with e.
  */
 static int build_confined(const char *cc, int cuda, const kva_buf *src,
-			  const char *base, const char *out, kva_err *e)
+			  const char *base, const char *out, int quiet, kva_err *e)
 {
 	extern const char kva_candidate_h[];
 	kva_buf cmd = { 0 }, req = { 0 }, so = { 0 };
@@ -123,7 +124,7 @@ static int build_confined(const char *cc, int cuda, const kva_buf *src,
 	lim.as_bytes = (size_t)8 << 30;
 	lim.fsize_bytes = (size_t)256 << 20;
 	lim.nproc = 64;
-	lim.keep_stderr = 1;
+	lim.keep_stderr = !quiet;
 	lim.confine = kva_candidate_confine;
 	/* both files are counted: the command never waits for end of file */
 	kva_buf_printf(&cmd, "head -c %zu > kvarbiter_candidate.h && head -c %zu > ",
@@ -186,31 +187,22 @@ void kva_default_cache(char *dir, size_t n)
 }
 
 /* See candidate.h. */
-int kva_candidate_build(const char *path, const char *cache_dir,
-			kva_candidate *c, kva_err *e)
+int kva_candidate_build_src(const char *name, const char *src, size_t len,
+			    const char *cache_dir, int quiet, kva_candidate *c,
+			    kva_err *e)
 {
-	kva_buf src = { 0 }, key = { 0 };
-	const char *dot = strrchr(path, '.');
+	kva_buf key = { 0 };
+	const char *dot = strrchr(name, '.'), *base = strrchr(name, '/');
 	char dir[4096], so[4200], keyhex[65];
 	const char *cc = getenv("CC");
-	int rc = -1;
+	kva_buf sb = { (char *)(uintptr_t)src, len, len };
+	int st, rc = -1;
 
 	memset(c, 0, sizeof *c);
-	if (read_file(path, &src, e))
-		return -1;
-	kva_sha256_hex(src.p ? src.p : "", src.len, c->sha256);
-	if (dot && !strcmp(dot, ".so")) {
-		snprintf(c->so, sizeof c->so, "%s", path);
-		if (!strchr(path, '/')) /* dlopen would search the library path */
-			snprintf(c->so, sizeof c->so, "./%s", path);
-		kva_buf_free(&src);
-		return 0;
-	}
-	if (!dot || (strcmp(dot, ".c") && strcmp(dot, ".cu"))) {
-		kva_buf_free(&src);
+	kva_sha256_hex(src ? src : "", len, c->sha256);
+	if (!dot || (strcmp(dot, ".c") && strcmp(dot, ".cu")))
 		return kva_errf(e, NULL, "%s: a candidate is a .c, .cu or .so file",
-				path);
-	}
+				name);
 	c->cuda = !strcmp(dot, ".cu");
 	if (!cc || !*cc)
 		cc = "cc";
@@ -221,7 +213,7 @@ int kva_candidate_build(const char *path, const char *cache_dir,
 	if (mkdirs(dir, e))
 		goto out;
 	/* the key covers everything the build depends on */
-	kva_buf_put(&key, src.p ? src.p : "", src.len);
+	kva_buf_put(&key, src ? src : "", len);
 	kva_buf_puts(&key, c->cuda ? "\nnvcc -O2 -shared -Xcompiler -fPIC\n" :
 		     "\n-O2 -shared -fPIC\n");
 	kva_buf_puts(&key, c->cuda ? "" : cc);
@@ -233,22 +225,41 @@ int kva_candidate_build(const char *path, const char *cache_dir,
 		rc = 0;
 		goto out;
 	}
-	{
-		const char *base = strrchr(path, '/');
-		int st;
-
-		st = build_confined(cc, c->cuda, &src, base ? base + 1 : path, so, e);
-		if (st < 0)
-			goto out;
-		if (st != 0) {
-			kva_errf(e, NULL, "%s: build failed (%s exit %d)", path,
-				 c->cuda ? "nvcc" : cc, st);
-			goto out;
-		}
+	st = build_confined(cc, c->cuda, &sb, base ? base + 1 : name, so, quiet, e);
+	if (st < 0)
+		goto out;
+	if (st != 0) {
+		kva_errf(e, NULL, "%s: build failed (%s exit %d)", name,
+			 c->cuda ? "nvcc" : cc, st);
+		rc = 1;
+		goto out;
 	}
 	rc = 0;
 out:
-	kva_buf_free(&src);
 	kva_buf_free(&key);
 	return rc;
+}
+
+/* See candidate.h. */
+int kva_candidate_build(const char *path, const char *cache_dir,
+			kva_candidate *c, kva_err *e)
+{
+	kva_buf src = { 0 };
+	const char *dot = strrchr(path, '.');
+	int rc;
+
+	memset(c, 0, sizeof *c);
+	if (read_file(path, &src, e))
+		return -1;
+	if (dot && !strcmp(dot, ".so")) {
+		kva_sha256_hex(src.p ? src.p : "", src.len, c->sha256);
+		snprintf(c->so, sizeof c->so, "%s", path);
+		if (!strchr(path, '/')) /* dlopen would search the library path */
+			snprintf(c->so, sizeof c->so, "./%s", path);
+		kva_buf_free(&src);
+		return 0;
+	}
+	rc = kva_candidate_build_src(path, src.p, src.len, cache_dir, 0, c, e);
+	kva_buf_free(&src);
+	return rc ? -1 : 0;
 }

@@ -30,4 +30,17 @@ void kva_default_cache(char *dir, size_t n);
 int kva_candidate_build(const char *path, const char *cache_dir,
 			kva_candidate *c, kva_err *e);
 
+/*
+ * The same for a .c or .cu source held in memory, src[0..len): name is
+ * the file the compiler sees (its last component) and messages name; its
+ * extension picks the compiler.  quiet drops the compiler's messages
+ * (grad-trap --mutate: mutants that do not compile are counted, not
+ * shown).  Returns 0; 1 when the compiler failed (e: "NAME: build failed
+ * (cc exit N)"); or -1 with e for trouble (no sandbox, a build that never
+ * ends, a cache that cannot be written).
+ */
+int kva_candidate_build_src(const char *name, const char *src, size_t len,
+			    const char *cache_dir, int quiet, kva_candidate *c,
+			    kva_err *e);
+
 #endif

@@ -352,9 +352,12 @@ void kva_trap_count_crash(kva_trap *t)
 {
 	char why[160];
 
-	if (++t->crashes < CRASH_BUDGET)
+	if (++t->crashes < (t->c.stop_first ? 1 : CRASH_BUDGET))
 		return;
-	snprintf(why, sizeof why, "crash budget spent: %d crashes", CRASH_BUDGET);
+	if (t->c.stop_first)
+		snprintf(why, sizeof why, "stopped at the first divergence");
+	else
+		snprintf(why, sizeof why, "crash budget spent: %d crashes", CRASH_BUDGET);
 	kva_trap_stop_running(t, why);
 }
 
@@ -363,8 +366,12 @@ void kva_trap_count_hang(kva_trap *t)
 {
 	char why[160];
 
-	if (++t->hangs < (uint64_t)t->c.max_hangs)
+	if (++t->hangs < (uint64_t)t->c.max_hangs && !t->c.stop_first)
 		return;
+	if (t->c.stop_first) {
+		kva_trap_stop_running(t, "stopped at the first divergence");
+		return;
+	}
 	snprintf(why, sizeof why, "hang budget spent: %llu timeout%s (--max-hangs %d)",
 		 (unsigned long long)t->hangs, t->hangs == 1 ? "" : "s", t->c.max_hangs);
 	kva_trap_stop_running(t, why);
@@ -655,6 +662,29 @@ static void keep_world(kva_trap *t, const struct tcase *k)
 	}
 }
 
+/* Tell conf.on_div of the diverging case k, with k as a case record. */
+static void tell_div(kva_trap *t, const struct tcase *k)
+{
+	kva_buf b = { 0 };
+	kva_trap_div d;
+	const char *o = t->c.o->name;
+
+	kva_buf_puts(&b, "{\"type\":\"case\",\"oracle\":");
+	kva_buf_jstr(&b, o, strlen(o));
+	put_inputs(t, &b, k, t->pool);
+	kva_buf_puts(&b, ",\"expect\":");
+	kva_route_write(&b, t->c.o, &k->expect);
+	kva_buf_putc(&b, '}');
+	memset(&d, 0, sizeof d);
+	d.index = k->index;
+	d.file = k->line && t->file ? t->file : "";
+	d.line = k->line;
+	d.cls = k->cls;
+	d.case_json = b.p;
+	t->c.on_div(t->c.on_div_ctx, &d);
+	kva_buf_free(&b);
+}
+
 /* Account for one judged case: counts, divergence record, map, first. */
 static void record(kva_trap *t, struct tcase *k)
 {
@@ -704,6 +734,10 @@ static void record(kva_trap *t, struct tcase *k)
 				t->heat_b = (int)bl + 1;
 		}
 	}
+	if (t->c.on_div)
+		tell_div(t, k);
+	if (t->c.stop_first)
+		kva_trap_stop_running(t, "stopped at the first divergence");
 	if (t->printed >= (uint64_t)t->c.max_map)
 		return;
 	t->printed++;
@@ -769,6 +803,15 @@ static void load_finding(kva_trap *t, const char *phase, int cls, const char *wh
 		snprintf(stop, sizeof stop, "the candidate did not load: %s %s",
 			 kva_class_names[cls], why);
 		kva_trap_stop_running(t, stop);
+	}
+	if (t->c.on_div) {
+		kva_trap_div d;
+
+		memset(&d, 0, sizeof d);
+		d.cls = cls;
+		d.phase = phase;
+		d.file = "";
+		t->c.on_div(t->c.on_div_ctx, &d);
 	}
 	kva_buf_printf(&t->map, "%s | Expected: %s | Got: %s (%s)\n",
 		       load ? "Load" : "Soak", load ? "the candidate's symbol" :

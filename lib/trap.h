@@ -34,6 +34,20 @@ enum kva_class {
 };
 extern const char *const kva_class_names[KVA_C_N];
 
+/* One diverging case as the trap judged it, for grad-trap --mutate's kill
+ * matrix (kva_trap_conf.on_div). */
+typedef struct kva_trap_div {
+	uint64_t index;          /* the case's index over the run */
+	const char *file;        /* as given to kva_trap_add ("" generated) */
+	long line;               /* 0: a generated case */
+	int cls;                 /* enum kva_class */
+	const char *phase;       /* "load" or "soak": a finding outside any
+	                            case (index, file, line, case_json unset);
+	                            NULL for a case */
+	const char *case_json;   /* the case as a "case" record grad-trap reads
+	                            back (no newline), or NULL */
+} kva_trap_div;
+
 typedef struct kva_trap_conf {
 	const kva_oracle *o;
 	const char *so;          /* candidate shared object (dlopen'd in the child) */
@@ -61,6 +75,13 @@ typedef struct kva_trap_conf {
 	int repeat;              /* runs of each kernel call (>= 1) */
 	uint64_t soak;           /* calls each child makes before the cases */
 	int soak_set;            /* --soak given (else 65536, CPU children) */
+	/* called for every diverging case, not only the first max_map, and
+	 * for a load or soak finding; NULL: none (grad-trap --mutate) */
+	void (*on_div)(void *ctx, const kva_trap_div *d);
+	void *on_div_ctx;
+	int stop_first;          /* the first diverging case, crash or hang
+	                            stops the run: the rest is not run
+	                            (--mutate without --minimize) */
 } kva_trap_conf;
 
 typedef struct kva_trap kva_trap;

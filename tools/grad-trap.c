@@ -7,10 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "candidate.h"
 #include "kvarbiter_candidate.h"
 #include "db.h"
+#include "mutation.h"
 #include "trap.h"
 
 static void usage(FILE *fp)
@@ -31,6 +33,9 @@ static void usage(FILE *fp)
 	      "                 [--progress | --quiet] [FILE ...]\n"
 	      "       grad-trap ... --oracle NAME (--boundaries | --sweep SPEC | --random N)\n"
 	      "       grad-trap --kind copy-blocks|swap-blocks ... (--boundaries | --random N)\n"
+	      "       grad-trap --mutate --candidate FILE.c [-j N | --jobs N] [--minimize FILE]\n"
+	      "                 [options] ([FILE ...] | --oracle NAME (--boundaries |\n"
+	      "                 --sweep SPEC | --random N))\n"
 	      "       grad-trap --run CMD [--timeout S] [--confine auto|strict]\n"
 	      "       grad-trap -h | --help | --version\n", fp);
 }
@@ -67,8 +72,10 @@ static int parse_expect(const kva_oracle *o, const kva_jval *x, kva_route *r,
 
 typedef struct opts {
 	const char *candidate, *cmd, *oracle_name, *dump, *db, *cache_dir;
-	const char *sweep, *device, *run;
-	int timeout_set, seed_set, batch_set, x_set;
+	const char *sweep, *device, *run, *minimize;
+	int timeout_set, seed_set, batch_set, x_set, mutate;
+	int64_t jobs;
+	kva_caseset *cs;         /* --mutate: case records are kept here */
 	int boundaries, text, keep_going, unbuffered, progress, quiet;
 	int64_t nrandom;
 	size_t max_record;
@@ -139,8 +146,8 @@ static int filter(opts *op, kva_trap **tp, const char *path, kva_progress *prog,
 		}
 		if (st == 1) {
 			on = kva_json_get(rec.root, "oracle");
-			o = *tp ? op->conf.o : op->oracle_name ?
-			    kva_oracle_find(op->oracle_name) : NULL;
+			o = *tp ? op->conf.o : op->cs && op->cs->o ? op->cs->o :
+			    op->oracle_name ? kva_oracle_find(op->oracle_name) : NULL;
 			if (on && on->t == KVA_JSTR && !o)
 				o = kva_oracle_find(on->s);
 			if (!o) {
@@ -157,6 +164,12 @@ static int filter(opts *op, kva_trap **tp, const char *path, kva_progress *prog,
 			} else if ((ex = kva_json_get(rec.root, "expect")) &&
 				   parse_expect(o, ex, &r, &e)) {
 				st = -1;
+			}
+			if (st == 1 && op->cs) {
+				op->cs->o = o;
+				kva_caseset_add(op->cs, &a, &r, rd.name, rec.line);
+				kva_progress_tick(prog, ++*done);
+				continue;
 			}
 			if (st == 1) {
 				if (!*tp)
@@ -218,11 +231,83 @@ static int run_confined(opts *op)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 125;
 }
 
+/*
+ * --mutate: the case set (records kept in memory, or the generator), then
+ * lib/mutation.c.  Exit 0 when every compiled mutant is killed, 1 when
+ * some survive, 2 on trouble.
+ */
+static int mutate(opts *op, int argc, char **argv, int modes)
+{
+	kva_caseset cs;
+	kva_mutation_conf mc;
+	kva_progress prog;
+	kva_err e;
+	uint64_t done = 0;
+	int rc = 0, mrc;
+
+	memset(&cs, 0, sizeof cs);
+	memset(&mc, 0, sizeof mc);
+	if (modes) {
+		cs.o = kva_oracle_find(op->oracle_name);
+		cs.mode = op->boundaries ? "boundaries" : op->sweep ? "sweep" : "random";
+		cs.arg = op->sweep;
+		cs.n = (uint64_t)(op->nrandom < 0 ? 0 : op->nrandom);
+		cs.go = op->go;
+	} else {
+		kva_trap *none = NULL;
+
+		op->cs = &cs;
+		kva_progress_init(&prog, "cases", op->progress, op->quiet);
+		if (argc == 0 && filter(op, &none, "-", &prog, &done))
+			rc = 2;
+		for (int i = 0; i < argc; i++) {
+			int frc = filter(op, &none, argv[i], &prog, &done);
+
+			if (frc)
+				rc = 2;
+			if (frc < 0 && !op->keep_going)
+				break;
+		}
+		kva_progress_done(&prog, done);
+		if (rc && !op->keep_going) {
+			kva_caseset_free(&cs);
+			kva_out_close();
+			return 2;
+		}
+		if (!cs.nc) {
+			kva_warnx("no case records: nothing was checked");
+			kva_caseset_free(&cs);
+			kva_out_close();
+			return 2;
+		}
+	}
+	mc.trap = op->conf;
+	mc.path = op->candidate;
+	mc.cache_dir = op->cache_dir;
+	mc.jobs = op->jobs ? (int)op->jobs : (int)sysconf(_SC_NPROCESSORS_ONLN);
+	if (mc.jobs < 1)
+		mc.jobs = 1;
+	mc.text = op->text;
+	mc.minimize = op->minimize;
+	mc.progress = op->progress;
+	mc.quiet = op->quiet;
+	mrc = kva_mutation_run(&mc, &cs, &e);
+	kva_caseset_free(&cs);
+	if (kva_out_close())
+		return 2;
+	if (mrc < 0) {
+		kva_warnx("%s", e.msg);
+		return 2;
+	}
+	return rc ? rc : mrc;
+}
+
 enum { O_CAND = 256, O_CMD, O_KIND, O_ORACLE, O_TOL, O_MAXMAP, O_FORMAT,
        O_DUMP, O_DB, O_TIMEOUT, O_CPU, O_MEM, O_BATCH, O_SEED, O_HEADDIM,
        O_DEVICE, O_CACHE, O_CSTDERR, O_BOUNDARIES, O_SWEEP, O_RANDOM, O_NUMHEADS,
        O_LAYOUT, O_HEADS, O_X, O_PAD, O_LOADTO, O_MAXHANGS, O_CONFINE,
-       O_NOCONFINE, O_RUN, O_REPEAT, O_SOAK, O_VLAYOUT, O_DTYPE, O_VDTYPE };
+       O_NOCONFINE, O_RUN, O_REPEAT, O_SOAK, O_VLAYOUT, O_DTYPE, O_VDTYPE,
+       O_MUTATE, O_MINIMIZE };
 
 /* A --dtype or --value-dtype argument: enum kva_dtype. */
 static int parse_dtype(const char *opt, const char *arg)
@@ -286,6 +371,9 @@ int main(int argc, char **argv)
 		{ "run", required_argument, NULL, O_RUN },
 		{ "repeat", required_argument, NULL, O_REPEAT },
 		{ "soak", required_argument, NULL, O_SOAK },
+		{ "mutate", no_argument, NULL, O_MUTATE },
+		{ "jobs", required_argument, NULL, 'j' },
+		{ "minimize", required_argument, NULL, O_MINIMIZE },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, KVA_OPT_VERSION },
 		{ NULL, 0, NULL, 0 }
@@ -327,7 +415,7 @@ int main(int argc, char **argv)
 	op.go.num_heads = 8;
 	kva_stdopts so = { 0 };
 
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hj:", longopts, NULL)) != -1) {
 		switch (c) {
 		case O_CAND: op.candidate = optarg; break;
 		case O_CMD: op.cmd = optarg; break;
@@ -462,6 +550,12 @@ int main(int argc, char **argv)
 			op.conf.soak = (uint64_t)v;
 			op.conf.soak_set = 1;
 			break;
+		case O_MUTATE: op.mutate = 1; break;
+		case 'j':
+			if (kva_parse_i64(optarg, 1, 1024, &op.jobs, &errstr))
+				kva_die(2, "--jobs: value is %s: %s", errstr, optarg);
+			break;
+		case O_MINIMIZE: op.minimize = optarg; break;
 		case O_BOUNDARIES: op.boundaries = 1; break;
 		case O_SWEEP: op.sweep = optarg; break;
 		case O_RANDOM:
@@ -496,6 +590,19 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	modes = op.boundaries + (op.sweep != NULL) + (op.nrandom >= 0);
+	if (!op.mutate && (op.jobs || op.minimize))
+		kva_die(2, "--jobs and --minimize go with --mutate");
+	if (op.mutate) {
+		const char *dot = op.candidate ? strrchr(op.candidate, '.') : NULL;
+
+		if (!dot || strcmp(dot, ".c"))
+			kva_die(2, "--mutate needs the candidate's C source (a .c file), "
+				"not %s", op.candidate ? op.candidate : "--candidate-cmd");
+		if (KVA_KIND_BLOCKS(op.conf.kind))
+			kva_die(2, "--mutate: not for the block-copy kinds (yet)");
+		if (op.dump || op.db)
+			kva_die(2, "--mutate: no --dump and no --db (yet)");
+	}
 	if (KVA_KIND_BLOCKS(op.conf.kind) && op.dump)
 		kva_die(2, "--dump: the block-copy kinds have no tokens' gradients to "
 			"dump (their records name the blocks)");
@@ -512,8 +619,8 @@ int main(int argc, char **argv)
 	}
 	if (op.oracle_name && !kva_oracle_find(op.oracle_name))
 		kva_die(2, "--oracle: unknown oracle \"%s\"", op.oracle_name);
-	if (op.candidate) {
-		kva_candidate_confine = op.conf.lim.confine; /* the build too */
+	kva_candidate_confine = op.conf.lim.confine; /* the build too */
+	if (op.candidate && !op.mutate) {
 		if (kva_candidate_build(op.candidate, op.cache_dir, &cand, &e))
 			kva_die(2, "%s", e.msg);
 		if (cand.cuda && strcmp(op.device, "cuda"))
@@ -525,7 +632,7 @@ int main(int argc, char **argv)
 		op.conf.so = cand.so;
 		op.conf.cand_name = op.candidate;
 		memcpy(op.conf.sha256, cand.sha256, sizeof cand.sha256);
-	} else {
+	} else if (op.cmd) {
 		op.conf.cmd = op.cmd;
 		op.conf.cand_name = op.cmd;
 		kva_sha256_hex(op.cmd, strlen(op.cmd), op.conf.sha256);
@@ -548,6 +655,8 @@ int main(int argc, char **argv)
 	if (!op.x_set && op.conf.dtype != KVA_DTYPE_F32)
 		op.conf.x = 8;
 
+	if (op.mutate)
+		return mutate(&op, argc, argv, modes);
 	kva_progress_init(&prog, "cases", op.progress, op.quiet);
 	if (modes && KVA_KIND_BLOCKS(op.conf.kind)) {
 		t = start(&op, kva_oracle_find("paged"));

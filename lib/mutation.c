@@ -1,0 +1,891 @@
+/*
+ * mutation.c - grad-trap --mutate: trap the original on the case set
+ * (mutation of a wrong candidate means nothing), generate its mutants
+ * (lib/mutate.c), build them in --jobs forked workers that report back
+ * over a pipe (lib/candidate.c: confined, cached by hash), trap each one
+ * as its build arrives, with the original's trap configuration, and
+ * report which cases kill which mutant.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "candidate.h"
+#include "mutate.h"
+#include "mutation.h"
+
+/* ---- the case set ---------------------------------------------------------------- */
+
+void kva_caseset_add(kva_caseset *cs, const kva_args *a, const kva_route *expect,
+		     const char *file, long line)
+{
+	kva_mcase *k;
+	size_t f;
+
+	for (f = 0; f < cs->nfiles; f++)
+		if (!strcmp(cs->files[f], file))
+			break;
+	if (f == cs->nfiles) {
+		if (!(cs->files = realloc(cs->files, (f + 1) * sizeof *cs->files)) ||
+		    !(cs->files[f] = strdup(file)))
+			kva_die(KVA_EXIT_TROUBLE, "out of memory");
+		cs->nfiles++;
+	}
+	if (cs->nc == cs->capc) {
+		cs->capc = cs->capc ? 2 * cs->capc : 1024;
+		if (!(cs->c = realloc(cs->c, cs->capc * sizeof *cs->c)))
+			kva_die(KVA_EXIT_TROUBLE, "out of memory");
+	}
+	k = &cs->c[cs->nc++];
+	memset(k, 0, sizeof *k);
+	memcpy(k->in, a->in, sizeof k->in);
+	for (int i = 0; i < cs->o->ntab; i++) {
+		if (cs->npool + a->tab[i].n > cs->cappool) {
+			cs->cappool = 2 * (cs->npool + a->tab[i].n) + 1024;
+			if (!(cs->pool = realloc(cs->pool, cs->cappool * sizeof *cs->pool)))
+				kva_die(KVA_EXIT_TROUBLE, "out of memory");
+		}
+		k->toff[i] = cs->npool;
+		k->tlen[i] = a->tab[i].n;
+		if (a->tab[i].n)
+			memcpy(cs->pool + cs->npool, a->tab[i].v,
+			       a->tab[i].n * sizeof *cs->pool);
+		cs->npool += a->tab[i].n;
+	}
+	k->expect = *expect;
+	k->file = f;
+	k->line = line;
+}
+
+void kva_caseset_free(kva_caseset *cs)
+{
+	for (size_t f = 0; f < cs->nfiles; f++)
+		free(cs->files[f]);
+	free(cs->files);
+	free(cs->c);
+	free(cs->pool);
+	memset(cs, 0, sizeof *cs);
+}
+
+/* The inputs of case k. */
+static void case_args(const kva_caseset *cs, const kva_mcase *k, kva_args *a)
+{
+	memset(a, 0, sizeof *a);
+	memcpy(a->in, k->in, sizeof a->in);
+	for (int j = 0; j < cs->o->ntab; j++) {
+		a->tab[j].v = cs->pool + k->toff[j];
+		a->tab[j].n = k->tlen[j];
+	}
+}
+
+/* ---- one candidate on the case set ------------------------------------------------ */
+
+enum { M_PENDING, M_KILLED, M_SURVIVED, M_NOT_COMPILED };
+static const char *const status_names[] = { "pending", "killed", "survived",
+					    "not_compiled" };
+
+/* Records' cases are keyed by (input, line), generated ones by index:
+ * either way the order of the case set, the same for every mutant. */
+#define KEY_FILE_SHIFT 44
+
+struct mres {                    /* one candidate's outcome */
+	int status;
+	int has_first;
+	uint64_t first_key, first_index;
+	const char *first_file;      /* "" for a generated case */
+	long first_line;
+	int cls;                     /* the first divergence's, or -1 */
+	int phase_cls;               /* a load or soak finding's, or -1 */
+	uint64_t *kills;             /* keys of the cases that kill it */
+	size_t nkills, capkills;
+};
+
+struct gstore {                  /* generated cases that killed, by index */
+	char **json;
+	size_t n;
+};
+
+struct tctx {
+	const kva_caseset *cs;
+	struct mres *r;
+	struct gstore *gs;           /* NULL: no --minimize */
+	int all;                     /* run every case (else stop at the
+	                                first divergence) */
+};
+
+static uint64_t case_key(const kva_caseset *cs, const kva_trap_div *d)
+{
+	if (!cs->mode && d->line > 0)
+		for (size_t f = 0; f < cs->nfiles; f++)
+			if (d->file == cs->files[f])
+				return ((uint64_t)f << KEY_FILE_SHIFT) | (uint64_t)d->line;
+	return d->index;
+}
+
+static void on_div(void *ctx, const kva_trap_div *d)
+{
+	struct tctx *x = ctx;
+	struct mres *r = x->r;
+	uint64_t key;
+
+	if (d->phase) {
+		if (r->phase_cls < 0)
+			r->phase_cls = d->cls;
+		return;
+	}
+	key = case_key(x->cs, d);
+	if (!r->has_first || key < r->first_key) {
+		r->has_first = 1;
+		r->first_key = key;
+		r->first_index = d->index;
+		r->first_file = d->line ? d->file : "";
+		r->first_line = d->line;
+		r->cls = d->cls;
+	}
+	if (!x->gs)
+		return;
+	if (r->nkills == r->capkills) {
+		r->capkills = r->capkills ? 2 * r->capkills : 64;
+		if (!(r->kills = realloc(r->kills, r->capkills * sizeof *r->kills)))
+			kva_die(KVA_EXIT_TROUBLE, "out of memory");
+	}
+	r->kills[r->nkills++] = key;
+	if (x->cs->mode && d->case_json) {
+		struct gstore *g = x->gs;
+
+		if (key >= g->n) {
+			size_t n = 2 * key + 1024;
+
+			if (!(g->json = realloc(g->json, n * sizeof *g->json)))
+				kva_die(KVA_EXIT_TROUBLE, "out of memory");
+			memset(g->json + g->n, 0, (n - g->n) * sizeof *g->json);
+			g->n = n;
+		}
+		if (!g->json[key] && !(g->json[key] = strdup(d->case_json)))
+			kva_die(KVA_EXIT_TROUBLE, "out of memory");
+	}
+}
+
+/* Trap the shared object so (name, sha256: as records would show them)
+ * on the case set with the original's configuration, silently: the
+ * outcome goes to r.  *verdict: kva_trap_verdict's.  Returns 0 or -1
+ * with e (trouble). */
+static int trap_one(const kva_mutation_conf *mc, const kva_caseset *cs,
+		    const char *so, const char *name, const char *sha256,
+		    struct tctx *x, int *verdict, kva_trap_facts *f, kva_err *e)
+{
+	kva_trap_conf c = mc->trap;
+	kva_trap *t;
+	int rc = 0;
+
+	c.so = so;
+	c.cmd = NULL;
+	c.cand_name = name;
+	memcpy(c.sha256, sha256, sizeof c.sha256);
+	c.o = cs->o;
+	c.text = 1;               /* no divergence records: ours instead */
+	c.max_map = 0;
+	c.on_div = on_div;
+	c.on_div_ctx = x;
+	c.stop_first = !x->all;   /* the original's count, --minimize's matrix */
+	x->r->cls = -1;
+	x->r->phase_cls = -1;
+	if (!(t = kva_trap_new(&c, e)))
+		return -1;
+	if (cs->mode) {
+		rc = kva_trap_generate(t, cs->mode, cs->arg, cs->n, &cs->go, e);
+	} else {
+		for (size_t i = 0; i < cs->nc && !rc; i++) {
+			const kva_mcase *k = &cs->c[i];
+			kva_args a;
+
+			case_args(cs, k, &a);
+			rc = kva_trap_add(t, &a, &k->expect, cs->files[k->file], k->line, e);
+		}
+		if (!rc)
+			rc = kva_trap_flush(t, e);
+	}
+	if (!rc) {
+		*verdict = kva_trap_verdict(t);
+		kva_trap_get_facts(t, f);
+	}
+	kva_trap_free(t);
+	return rc;
+}
+
+/* ---- the build workers ------------------------------------------------------------ */
+
+struct bhdr {                    /* a worker's report on one mutant */
+	uint32_t i;                  /* the mutant's index */
+	int32_t st;                  /* kva_candidate_build_src's result */
+	uint32_t solen, msglen;      /* then the shared object's path (st 0)
+	                                or the message (st != 0) */
+};
+
+struct worker {
+	pid_t pid;
+	int fd;                      /* -1 at end of file */
+	kva_buf in;
+};
+
+/* A worker's whole life: build mutants w, w + jobs, ... and report each. */
+static _Noreturn void worker_main(int fd, const kva_mutation_conf *mc,
+				  const kva_mutant *m, size_t n, size_t w,
+				  size_t jobs)
+{
+	for (size_t i = w; i < n; i += jobs) {
+		kva_candidate c;
+		kva_err e;
+		kva_buf b = { 0 };
+		struct bhdr h;
+		int st;
+
+		memset(&e, 0, sizeof e);
+		st = kva_candidate_build_src(mc->path, m[i].src, m[i].len,
+					     mc->cache_dir, 1, &c, &e);
+		h.i = (uint32_t)i;
+		h.st = st;
+		h.solen = st == 0 ? (uint32_t)strlen(c.so) : 0;
+		h.msglen = st != 0 ? (uint32_t)strlen(e.msg) : 0;
+		kva_buf_put(&b, &h, sizeof h);
+		kva_buf_put(&b, c.so, h.solen);
+		kva_buf_put(&b, e.msg, h.msglen);
+		if (kva_sbx_write_full(fd, b.p, b.len))
+			_exit(1);
+		kva_buf_free(&b);
+	}
+	_exit(0);
+}
+
+static void stop_workers(struct worker *w, size_t jobs)
+{
+	for (size_t j = 0; j < jobs; j++) {
+		if (w[j].fd >= 0)
+			close(w[j].fd);
+		w[j].fd = -1;
+		if (w[j].pid > 0) {
+			kill(w[j].pid, SIGTERM);
+			while (waitpid(w[j].pid, NULL, 0) < 0 && errno == EINTR)
+				;
+			w[j].pid = 0;
+		}
+		kva_buf_free(&w[j].in);
+	}
+}
+
+/* ---- the report --------------------------------------------------------------------- */
+
+struct opstat {
+	const char *op;
+	uint64_t total, compiled, killed, survived;
+};
+
+static void put_score(kva_buf *b, uint64_t killed, uint64_t compiled)
+{
+	if (compiled)
+		kva_buf_num(b, (double)killed / (double)compiled);
+	else
+		kva_buf_puts(b, "null");
+}
+
+static void put_mutant(kva_buf *b, const kva_mutant *m, const struct mres *r)
+{
+	kva_buf_printf(b, "{\"type\":\"mutant\",\"id\":%u,\"op\":", m->id);
+	kva_buf_jstr(b, m->op, strlen(m->op));
+	kva_buf_printf(b, ",\"line\":%d,\"col\":%d,\"patch\":", m->line, m->col);
+	kva_buf_jstr(b, m->patch, strlen(m->patch));
+	kva_buf_printf(b, ",\"status\":\"%s\",\"killed_by\":", status_names[r->status]);
+	if (r->status == M_KILLED && r->has_first) {
+		kva_buf_puts(b, "{\"case\":");
+		kva_buf_i64(b, (int64_t)r->first_index);
+		if (r->first_line) {
+			kva_buf_puts(b, ",\"file\":");
+			kva_buf_jstr(b, r->first_file, strlen(r->first_file));
+			kva_buf_puts(b, ",\"line\":");
+			kva_buf_i64(b, r->first_line);
+		}
+		kva_buf_putc(b, '}');
+	} else {
+		kva_buf_puts(b, "null");
+	}
+	kva_buf_puts(b, ",\"class\":");
+	if (r->status == M_KILLED) {
+		int cls = r->has_first ? r->cls : r->phase_cls;
+
+		if (cls >= 0)
+			kva_buf_jstr(b, kva_class_names[cls], strlen(kva_class_names[cls]));
+		else
+			kva_buf_puts(b, "null");
+	} else {
+		kva_buf_puts(b, "null");
+	}
+	kva_buf_putc(b, '}');
+}
+
+/* Split s[0..n) into lines: *lines (starts) and *lens; returns the count. */
+static size_t split_lines(const char *s, size_t n, const char ***lines, size_t **lens)
+{
+	size_t cnt = 0, at = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (s[i] == '\n')
+			cnt++;
+	if (n && s[n - 1] != '\n')
+		cnt++;
+	if (!(*lines = malloc((cnt + 1) * sizeof **lines)) ||
+	    !(*lens = malloc((cnt + 1) * sizeof **lens)))
+		kva_die(KVA_EXIT_TROUBLE, "out of memory");
+	for (size_t l = 0; l < cnt; l++) {
+		size_t end = at;
+
+		while (end < n && s[end] != '\n')
+			end++;
+		(*lines)[l] = s + at;
+		(*lens)[l] = end - at;
+		at = end + 1;
+	}
+	return cnt;
+}
+
+static void diff_lines(kva_buf *b, int mark, const char *const *l, const size_t *len,
+		       size_t from, size_t to)
+{
+	for (size_t i = from; i < to; i++) {
+		kva_buf_putc(b, mark);
+		kva_buf_put(b, l[i], len[i]);
+		kva_buf_putc(b, '\n');
+	}
+}
+
+/* The mutant m of src[0..n) as a unified diff with one line of context. */
+static void put_diff(kva_buf *b, const char *path, const char *src, size_t n,
+		     const kva_mutant *m)
+{
+	const char **ol, **ml;
+	size_t *olen, *mlen;
+	size_t no = split_lines(src, n, &ol, &olen), nm = split_lines(m->src, m->len, &ml, &mlen);
+	size_t p = 0, s = 0, c0, c1, oc, mc, os, ms;
+
+	while (p < no && p < nm && olen[p] == mlen[p] && !memcmp(ol[p], ml[p], olen[p]))
+		p++;
+	while (s < no - p && s < nm - p && olen[no - 1 - s] == mlen[nm - 1 - s] &&
+	       !memcmp(ol[no - 1 - s], ml[nm - 1 - s], olen[no - 1 - s]))
+		s++;
+	c0 = p > 0;
+	c1 = s > 0;
+	oc = no - s - p + c0 + c1;
+	mc = nm - s - p + c0 + c1;
+	os = p - c0 + (oc ? 1 : 0);
+	ms = p - c0 + (mc ? 1 : 0);
+	kva_buf_printf(b, "--- %s\n+++ %s (mutant %u, %s)\n@@ -%zu,%zu +%zu,%zu @@\n",
+		       path, path, m->id, m->op, os, oc, ms, mc);
+	diff_lines(b, ' ', ol, olen, p - c0, p);
+	diff_lines(b, '-', ol, olen, p, no - s);
+	diff_lines(b, '+', ml, mlen, p, nm - s);
+	diff_lines(b, ' ', ol, olen, no - s, no - s + c1);
+	free(ol);
+	free(olen);
+	free(ml);
+	free(mlen);
+}
+
+static void text_row(kva_buf *b, const char *op, uint64_t total, uint64_t compiled,
+		     uint64_t killed, uint64_t survived)
+{
+	kva_buf_printf(b, "%-12s %6llu %9llu %7llu %9llu  ", op,
+		       (unsigned long long)total, (unsigned long long)compiled,
+		       (unsigned long long)killed, (unsigned long long)survived);
+	if (compiled)
+		kva_buf_printf(b, "%.3f\n", (double)killed / (double)compiled);
+	else
+		kva_buf_puts(b, "-\n");
+}
+
+/* ---- --minimize ---------------------------------------------------------------------- */
+
+struct pair { uint64_t key; size_t m; };
+
+static int pair_cmp(const void *a, const void *b)
+{
+	const struct pair *x = a, *y = b;
+
+	if (x->key != y->key)
+		return x->key < y->key ? -1 : 1;
+	return x->m < y->m ? -1 : x->m > y->m;
+}
+
+static int key_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Greedy set cover of the killed mutants by the cases that kill them,
+ * ties to the earlier case: the chosen keys, in case set order, into
+ * *out (*nout). */
+static void cover(const struct mres *r, size_t n, uint64_t **out, size_t *nout)
+{
+	struct pair *pr = NULL;
+	size_t np = 0, cap = 0, left = 0, *gstart = NULL, ng = 0;
+	char *covered = calloc(n + 1, 1);
+
+	if (!covered)
+		kva_die(KVA_EXIT_TROUBLE, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		if (r[i].status != M_KILLED || !r[i].nkills)
+			continue;
+		left++;
+		for (size_t k = 0; k < r[i].nkills; k++) {
+			if (np == cap) {
+				cap = cap ? 2 * cap : 1024;
+				if (!(pr = realloc(pr, cap * sizeof *pr)))
+					kva_die(KVA_EXIT_TROUBLE, "out of memory");
+			}
+			pr[np].key = r[i].kills[k];
+			pr[np++].m = i;
+		}
+	}
+	qsort(pr, np, sizeof *pr, pair_cmp);
+	if (!(gstart = malloc((np + 1) * sizeof *gstart)) ||
+	    !(*out = malloc((left + 1) * sizeof **out)))
+		kva_die(KVA_EXIT_TROUBLE, "out of memory");
+	for (size_t i = 0; i < np; i++)
+		if (!i || pr[i].key != pr[i - 1].key)
+			gstart[ng++] = i;
+	gstart[ng] = np;
+	*nout = 0;
+	while (left) {
+		size_t best = 0, bestn = 0;
+
+		for (size_t g = 0; g < ng; g++) {
+			size_t cnt = 0;
+
+			for (size_t i = gstart[g]; i < gstart[g + 1]; i++)
+				cnt += !covered[pr[i].m] &&
+				       (i == gstart[g] || pr[i].m != pr[i - 1].m);
+			if (cnt > bestn) {
+				bestn = cnt;
+				best = g;
+			}
+		}
+		for (size_t i = gstart[best]; i < gstart[best + 1]; i++)
+			if (!covered[pr[i].m]) {
+				covered[pr[i].m] = 1;
+				left--;
+			}
+		(*out)[(*nout)++] = pr[gstart[best]].key;
+	}
+	qsort(*out, *nout, sizeof **out, key_cmp);
+	free(pr);
+	free(gstart);
+	free(covered);
+}
+
+/* The case of key as a case record. */
+static void put_case(kva_buf *b, const kva_caseset *cs, const struct gstore *gs,
+		     uint64_t key)
+{
+	if (cs->mode) {
+		kva_buf_puts(b, key < gs->n && gs->json[key] ? gs->json[key] : "");
+		return;
+	}
+	for (size_t i = 0; i < cs->nc; i++) {
+		const kva_mcase *k = &cs->c[i];
+		kva_args a;
+
+		if ((((uint64_t)k->file << KEY_FILE_SHIFT) | (uint64_t)k->line) != key)
+			continue;
+		case_args(cs, k, &a);
+		kva_buf_puts(b, "{\"type\":\"case\",\"oracle\":");
+		kva_buf_jstr(b, cs->o->name, strlen(cs->o->name));
+		kva_args_write(b, cs->o, &a);
+		kva_buf_puts(b, ",\"expect\":");
+		kva_route_write(b, cs->o, &k->expect);
+		kva_buf_putc(b, '}');
+		return;
+	}
+}
+
+static int write_minimized(const char *path, const kva_caseset *cs,
+			   const struct gstore *gs, const uint64_t *keys,
+			   size_t n, kva_err *e)
+{
+	kva_buf b = { 0 };
+	FILE *fp = fopen(path, "w");
+	int bad;
+
+	if (!fp)
+		return kva_errf(e, NULL, "--minimize: %s: %s", path, strerror(errno));
+	for (size_t i = 0; i < n; i++) {
+		put_case(&b, cs, gs, keys[i]);
+		kva_buf_putc(&b, '\n');
+	}
+	bad = b.len && fwrite(b.p, 1, b.len, fp) != b.len;
+	bad |= fclose(fp) != 0;
+	kva_buf_free(&b);
+	if (bad)
+		return kva_errf(e, NULL, "--minimize: %s: %s", path, strerror(errno));
+	return 0;
+}
+
+/* ---- the run ------------------------------------------------------------------------------- */
+
+static int read_source(const char *path, kva_buf *b, kva_err *e)
+{
+	char chunk[16384];
+	size_t n;
+	FILE *fp = fopen(path, "r");
+
+	if (!fp)
+		return kva_errf(e, NULL, "%s: %s", path, strerror(errno));
+	while ((n = fread(chunk, 1, sizeof chunk, fp)) > 0)
+		kva_buf_put(b, chunk, n);
+	if (ferror(fp)) {
+		fclose(fp);
+		return kva_errf(e, NULL, "%s: read error", path);
+	}
+	fclose(fp);
+	kva_buf_putc(b, '\0');
+	b->len--;
+	return 0;
+}
+
+/* The original: built and PASS on the case set, or trouble. */
+static int check_original(const kva_mutation_conf *mc, const kva_caseset *cs,
+			  kva_candidate *cand, uint64_t *cases, kva_err *e)
+{
+	struct mres r;
+	struct tctx x = { cs, &r, NULL, 1 };
+	kva_trap_facts f;
+	int verdict;
+
+	if (kva_candidate_build(mc->path, mc->cache_dir, cand, e))
+		return -1;
+	memset(&r, 0, sizeof r);
+	if (trap_one(mc, cs, cand->so, mc->path, cand->sha256, &x, &verdict, &f, e))
+		return -1;
+	*cases = f.cases;
+	if (f.cases == 0 && f.not_run == 0)
+		return kva_errf(e, NULL, "no cases: nothing was checked");
+	if (!verdict && !f.not_run)
+		return 0;
+	if (r.has_first)
+		return kva_errf(e, NULL, "mutation needs a correct candidate: the "
+				"original fails %llu of %llu cases (first: case %llu, %s)",
+				(unsigned long long)f.diverged,
+				(unsigned long long)(f.cases + f.not_run),
+				(unsigned long long)r.first_index,
+				kva_class_names[r.cls]);
+	return kva_errf(e, NULL, "mutation needs a correct candidate: the original "
+			"fails the trap (%s%s%s, %llu of %llu cases not run)", f.verdict,
+			r.phase_cls >= 0 ? ": " : "",
+			r.phase_cls >= 0 ? kva_class_names[r.phase_cls] : "",
+			(unsigned long long)f.not_run,
+			(unsigned long long)(f.cases + f.not_run));
+}
+
+/* Build the n mutants in mc->jobs workers and trap each as it arrives. */
+static int build_and_trap(const kva_mutation_conf *mc, const kva_caseset *cs,
+			  const kva_mutant *m, size_t n, struct mres *res,
+			  struct gstore *gs, kva_err *e)
+{
+	size_t jobs = (size_t)(mc->jobs > 0 ? mc->jobs : 1), live, got = 0;
+	struct worker *w;
+	struct pollfd *pf;
+	kva_progress prog;
+	int rc = 0;
+
+	if (jobs > n)
+		jobs = n;
+	if (!jobs)
+		return 0;
+	if (!(w = calloc(jobs, sizeof *w)) || !(pf = calloc(jobs, sizeof *pf)))
+		kva_die(KVA_EXIT_TROUBLE, "out of memory");
+	kva_out_flush();
+	fflush(NULL);
+	for (size_t j = 0; j < jobs; j++) {
+		int p[2];
+
+		w[j].fd = -1;
+		if (pipe(p) || (w[j].pid = fork()) < 0) {
+			kva_errf(e, NULL, "build workers: %s", strerror(errno));
+			stop_workers(w, j);
+			free(w);
+			free(pf);
+			return -1;
+		}
+		if (w[j].pid == 0) {
+			close(p[0]);
+			for (size_t k = 0; k < j; k++)
+				close(w[k].fd);
+			worker_main(p[1], mc, m, n, j, jobs);
+		}
+		close(p[1]);
+		w[j].fd = p[0];
+	}
+	kva_progress_init(&prog, "mutants", mc->progress, mc->quiet);
+	live = jobs;
+	while (live && !rc) {
+		size_t np = 0;
+
+		for (size_t j = 0; j < jobs; j++)
+			if (w[j].fd >= 0) {
+				pf[np].fd = w[j].fd;
+				pf[np].events = POLLIN;
+				pf[np++].revents = 0;
+			}
+		if (poll(pf, np, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			rc = kva_errf(e, NULL, "build workers: %s", strerror(errno));
+			break;
+		}
+		for (size_t j = 0; j < jobs && !rc; j++) {
+			char chunk[4096];
+			ssize_t r;
+			struct bhdr h;
+
+			if (w[j].fd < 0)
+				continue;
+			for (size_t q = 0; q < np; q++)
+				if (pf[q].fd == w[j].fd && !pf[q].revents)
+					goto next;
+			if ((r = read(w[j].fd, chunk, sizeof chunk)) < 0) {
+				if (errno != EINTR && errno != EAGAIN)
+					rc = kva_errf(e, NULL, "build workers: %s",
+						      strerror(errno));
+				continue;
+			}
+			if (r == 0) {
+				close(w[j].fd);
+				w[j].fd = -1;
+				live--;
+				continue;
+			}
+			kva_buf_put(&w[j].in, chunk, (size_t)r);
+			while (!rc && w[j].in.len >= sizeof h) {
+				char so[4200];
+				struct mres *mr;
+				struct tctx x;
+				int verdict;
+				kva_trap_facts f;
+				char name[4300];
+
+				memcpy(&h, w[j].in.p, sizeof h);
+				if (w[j].in.len < sizeof h + h.solen + h.msglen)
+					break;
+				if (h.i >= n || h.solen >= sizeof so || res[h.i].status != M_PENDING) {
+					rc = kva_errf(e, NULL, "build workers: a garbled report");
+					break;
+				}
+				mr = &res[h.i];
+				memcpy(so, w[j].in.p + sizeof h, h.solen);
+				so[h.solen] = '\0';
+				if (h.st < 0) {
+					rc = kva_errf(e, NULL, "mutant %u: %.*s", m[h.i].id,
+						      (int)(h.msglen > 200 ? 200 : h.msglen),
+						      w[j].in.p + sizeof h + h.solen);
+					break;
+				}
+				got++;
+				if (h.st > 0) {
+					mr->status = M_NOT_COMPILED;
+				} else {
+					char sha[65];
+
+					snprintf(name, sizeof name, "%s (mutant %u)", mc->path,
+						 m[h.i].id);
+					kva_sha256_hex(m[h.i].src, m[h.i].len, sha);
+					x.cs = cs;
+					x.r = mr;
+					x.gs = gs;
+					x.all = gs != NULL;
+					if (trap_one(mc, cs, so, name, sha, &x, &verdict, &f, e)) {
+						rc = -1;
+						break;
+					}
+					mr->status = verdict || f.not_run ? M_KILLED : M_SURVIVED;
+				}
+				kva_progress_tick(&prog, got);
+				w[j].in.len -= sizeof h + h.solen + h.msglen;
+				memmove(w[j].in.p, w[j].in.p + sizeof h + h.solen + h.msglen,
+					w[j].in.len);
+			}
+next:			;
+		}
+	}
+	kva_progress_done(&prog, got);
+	for (size_t j = 0; j < jobs && !rc; j++) {
+		int st;
+
+		while (waitpid(w[j].pid, &st, 0) < 0 && errno == EINTR)
+			;
+		w[j].pid = 0;
+		if (!WIFEXITED(st) || WEXITSTATUS(st))
+			rc = kva_errf(e, NULL, "build workers: a worker died");
+	}
+	if (!rc && got != n)
+		rc = kva_errf(e, NULL, "build workers: %zu of %zu mutants not reported",
+			      n - got, n);
+	stop_workers(w, jobs);
+	free(w);
+	free(pf);
+	return rc;
+}
+
+int kva_mutation_run(const kva_mutation_conf *mc, const kva_caseset *cs,
+		     kva_err *e)
+{
+	kva_buf src = { 0 }, b = { 0 };
+	kva_mutant *m = NULL;
+	size_t n = 0, nops = 0, nmin = 0;
+	struct mres *res = NULL;
+	struct opstat *ops = NULL;
+	struct gstore gs = { NULL, 0 };
+	uint64_t cases = 0, compiled = 0, killed = 0, survived = 0, *minkeys = NULL;
+	kva_candidate cand;
+	double t0 = kva_now();
+	int rc = -1;
+
+	if (read_source(mc->path, &src, e))
+		return -1;
+	if (kva_mutate(src.p, src.len, &m, &n, e)) {
+		char msg[sizeof e->msg];
+
+		m = NULL;
+		n = 0;
+		snprintf(msg, sizeof msg, "%s", e->msg);
+		kva_errf(e, NULL, "%s: %s", mc->path, msg);
+		goto out;
+	}
+	if (!n) {
+		kva_errf(e, NULL, "%s: no mutants: no operator fits the source", mc->path);
+		goto out;
+	}
+	if (check_original(mc, cs, &cand, &cases, e))
+		goto out;
+	if (!(res = calloc(n, sizeof *res)) || !(ops = calloc(n, sizeof *ops)))
+		kva_die(KVA_EXIT_TROUBLE, "out of memory");
+	if (build_and_trap(mc, cs, m, n, res, mc->minimize ? &gs : NULL, e))
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		size_t o;
+
+		for (o = 0; o < nops; o++)
+			if (!strcmp(ops[o].op, m[i].op))
+				break;
+		if (o == nops)
+			ops[nops++].op = m[i].op;
+		ops[o].total++;
+		ops[o].compiled += res[i].status != M_NOT_COMPILED;
+		ops[o].killed += res[i].status == M_KILLED;
+		ops[o].survived += res[i].status == M_SURVIVED;
+		compiled += res[i].status != M_NOT_COMPILED;
+		killed += res[i].status == M_KILLED;
+		survived += res[i].status == M_SURVIVED;
+		if (res[i].nkills > 1) {
+			size_t u = 1;
+
+			qsort(res[i].kills, res[i].nkills, sizeof *res[i].kills, key_cmp);
+			for (size_t k = 1; k < res[i].nkills; k++)
+				if (res[i].kills[k] != res[i].kills[u - 1])
+					res[i].kills[u++] = res[i].kills[k];
+			res[i].nkills = u;
+		}
+	}
+	if (mc->minimize) {
+		cover(res, n, &minkeys, &nmin);
+		if (write_minimized(mc->minimize, cs, &gs, minkeys, nmin, e))
+			goto out;
+	}
+	if (mc->text) {
+		kva_buf_printf(&b, "MUTATION %s: %zu mutants, %llu compiled, %llu killed, "
+			       "%llu survived (oracle %s, %llu cases)\n", mc->path, n,
+			       (unsigned long long)compiled, (unsigned long long)killed,
+			       (unsigned long long)survived, cs->o->name,
+			       (unsigned long long)cases);
+		kva_buf_printf(&b, "%-12s %6s %9s %7s %9s  %s\n", "op", "total",
+			       "compiled", "killed", "survived", "score");
+		for (size_t o = 0; o < nops; o++)
+			text_row(&b, ops[o].op, ops[o].total, ops[o].compiled,
+				 ops[o].killed, ops[o].survived);
+		text_row(&b, "all", n, compiled, killed, survived);
+		if (mc->minimize)
+			kva_buf_printf(&b, "minimized: %zu cases in %s\n", nmin, mc->minimize);
+		for (size_t i = 0; i < n; i++)
+			if (res[i].status == M_SURVIVED) {
+				kva_buf_putc(&b, '\n');
+				put_diff(&b, mc->path, src.p, src.len, &m[i]);
+			}
+		kva_out_line(b.p, b.len - 1);
+		b.len = 0;
+	} else {
+		for (size_t i = 0; i < n; i++) {
+			put_mutant(&b, &m[i], &res[i]);
+			kva_out_record(&b);
+		}
+		kva_buf_puts(&b, "{\"type\":\"mutation\",\"candidate\":");
+		kva_buf_jstr(&b, mc->path, strlen(mc->path));
+		kva_buf_puts(&b, ",\"sha256\":");
+		kva_buf_jstr(&b, cand.sha256, strlen(cand.sha256));
+		kva_buf_puts(&b, ",\"oracle\":");
+		kva_buf_jstr(&b, cs->o->name, strlen(cs->o->name));
+		kva_buf_printf(&b, ",\"kind\":\"%s\",\"cases\":%llu,\"total\":%zu,"
+			       "\"compiled\":%llu,\"not_compiled\":%llu,\"killed\":%llu,"
+			       "\"survived\":%llu,\"score\":", kva_kind_names[mc->trap.kind],
+			       (unsigned long long)cases, n, (unsigned long long)compiled,
+			       (unsigned long long)(n - compiled), (unsigned long long)killed,
+			       (unsigned long long)survived);
+		put_score(&b, killed, compiled);
+		kva_buf_puts(&b, ",\"survivors\":[");
+		for (size_t i = 0, k = 0; i < n; i++)
+			if (res[i].status == M_SURVIVED)
+				kva_buf_printf(&b, "%s%u", k++ ? "," : "", m[i].id);
+		kva_buf_puts(&b, "],\"by_op\":{");
+		for (size_t o = 0; o < nops; o++) {
+			kva_buf_printf(&b, "%s", o ? "," : "");
+			kva_buf_jstr(&b, ops[o].op, strlen(ops[o].op));
+			kva_buf_printf(&b, ":{\"total\":%llu,\"compiled\":%llu,\"killed\":%llu,"
+				       "\"survived\":%llu}", (unsigned long long)ops[o].total,
+				       (unsigned long long)ops[o].compiled,
+				       (unsigned long long)ops[o].killed,
+				       (unsigned long long)ops[o].survived);
+		}
+		kva_buf_putc(&b, '}');
+		if (mc->minimize) {
+			kva_buf_puts(&b, ",\"minimized\":{\"file\":");
+			kva_buf_jstr(&b, mc->minimize, strlen(mc->minimize));
+			kva_buf_printf(&b, ",\"cases\":%zu}", nmin);
+		}
+		kva_buf_printf(&b, ",\"jobs\":%d,\"seed\":%llu,\"seconds\":", mc->jobs,
+			       (unsigned long long)mc->trap.seed);
+		kva_buf_num(&b, kva_now() - t0);
+		kva_buf_putc(&b, '}');
+		kva_out_record(&b);
+	}
+	if (!compiled) {
+		kva_errf(e, NULL, "no mutant compiled: nothing was measured");
+		goto out;
+	}
+	rc = survived ? 1 : 0;
+out:
+	if (res)
+		for (size_t i = 0; i < n; i++)
+			free(res[i].kills);
+	if (gs.json)
+		for (size_t i = 0; i < gs.n; i++)
+			free(gs.json[i]);
+	free(gs.json);
+	free(minkeys);
+	free(res);
+	free(ops);
+	kva_mutants_free(m, n);
+	kva_buf_free(&src);
+	kva_buf_free(&b);
+	return rc;
+}
