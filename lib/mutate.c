@@ -500,7 +500,6 @@ static void read_params(struct gen *g, int o, int c, int body_end)
 				}
 			}
 			add_decl(g, name, g->body, body_end, 1, a, nbase, ptr);
-			narrow(g, a, nbase);
 		}
 		a = b + 1;
 	}

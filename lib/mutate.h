@@ -6,7 +6,7 @@
  * the source and applies each operator at each place it fits; every
  * mutant is the whole source with one change.  Comments, strings,
  * character constants and preprocessor lines are never mutated, nor is
- * anything outside function bodies but the parameter lists (narrow).
+ * anything outside function bodies.
  *
  * Types: a variable's declared type is its parameter's or local
  * declaration's type words and pointer levels (an array dimension counts
@@ -39,9 +39,10 @@
  *   del-write   a statement assigning (= op= ++ --) to P[..], P->f or
  *               *P, P a pointer parameter, replaced by ";" (its newlines
  *               kept, so the lines after it keep their numbers).
- *   narrow      each int64_t among a declaration's type words -> int32_t,
- *               parameters included (where a header declares the
- *               function, that mutant does not compile).
+ *   narrow      each int64_t among the type words of a local declaration
+ *               -> int32_t (not a parameter's: kvarbiter_candidate.h
+ *               declares every entry point, so such a mutant would never
+ *               compile, and a 32-bit intermediate is the bug to catch).
  *   loop-bound  for (..; i REL E; ..) with REL one of < <= > >= the only
  *               operator of the condition binding as loosely: E -> E + 1
  *               and E - 1 ("(E) + 1" unless E is one primary); not when E
