@@ -6,7 +6,8 @@
  * the source and applies each operator at each place it fits; every
  * mutant is the whole source with one change.  Comments, strings,
  * character constants and preprocessor lines are never mutated, nor is
- * anything outside function bodies.
+ * anything outside function bodies, nor the body of a function named
+ * test_route (the candidate's own unit test, grad-trap --unit-test).
  *
  * Types: a variable's declared type is its parameter's or local
  * declaration's type words and pointer levels (an array dimension counts

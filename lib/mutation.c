@@ -7,6 +7,7 @@
  * report which cases kill which mutant.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -84,9 +85,9 @@ static void case_args(const kva_caseset *cs, const kva_mcase *k, kva_args *a)
 
 /* ---- one candidate on the case set ------------------------------------------------ */
 
-enum { M_PENDING, M_KILLED, M_SURVIVED, M_NOT_COMPILED };
+enum { M_PENDING, M_KILLED, M_SURVIVED, M_NOT_COMPILED, M_EQUIV };
 static const char *const status_names[] = { "pending", "killed", "survived",
-					    "not_compiled" };
+					    "not_compiled", "equivalent_likely" };
 
 /* Records' cases are keyed by (input, line), generated ones by index:
  * either way the order of the case set, the same for every mutant. */
@@ -102,6 +103,10 @@ struct mres {                    /* one candidate's outcome */
 	int phase_cls;               /* a load or soak finding's, or -1 */
 	uint64_t *kills;             /* keys of the cases that kill it */
 	size_t nkills, capkills;
+	int grid_kill;               /* a survivor the grid kills: a gap */
+	uint64_t grid_key;           /* its first grid case's key */
+	int unit;                    /* --unit-test: 1 its test fails (kills
+	                                it), 0 passes, -1 not run */
 };
 
 struct gstore {                  /* generated cases that killed, by index */
@@ -217,6 +222,210 @@ static int trap_one(const kva_mutation_conf *mc, const kva_caseset *cs,
 	return rc;
 }
 
+/* ---- the equivalence grid ------------------------------------------------------------ */
+
+/*
+ * A survivor is trapped once more, on a grid made for the oracle alone
+ * (not from the case set): the small grid, every scalar input over
+ * -1 .. W-2 with W the largest width (at most GRID_WIDTH) for which
+ * W^inputs <= GRID_CELLS, and the far rows, each input in turn at each
+ * value of grid_far with every other input over -1 .. GRID_NEAR-2.
+ * Cells the oracle rejects are left out; tables are built per cell as
+ * --sweep builds them.
+ */
+#define GRID_CELLS 65536
+#define GRID_WIDTH 64
+#define GRID_NEAR 5
+static const int64_t grid_far[] = {
+	INT32_MAX, (int64_t)INT32_MAX + 1, UINT32_MAX, (int64_t)UINT32_MAX + 1
+};
+#define GRID_FILE "<grid>"
+
+struct grid_feed {
+	kva_caseset *g;
+	long line;
+	uint64_t far;                /* cases with an input past INT32_MAX */
+};
+
+static int grid_emit(void *ctx, const kva_oracle *o, const kva_args *a)
+{
+	struct grid_feed *f = ctx;
+	kva_route r;
+	kva_err e;
+	int far = 0;
+
+	if (kva_oracle_eval(o, a, &r, &e))
+		return 0;
+	/* tables reach a route as int32_t: a value past that is no case */
+	for (int t = 0; t < o->ntab; t++)
+		for (size_t k = 0; k < a->tab[t].n; k++)
+			if (a->tab[t].v[k] > INT32_MAX || a->tab[t].v[k] < INT32_MIN)
+				return 0;
+	for (int i = 0; i < o->nin; i++)
+		far |= a->in[i] > INT32_MAX || a->in[i] < INT32_MIN;
+	f->far += (uint64_t)far;
+	kva_caseset_add(f->g, a, &r, GRID_FILE, ++f->line);
+	return 0;
+}
+
+/* One sweep of the grid: input fix at value v (fix < 0: none), every
+ * other input over [lo, hi). */
+static int grid_sweep(const kva_caseset *cs, struct grid_feed *f, int fix,
+		      int64_t v, int64_t lo, int64_t hi, kva_err *e)
+{
+	const kva_oracle *o = cs->o;
+	kva_buf spec = { 0 };
+	int rc;
+
+	for (int i = 0; i < o->nin; i++) {
+		if (i)
+			kva_buf_putc(&spec, ',');
+		if (i == fix)
+			kva_buf_printf(&spec, "%s=%lld", o->in[i], (long long)v);
+		else
+			kva_buf_printf(&spec, "%s=%lld:%lld", o->in[i], (long long)lo,
+				       (long long)hi);
+	}
+	kva_buf_putc(&spec, '\0');
+	rc = kva_gen_sweep(o, spec.p, &cs->go, grid_emit, f, e);
+	kva_buf_free(&spec);
+	return rc;
+}
+
+/* The grid of cs's oracle into g (case records, file GRID_FILE, lines
+ * 1, 2, ...); *far: how many have an input past the int32_t range. */
+static int grid_build(const kva_caseset *cs, kva_caseset *g, uint64_t *far,
+		      kva_err *e)
+{
+	struct grid_feed f = { g, 0, 0 };
+	int nin = cs->o->nin, w = 1;
+
+	memset(g, 0, sizeof *g);
+	g->o = cs->o;
+	g->go = cs->go;
+	for (;;) {
+		uint64_t cells = 1;
+
+		for (int i = 0; i < nin; i++)
+			cells *= (uint64_t)(w + 1);
+		if (w + 1 > GRID_WIDTH || cells > GRID_CELLS)
+			break;
+		w++;
+	}
+	if (grid_sweep(cs, &f, -1, 0, -1, w - 1, e))
+		return -1;
+	/* a far row the generator cannot build (a table of 2^31 entries
+	 * for a position past 2^31) is left out, keeping the cells of it
+	 * made before */
+	for (int i = 0; i < nin; i++)
+		for (size_t k = 0; k < sizeof grid_far / sizeof *grid_far; k++) {
+			kva_err ignored;
+
+			grid_sweep(cs, &f, i, grid_far[k], -1, GRID_NEAR - 1, &ignored);
+		}
+	*far = f.far;
+	return 0;
+}
+
+/* Judge the survivor r (shared object so, named name, sha256) on the
+ * grid: killed there, it stays a survivor with the case (a gap of the
+ * case set); else it is equivalent_likely, but for a narrow mutant when
+ * no grid case has an input past the int32_t range.  Returns 0 or -1
+ * with e. */
+static int grid_judge(const kva_mutation_conf *mc, const kva_caseset *g,
+		      uint64_t far, const kva_mutant *m, const char *so,
+		      const char *name, const char *sha256, struct mres *r,
+		      kva_err *e)
+{
+	struct mres gr;
+	struct tctx x = { g, &gr, NULL, 0 };
+	kva_trap_facts f;
+	int verdict;
+
+	memset(&gr, 0, sizeof gr);
+	if (trap_one(mc, g, so, name, sha256, &x, &verdict, &f, e))
+		return -1;
+	if (verdict || f.not_run) {
+		r->grid_kill = gr.has_first ? 1 : 2;
+		r->grid_key = gr.first_key;
+	} else if (strcmp(m->op, KVA_MUT_NARROW) || far) {
+		r->status = M_EQUIV;
+	}
+	return 0;
+}
+
+/* ---- the model's unit test ----------------------------------------------------------- */
+
+#define UNIT_SYMBOL "test_route"
+
+static int unit_done(kva_buf *rep, void *ctx, uint64_t *units)
+{
+	size_t want = *(const size_t *)ctx;
+
+	*units = rep->len >= 4;
+	return rep->len >= want;
+}
+
+/*
+ * Run UNIT_SYMBOL() of the shared object so in a loader child, confined
+ * as the trap's (same limits, seccomp filter and layers): *fails = 0 when
+ * it returned 0; 1 when it returned non-zero, crashed, exited or gave no
+ * answer for --timeout seconds.  Returns 0; 1 when so has no such
+ * function; -1 with e for trouble (no sandbox).
+ */
+static int unit_test(const kva_mutation_conf *mc, const char *so, int *fails,
+		     kva_err *e)
+{
+	const kva_sbx_limits *lim = &mc->trap.lim;
+	char as[32];
+	char *argv[] = { (char *)"grad-trap", (char *)(lim->confine ==
+		KVA_CONFINE_OFF ? "--sandbox-unit-noconfine" : lim->confine ==
+		KVA_CONFINE_STRICT ? "--sandbox-unit-strict" : "--sandbox-unit"),
+		(char *)UNIT_SYMBOL, as, NULL };
+	kva_sbx_job job;
+	kva_sbx s;
+	kva_buf rep = { 0 };
+	uint32_t layers = 0, ans[2];
+	size_t want = 4;
+	int fd, st, rc = 0;
+
+	if ((fd = open(so, O_RDONLY | O_CLOEXEC)) < 0)
+		return kva_errf(e, NULL, "%s: %s", so, strerror(errno));
+	snprintf(as, sizeof as, "%zu", lim->as_bytes);
+	memset(&job, 0, sizeof job);
+	job.profile = KVA_SBX_LOADER;
+	job.argv = argv;
+	job.passfd = fd;
+	if (kva_sbx_spawn(&s, lim, &job, e)) {
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	/* the child's layers first, then, the test run: found, its value */
+	st = kva_sbx_exchange(&s, NULL, 0, &rep, unit_done, &want, lim->load_timeout_s);
+	if (st == KVA_SBX_OK) {
+		memcpy(&layers, rep.p, 4);
+		if (kva_sbx_child_layers(&s, lim, layers, e)) {
+			kva_buf_free(&rep);
+			return -1;
+		}
+		want = 12;
+		st = kva_sbx_exchange(&s, NULL, 0, &rep, unit_done, &want,
+				      lim->timeout_s);
+	}
+	*fails = 1;
+	if (st == KVA_SBX_OK) {
+		memcpy(ans, rep.p + 4, sizeof ans);
+		if (!ans[0])
+			rc = 1;
+		else
+			*fails = ans[1] != 0;
+	}
+	kva_sbx_stop(&s);
+	kva_buf_free(&rep);
+	return rc;
+}
+
 /* ---- the build workers ------------------------------------------------------------ */
 
 struct bhdr {                    /* a worker's report on one mutant */
@@ -281,7 +490,7 @@ static void stop_workers(struct worker *w, size_t jobs)
 
 struct opstat {
 	const char *op;
-	uint64_t total, compiled, killed, survived;
+	uint64_t total, compiled, killed, survived, equiv;
 };
 
 static void put_score(kva_buf *b, uint64_t killed, uint64_t compiled)
@@ -292,7 +501,11 @@ static void put_score(kva_buf *b, uint64_t killed, uint64_t compiled)
 		kva_buf_puts(b, "null");
 }
 
-static void put_mutant(kva_buf *b, const kva_mutant *m, const struct mres *r)
+static void put_case(kva_buf *b, const kva_caseset *cs, const struct gstore *gs,
+		     uint64_t key);
+
+static void put_mutant(kva_buf *b, const kva_mutant *m, const struct mres *r,
+		       const kva_caseset *grid, int unit)
 {
 	kva_buf_printf(b, "{\"type\":\"mutant\",\"id\":%u,\"op\":", m->id);
 	kva_buf_jstr(b, m->op, strlen(m->op));
@@ -323,6 +536,14 @@ static void put_mutant(kva_buf *b, const kva_mutant *m, const struct mres *r)
 	} else {
 		kva_buf_puts(b, "null");
 	}
+	kva_buf_puts(b, ",\"grid_kill\":");
+	if (r->grid_kill == 1)
+		put_case(b, grid, NULL, r->grid_key);
+	else
+		kva_buf_puts(b, "null");
+	if (unit)
+		kva_buf_printf(b, ",\"killed_by_unit_test\":%s", r->unit < 0 ? "null" :
+			       r->unit ? "true" : "false");
 	kva_buf_putc(b, '}');
 }
 
@@ -394,11 +615,12 @@ static void put_diff(kva_buf *b, const char *path, const char *src, size_t n,
 }
 
 static void text_row(kva_buf *b, const char *op, uint64_t total, uint64_t compiled,
-		     uint64_t killed, uint64_t survived)
+		     uint64_t killed, uint64_t survived, uint64_t equiv)
 {
-	kva_buf_printf(b, "%-12s %6llu %9llu %7llu %9llu  ", op,
+	kva_buf_printf(b, "%-12s %6llu %9llu %7llu %9llu %11llu  ", op,
 		       (unsigned long long)total, (unsigned long long)compiled,
-		       (unsigned long long)killed, (unsigned long long)survived);
+		       (unsigned long long)killed, (unsigned long long)survived,
+		       (unsigned long long)equiv);
 	if (compiled)
 		kva_buf_printf(b, "%.3f\n", (double)killed / (double)compiled);
 	else
@@ -589,10 +811,18 @@ static int check_original(const kva_mutation_conf *mc, const kva_caseset *cs,
 			(unsigned long long)(f.cases + f.not_run));
 }
 
+/* What is asked of each compiled mutant besides the case set. */
+struct judge {
+	const kva_caseset *grid;     /* survivors on the grid, or NULL (the
+	                                original fails it) */
+	uint64_t far;
+	int unit;                    /* --unit-test */
+};
+
 /* Build the n mutants in mc->jobs workers and trap each as it arrives. */
 static int build_and_trap(const kva_mutation_conf *mc, const kva_caseset *cs,
 			  const kva_mutant *m, size_t n, struct mres *res,
-			  struct gstore *gs, kva_err *e)
+			  struct gstore *gs, const struct judge *jd, kva_err *e)
 {
 	size_t jobs = (size_t)(mc->jobs > 0 ? mc->jobs : 1), live, got = 0;
 	struct worker *w;
@@ -710,6 +940,16 @@ static int build_and_trap(const kva_mutation_conf *mc, const kva_caseset *cs,
 						break;
 					}
 					mr->status = verdict || f.not_run ? M_KILLED : M_SURVIVED;
+					if (mr->status == M_SURVIVED && jd->grid &&
+					    grid_judge(mc, jd->grid, jd->far, &m[h.i], so,
+						       name, sha, mr, e)) {
+						rc = -1;
+						break;
+					}
+					if (jd->unit && unit_test(mc, so, &mr->unit, e) < 0) {
+						rc = -1;
+						break;
+					}
 				}
 				kva_progress_tick(&prog, got);
 				w[j].in.len -= sizeof h + h.solen + h.msglen;
@@ -747,10 +987,16 @@ int kva_mutation_run(const kva_mutation_conf *mc, const kva_caseset *cs,
 	struct mres *res = NULL;
 	struct opstat *ops = NULL;
 	struct gstore gs = { NULL, 0 };
-	uint64_t cases = 0, compiled = 0, killed = 0, survived = 0, *minkeys = NULL;
+	uint64_t cases = 0, compiled = 0, killed = 0, survived = 0, equiv = 0;
+	uint64_t *minkeys = NULL, ukilled = 0, ucompiled = 0;
+	kva_caseset grid;
+	struct judge jd = { NULL, 0, mc->unit_test };
+	int grid_orig = 0, unit_orig = 0;
 	kva_candidate cand;
 	double t0 = kva_now();
 	int rc = -1;
+
+	memset(&grid, 0, sizeof grid);
 
 	if (read_source(mc->path, &src, e))
 		return -1;
@@ -769,9 +1015,40 @@ int kva_mutation_run(const kva_mutation_conf *mc, const kva_caseset *cs,
 	}
 	if (check_original(mc, cs, &cand, &cases, e))
 		goto out;
+	if (mc->unit_test) {
+		int st = unit_test(mc, cand.so, &unit_orig, e);
+
+		if (st < 0)
+			goto out;
+		if (st > 0) {
+			kva_errf(e, NULL, "--unit-test: %s defines no int %s(void)",
+				 mc->path, UNIT_SYMBOL);
+			goto out;
+		}
+	}
+	/* the grid judges survivors only when the original passes it, and
+	 * only routes' (a kernel's cache for a block past 2^31 is no case) */
+	if (mc->trap.kind == KVA_KIND_ROUTE && grid_build(cs, &grid, &jd.far, e))
+		goto out;
+	if (mc->trap.kind == KVA_KIND_ROUTE) {
+		struct mres r;
+		struct tctx x = { &grid, &r, NULL, 0 };
+		kva_trap_facts f;
+		int verdict;
+
+		memset(&r, 0, sizeof r);
+		if (grid.nc && trap_one(mc, &grid, cand.so, mc->path, cand.sha256, &x,
+					&verdict, &f, e))
+			goto out;
+		grid_orig = !grid.nc ? -1 : verdict || f.not_run;
+		if (!grid_orig)
+			jd.grid = &grid;
+	}
 	if (!(res = calloc(n, sizeof *res)) || !(ops = calloc(n, sizeof *ops)))
 		kva_die(KVA_EXIT_TROUBLE, "out of memory");
-	if (build_and_trap(mc, cs, m, n, res, mc->minimize ? &gs : NULL, e))
+	for (size_t i = 0; i < n; i++)
+		res[i].unit = -1;
+	if (build_and_trap(mc, cs, m, n, res, mc->minimize ? &gs : NULL, &jd, e))
 		goto out;
 	for (size_t i = 0; i < n; i++) {
 		size_t o;
@@ -785,9 +1062,13 @@ int kva_mutation_run(const kva_mutation_conf *mc, const kva_caseset *cs,
 		ops[o].compiled += res[i].status != M_NOT_COMPILED;
 		ops[o].killed += res[i].status == M_KILLED;
 		ops[o].survived += res[i].status == M_SURVIVED;
+		ops[o].equiv += res[i].status == M_EQUIV;
 		compiled += res[i].status != M_NOT_COMPILED;
 		killed += res[i].status == M_KILLED;
 		survived += res[i].status == M_SURVIVED;
+		equiv += res[i].status == M_EQUIV;
+		ucompiled += res[i].unit >= 0;
+		ukilled += res[i].unit > 0;
 		if (res[i].nkills > 1) {
 			size_t u = 1;
 
@@ -805,28 +1086,52 @@ int kva_mutation_run(const kva_mutation_conf *mc, const kva_caseset *cs,
 	}
 	if (mc->text) {
 		kva_buf_printf(&b, "MUTATION %s: %zu mutants, %llu compiled, %llu killed, "
-			       "%llu survived (oracle %s, %llu cases)\n", mc->path, n,
+			       "%llu survived, %llu equivalent_likely (oracle %s, %llu "
+			       "cases)\n", mc->path, n,
 			       (unsigned long long)compiled, (unsigned long long)killed,
-			       (unsigned long long)survived, cs->o->name,
-			       (unsigned long long)cases);
-		kva_buf_printf(&b, "%-12s %6s %9s %7s %9s  %s\n", "op", "total",
-			       "compiled", "killed", "survived", "score");
+			       (unsigned long long)survived, (unsigned long long)equiv,
+			       cs->o->name, (unsigned long long)cases);
+		kva_buf_printf(&b, "%-12s %6s %9s %7s %9s %11s  %s\n", "op", "total",
+			       "compiled", "killed", "survived", "equivalent", "score");
 		for (size_t o = 0; o < nops; o++)
 			text_row(&b, ops[o].op, ops[o].total, ops[o].compiled,
-				 ops[o].killed, ops[o].survived);
-		text_row(&b, "all", n, compiled, killed, survived);
+				 ops[o].killed, ops[o].survived, ops[o].equiv);
+		text_row(&b, "all", n, compiled, killed, survived, equiv);
+		if (compiled > equiv)
+			kva_buf_printf(&b, "score of the non-equivalent: %.3f\n",
+				       (double)killed / (double)(compiled - equiv));
+		if (mc->trap.kind != KVA_KIND_ROUTE)
+			kva_buf_puts(&b, "grid: only routes are judged; no survivor "
+				     "judged equivalent\n");
+		else if (grid_orig)
+			kva_buf_printf(&b, "grid: %s; no survivor judged equivalent\n",
+				       grid_orig > 0 ? "the original fails it" :
+				       "no case is valid");
+		if (mc->unit_test)
+			kva_buf_printf(&b, "unit test kills %.0f%% (%llu of %llu); the case "
+				       "set kills %.0f%%%s\n", ucompiled ? 100.0 *
+				       (double)ukilled / (double)ucompiled : 0.0,
+				       (unsigned long long)ukilled,
+				       (unsigned long long)ucompiled, compiled ? 100.0 *
+				       (double)killed / (double)compiled : 0.0,
+				       unit_orig ? " (the unit test fails on the original)" : "");
 		if (mc->minimize)
 			kva_buf_printf(&b, "minimized: %zu cases in %s\n", nmin, mc->minimize);
 		for (size_t i = 0; i < n; i++)
 			if (res[i].status == M_SURVIVED) {
 				kva_buf_putc(&b, '\n');
 				put_diff(&b, mc->path, src.p, src.len, &m[i]);
+				if (res[i].grid_kill == 1) {
+					kva_buf_puts(&b, "grid kill: ");
+					put_case(&b, &grid, NULL, res[i].grid_key);
+					kva_buf_putc(&b, '\n');
+				}
 			}
 		kva_out_line(b.p, b.len - 1);
 		b.len = 0;
 	} else {
 		for (size_t i = 0; i < n; i++) {
-			put_mutant(&b, &m[i], &res[i]);
+			put_mutant(&b, &m[i], &res[i], &grid, mc->unit_test);
 			kva_out_record(&b);
 		}
 		kva_buf_puts(&b, "{\"type\":\"mutation\",\"candidate\":");
@@ -846,15 +1151,40 @@ int kva_mutation_run(const kva_mutation_conf *mc, const kva_caseset *cs,
 		for (size_t i = 0, k = 0; i < n; i++)
 			if (res[i].status == M_SURVIVED)
 				kva_buf_printf(&b, "%s%u", k++ ? "," : "", m[i].id);
-		kva_buf_puts(&b, "],\"by_op\":{");
+		kva_buf_printf(&b, "],\"equivalent_likely\":%llu,\"equivalent_likely_ids\":[",
+			       (unsigned long long)equiv);
+		for (size_t i = 0, k = 0; i < n; i++)
+			if (res[i].status == M_EQUIV)
+				kva_buf_printf(&b, "%s%u", k++ ? "," : "", m[i].id);
+		kva_buf_puts(&b, "],\"score_non_equivalent\":");
+		put_score(&b, killed, compiled - equiv);
+		if (mc->trap.kind != KVA_KIND_ROUTE)
+			kva_buf_puts(&b, ",\"grid\":null");
+		else
+			kva_buf_printf(&b, ",\"grid\":{\"cases\":%zu,\"far\":%llu,"
+				       "\"original\":\"%s\"}", grid.nc,
+				       (unsigned long long)jd.far, grid_orig > 0 ? "fails" :
+				       grid_orig < 0 ? "no_cases" : "passes");
+		if (mc->unit_test) {
+			kva_buf_printf(&b, ",\"unit_test_original\":\"%s\",\"unit_test\":"
+				       "{\"killed\":%llu,\"compiled\":%llu,\"score\":",
+				       unit_orig ? "fails" : "passes",
+				       (unsigned long long)ukilled,
+				       (unsigned long long)ucompiled);
+			put_score(&b, ukilled, ucompiled);
+			kva_buf_putc(&b, '}');
+		}
+		kva_buf_puts(&b, ",\"by_op\":{");
 		for (size_t o = 0; o < nops; o++) {
 			kva_buf_printf(&b, "%s", o ? "," : "");
 			kva_buf_jstr(&b, ops[o].op, strlen(ops[o].op));
 			kva_buf_printf(&b, ":{\"total\":%llu,\"compiled\":%llu,\"killed\":%llu,"
-				       "\"survived\":%llu}", (unsigned long long)ops[o].total,
+				       "\"survived\":%llu,\"equivalent_likely\":%llu}",
+				       (unsigned long long)ops[o].total,
 				       (unsigned long long)ops[o].compiled,
 				       (unsigned long long)ops[o].killed,
-				       (unsigned long long)ops[o].survived);
+				       (unsigned long long)ops[o].survived,
+				       (unsigned long long)ops[o].equiv);
 		}
 		kva_buf_putc(&b, '}');
 		if (mc->minimize) {
@@ -881,6 +1211,7 @@ out:
 		for (size_t i = 0; i < gs.n; i++)
 			free(gs.json[i]);
 	free(gs.json);
+	kva_caseset_free(&grid);
 	free(minkeys);
 	free(res);
 	free(ops);

@@ -49,6 +49,7 @@ typedef struct kva_mutation_conf {
 	int jobs;                    /* build workers (>= 1) */
 	int text;                    /* --format text */
 	const char *minimize;        /* --minimize FILE, or NULL */
+	int unit_test;               /* --unit-test: run test_route() too */
 	int progress, quiet;
 } kva_mutation_conf;
 

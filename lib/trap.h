@@ -162,5 +162,8 @@ void kva_trap_free(kva_trap *t);
  * is "--sandbox-child" (lib/trap_child.c, wire in lib/trap_proto.h).
  * Never returns. */
 int kva_trap_child_main(int argc, char **argv) __attribute__((noreturn));
+/* The unit-test child of grad-trap --mutate --unit-test: argv[1] is
+ * "--sandbox-unit" (lib/trap_child.c).  Never returns. */
+int kva_unit_child_main(int argc, char **argv) __attribute__((noreturn));
 
 #endif

@@ -1094,3 +1094,38 @@ int kva_trap_child_main(int argc, char **argv)
 	free(payload);
 	_exit(0);
 }
+
+/*
+ * The unit-test child (grad-trap --mutate --unit-test): argv is PROG
+ * --sandbox-unit[-strict|-noconfine] SYMBOL AS_BYTES, the shared object
+ * is fd 5.  It writes its layers (4 bytes), then, having loaded the
+ * object and called int SYMBOL(void): 1 and the value, or 0 and 0 when
+ * there is no such function.  Confined as the trap's loader child.
+ */
+int kva_unit_child_main(int argc, char **argv)
+{
+	uint32_t out[2] = { 0, 0 }, layers;
+	void *h, *p;
+	int (*fn)(void);
+
+	if (argc != 4)
+		_exit(64);
+	layers = kva_sbx_child_enter(!strcmp(argv[1], "--sandbox-unit-noconfine") ? -1 :
+				     KVA_SBX_LOADER,
+				     (size_t)strtoull(argv[3], NULL, 10));
+	if (kva_sbx_write_full(FD_REP, &layers, 4))
+		_exit(0);
+	/* strict: no candidate code runs unfiltered (the parent stops us) */
+	if (!strcmp(argv[1], "--sandbox-unit-strict") && !(layers & KVA_L_SECCOMP))
+		_exit(0);
+	if (!(h = dlopen("/proc/self/fd/5", RTLD_NOW | RTLD_LOCAL)))
+		_exit(3);
+	if ((p = dlsym(h, argv[2]))) {
+		/* POSIX: a dlsym result may be copied into a function pointer */
+		memcpy(&fn, &p, sizeof p);
+		out[0] = 1;
+		out[1] = (uint32_t)fn();
+	}
+	kva_sbx_write_full(FD_REP, out, sizeof out);
+	_exit(0);
+}

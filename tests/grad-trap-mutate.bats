@@ -1,7 +1,9 @@
 #!/usr/bin/env bats
 # grad-trap --mutate: the original must pass, every mutant is built and
-# trapped on the same case set, the records add up, a known survivor
-# survives, --minimize keeps every kill, and bad input is exit 2.  No test
+# trapped on the same case set, the records add up, a dead value's
+# mutants are equivalent_likely on the grid while a narrowing stays a
+# survivor, --unit-test measures the model's own test, --minimize keeps
+# every kill, and bad input is exit 2.  No test
 # counts the mutants: the generator (lib/mutate.c) may add operators.
 
 load test_helper
@@ -19,8 +21,13 @@ setup() {
 adds_up='(map(select(.type == "mutant"))) as $m | .[-1] as $s
   | $s.type == "mutation" and ($m | length) == $s.total
   and ([$m[].id] == [range(1; $s.total + 1)])
-  and $s.killed + $s.survived + $s.not_compiled == $s.total
-  and $s.compiled == $s.killed + $s.survived
+  and $s.killed + $s.survived + $s.equivalent_likely + $s.not_compiled == $s.total
+  and $s.compiled == $s.killed + $s.survived + $s.equivalent_likely
+  and ($m | map(select(.status == "equivalent_likely")) | length) == $s.equivalent_likely
+  and $s.equivalent_likely_ids == [$m[] | select(.status == "equivalent_likely") | .id]
+  and ($s.score_non_equivalent == (if $s.compiled > $s.equivalent_likely
+       then $s.killed / ($s.compiled - $s.equivalent_likely) else null end))
+  and ([$s.by_op[].equivalent_likely] | add) == $s.equivalent_likely
   and ($m | map(select(.status == "killed")) | length) == $s.killed
   and ($m | map(select(.status == "survived")) | length) == $s.survived
   and ($m | map(select(.status == "not_compiled")) | length) == $s.not_compiled
@@ -31,7 +38,8 @@ adds_up='(map(select(.type == "mutant"))) as $m | .[-1] as $s
   and ([$s.by_op[].survived] | add) == $s.survived
   and ([$s.by_op[].compiled] | add) == $s.compiled
   and all($m[]; . as $x | (.status == "killed") == (.killed_by != null)
-                and (.status == "not_compiled" or .status == "survived") == (.class == null)
+                and (.status != "killed") == (.class == null)
+                and (.grid_kill == null or .status == "survived")
                 and (.patch | startswith("\($x.line):\($x.col): ")))'
 
 @test "the boundary set kills the / -> * mutant of the block index; the summary adds up" {
@@ -70,17 +78,71 @@ adds_up='(map(select(.type == "mutant"))) as $m | .[-1] as $s
 	run -0 jq -e -s --argjson l "$line" '.[$l - 1].type == "case"' "$BATS_TEST_TMPDIR/b"
 }
 
-@test "a value no output depends on: its mutants survive, are listed, exit 1" {
+@test "a value no output depends on: its mutants are equivalent_likely on the grid; the narrowed local is a gap the grid shows" {
 	run --separate-stderr grad-trap --mutate --candidate "$F/dead.c" --oracle radix-2d --boundaries --seed 2
+	# exit 1: the narrowed a survives (a real gap), not the dead value's
 	assert_equal "$status" 1
 	printf '%s\n' "$output" > "$BATS_TEST_TMPDIR/out"
 	jq -e -s "$adds_up" "$BATS_TEST_TMPDIR/out"
-	# line 10 is the DEAD one; the route itself is correct
+	# line 10 is the DEAD one: never diverges on the grid
 	run -0 jq -e -s '.[-1] as $s | map(select(.type == "mutant" and .line == 10
 	    and .status != "not_compiled")) as $d
-	  | ($d | length) >= 1 and all($d[]; .status == "survived" and .killed_by == null
-	    and .class == null and (.id as $i | $s.survivors | index($i) != null))
-	  and $s.survived >= ($d | length) and $s.score < 1' "$BATS_TEST_TMPDIR/out"
+	  | ($d | length) >= 1 and all($d[]; .status == "equivalent_likely"
+	    and .killed_by == null and .grid_kill == null and .class == null
+	    and (.id as $i | $s.equivalent_likely_ids | index($i) != null))
+	  and $s.grid.original == "passes" and $s.grid.cases > 0 and $s.grid.far > 0' "$BATS_TEST_TMPDIR/out"
+	# line 9's int64_t a narrowed to int32_t: the only survivor, and the
+	# grid case that kills it takes prefix_length_h + b_local_idx past 2^31
+	run -0 jq -e -s '.[-1] as $s | map(select(.type == "mutant" and .status == "survived"))
+	  | length == 1 and .[0].op == "narrow" and .[0].line == 9
+	  and $s.survivors == [.[0].id] and $s.score_non_equivalent < 1
+	  and (.[0].grid_kill | .type == "case" and .oracle == "radix-2d"
+	       and .prefix_length_h + .b_local_idx > 2147483647)' "$BATS_TEST_TMPDIR/out"
+}
+
+@test "the corpus' correct-divmod.c: its narrowed local stays survived, with a grid case the original passes" {
+	run -1 --separate-stderr grad-trap --mutate --candidate "$OK" --oracle radix-2d --boundaries --seed 1
+	printf '%s\n' "$output" > "$BATS_TEST_TMPDIR/out"
+	jq -e -s "$adds_up" "$BATS_TEST_TMPDIR/out"
+	run -0 jq -e -s '.[-1] | .survived == 1 and .equivalent_likely == 0
+	  and .score_non_equivalent == .score' "$BATS_TEST_TMPDIR/out"
+	jq -c -s '.[] | select(.status == "survived") | .grid_kill' "$BATS_TEST_TMPDIR/out" > "$BATS_TEST_TMPDIR/gk"
+	run -0 jq -e -s 'length == 1 and .[0].b_local_idx + .[0].prefix_length_h > 2147483647' "$BATS_TEST_TMPDIR/gk"
+	# a real case: the oracle's expect, the original passes it
+	run -0 grad-trap --candidate "$OK" "$BATS_TEST_TMPDIR/gk"
+}
+
+@test "--unit-test: the model's own test kills fewer mutants than the boundary set" {
+	D="$F/demo-healed.c"
+	run -1 --separate-stderr grad-trap --mutate --unit-test --candidate "$D" --oracle radix-2d --boundaries --seed 1
+	assert_equal "$stderr" ""
+	printf '%s\n' "$output" > "$BATS_TEST_TMPDIR/out"
+	jq -e -s "$adds_up" "$BATS_TEST_TMPDIR/out"
+	run -0 jq -e -s '(map(select(.type == "mutant"))) as $m | .[-1] as $s
+	  | $s.unit_test_original == "passes"
+	  and all($m[]; (.killed_by_unit_test | type) == (if .status == "not_compiled" then "null" else "boolean" end))
+	  and $s.unit_test.killed == ($m | map(select(.killed_by_unit_test == true)) | length)
+	  and $s.unit_test.compiled == $s.compiled
+	  and $s.unit_test.score == $s.unit_test.killed / $s.unit_test.compiled
+	  and $s.unit_test.score < $s.score' "$BATS_TEST_TMPDIR/out"
+	# the narrowed local passes the model's test too
+	run -0 jq -e -s 'map(select(.type == "mutant" and .op == "narrow"))[0].killed_by_unit_test == false' "$BATS_TEST_TMPDIR/out"
+	line=$(jq -r -s '.[-1] | "unit test kills \(.unit_test.score * 100 | round)% (\(.unit_test.killed) of \(.unit_test.compiled)); the case set kills \(.score * 100 | round)%"' "$BATS_TEST_TMPDIR/out")
+	run -1 --separate-stderr grad-trap --mutate --unit-test --candidate "$D" --oracle radix-2d --boundaries --seed 1 --format text
+	assert_line "$line"
+}
+
+@test "--unit-test: a test that fails (crashes) on the original is said, and every mutant counts as killed by it" {
+	sed 's/^int test_route(void)$/int test_route(void) { *(volatile int *)0 = 0; return 0; }\nint unused_test(void)/' \
+		"$F/demo-healed.c" > "$BATS_TEST_TMPDIR/crash.c"
+	grep -q 'volatile int' "$BATS_TEST_TMPDIR/crash.c"
+	run -1 --separate-stderr grad-trap --mutate --unit-test --candidate "$BATS_TEST_TMPDIR/crash.c" --oracle radix-2d --boundaries --seed 1
+	run -0 jq -e -s '.[-1] | .unit_test_original == "fails" and .unit_test.killed == .unit_test.compiled' <<< "$output"
+	run -2 --separate-stderr grad-trap --mutate --unit-test --candidate "$OK" --oracle radix-2d --boundaries
+	assert_output ""
+	assert_equal "$stderr" "grad-trap: --unit-test: $OK defines no int test_route(void)"
+	run -2 --separate-stderr grad-trap --unit-test --candidate "$OK" --oracle radix-2d --boundaries
+	assert_equal "$stderr" "grad-trap: --jobs, --minimize and --unit-test go with --mutate"
 }
 
 @test "-j 1 and -j 3 give the same records" {
@@ -121,17 +183,20 @@ adds_up='(map(select(.type == "mutant"))) as $m | .[-1] as $s
 	run -1 --separate-stderr grad-trap --mutate --candidate "$F/dead.c" --oracle radix-2d --boundaries --seed 4
 	json=$(tail -n 1 <<< "$output")
 	run -1 --separate-stderr grad-trap --mutate --candidate "$F/dead.c" --oracle radix-2d --boundaries --seed 4 --format text
-	assert_line --index 0 --regexp "^MUTATION $F/dead.c: [0-9]+ mutants, [0-9]+ compiled, [0-9]+ killed, [0-9]+ survived \(oracle radix-2d, [0-9]+ cases\)$"
-	assert_line --index 1 --regexp '^op +total +compiled +killed +survived +score$'
-	row=$(jq -r '"all \(.total) \(.compiled) \(.killed) \(.survived)"' <<< "$json")
+	assert_line --index 0 --regexp "^MUTATION $F/dead.c: [0-9]+ mutants, [0-9]+ compiled, [0-9]+ killed, [0-9]+ survived, [0-9]+ equivalent_likely \(oracle radix-2d, [0-9]+ cases\)$"
+	assert_line --index 1 --regexp '^op +total +compiled +killed +survived +equivalent +score$'
+	row=$(jq -r '"all \(.total) \(.compiled) \(.killed) \(.survived) \(.equivalent_likely)"' <<< "$json")
 	assert_line --regexp "^$(sed 's/ / +/g' <<< "$row") +0\.[0-9]{3}$"
 	grep -qxF -- "--- $F/dead.c" <<< "$output"
 	assert_line --regexp "^\+\+\+ $F/dead.c \(mutant [0-9]+, [a-z0-9-]+\)$"
 	assert_line --regexp '^@@ -[0-9]+,[0-9]+ \+[0-9]+,[0-9]+ @@$'
-	grep -qxF -- "-	volatile int64_t unused = b_local_idx * 3 - 1; /* DEAD */" <<< "$output"
-	# one diff per survivor
+	assert_line "score of the non-equivalent: $(jq -r '.score_non_equivalent * 1000 | round / 1000' <<< "$json")"
+	grep -qxF -- "-	int64_t a = prefix_length_h + b_local_idx;" <<< "$output"
+	# one diff per survivor (not per equivalent_likely one), each with
+	# the grid case that kills it
 	s=$(jq .survived <<< "$json")
 	assert_equal "$(grep -c '^+++ ' <<< "$output")" "$s"
+	assert_equal "$(grep -c '^grid kill: {"type":"case",' <<< "$output")" "$s"
 }
 
 @test "a write kernel: the same code path, its records add up" {
@@ -140,7 +205,9 @@ adds_up='(map(select(.type == "mutant"))) as $m | .[-1] as $s
 	[ "$status" -le 1 ]
 	printf '%s\n' "$output" > "$BATS_TEST_TMPDIR/out"
 	jq -e -s "$adds_up" "$BATS_TEST_TMPDIR/out"
-	run -0 jq -e -s '.[-1].kind == "write" and .[-1].oracle == "paged" and .[-1].cases == 200' "$BATS_TEST_TMPDIR/out"
+	# the grid judges routes only: no kernel survivor is equivalent_likely
+	run -0 jq -e -s '.[-1].kind == "write" and .[-1].oracle == "paged" and .[-1].cases == 200
+	  and .[-1].grid == null and .[-1].equivalent_likely == 0' "$BATS_TEST_TMPDIR/out"
 }
 
 @test "bad input is exit 2 with a clear message and no records" {
@@ -165,7 +232,7 @@ adds_up='(map(select(.type == "mutant"))) as $m | .[-1] as $s
 	run -2 --separate-stderr grad-trap --mutate --candidate-cmd "python3 $ROOT/fixtures/candidates/cmd/radix2d.py" --oracle radix-2d --boundaries
 	assert_equal "$stderr" "grad-trap: --mutate needs the candidate's C source (a .c file), not --candidate-cmd"
 	run -2 --separate-stderr grad-trap --candidate "$OK" --oracle radix-2d --boundaries --minimize "$BATS_TEST_TMPDIR/m"
-	assert_equal "$stderr" "grad-trap: --jobs and --minimize go with --mutate"
+	assert_equal "$stderr" "grad-trap: --jobs, --minimize and --unit-test go with --mutate"
 	run -2 --separate-stderr grad-trap --mutate --candidate "$OK" < /dev/null
 	assert_equal "$stderr" "grad-trap: no case records: nothing was checked"
 	run -2 --separate-stderr grad-trap --mutate --candidate "$OK" --oracle radix-2d --boundaries -j 0

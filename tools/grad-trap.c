@@ -34,6 +34,7 @@ static void usage(FILE *fp)
 	      "       grad-trap ... --oracle NAME (--boundaries | --sweep SPEC | --random N)\n"
 	      "       grad-trap --kind copy-blocks|swap-blocks ... (--boundaries | --random N)\n"
 	      "       grad-trap --mutate --candidate FILE.c [-j N | --jobs N] [--minimize FILE]\n"
+	      "                 [--unit-test]\n"
 	      "                 [options] ([FILE ...] | --oracle NAME (--boundaries |\n"
 	      "                 --sweep SPEC | --random N))\n"
 	      "       grad-trap --run CMD [--timeout S] [--confine auto|strict]\n"
@@ -73,7 +74,7 @@ static int parse_expect(const kva_oracle *o, const kva_jval *x, kva_route *r,
 typedef struct opts {
 	const char *candidate, *cmd, *oracle_name, *dump, *db, *cache_dir;
 	const char *sweep, *device, *run, *minimize;
-	int timeout_set, seed_set, batch_set, x_set, mutate;
+	int timeout_set, seed_set, batch_set, x_set, mutate, unit_test;
 	int64_t jobs;
 	kva_caseset *cs;         /* --mutate: case records are kept here */
 	int boundaries, text, keep_going, unbuffered, progress, quiet;
@@ -289,6 +290,7 @@ static int mutate(opts *op, int argc, char **argv, int modes)
 		mc.jobs = 1;
 	mc.text = op->text;
 	mc.minimize = op->minimize;
+	mc.unit_test = op->unit_test;
 	mc.progress = op->progress;
 	mc.quiet = op->quiet;
 	mrc = kva_mutation_run(&mc, &cs, &e);
@@ -307,7 +309,7 @@ enum { O_CAND = 256, O_CMD, O_KIND, O_ORACLE, O_TOL, O_MAXMAP, O_FORMAT,
        O_DEVICE, O_CACHE, O_CSTDERR, O_BOUNDARIES, O_SWEEP, O_RANDOM, O_NUMHEADS,
        O_LAYOUT, O_HEADS, O_X, O_PAD, O_LOADTO, O_MAXHANGS, O_CONFINE,
        O_NOCONFINE, O_RUN, O_REPEAT, O_SOAK, O_VLAYOUT, O_DTYPE, O_VDTYPE,
-       O_MUTATE, O_MINIMIZE };
+       O_MUTATE, O_MINIMIZE, O_UNIT };
 
 /* A --dtype or --value-dtype argument: enum kva_dtype. */
 static int parse_dtype(const char *opt, const char *arg)
@@ -374,6 +376,7 @@ int main(int argc, char **argv)
 		{ "mutate", no_argument, NULL, O_MUTATE },
 		{ "jobs", required_argument, NULL, 'j' },
 		{ "minimize", required_argument, NULL, O_MINIMIZE },
+		{ "unit-test", no_argument, NULL, O_UNIT },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, KVA_OPT_VERSION },
 		{ NULL, 0, NULL, 0 }
@@ -392,6 +395,8 @@ int main(int argc, char **argv)
 	/* the loader child: this program re-executed in the sandbox */
 	if (argc > 1 && !strncmp(argv[1], "--sandbox-child", 15))
 		kva_trap_child_main(argc, argv);
+	if (argc > 1 && !strncmp(argv[1], "--sandbox-unit", 14))
+		kva_unit_child_main(argc, argv);
 	kva_progname = "grad-trap";
 	memset(&op, 0, sizeof op);
 	op.nrandom = -1;
@@ -556,6 +561,7 @@ int main(int argc, char **argv)
 				kva_die(2, "--jobs: value is %s: %s", errstr, optarg);
 			break;
 		case O_MINIMIZE: op.minimize = optarg; break;
+		case O_UNIT: op.unit_test = 1; break;
 		case O_BOUNDARIES: op.boundaries = 1; break;
 		case O_SWEEP: op.sweep = optarg; break;
 		case O_RANDOM:
@@ -590,8 +596,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	modes = op.boundaries + (op.sweep != NULL) + (op.nrandom >= 0);
-	if (!op.mutate && (op.jobs || op.minimize))
-		kva_die(2, "--jobs and --minimize go with --mutate");
+	if (!op.mutate && (op.jobs || op.minimize || op.unit_test))
+		kva_die(2, "--jobs, --minimize and --unit-test go with --mutate");
 	if (op.mutate) {
 		const char *dot = op.candidate ? strrchr(op.candidate, '.') : NULL;
 

@@ -343,6 +343,21 @@ static void t_mutate_quiet(void)
 		     "\treturn -a - *p - (int)-c + (int)sizeof *s;\n}\n"));
 }
 
+static void t_mutate_test_route(void)
+{
+	/* the model's own test is not mutated: only f's + */
+	CHECK(expect("int f(int a)\n{\n\treturn a + 1;\n}\n"
+		     "int test_route(void)\n{\n\treturn f(1) - 2 != 0;\n}\n",
+		     "arith 3:11: + -> -\n"
+		     "arith 3:11: + -> *\n"
+		     "arith 3:11: + -> /\n"
+		     "arith 3:11: + -> %\n"
+		     "const 3:13: 1 -> 2\n"
+		     "const 3:13: 1 -> 0\n", "3:13: 1 -> 0",
+		     "int f(int a)\n{\n\treturn a + 0;\n}\n"
+		     "int test_route(void)\n{\n\treturn f(1) - 2 != 0;\n}\n"));
+}
+
 static void t_mutate_bad(void)
 {
 	static const char *const cases[][2] = {
@@ -463,6 +478,7 @@ UNIT_SUITE(suite_mutate) = {
 	{ "mutate_loop_bound", t_mutate_loop_bound },
 	{ "mutate_var", t_mutate_var },
 	{ "mutate_quiet", t_mutate_quiet },
+	{ "mutate_test_route", t_mutate_test_route },
 	{ "mutate_bad", t_mutate_bad },
 	{ "mutate_route", t_mutate_route },
 	{ NULL, NULL }
