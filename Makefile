@@ -118,7 +118,7 @@ endif
 
 # the main job: ImpactArbiter's auto-heal demo, offline from the replay corpus
 demo: all
-	sh pipelines/auto-heal --oracle radix-2d
+	sh pipelines/auto-heal --oracle radix-2d --mutate
 
 tour: all
 	sh pipelines/tour

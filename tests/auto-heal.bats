@@ -26,6 +26,15 @@ setup() {
 	assert_equal "$order" "[QUICK DISTI|[GENERATED C|[LLM UNIT TE|[AUTOGRAD TR|[AUTO-HEAL a|[GENERATED C|[LLM UNIT TE|[FINAL PASS]|"
 }
 
+@test "the demo with --mutate (make demo): the model's own unit test kills fewer mutants of the healed code than the boundary set" {
+	run -0 --separate-stderr sh "$ROOT/pipelines/auto-heal" --oracle radix-2d --mutate
+	assert_equal "$stderr" ""
+	assert_line --index $((${#lines[@]} - 2)) --regexp '^\[FINAL PASS\] [0-9]+ cases, divergence=0, attempt 1$'
+	# 70 mutants: the boundary set kills all but the narrowed local
+	# (no boundary case sums past 2^31); the model's two asserts kill 60
+	assert_line --index $((${#lines[@]} - 1)) "[MUTATION] 70 mutants of the final candidate: the boundary set kills 69 (99%), the model's own unit test 60 (86%); 1 survived"
+}
+
 @test "the demo is deterministic: two runs print the same transcript" {
 	sh "$ROOT/pipelines/auto-heal" --oracle radix-2d > "$BATS_TEST_TMPDIR/a"
 	sh "$ROOT/pipelines/auto-heal" --oracle radix-2d > "$BATS_TEST_TMPDIR/b"
