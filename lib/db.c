@@ -191,6 +191,44 @@ static const char *const migrations[] = {
 	 " status, action, threshold, record FROM audit_findings;"
 	 "DROP TABLE audit_findings;"
 	 "ALTER TABLE audit_findings_v6 RENAME TO audit_findings;"),
+
+	/* 7: grad-trap --mutate runs (the mutation summary) and their
+	 * mutants (one row per mutant record) */
+	("CREATE TABLE mutation_runs ("
+	 " id INTEGER PRIMARY KEY,"
+	 " ts TEXT NOT NULL,"                /* UTC ISO-8601 with 'Z' */
+	 " candidate TEXT NOT NULL,"
+	 " sha256 TEXT NOT NULL,"
+	 " oracle TEXT NOT NULL,"
+	 " kind TEXT NOT NULL,"
+	 " cases INTEGER NOT NULL,"
+	 " total INTEGER NOT NULL,"
+	 " compiled INTEGER NOT NULL,"
+	 " not_compiled INTEGER NOT NULL,"
+	 " killed INTEGER NOT NULL,"
+	 " survived INTEGER NOT NULL,"
+	 " equivalent_likely INTEGER NOT NULL,"
+	 " score REAL,"                      /* killed/compiled; NULL: none built */
+	 " unit_test_killed INTEGER,"        /* NULL without --unit-test */
+	 " unit_test_compiled INTEGER,"
+	 " seconds REAL NOT NULL"
+	 ");"
+	 "CREATE INDEX mutation_runs_oracle_ts ON mutation_runs(oracle, ts);"
+	 "CREATE TABLE mutants ("
+	 " run_id INTEGER NOT NULL REFERENCES mutation_runs(id),"
+	 " id INTEGER NOT NULL,"             /* the mutant record's id */
+	 " op TEXT NOT NULL,"
+	 " line INTEGER NOT NULL,"
+	 " col INTEGER NOT NULL,"
+	 " patch TEXT NOT NULL,"
+	 " status TEXT NOT NULL CHECK (status IN"
+	 "  ('killed','survived','not_compiled','equivalent_likely')),"
+	 " class TEXT,"
+	 " killed_by TEXT,"                  /* JSON object, or NULL */
+	 " killed_by_unit_test INTEGER"
+	 "  CHECK (killed_by_unit_test IN (0, 1) OR killed_by_unit_test IS NULL),"
+	 " PRIMARY KEY (run_id, id)"
+	 ");"),
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] ==
@@ -706,6 +744,100 @@ int kva_db_add_verdict(kva_db *db, const kva_verdict_row *r, int64_t *id_out,
 	}
 	sqlite3_finalize(st);
 	if (db_exec(db, "COMMIT", "cannot commit the verdict", e))
+		return db_abandon(db);
+	if (id_out)
+		*id_out = id;
+	return 0;
+}
+
+/* Bind an int64 count, negative as SQL NULL. */
+static void bind_count(sqlite3_stmt *st, int i, int64_t v)
+{
+	if (v < 0)
+		sqlite3_bind_null(st, i);
+	else
+		sqlite3_bind_int64(st, i, v);
+}
+
+/* See db.h.  One transaction: the run and all its mutants, or none. */
+int kva_db_add_mutation_run(kva_db *db, const kva_mutation_row *r,
+			    int64_t *id_out, kva_err *e)
+{
+	char ts[21];
+	sqlite3_stmt *st;
+	int64_t id;
+
+	if (isnan(r->seconds))
+		return kva_errf(e, NULL, "trace store %s: seconds must be a "
+				"number", db->path);
+	for (size_t i = 0; i < r->nmutants; i++)
+		if (db_check_object(db, "killed_by", r->mutants[i].killed_by_json,
+				    1, e))
+			return -1;
+	if (kva_timestamp(ts, e))
+		return -1;
+	if (db_exec(db, "BEGIN IMMEDIATE", "cannot lock to add a mutation run",
+		    e))
+		return -1;
+	if (!(st = db_prepare(db, "INSERT INTO mutation_runs (ts, candidate,"
+	    " sha256, oracle, kind, cases, total, compiled, not_compiled,"
+	    " killed, survived, equivalent_likely, score, unit_test_killed,"
+	    " unit_test_compiled, seconds) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,"
+	    " ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)", e)))
+		return db_abandon(db);
+	bind_text(st, 1, ts);
+	bind_text(st, 2, r->candidate);
+	bind_text(st, 3, r->sha256);
+	bind_text(st, 4, r->oracle);
+	bind_text(st, 5, r->kind);
+	sqlite3_bind_int64(st, 6, r->cases);
+	sqlite3_bind_int64(st, 7, r->total);
+	sqlite3_bind_int64(st, 8, r->compiled);
+	sqlite3_bind_int64(st, 9, r->not_compiled);
+	sqlite3_bind_int64(st, 10, r->killed);
+	sqlite3_bind_int64(st, 11, r->survived);
+	sqlite3_bind_int64(st, 12, r->equivalent_likely);
+	bind_real(st, 13, r->score);
+	bind_count(st, 14, r->unit_test_killed);
+	bind_count(st, 15, r->unit_test_compiled);
+	sqlite3_bind_double(st, 16, r->seconds);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		db_fail(db, NULL, e);
+		sqlite3_finalize(st);
+		return db_abandon(db);
+	}
+	sqlite3_finalize(st);
+	id = sqlite3_last_insert_rowid(db->h);
+	if (!(st = db_prepare(db, "INSERT INTO mutants (run_id, id, op, line,"
+	    " col, patch, status, class, killed_by, killed_by_unit_test)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)", e)))
+		return db_abandon(db);
+	for (size_t i = 0; i < r->nmutants; i++) {
+		const kva_mutant_row *m = &r->mutants[i];
+
+		sqlite3_bind_int64(st, 1, id);
+		sqlite3_bind_int64(st, 2, m->id);
+		bind_text(st, 3, m->op);
+		sqlite3_bind_int64(st, 4, m->line);
+		sqlite3_bind_int64(st, 5, m->col);
+		bind_text(st, 6, m->patch);
+		bind_text(st, 7, m->status);
+		bind_text(st, 8, m->class_name);
+		bind_text(st, 9, m->killed_by_json);
+		if (m->killed_by_unit_test < 0)
+			sqlite3_bind_null(st, 10);
+		else
+			sqlite3_bind_int(st, 10, m->killed_by_unit_test != 0);
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			db_fail(db, NULL, e);
+			sqlite3_finalize(st);
+			return db_abandon(db);
+		}
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+	}
+	sqlite3_finalize(st);
+	if (db_exec(db, "COMMIT", "cannot commit the mutation run", e))
 		return db_abandon(db);
 	if (id_out)
 		*id_out = id;

@@ -108,6 +108,37 @@
  * is holds | violated | evidence_absent | partial | n/a (the table is rebuilt
  * with its rows; its columns do not change).
  *
+ * Version 7 adds grad-trap --mutate --db (one run per mutation summary,
+ * one row per mutant record, written in one transaction):
+ *
+ *   mutation_runs(id INTEGER PRIMARY KEY,
+ *             ts TEXT NOT NULL,                     UTC, as trap_runs.ts
+ *             candidate TEXT NOT NULL,              the C source's path
+ *             sha256 TEXT NOT NULL,                 of the original
+ *             oracle TEXT NOT NULL, kind TEXT NOT NULL,
+ *             cases INTEGER NOT NULL,               the case set's size
+ *             total INTEGER NOT NULL,               mutants generated
+ *             compiled INTEGER NOT NULL, not_compiled INTEGER NOT NULL,
+ *             killed INTEGER NOT NULL, survived INTEGER NOT NULL,
+ *             equivalent_likely INTEGER NOT NULL,
+ *             score REAL,                           killed / compiled, or NULL
+ *             unit_test_killed INTEGER,             --unit-test's counts,
+ *             unit_test_compiled INTEGER,           NULL without it
+ *             seconds REAL NOT NULL)
+ *   index mutation_runs_oracle_ts on mutation_runs(oracle, ts)
+ *   mutants(run_id INTEGER NOT NULL REFERENCES mutation_runs(id),
+ *             id INTEGER NOT NULL,                  the mutant record's id
+ *             op TEXT NOT NULL, line INTEGER NOT NULL, col INTEGER NOT NULL,
+ *             patch TEXT NOT NULL,                  the one-line patch
+ *             status TEXT NOT NULL,                 killed | survived |
+ *                                                   not_compiled |
+ *                                                   equivalent_likely
+ *             class TEXT,                           the killing class, or NULL
+ *             killed_by TEXT,                       JSON object, or NULL
+ *             killed_by_unit_test INTEGER,          0 | 1, NULL without
+ *                                                   --unit-test or unbuilt
+ *             PRIMARY KEY(run_id, id))
+ *
  * Environment: KVA_NOW, when set and not empty, is the timestamp stored in
  * ts instead of the clock's, so tests and replays are reproducible.  It
  * must be a real UTC time written exactly as YYYY-MM-DDTHH:MM:SSZ.
@@ -123,7 +154,7 @@
 #include "kvarbiter.h"
 
 /* The schema version this build creates and understands. */
-#define KVA_DB_SCHEMA_VERSION 6
+#define KVA_DB_SCHEMA_VERSION 7
 
 /* An open trace store (opaque). */
 typedef struct kva_db kva_db;
@@ -205,5 +236,39 @@ typedef struct kva_verdict_row {
  */
 int kva_db_add_verdict(kva_db *db, const kva_verdict_row *r, int64_t *id_out,
 		       kva_err *e);
+
+/* One mutant record of a grad-trap --mutate run (strings borrowed). */
+typedef struct kva_mutant_row {
+	int64_t id, line, col;
+	const char *op, *patch;
+	const char *status;           /* killed | survived | not_compiled |
+	                                 equivalent_likely */
+	const char *class_name;       /* or NULL */
+	const char *killed_by_json;   /* object, or NULL */
+	int killed_by_unit_test;      /* 0, 1, or -1 for NULL */
+} kva_mutant_row;
+
+/* A grad-trap --mutate run: its mutation summary (strings borrowed). */
+typedef struct kva_mutation_row {
+	const char *candidate, *sha256, *oracle, *kind;
+	int64_t cases, total, compiled, not_compiled, killed, survived;
+	int64_t equivalent_likely;
+	double score;                 /* NaN stores NULL */
+	int64_t unit_test_killed;     /* -1 (both) for NULL: no --unit-test */
+	int64_t unit_test_compiled;
+	double seconds;
+	const kva_mutant_row *mutants;
+	size_t nmutants;
+} kva_mutation_row;
+
+/*
+ * Append r to mutation_runs and its mutants to mutants in one transaction,
+ * stamped like kva_db_add_trap_run.  killed_by must be a JSON object or
+ * NULL.  Returns 0 with the run's row id in *id_out (if non-NULL), or -1
+ * with e filled and nothing written (the schema refuses a status outside
+ * its set and two mutants with one id).
+ */
+int kva_db_add_mutation_run(kva_db *db, const kva_mutation_row *r,
+			    int64_t *id_out, kva_err *e);
 
 #endif

@@ -504,14 +504,9 @@ static void put_score(kva_buf *b, uint64_t killed, uint64_t compiled)
 static void put_case(kva_buf *b, const kva_caseset *cs, const struct gstore *gs,
 		     uint64_t key);
 
-static void put_mutant(kva_buf *b, const kva_mutant *m, const struct mres *r,
-		       const kva_caseset *grid, int unit)
+/* A mutant's killed_by: the first case that kills it, or null. */
+static void put_killed_by(kva_buf *b, const struct mres *r)
 {
-	kva_buf_printf(b, "{\"type\":\"mutant\",\"id\":%u,\"op\":", m->id);
-	kva_buf_jstr(b, m->op, strlen(m->op));
-	kva_buf_printf(b, ",\"line\":%d,\"col\":%d,\"patch\":", m->line, m->col);
-	kva_buf_jstr(b, m->patch, strlen(m->patch));
-	kva_buf_printf(b, ",\"status\":\"%s\",\"killed_by\":", status_names[r->status]);
 	if (r->status == M_KILLED && r->has_first) {
 		kva_buf_puts(b, "{\"case\":");
 		kva_buf_i64(b, (int64_t)r->first_index);
@@ -525,17 +520,32 @@ static void put_mutant(kva_buf *b, const kva_mutant *m, const struct mres *r,
 	} else {
 		kva_buf_puts(b, "null");
 	}
-	kva_buf_puts(b, ",\"class\":");
-	if (r->status == M_KILLED) {
-		int cls = r->has_first ? r->cls : r->phase_cls;
+}
 
-		if (cls >= 0)
-			kva_buf_jstr(b, kva_class_names[cls], strlen(kva_class_names[cls]));
-		else
-			kva_buf_puts(b, "null");
-	} else {
+/* A mutant's class: the killing divergence's (or finding's), or NULL. */
+static const char *mutant_class(const struct mres *r)
+{
+	int cls = r->has_first ? r->cls : r->phase_cls;
+
+	return r->status == M_KILLED && cls >= 0 ? kva_class_names[cls] : NULL;
+}
+
+static void put_mutant(kva_buf *b, const kva_mutant *m, const struct mres *r,
+		       const kva_caseset *grid, int unit)
+{
+	const char *cls = mutant_class(r);
+
+	kva_buf_printf(b, "{\"type\":\"mutant\",\"id\":%u,\"op\":", m->id);
+	kva_buf_jstr(b, m->op, strlen(m->op));
+	kva_buf_printf(b, ",\"line\":%d,\"col\":%d,\"patch\":", m->line, m->col);
+	kva_buf_jstr(b, m->patch, strlen(m->patch));
+	kva_buf_printf(b, ",\"status\":\"%s\",\"killed_by\":", status_names[r->status]);
+	put_killed_by(b, r);
+	kva_buf_puts(b, ",\"class\":");
+	if (cls)
+		kva_buf_jstr(b, cls, strlen(cls));
+	else
 		kva_buf_puts(b, "null");
-	}
 	kva_buf_puts(b, ",\"grid_kill\":");
 	if (r->grid_kill == 1)
 		put_case(b, grid, NULL, r->grid_key);
@@ -978,6 +988,39 @@ next:			;
 	return rc;
 }
 
+/* --db: row and one mutants row per m[i], in one transaction.  Returns 0,
+ * or -1 with e. */
+static int store(const kva_mutation_conf *mc, kva_mutation_row *row,
+		 const kva_mutant *m, const struct mres *res, kva_err *e)
+{
+	kva_mutant_row *mr;
+	kva_buf *kb;
+	int rc;
+
+	if (!(mr = calloc(row->nmutants + 1, sizeof *mr)) ||
+	    !(kb = calloc(row->nmutants + 1, sizeof *kb)))
+		kva_die(KVA_EXIT_TROUBLE, "out of memory");
+	for (size_t i = 0; i < row->nmutants; i++) {
+		mr[i].id = m[i].id;
+		mr[i].line = m[i].line;
+		mr[i].col = m[i].col;
+		mr[i].op = m[i].op;
+		mr[i].patch = m[i].patch;
+		mr[i].status = status_names[res[i].status];
+		mr[i].class_name = mutant_class(&res[i]);
+		put_killed_by(&kb[i], &res[i]);
+		mr[i].killed_by_json = strcmp(kb[i].p, "null") ? kb[i].p : NULL;
+		mr[i].killed_by_unit_test = mc->unit_test ? res[i].unit : -1;
+	}
+	row->mutants = mr;
+	rc = kva_db_add_mutation_run(mc->db, row, NULL, e);
+	for (size_t i = 0; i < row->nmutants; i++)
+		kva_buf_free(&kb[i]);
+	free(kb);
+	free(mr);
+	return rc;
+}
+
 int kva_mutation_run(const kva_mutation_conf *mc, const kva_caseset *cs,
 		     kva_err *e)
 {
@@ -1201,6 +1244,20 @@ int kva_mutation_run(const kva_mutation_conf *mc, const kva_caseset *cs,
 	if (!compiled) {
 		kva_errf(e, NULL, "no mutant compiled: nothing was measured");
 		goto out;
+	}
+	if (mc->db) {
+		kva_mutation_row row = {
+			mc->path, cand.sha256, cs->o->name, kva_kind_names[mc->trap.kind],
+			(int64_t)cases, (int64_t)n, (int64_t)compiled,
+			(int64_t)(n - compiled), (int64_t)killed, (int64_t)survived,
+			(int64_t)equiv, (double)killed / (double)compiled,
+			mc->unit_test ? (int64_t)ukilled : -1,
+			mc->unit_test ? (int64_t)ucompiled : -1,
+			kva_now() - t0, NULL, n
+		};
+
+		if (store(mc, &row, m, res, e))
+			goto out;
 	}
 	rc = survived ? 1 : 0;
 out:

@@ -7,6 +7,7 @@
 #ifndef KVA_MUTATION_H
 #define KVA_MUTATION_H
 
+#include "db.h"
 #include "trap.h"
 
 /* One case record of the set. */
@@ -51,6 +52,7 @@ typedef struct kva_mutation_conf {
 	const char *minimize;        /* --minimize FILE, or NULL */
 	int unit_test;               /* --unit-test: run test_route() too */
 	int progress, quiet;
+	kva_db *db;                  /* --db: the run is stored here, or NULL */
 } kva_mutation_conf;
 
 /*
@@ -59,7 +61,9 @@ typedef struct kva_mutation_conf {
  * mutant is killed, 1 when some survive, or -1 with e: trouble (a source
  * the tokenizer cannot read, an original that does not build or does not
  * pass the case set, no case, no mutant compiled, a build or trap that
- * cannot be set up, a --minimize file that cannot be written).
+ * cannot be set up, a --minimize file that cannot be written, a run
+ * the trace store refuses).  With mc->db, once the summary is written,
+ * the run and its mutants are stored in one transaction.
  */
 int kva_mutation_run(const kva_mutation_conf *mc, const kva_caseset *cs,
 		     kva_err *e);

@@ -653,13 +653,13 @@ aa_legs() {
 
 # ---- the trace store ------------------------------------------------------------------
 
-@test "--db records the verdict and every finding in the trace store (schema 3, 6 for partial)" {
+@test "--db records the verdict and every finding in the trace store (schema 3, 6 for partial; the store is at 7)" {
 	command -v sqlite3 > /dev/null || skip "the sqlite3 CLI is not installed"
 	run_case "$(key handicapped-baseline)"
 	KVA_NOW=2026-06-22T13:00:00Z audit-verdict --scope bundle --db "$T/t.db" "$T/rd.jsonl" "$A/handicapped-baseline/evidence.jsonl" > "$T/out" || st=$?
 	assert_equal "$st" 1
 	run -0 sqlite3 "$T/t.db" "SELECT version FROM schema_version; SELECT ts, scope, leg, ref, verdict, action, lever_class, counts_as_kernel_win, correctness_status FROM audit_verdicts; SELECT count(*), sum(severity = 'FAIL'), sum(severity = 'FLAG') FROM audit_findings WHERE verdict_id = 1;"
-	assert_output "6
+	assert_output "7
 2026-06-22T13:00:00Z|bundle|final|base|FAIL|eject|A|0|byte_parity_pass
 14|1|1"
 	# the stored records are the ones written

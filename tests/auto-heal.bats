@@ -179,7 +179,7 @@ heal_lines() {
 	# a database, but from a newer kvarbiter: grad-trap refuses it
 	sqlite3 "$BATS_TEST_TMPDIR/new.db" "create table schema_version (version integer); insert into schema_version values (99)"
 	run -2 --separate-stderr sh "$ROOT/pipelines/auto-heal" --oracle radix-2d --db "$BATS_TEST_TMPDIR/new.db"
-	assert_equal "$stderr" "auto-heal: grad-trap failed (exit 2) on attempt 0: grad-trap: trace store $BATS_TEST_TMPDIR/new.db has schema version 99, newer than this build's 6"
+	assert_equal "$stderr" "auto-heal: grad-trap failed (exit 2) on attempt 0: grad-trap: trace store $BATS_TEST_TMPDIR/new.db has schema version 99, newer than this build's 7"
 	refute_line --partial "[BUILD FAIL]"
 	refute_line --partial "[AUTO-HEAL attempt"
 	assert_line "[GENERATED CODE & TESTS] attempt 0 (gpt-4o-mini, replay)"

@@ -210,6 +210,43 @@ adds_up='(map(select(.type == "mutant"))) as $m | .[-1] as $s
 	  and .[-1].grid == null and .[-1].equivalent_likely == 0' "$BATS_TEST_TMPDIR/out"
 }
 
+@test "--db stores the run and its mutants in the trace store; a file that is not one is exit 2 before any mutant is built" {
+	command -v sqlite3 > /dev/null || skip "the sqlite3 CLI is not installed"
+	DB="$BATS_TEST_TMPDIR/t.db"
+	KVA_NOW=2026-06-22T13:00:00Z run -1 --separate-stderr grad-trap --mutate --candidate "$F/dead.c" --oracle radix-2d --boundaries --seed 2 --db "$DB"
+	assert_equal "$stderr" ""
+	printf '%s\n' "$output" > "$BATS_TEST_TMPDIR/out"
+	want=$(jq -r -s '.[-1] | [.cases, .total, .compiled, .not_compiled, .killed, .survived, .equivalent_likely, .score, .sha256, .oracle, .kind] | join("|")' "$BATS_TEST_TMPDIR/out")
+	run -0 sqlite3 "$DB" "SELECT version FROM schema_version; SELECT ts, candidate, unit_test_killed IS NULL, unit_test_compiled IS NULL FROM mutation_runs; SELECT cases, total, compiled, not_compiled, killed, survived, equivalent_likely, score, sha256, oracle, kind FROM mutation_runs"
+	assert_output "7
+2026-06-22T13:00:00Z|$F/dead.c|1|1
+$want"
+	# one row per mutant record, each as its record says
+	run -0 sqlite3 "$DB" "SELECT count(*) = (SELECT total FROM mutation_runs) FROM mutants WHERE run_id = 1"
+	assert_output 1
+	run -0 sqlite3 -json "$DB" "SELECT id, op, line, col, patch, status, class, json(killed_by) AS killed_by FROM mutants ORDER BY id"
+	jq -e -s --argjson rows "$output" '[.[] | select(.type == "mutant")
+	  | {id, op, line, col, patch, status, class, killed_by}] == ($rows
+	  | map(.killed_by |= (if . == null then null else fromjson end)))' "$BATS_TEST_TMPDIR/out"
+	# the narrowed local, dead.c's survivor
+	run -0 sqlite3 "$DB" "SELECT op, line, status, killed_by IS NULL, killed_by_unit_test IS NULL FROM mutants WHERE status = 'survived'"
+	assert_output "narrow|9|survived|1|1"
+	# --unit-test fills its columns, a second run appends
+	run -1 grad-trap --mutate --unit-test --candidate "$F/demo-healed.c" --oracle radix-2d --boundaries --seed 1 --db "$DB"
+	want=$(jq -r -s '.[-1].unit_test | "\(.killed)|\(.compiled)"' <<< "$output")
+	run -0 sqlite3 "$DB" "SELECT unit_test_killed || '|' || unit_test_compiled FROM mutation_runs WHERE id = 2; SELECT count(*) FROM mutants WHERE run_id = 2 AND killed_by_unit_test IS NOT NULL"
+	assert_equal "${lines[0]}" "$want"
+	assert_equal "${lines[1]}" "${want#*|}"
+	# not a trace store: refused before any mutant is built (no cache)
+	echo "not sqlite" > "$BATS_TEST_TMPDIR/bad.db"
+	export KVA_CACHE_DIR="$BATS_TEST_TMPDIR/cache2"
+	run -2 --separate-stderr grad-trap --mutate --candidate "$OK" --oracle radix-2d --boundaries --db "$BATS_TEST_TMPDIR/bad.db"
+	assert_output ""
+	[[ $stderr == "grad-trap: trace store $BATS_TEST_TMPDIR/bad.db: "* ]]
+	[ ! -e "$BATS_TEST_TMPDIR/cache2" ] || [ -z "$(ls -A "$BATS_TEST_TMPDIR/cache2")" ]
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/bad.db")" "not sqlite"
+}
+
 @test "bad input is exit 2 with a clear message and no records" {
 	run -2 --separate-stderr grad-trap --mutate --candidate "$F/notc.c" --oracle radix-2d --boundaries
 	assert_output ""

@@ -248,6 +248,10 @@ static int mutate(opts *op, int argc, char **argv, int modes)
 
 	memset(&cs, 0, sizeof cs);
 	memset(&mc, 0, sizeof mc);
+	/* a store that is not one is refused before any case is read or
+	 * mutant built; the run is written once its summary is known */
+	if (op->db && kva_db_open(op->db, &mc.db, &e))
+		kva_die(2, "%s", e.msg);
 	if (modes) {
 		cs.o = kva_oracle_find(op->oracle_name);
 		cs.mode = op->boundaries ? "boundaries" : op->sweep ? "sweep" : "random";
@@ -271,12 +275,14 @@ static int mutate(opts *op, int argc, char **argv, int modes)
 		}
 		kva_progress_done(&prog, done);
 		if (rc && !op->keep_going) {
+			kva_db_close(mc.db);
 			kva_caseset_free(&cs);
 			kva_out_close();
 			return 2;
 		}
 		if (!cs.nc) {
 			kva_warnx("no case records: nothing was checked");
+			kva_db_close(mc.db);
 			kva_caseset_free(&cs);
 			kva_out_close();
 			return 2;
@@ -294,6 +300,7 @@ static int mutate(opts *op, int argc, char **argv, int modes)
 	mc.progress = op->progress;
 	mc.quiet = op->quiet;
 	mrc = kva_mutation_run(&mc, &cs, &e);
+	kva_db_close(mc.db);
 	kva_caseset_free(&cs);
 	if (kva_out_close())
 		return 2;
@@ -606,8 +613,9 @@ int main(int argc, char **argv)
 				"not %s", op.candidate ? op.candidate : "--candidate-cmd");
 		if (KVA_KIND_BLOCKS(op.conf.kind))
 			kva_die(2, "--mutate: not for the block-copy kinds (yet)");
-		if (op.dump || op.db)
-			kva_die(2, "--mutate: no --dump and no --db (yet)");
+		if (op.dump)
+			kva_die(2, "--mutate: no --dump (the mutants' gradients are "
+				"not kept)");
 	}
 	if (KVA_KIND_BLOCKS(op.conf.kind) && op.dump)
 		kva_die(2, "--dump: the block-copy kinds have no tokens' gradients to "

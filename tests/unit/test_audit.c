@@ -307,8 +307,10 @@ static void t_db_verdict(void)
 	CHECK_EQ_I64(q_int(path, "SELECT baseline_drift_pct IS NULL AND"
 			   " counts_as_kernel_win = 0 FROM audit_verdicts"), 1);
 
-	/* a version 5 store (no 'partial' status) is migrated with its rows */
-	CHECK(q_exec(path, "DROP TABLE audit_findings;"
+	/* a version 5 store (no 'partial' status, no mutation tables) is
+	 * migrated with its rows */
+	CHECK(q_exec(path, "DROP TABLE mutants; DROP TABLE mutation_runs;"
+		     "DROP TABLE audit_findings;"
 		     "CREATE TABLE audit_findings (id INTEGER PRIMARY KEY,"
 		     " verdict_id INTEGER NOT NULL REFERENCES audit_verdicts(id),"
 		     " rule TEXT NOT NULL, severity TEXT NOT NULL CHECK (severity IN"
@@ -337,6 +339,7 @@ static void t_db_verdict(void)
 	/* a version 2 store (no audit tables) is migrated in place */
 	CHECK(q_exec(path, "DROP VIEW sweep_summary; DROP TABLE sweep_shards;"
 		     "DROP TABLE sweep_runs;"
+		     "DROP TABLE mutants; DROP TABLE mutation_runs;"
 		     "ALTER TABLE trap_runs DROP COLUMN not_run;"
 		     "ALTER TABLE trap_runs DROP COLUMN confinement;"
 		     "DROP TABLE audit_findings; DROP TABLE audit_verdicts;"

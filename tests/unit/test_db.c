@@ -382,8 +382,8 @@ static void b_newer_version(void)
 	CHECK(rc_newer == -1);
 	CHECK(db == NULL);
 	snprintf(want, sizeof want, "trace store %s has schema version 99, "
-		 "newer than this build's 6", p);
-	CHECK_EQ_I64(KVA_DB_SCHEMA_VERSION, 6);
+		 "newer than this build's 7", p);
+	CHECK_EQ_I64(KVA_DB_SCHEMA_VERSION, 7);
 	CHECK_STR(e.msg, want);
 	CHECK_EQ_I64(raw_int(p, "SELECT version FROM schema_version"), 99);
 	CHECK_EQ_I64(raw_int(p, "SELECT count(*) FROM trap_runs"), 1);
@@ -855,6 +855,87 @@ static void b_kva_now(void)
 }
 static void t_db_kva_now(void) { with_dir(b_kva_now); }
 
+/* A version 6 store (this build's schema less migration 7's tables, the
+ * version set back, a trap run in it) opened by this build is migrated to
+ * version 7 in place: the row stays and the mutation tables take rows. */
+static void b_migrate_v6(void)
+{
+	char p[128];
+	kva_db *db;
+	kva_err e;
+
+	CHECK(!open_and_add(in_dir("v6.db", p)));
+	CHECK(raw_exec(p, "DROP TABLE mutants; DROP TABLE mutation_runs;"
+		       "UPDATE schema_version SET version = 6") == SQLITE_OK);
+	CHECK_EQ_I64(raw_int(p, "SELECT count(*) FROM sqlite_master WHERE"
+			     " name LIKE 'mutation%' OR name = 'mutants'"), 0);
+	CHECK(!kva_db_open(p, &db, &e));
+	CHECK_EQ_I64(kva_db_version(db), 7);
+	kva_db_close(db);
+	CHECK_EQ_I64(raw_int(p, "SELECT version FROM schema_version"), 7);
+	CHECK_EQ_I64(raw_int(p, "SELECT count(*) FROM schema_version"), 1);
+	CHECK_EQ_I64(raw_int(p, "SELECT count(*) FROM trap_runs"), 1);
+	CHECK_EQ_I64(raw_int(p, "SELECT count(*) FROM sqlite_master WHERE"
+			     " type = 'table' AND name IN ('mutation_runs',"
+			     " 'mutants')"), 2);
+	CHECK(raw_exec(p, "INSERT INTO mutation_runs (ts, candidate, sha256,"
+		       " oracle, kind, cases, total, compiled, not_compiled,"
+		       " killed, survived, equivalent_likely, score, seconds)"
+		       " VALUES ('2024-01-01T00:00:00Z', 'a.c', 'aa', 'radix-2d',"
+		       " 'route', 10, 2, 2, 0, 1, 1, 0, 0.5, 0.1);"
+		       "INSERT INTO mutants (run_id, id, op, line, col, patch,"
+		       " status) VALUES (1, 1, 'arith', 3, 5, '-a+b +a-b',"
+		       " 'survived')") == SQLITE_OK);
+	fprintf(stderr, "(the next two constraint failures are expected)\n");
+	CHECK(raw_exec(p, "INSERT INTO mutants (run_id, id, op, line, col,"
+		       " patch, status) VALUES (1, 2, 'arith', 3, 5, 'p',"
+		       " 'alive')") == SQLITE_CONSTRAINT);
+	CHECK(raw_exec(p, "INSERT INTO mutants (run_id, id, op, line, col,"
+		       " patch, status) VALUES (1, 1, 'arith', 3, 5, 'p',"
+		       " 'killed')") == SQLITE_CONSTRAINT);
+}
+static void t_db_migrate_v6(void) { with_dir(b_migrate_v6); }
+
+/* A mutation run and its mutants are written together, or not at all. */
+static void b_mutation_run(void)
+{
+	char p[128];
+	kva_db *db;
+	kva_err e;
+	int64_t id = 0;
+	kva_mutant_row m[2] = {
+		{ 1, 3, 5, "arith", "-a+b +a-b", "killed", "misroute",
+		  "{\"case\":4}", 1 },
+		{ 2, 4, 9, "relop", "-a<b +a<=b", "survived", NULL, NULL, -1 },
+	};
+	kva_mutation_row r = {
+		"cand/good.c", "aa", "radix-2d", "route", 10, 2, 2, 0, 1, 1, 0,
+		0.5, -1, -1, 0.25, m, 2
+	};
+
+	CHECK(!kva_db_open(in_dir("m.db", p), &db, &e));
+	CHECK(!kva_db_add_mutation_run(db, &r, &id, &e));
+	CHECK_EQ_I64(id, 1);
+	/* a bad status rolls the whole run back */
+	m[1].status = "alive";
+	CHECK(kva_db_add_mutation_run(db, &r, NULL, &e) == -1);
+	m[1].status = "survived";
+	m[1].killed_by_json = "[1]";
+	CHECK(kva_db_add_mutation_run(db, &r, NULL, &e) == -1);
+	kva_db_close(db);
+	CHECK_EQ_I64(raw_int(p, "SELECT count(*) FROM mutation_runs"), 1);
+	CHECK_EQ_I64(raw_int(p, "SELECT count(*) FROM mutants"), 2);
+	CHECK_STR(raw_text(p, "SELECT group_concat(id || ':' || status || ':' ||"
+			   " ifnull(class, '-') || ':' || ifnull(killed_by, '-')"
+			   " || ':' || ifnull(killed_by_unit_test, '-'), ',')"
+			   " FROM (SELECT * FROM mutants ORDER BY id)"),
+		  "1:killed:misroute:{\"case\":4}:1,2:survived:-:-:-");
+	CHECK_EQ_I64(raw_int(p, "SELECT unit_test_killed IS NULL AND"
+			     " unit_test_compiled IS NULL AND score = 0.5"
+			     " FROM mutation_runs"), 1);
+}
+static void t_db_mutation_run(void) { with_dir(b_mutation_run); }
+
 const unit_test suite_db[] = {
 	{ "db_new_file", t_db_new_file },
 	{ "db_reopen", t_db_reopen },
@@ -862,6 +943,8 @@ const unit_test suite_db[] = {
 	{ "db_refused_rows", t_db_refused_rows },
 	{ "db_newer_version", t_db_newer_version },
 	{ "db_migrate_v1", t_db_migrate_v1 },
+	{ "db_migrate_v6", t_db_migrate_v6 },
+	{ "db_mutation_run", t_db_mutation_run },
 	{ "db_sweep_tables", t_db_sweep_tables },
 	{ "db_not_sqlite", t_db_not_sqlite },
 	{ "db_foreign_sqlite", t_db_foreign_sqlite },
