@@ -272,6 +272,19 @@ static int db_abandon(const kva_db *db)
 	return -1;
 }
 
+/* Step an insert or update in a transaction: 0 when done, else the
+ * failure in e (what: the message's context), st finalized and the
+ * transaction rolled back, -1. */
+static int db_step(const kva_db *db, sqlite3_stmt *st, const char *what,
+		   kva_err *e)
+{
+	if (sqlite3_step(st) == SQLITE_DONE)
+		return 0;
+	db_fail(db, what, e);
+	sqlite3_finalize(st);
+	return db_abandon(db);
+}
+
 /*
  * Read the schema version of the open file into *version: 0 for an empty
  * file, -1 for an SQLite file holding other things but no schema_version.
@@ -385,11 +398,8 @@ static int db_migrate_step(kva_db *db, int *version, kva_err *e)
 			return db_abandon(db);
 		}
 		sqlite3_bind_int(st, 1, v + 1);
-		if (sqlite3_step(st) != SQLITE_DONE) {
-			db_fail(db, what, e);
-			sqlite3_finalize(st);
-			return db_abandon(db);
-		}
+		if (db_step(db, st, what, e))
+			return -1;
 		sqlite3_finalize(st);
 		v++;
 	}
@@ -673,6 +683,24 @@ static sqlite3_stmt *db_prepare(const kva_db *db, const char *sql, kva_err *e)
 	return st;
 }
 
+/* Bind an int64 count, negative as SQL NULL. */
+static void bind_count(sqlite3_stmt *st, int i, int64_t v)
+{
+	if (v < 0)
+		sqlite3_bind_null(st, i);
+	else
+		sqlite3_bind_int64(st, i, v);
+}
+
+/* Bind a flag: negative (unknown) as SQL NULL, else 0 or 1. */
+static void bind_flag(sqlite3_stmt *st, int i, int v)
+{
+	if (v < 0)
+		sqlite3_bind_null(st, i);
+	else
+		sqlite3_bind_int(st, i, v != 0);
+}
+
 /* See db.h.  One transaction: the verdict and all its findings, or none. */
 int kva_db_add_verdict(kva_db *db, const kva_verdict_row *r, int64_t *id_out,
 		       kva_err *e)
@@ -704,20 +732,14 @@ int kva_db_add_verdict(kva_db *db, const kva_verdict_row *r, int64_t *id_out,
 	bind_text(st, 7, r->verdict);
 	bind_text(st, 8, r->action);
 	bind_text(st, 9, r->lever_class);
-	if (r->counts_as_kernel_win < 0)
-		sqlite3_bind_null(st, 10);
-	else
-		sqlite3_bind_int(st, 10, r->counts_as_kernel_win != 0);
+	bind_flag(st, 10, r->counts_as_kernel_win);
 	bind_real(st, 11, r->e2e_delta_pct);
 	bind_real(st, 12, r->baseline_drift_pct);
 	bind_text(st, 13, r->headline_integrity);
 	bind_text(st, 14, r->correctness_status);
 	bind_text(st, 15, r->record_json);
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		db_fail(db, NULL, e);
-		sqlite3_finalize(st);
-		return db_abandon(db);
-	}
+	if (db_step(db, st, NULL, e))
+		return -1;
 	sqlite3_finalize(st);
 	id = sqlite3_last_insert_rowid(db->h);
 	if (!(st = db_prepare(db, "INSERT INTO audit_findings (verdict_id, rule,"
@@ -734,11 +756,8 @@ int kva_db_add_verdict(kva_db *db, const kva_verdict_row *r, int64_t *id_out,
 		bind_text(st, 5, f->action);
 		bind_text(st, 6, f->threshold);
 		bind_text(st, 7, f->record_json);
-		if (sqlite3_step(st) != SQLITE_DONE) {
-			db_fail(db, NULL, e);
-			sqlite3_finalize(st);
-			return db_abandon(db);
-		}
+		if (db_step(db, st, NULL, e))
+			return -1;
 		sqlite3_reset(st);
 		sqlite3_clear_bindings(st);
 	}
@@ -748,15 +767,6 @@ int kva_db_add_verdict(kva_db *db, const kva_verdict_row *r, int64_t *id_out,
 	if (id_out)
 		*id_out = id;
 	return 0;
-}
-
-/* Bind an int64 count, negative as SQL NULL. */
-static void bind_count(sqlite3_stmt *st, int i, int64_t v)
-{
-	if (v < 0)
-		sqlite3_bind_null(st, i);
-	else
-		sqlite3_bind_int64(st, i, v);
 }
 
 /* See db.h.  One transaction: the run and all its mutants, or none. */
@@ -801,11 +811,8 @@ int kva_db_add_mutation_run(kva_db *db, const kva_mutation_row *r,
 	bind_count(st, 14, r->unit_test_killed);
 	bind_count(st, 15, r->unit_test_compiled);
 	sqlite3_bind_double(st, 16, r->seconds);
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		db_fail(db, NULL, e);
-		sqlite3_finalize(st);
-		return db_abandon(db);
-	}
+	if (db_step(db, st, NULL, e))
+		return -1;
 	sqlite3_finalize(st);
 	id = sqlite3_last_insert_rowid(db->h);
 	if (!(st = db_prepare(db, "INSERT INTO mutants (run_id, id, op, line,"
@@ -824,15 +831,9 @@ int kva_db_add_mutation_run(kva_db *db, const kva_mutation_row *r,
 		bind_text(st, 7, m->status);
 		bind_text(st, 8, m->class_name);
 		bind_text(st, 9, m->killed_by_json);
-		if (m->killed_by_unit_test < 0)
-			sqlite3_bind_null(st, 10);
-		else
-			sqlite3_bind_int(st, 10, m->killed_by_unit_test != 0);
-		if (sqlite3_step(st) != SQLITE_DONE) {
-			db_fail(db, NULL, e);
-			sqlite3_finalize(st);
-			return db_abandon(db);
-		}
+		bind_flag(st, 10, m->killed_by_unit_test);
+		if (db_step(db, st, NULL, e))
+			return -1;
 		sqlite3_reset(st);
 		sqlite3_clear_bindings(st);
 	}
