@@ -7,6 +7,7 @@
 #   make asan       the whole suite under AddressSanitizer + UBSan
 #   make lint       man pages, shell scripts, every tool documented and tested
 #   make bench      tests/bench/*.sh (ratios against a peer, not timed tests)
+#   make mutate-corpus  grad-trap --mutate on every correct candidate (long)
 #   make fuzz       snapshot reader, JSON and formula parsers under libFuzzer,
 #                   FUZZ_TIME=60 seconds each
 #   make deps       install missing Debian packages (root), else print the line
@@ -44,7 +45,7 @@ DEBS    = gcc make bats bats-assert bats-support jq mandoc shellcheck python3 \
           libxxhash-dev libseccomp-dev clang libclang-rt-dev \
           parallel openssh-client openssh-server iproute2 util-linux procps git
 
-.PHONY: all check unit bats asan lint bench install uninstall clean deps \
+.PHONY: all check unit bats asan lint bench mutate-corpus install uninstall clean deps \
         cuda demo tour fuzz
 .DELETE_ON_ERROR:
 
@@ -152,6 +153,7 @@ asan:
 lint:
 	mandoc -Tlint -W warning man/*.1 man/*.7
 	shellcheck -x .ci/run tests/bench/*.sh tests/gpu/run.sh tests/fuzz/run.sh \
+	  tests/mutate-corpus.sh \
 	  $(wildcard pipelines/*)
 	@for t in $(TOOLS); do \
 	  [ -f man/$$t.1 ] || { echo "lint: tools/$$t.c has no man/$$t.1"; exit 1; }; \
@@ -160,6 +162,11 @@ lint:
 
 bench: all
 	@for s in tests/bench/*.sh; do KVA_BUILD=$(B) sh $$s || exit 1; done
+
+# grad-trap --mutate --boundaries on every correct candidate of the corpus,
+# kernels once per layout (long: make check runs the routes only)
+mutate-corpus: all
+	KVA_BUILD=$(B) bash tests/mutate-corpus.sh
 
 deps:
 	@missing=$$(for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \

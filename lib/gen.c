@@ -1064,67 +1064,183 @@ int kva_oracle_world(const kva_oracle *o, unsigned *mask, kva_err *e)
 /* ---- the three generators ------------------------------------------------ */
 
 /*
+ * paged and paged-ring with a block size near 2^31 and 2^32 and a table of
+ * two blocks: the tokens the table maps (table_len * block_size), the
+ * ring's span (window_blocks * block_size, a ring of 2) and every slot
+ * pass 2^31 while the table stays short.  Positions: in the first block
+ * (1, 3), either side of the block edge and of the table's end (for the
+ * ring, the second round).  A candidate that holds such a product in 32
+ * bits unmaps a mapped token or folds the ring wrongly.  Returns non-zero
+ * when emit says stop.
+ */
+static int big_block_cases(const kva_oracle *o, int ring, kva_emit_fn emit,
+			   void *ctx)
+{
+	static const int64_t bss[] = { INT32_MAX, (int64_t)1 << 31,
+				       (int64_t)UINT32_MAX };
+
+	for (size_t i = 0; i < sizeof bss / sizeof *bss; i++) {
+		int64_t bs = bss[i], tab[2] = { 2, 3 };
+		int64_t pos[] = { 1, 3, bs - 1, bs, bs + 1, 2 * bs - 1, 2 * bs,
+				  2 * bs + 3 };
+
+		for (size_t k = 0; k < sizeof pos / sizeof *pos; k++) {
+			kva_args a;
+
+			memset(&a, 0, sizeof a);
+			a.in[0] = pos[k];
+			a.in[1] = bs;
+			a.in[2] = ring ? 2 : 0;
+			a.tab[0].v = tab;
+			a.tab[0].n = 2;
+			if (emit(ctx, o, &a))
+				return 1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * flashinfer's sequence length (pages - 1) * page_size + kv_last_page_len
+ * past 2^31: one request of two pages, page_size 2^30, 2^31 - 1, 2^31 and
+ * 2^32, the last page holding 1 token or all it can (kv_last_page_len is
+ * int32), and the positions either side of the page edge and of the end.
+ * A length, or a position, held in 32 bits turns negative or wraps, and
+ * the candidate calls a mapped token unmapped or the reverse.  Returns
+ * non-zero when emit says stop.
+ */
+static int flashinfer_long_cases(const kva_oracle *o, kva_emit_fn emit,
+				 void *ctx)
+{
+	static const int64_t ps[] = { (int64_t)1 << 30, INT32_MAX,
+				      (int64_t)1 << 31, (int64_t)1 << 32 };
+
+	for (size_t i = 0; i < sizeof ps / sizeof *ps; i++)
+		for (int full = 0; full <= 1; full++) {
+			int64_t P = ps[i], L = full ? (P < INT32_MAX ? P : INT32_MAX) : 1;
+			/* P + L - 1 is P when L is 1 */
+			int64_t pos[] = { P - 1, P, P + L, P + L - 1 };
+			int64_t tab0[2] = { 0, 2 }, tab1[2] = { 5, 3 }, tab2[1] = { L };
+
+			for (size_t k = 0; k < (L > 1 ? 4u : 3u); k++) {
+				kva_args a;
+
+				memset(&a, 0, sizeof a);
+				a.in[0] = 0;
+				a.in[1] = pos[k];
+				a.in[2] = P;
+				a.tab[0].v = tab0;
+				a.tab[0].n = 2;
+				a.tab[1].v = tab1;
+				a.tab[1].n = 2;
+				a.tab[2].v = tab2;
+				a.tab[2].n = 1;
+				if (emit(ctx, o, &a))
+					return 1;
+			}
+		}
+	return 0;
+}
+
+/*
  * The overflow boundaries of the built-in slot oracles (and radix-1d's
  * position): cases whose slot (block * block_size + offset), or that slot
  * times a row of 128 floats, in elements and in bytes, is 2^31 - 1, 2^31,
  * 2^31 + 1 and the same around 2^32, with block ids kept in int32 as the
- * ABI's tables are.  A candidate that computes any of them in 32 bits
- * lands elsewhere.  Returns non-zero when emit says stop.
+ * ABI's tables are.  radix-2d takes the same values as the position
+ * prefix_length_h + b_local_idx, with total_blocks_h one more than the
+ * block, so no wrap hides a truncated position; for both the position's
+ * large part is in the prefix, then in b_local_idx, and a block past
+ * 2^31 (block size 1) is kept, since no table holds it.  flashinfer adds
+ * flashinfer_long_cases(), paged and paged-ring big_block_cases(), but
+ * not for a kernel (opt->kernel), whose cache could not hold them and
+ * whose trap makes its own overflow calls.  A candidate that computes any of them in 32
+ * bits lands elsewhere.  Returns non-zero when emit says stop.
  */
-static int overflow_cases(const kva_oracle *o, kva_emit_fn emit, void *ctx)
+/* One overflow case of overflow_cases(): slot in a block of size bs;
+ * split says where a radix position's large part goes. */
+static int overflow_case(const kva_oracle *o, int kind, int64_t bs,
+			 int64_t slot, int split, kva_emit_fn emit, void *ctx)
+{
+	int64_t id = slot / bs, off = slot % bs;
+	/* the position's small part, the rest in the prefix (split 0) or
+	 * in b_local_idx (1) */
+	int64_t lo = slot % 1024, hi = slot - lo;
+	int64_t tab0[2], tab1[1], tab2[1];
+	kva_args a;
+
+	memset(&a, 0, sizeof a);
+	if (kind == 'r') {              /* radix-1d: prefix + b_local_idx */
+		a.in[0] = split ? hi : lo;
+		a.in[1] = split ? lo : hi;
+		a.in[2] = bs;
+	} else if (kind == 'R') {       /* radix-2d: the ring's last block */
+		a.in[0] = split ? hi : lo;
+		a.in[2] = split ? lo : hi;
+		a.in[3] = id + 1;
+		a.in[4] = bs;
+	} else if (kind == 'f') {
+		tab0[0] = 0;
+		tab0[1] = 1;
+		tab1[0] = id;
+		tab2[0] = bs;
+		a.in[0] = 0;
+		a.in[1] = off;
+		a.in[2] = bs;
+		a.tab[0].v = tab0;
+		a.tab[0].n = 2;
+		a.tab[1].v = tab1;
+		a.tab[1].n = 1;
+		a.tab[2].v = tab2;
+		a.tab[2].n = 1;
+	} else {
+		/* the token in the table's second block (no entry equal to
+		 * its index, as elsewhere) */
+		tab0[0] = 2;
+		tab0[1] = id;
+		a.in[0] = bs + off;
+		a.in[1] = bs;
+		a.in[2] = 2;                  /* paged-ring: a ring of 2 */
+		a.tab[0].v = tab0;
+		a.tab[0].n = 2;
+	}
+	return emit(ctx, o, &a);
+}
+
+static int overflow_cases(const kva_oracle *o, const kva_gen_opts *opt,
+			  kva_emit_fn emit, void *ctx)
 {
 	static const int64_t bss[] = { 1, 7, 16 };
 	static const int shifts[] = { 31, 32 };
 	static const int64_t per[] = { 1, 128, 512 };   /* slot, floats, bytes */
 	int paged = !strcmp(o->name, "paged"), ring = !strcmp(o->name, "paged-ring");
 	int fi = !strcmp(o->name, "flashinfer"), r1 = !strcmp(o->name, "radix-1d");
+	int r2 = !strcmp(o->name, "radix-2d");
+	int kind = r1 ? 'r' : r2 ? 'R' : fi ? 'f' : 'p';
 
-	if (!o->eval || !(paged || ring || fi || r1))
+	if (!o->eval || !(paged || ring || fi || r1 || r2))
 		return 0;
+	if (!(opt && opt->kernel)) {
+		if (fi && flashinfer_long_cases(o, emit, ctx))
+			return 1;
+		if ((paged || ring) && big_block_cases(o, ring, emit, ctx))
+			return 1;
+	}
 	for (size_t b = 0; b < sizeof bss / sizeof *bss; b++)
 		for (size_t sh = 0; sh < sizeof shifts / sizeof *shifts; sh++)
 			for (size_t pi = 0; pi < sizeof per / sizeof *per; pi++)
 				for (int64_t k = -1; k <= 1; k++) {
-					int64_t bs = bss[b], slot = ((int64_t)1 << shifts[sh]) / per[pi] + k;
-					int64_t id = slot / bs, off = slot % bs;
-					int64_t tab0[2], tab1[1], tab2[1];
-					kva_args a;
+					int64_t bs = bss[b];
+					int64_t slot = ((int64_t)1 << shifts[sh]) / per[pi] + k;
 
-					if (id > INT32_MAX || slot < 0)
+					/* a table's block ids are int32; a radix
+					 * block is an output, past 2^31 as well */
+					if ((slot / bs > INT32_MAX && !(r1 || r2)) || slot < 0)
 						continue;
-					memset(&a, 0, sizeof a);
-					if (r1) {
-						/* a position past 2^31: prefix + b_local_idx */
-						a.in[0] = slot % 1024;
-						a.in[1] = slot - a.in[0];
-						a.in[2] = bs;
-					} else if (fi) {
-						tab0[0] = 0;
-						tab0[1] = 1;
-						tab1[0] = id;
-						tab2[0] = bs;
-						a.in[0] = 0;
-						a.in[1] = off;
-						a.in[2] = bs;
-						a.tab[0].v = tab0;
-						a.tab[0].n = 2;
-						a.tab[1].v = tab1;
-						a.tab[1].n = 1;
-						a.tab[2].v = tab2;
-						a.tab[2].n = 1;
-					} else {
-						/* the token in the table's second block (no
-						 * entry equal to its index, as elsewhere) */
-						tab0[0] = 2;
-						tab0[1] = id;
-						a.in[0] = bs + off;
-						a.in[1] = bs;
-						a.in[2] = 2;          /* paged-ring: a ring of 2 */
-						a.tab[0].v = tab0;
-						a.tab[0].n = 2;
-					}
-					if (emit(ctx, o, &a))
-						return 1;
+					for (int split = 0; split <= (r1 || r2); split++)
+						if (overflow_case(o, kind, bs, slot, split,
+								  emit, ctx))
+							return 1;
 				}
 	return 0;
 }
@@ -1255,7 +1371,7 @@ int kva_gen_boundaries(const kva_oracle *o, const kva_gen_opts *opt,
 	if (g.rolling && !g.stop && !g.failed)
 		rolling_cases(&g);
 	if (!g.stop && !g.failed)
-		overflow_cases(o, emit, ctx);
+		overflow_cases(o, opt, emit, ctx);
 	gen_free(&g);
 	return g.failed ? -1 : 0;
 }

@@ -430,6 +430,9 @@ typedef int (*kva_emit_fn)(void *ctx, const kva_oracle *o, const kva_args *a);
 typedef struct kva_gen_opts {
 	int64_t num_heads;   /* heads 0..num_heads-1 appear (default 8) */
 	uint64_t seed;
+	int kernel;          /* for a kernel's trap: no case whose block
+	                        alone outgrows a cache (flashinfer's pages
+	                        of 2^30 tokens and more) */
 } kva_gen_opts;
 
 /* ImpactArbiter's fixture queries for built-in oracle o (none for user

@@ -228,12 +228,15 @@ static int trap_one(const kva_mutation_conf *mc, const kva_caseset *cs,
  * A survivor is trapped once more, on a grid made for the oracle alone
  * (not from the case set): the small grid, every scalar input over
  * -1 .. W-2 with W the largest width (at most GRID_WIDTH) for which
- * W^inputs <= GRID_CELLS, and the far rows, each input in turn at each
- * value of grid_far with every other input over -1 .. GRID_NEAR-2.
- * Cells the oracle rejects are left out; tables are built per cell as
- * --sweep builds them.
+ * W^inputs <= GRID_CELLS (GRID_KERNEL_CELLS for a kernel, each of whose
+ * cases is a token of a call), and for a route the far rows, each input
+ * in turn at each value of grid_far with every other input over
+ * -1 .. GRID_NEAR-2.  A kernel has no far rows: a position past 2^31 is
+ * a cache of 2^31 tokens.  Cells the oracle rejects are left out; tables
+ * are built per cell as --sweep builds them.
  */
 #define GRID_CELLS 65536
+#define GRID_KERNEL_CELLS 4096
 #define GRID_WIDTH 64
 #define GRID_NEAR 5
 static const int64_t grid_far[] = {
@@ -294,11 +297,12 @@ static int grid_sweep(const kva_caseset *cs, struct grid_feed *f, int fix,
 
 /* The grid of cs's oracle into g (case records, file GRID_FILE, lines
  * 1, 2, ...); *far: how many have an input past the int32_t range. */
-static int grid_build(const kva_caseset *cs, kva_caseset *g, uint64_t *far,
-		      kva_err *e)
+static int grid_build(const kva_caseset *cs, int kernel, kva_caseset *g,
+		      uint64_t *far, kva_err *e)
 {
 	struct grid_feed f = { g, 0, 0 };
 	int nin = cs->o->nin, w = 1;
+	uint64_t max = kernel ? GRID_KERNEL_CELLS : GRID_CELLS;
 
 	memset(g, 0, sizeof *g);
 	g->o = cs->o;
@@ -308,12 +312,15 @@ static int grid_build(const kva_caseset *cs, kva_caseset *g, uint64_t *far,
 
 		for (int i = 0; i < nin; i++)
 			cells *= (uint64_t)(w + 1);
-		if (w + 1 > GRID_WIDTH || cells > GRID_CELLS)
+		if (w + 1 > GRID_WIDTH || cells > max)
 			break;
 		w++;
 	}
 	if (grid_sweep(cs, &f, -1, 0, -1, w - 1, e))
 		return -1;
+	*far = 0;
+	if (kernel)
+		return 0;
 	/* a far row the generator cannot build (a table of 2^31 entries
 	 * for a position past 2^31) is left out, keeping the cells of it
 	 * made before */
@@ -330,10 +337,11 @@ static int grid_build(const kva_caseset *cs, kva_caseset *g, uint64_t *far,
 /* Judge the survivor r (shared object so, named name, sha256) on the
  * grid: killed there, it stays a survivor with the case (a gap of the
  * case set); else it is equivalent_likely, but for a narrow mutant when
- * no grid case has an input past the int32_t range.  Returns 0 or -1
- * with e. */
+ * wide is 0: no grid case of a route has an input past the int32_t
+ * range, or a kernel's case set made no overflow call (an element
+ * index past 2^31 and 2^32).  Returns 0 or -1 with e. */
 static int grid_judge(const kva_mutation_conf *mc, const kva_caseset *g,
-		      uint64_t far, const kva_mutant *m, const char *so,
+		      uint64_t wide, const kva_mutant *m, const char *so,
 		      const char *name, const char *sha256, struct mres *r,
 		      kva_err *e)
 {
@@ -348,7 +356,7 @@ static int grid_judge(const kva_mutation_conf *mc, const kva_caseset *g,
 	if (verdict || f.not_run) {
 		r->grid_kill = gr.has_first ? 1 : 2;
 		r->grid_key = gr.first_key;
-	} else if (strcmp(m->op, KVA_MUT_NARROW) || far) {
+	} else if (strcmp(m->op, KVA_MUT_NARROW) || wide) {
 		r->status = M_EQUIV;
 	}
 	return 0;
@@ -789,7 +797,8 @@ static int read_source(const char *path, kva_buf *b, kva_err *e)
 
 /* The original: built and PASS on the case set, or trouble. */
 static int check_original(const kva_mutation_conf *mc, const kva_caseset *cs,
-			  kva_candidate *cand, uint64_t *cases, kva_err *e)
+			  kva_candidate *cand, uint64_t *cases, uint64_t *ocalls,
+			  kva_err *e)
 {
 	struct mres r;
 	struct tctx x = { cs, &r, NULL, 1 };
@@ -802,6 +811,7 @@ static int check_original(const kva_mutation_conf *mc, const kva_caseset *cs,
 	if (trap_one(mc, cs, cand->so, mc->path, cand->sha256, &x, &verdict, &f, e))
 		return -1;
 	*cases = f.cases;
+	*ocalls = f.overflow_calls;
 	if (f.cases == 0 && f.not_run == 0)
 		return kva_errf(e, NULL, "no cases: nothing was checked");
 	if (!verdict && !f.not_run)
@@ -825,7 +835,8 @@ static int check_original(const kva_mutation_conf *mc, const kva_caseset *cs,
 struct judge {
 	const kva_caseset *grid;     /* survivors on the grid, or NULL (the
 	                                original fails it) */
-	uint64_t far;
+	uint64_t far;                /* grid cases past int32 (routes) */
+	uint64_t ocalls;             /* the original's overflow calls (kernels) */
 	int unit;                    /* --unit-test */
 };
 
@@ -951,7 +962,9 @@ static int build_and_trap(const kva_mutation_conf *mc, const kva_caseset *cs,
 					}
 					mr->status = verdict || f.not_run ? M_KILLED : M_SURVIVED;
 					if (mr->status == M_SURVIVED && jd->grid &&
-					    grid_judge(mc, jd->grid, jd->far, &m[h.i], so,
+					    grid_judge(mc, jd->grid, mc->trap.kind ==
+						       KVA_KIND_ROUTE ? jd->far : jd->ocalls,
+						       &m[h.i], so,
 						       name, sha, mr, e)) {
 						rc = -1;
 						break;
@@ -1033,7 +1046,7 @@ int kva_mutation_run(const kva_mutation_conf *mc, const kva_caseset *cs,
 	uint64_t cases = 0, compiled = 0, killed = 0, survived = 0, equiv = 0;
 	uint64_t *minkeys = NULL, ukilled = 0, ucompiled = 0;
 	kva_caseset grid;
-	struct judge jd = { NULL, 0, mc->unit_test };
+	struct judge jd = { NULL, 0, 0, mc->unit_test };
 	int grid_orig = 0, unit_orig = 0;
 	kva_candidate cand;
 	double t0 = kva_now();
@@ -1056,7 +1069,7 @@ int kva_mutation_run(const kva_mutation_conf *mc, const kva_caseset *cs,
 		kva_errf(e, NULL, "%s: no mutants: no operator fits the source", mc->path);
 		goto out;
 	}
-	if (check_original(mc, cs, &cand, &cases, e))
+	if (check_original(mc, cs, &cand, &cases, &jd.ocalls, e))
 		goto out;
 	if (mc->unit_test) {
 		int st = unit_test(mc, cand.so, &unit_orig, e);
@@ -1069,11 +1082,10 @@ int kva_mutation_run(const kva_mutation_conf *mc, const kva_caseset *cs,
 			goto out;
 		}
 	}
-	/* the grid judges survivors only when the original passes it, and
-	 * only routes' (a kernel's cache for a block past 2^31 is no case) */
-	if (mc->trap.kind == KVA_KIND_ROUTE && grid_build(cs, &grid, &jd.far, e))
+	/* the grid judges survivors only when the original passes it */
+	if (grid_build(cs, mc->trap.kind != KVA_KIND_ROUTE, &grid, &jd.far, e))
 		goto out;
-	if (mc->trap.kind == KVA_KIND_ROUTE) {
+	{
 		struct mres r;
 		struct tctx x = { &grid, &r, NULL, 0 };
 		kva_trap_facts f;
@@ -1143,10 +1155,7 @@ int kva_mutation_run(const kva_mutation_conf *mc, const kva_caseset *cs,
 		if (compiled > equiv)
 			kva_buf_printf(&b, "score of the non-equivalent: %.3f\n",
 				       (double)killed / (double)(compiled - equiv));
-		if (mc->trap.kind != KVA_KIND_ROUTE)
-			kva_buf_puts(&b, "grid: only routes are judged; no survivor "
-				     "judged equivalent\n");
-		else if (grid_orig)
+		if (grid_orig)
 			kva_buf_printf(&b, "grid: %s; no survivor judged equivalent\n",
 				       grid_orig > 0 ? "the original fails it" :
 				       "no case is valid");
@@ -1201,13 +1210,14 @@ int kva_mutation_run(const kva_mutation_conf *mc, const kva_caseset *cs,
 				kva_buf_printf(&b, "%s%u", k++ ? "," : "", m[i].id);
 		kva_buf_puts(&b, "],\"score_non_equivalent\":");
 		put_score(&b, killed, compiled - equiv);
+		kva_buf_printf(&b, ",\"grid\":{\"cases\":%zu,\"far\":%llu,"
+			       "\"original\":\"%s\"", grid.nc,
+			       (unsigned long long)jd.far, grid_orig > 0 ? "fails" :
+			       grid_orig < 0 ? "no_cases" : "passes");
 		if (mc->trap.kind != KVA_KIND_ROUTE)
-			kva_buf_puts(&b, ",\"grid\":null");
-		else
-			kva_buf_printf(&b, ",\"grid\":{\"cases\":%zu,\"far\":%llu,"
-				       "\"original\":\"%s\"}", grid.nc,
-				       (unsigned long long)jd.far, grid_orig > 0 ? "fails" :
-				       grid_orig < 0 ? "no_cases" : "passes");
+			kva_buf_printf(&b, ",\"overflow_calls\":%llu",
+				       (unsigned long long)jd.ocalls);
+		kva_buf_putc(&b, '}');
 		if (mc->unit_test) {
 			kva_buf_printf(&b, ",\"unit_test_original\":\"%s\",\"unit_test\":"
 				       "{\"killed\":%llu,\"compiled\":%llu,\"score\":",

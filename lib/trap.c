@@ -1012,12 +1012,14 @@ static int generate_here(kva_trap *t, const char *mode, const char *arg,
 			 kva_err *e)
 {
 	struct gen_feed f = { t, e, skip, 0, 0 };
+	kva_gen_opts kgo = go ? *go : (kva_gen_opts){ 0 };
 	int rc;
 
+	kgo.kernel = t->c.kind != KVA_KIND_ROUTE;
 	if (!strcmp(mode, "boundaries")) {
 		rc = kva_gen_fixtures(t->c.o, feed, &f, e);
 		if (!rc && !f.failed)
-			rc = kva_gen_boundaries(t->c.o, go, feed, &f, e);
+			rc = kva_gen_boundaries(t->c.o, &kgo, feed, &f, e);
 		/* kernels: and calls the size engines make */
 		if (!rc && !f.failed && t->c.kind != KVA_KIND_ROUTE && !skip)
 			rc = kva_trap_kernel_calls(t, e);
@@ -1347,6 +1349,7 @@ void kva_trap_get_facts(const kva_trap *t, kva_trap_facts *f)
 	memset(f, 0, sizeof *f);
 	f->cases = checked(t);
 	f->not_run = t->not_run;
+	f->overflow_calls = t->ocalls;
 	f->diverged = t->diverged;
 	f->divergence = t->divergence;
 	f->seconds = elapsed(t);

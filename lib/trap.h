@@ -153,6 +153,7 @@ typedef struct kva_trap_facts {
 	char first_case[1024];   /* JSON of the smallest failing case, or "" */
 	char classes[512];       /* JSON object of per-class counts */
 	uint64_t not_run;        /* cases never run (hang budget, load) */
+	uint64_t overflow_calls; /* a kernel's calls past 2^31 elements */
 	char confinement[512];   /* JSON object: the layers that held */
 } kva_trap_facts;
 void kva_trap_get_facts(const kva_trap *t, kva_trap_facts *f);

@@ -888,6 +888,7 @@ static int serve_generate(const struct child_ctx *cc, const struct req_hdr *hd,
 	g.seq = hd->seq;
 	g.skip = gr.skip;
 	g.last_beat = kva_now();
+	memset(&go, 0, sizeof go);   /* a route's cases: go.kernel 0 */
 	go.num_heads = gr.num_heads;
 	go.seed = gr.seed;
 	rc = kva_gen_fixtures(cc->o, gemit, &g, &e);

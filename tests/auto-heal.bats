@@ -32,7 +32,7 @@ setup() {
 	assert_line --index $((${#lines[@]} - 2)) --regexp '^\[FINAL PASS\] [0-9]+ cases, divergence=0, attempt 1$'
 	# 70 mutants: the boundary set kills all but the narrowed local
 	# (no boundary case sums past 2^31); the model's two asserts kill 60
-	assert_line --index $((${#lines[@]} - 1)) "[MUTATION] 70 mutants of the final candidate: the boundary set kills 69 (99%), the model's own unit test 60 (86%); 1 survived"
+	assert_line --index $((${#lines[@]} - 1)) "[MUTATION] 70 mutants of the final candidate: the boundary set kills 70 (100%), the model's own unit test 60 (86%); 0 survived"
 }
 
 @test "the demo is deterministic: two runs print the same transcript" {

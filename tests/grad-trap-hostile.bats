@@ -50,7 +50,7 @@ TRIGGER='{"b_local_idx":5,"head_idx":0,"prefix_length_h":60,"total_blocks_h":4,"
 MARKER='{"head":-7,"block":-7,"offset":-7}'
 VICTIM_TEXT='kvarbiter victim: this line must survive every hostile candidate'
 NCASES=31       # cases in cases.jsonl
-NBOUNDARIES=4155 # route-oracle --oracle radix-2d --boundaries
+NBOUNDARIES=4263 # route-oracle --oracle radix-2d --boundaries
 # a summary's confinement object when every layer held (--confine strict)
 CONFINED='.confinement | type == "object" and .mode == "strict" and .env == true
   and .user == true and .pid == true and .mount == true and .ipc == true

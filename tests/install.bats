@@ -105,7 +105,7 @@ installed() {
 		bench-rederive audit-verdict; do
 		assert_line --regexp "^== [0-9]+\. $t: "
 	done
-	assert_line "[AUTOGRAD TRAP PASS] divergence=0.00e+00 <= tol=1e-04 (4155 cases, oracle radix-2d)"
+	assert_line "[AUTOGRAD TRAP PASS] divergence=0.00e+00 <= tol=1e-04 (4263 cases, oracle radix-2d)"
 	assert_line "VERDICT PASS: pass"
 	assert_line --index -1 "tour: 10 steps, each as shown"
 }

@@ -221,7 +221,7 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	opts op = { 0 };
-	kva_gen_opts go = { 8, 0 };
+	kva_gen_opts go = { 8, 0, 0 };
 	const char *oracle_name = "radix-2d", *sweep = NULL, *errstr;
 	int boundaries = 0, print = 0, list = 0, c, rc = 0, modes;
 	int64_t v, nrandom = -1;

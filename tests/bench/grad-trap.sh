@@ -9,7 +9,7 @@
 #      end to end, against the goal of >= 5*10^5 cases/s;
 #   3. confinement: the cost of a trap start and of a case, against
 #      --no-confine in the same run; the time to a verdict for a candidate
-#      that hangs on 754 of the 4155 boundary cases;
+#      that hangs on 754 of the 4263 boundary cases;
 #   4. kernel calls: a random write-kernel run with mixed block sizes
 #      against one block size; the route pipe against the trap before
 #      issue 16 (built from git in this run); the red-team corpus;
@@ -156,7 +156,7 @@ awk -v n="$N" -v a="$t0" -v b="$t1" -v s="$(jq -r .seconds "$T/pipe.sum")" 'BEGI
 #     alternating, BENCH_STARTS each; the medians' difference, goal <= 10 ms;
 # (b) per case: the JSONL pipe run above, confined and --no-confine, five
 #     times each, alternating; the ratio of the best rates, goal >= 0.95;
-# (c) a radix-2d route that spins whenever total_blocks_h == 3 on the 4155
+# (c) a radix-2d route that spins whenever total_blocks_h == 3 on the 4263
 #     boundary cases at the default --timeout: HARD_BLOCK with the hang
 #     budget, goal <= 20 s wall (without the budget, every hanging case
 #     would cost --timeout: the count is printed).
@@ -209,7 +209,7 @@ t0=$(now)
 run_trap 1 "$T/spin.jsonl" --candidate "$T/spin.c" --oracle radix-2d --boundaries --max-map 0
 t1=$(now)
 summary "$T/spin.jsonl" > "$T/spin.sum"
-jq -e '.verdict == "HARD_BLOCK" and .classes.timeout == 3 and .not_run > 0 and .cases + .not_run == 4155' \
+jq -e '.verdict == "HARD_BLOCK" and .classes.timeout == 3 and .not_run > 0 and .cases + .not_run == 4263' \
 	"$T/spin.sum" >/dev/null || fail "the spinning candidate: $(cat "$T/spin.sum")"
 echo "grad-trap confinement: $layers"
 awk -v on="$s_on" -v off="$s_off" -v ron="$r_on" -v roff="$r_off" -v n="$STARTS" 'BEGIN {
@@ -221,7 +221,7 @@ awk -v on="$s_on" -v off="$s_off" -v ron="$r_on" -v roff="$r_off" -v n="$STARTS"
 }'
 awk -v a="$t0" -v b="$t1" -v h="$hangs" -v nr="$(jq -r .not_run "$T/spin.sum")" 'BEGIN {
 	w = b - a
-	printf "grad-trap liveness: a route spinning on total_blocks_h == 3, --boundaries (4155 cases, %d hang)\n", h
+	printf "grad-trap liveness: a route spinning on total_blocks_h == 3, --boundaries (4263 cases, %d hang)\n", h
 	printf "  HARD_BLOCK in %.2f s wall at --timeout 2 (3 timeouts pinned, %d cases not run); without the hang budget about %d s\n", w, nr, h * 2
 	printf "  goal <= 20 s: %s (%.2fx of the goal)\n", (w <= 20 ? "met" : "NOT met"), w / 20
 }'

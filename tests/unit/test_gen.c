@@ -85,7 +85,7 @@ static void cases_free(cases *cs)
 static int run_gen(cases *cs, const char *oracle, int mode, const char *arg,
 		   uint64_t n, int64_t heads, uint64_t seed, kva_err *e)
 {
-	kva_gen_opts opt = { heads, seed };
+	kva_gen_opts opt = { heads, seed, 0 };
 
 	memset(cs, 0, sizeof *cs);
 	cs->o = kva_oracle_find(oracle);
@@ -206,6 +206,23 @@ static void t_radix2d_boundaries(void)
 	}
 	CHECK_EQ_I64(heads, 0xff);
 	CHECK_EQ_I64(past_block, 7);
+	/* the position past 2^31 and 2^32, on the ring's last block */
+	{
+		int past31 = 0, past32 = 0;
+
+		for (size_t i = 0; i < cs.n; i++) {
+			const int64_t *in = cs.c[i].in;
+			int64_t a = in[0] + in[2];
+
+			if (a < (int64_t)1 << 31)
+				continue;
+			CHECK_EQ_I64(in[3], a / in[4] + 1);
+			CHECK_EQ_I64(cs.c[i].r.out[1], a / in[4]);
+			past31 |= a == (int64_t)1 << 31;
+			past32 |= a == ((int64_t)1 << 32) + 1;
+		}
+		CHECK(past31 && past32);
+	}
 	/* the ring wraps in the output, not only in the input */
 	{
 		int wrapped = 0;
@@ -233,16 +250,20 @@ static void t_radix1d_boundaries(void)
 {
 	cases cs;
 	kva_err e;
-	int seen17 = 0;
+	int seen17 = 0, big_b = 0, big_block = 0;
 
 	CHECK_EQ_I64(run_gen(&cs, "radix-1d", 'b', NULL, 0, 8, 1, &e), 0);
 	CHECK(cs.n >= 50);
 	CHECK_EQ_I64(cs.invalid, 0);
 	CHECK_EQ_I64(duplicates(&cs), 0);
-	for (size_t i = 0; i < cs.n; i++)
+	for (size_t i = 0; i < cs.n; i++) {
 		if (cs.c[i].in[2] == 17 && cs.c[i].in[0] + cs.c[i].in[1] == 35)
 			seen17 = 1;
-	CHECK(seen17);
+		/* b_local_idx itself past 2^31, and a block past 2^31 */
+		big_b |= cs.c[i].in[0] > INT32_MAX && cs.c[i].in[1] < 1024;
+		big_block |= cs.c[i].r.out[0] > INT32_MAX;
+	}
+	CHECK(seen17 && big_b && big_block);
 	cases_free(&cs);
 }
 
@@ -250,7 +271,7 @@ static void t_paged_boundaries(void)
 {
 	cases cs;
 	kva_err e;
-	int st[3] = { 0 }, at_len = 0, past_len = 0, last = 0, odd = 0;
+	int st[3] = { 0 }, at_len = 0, past_len = 0, last = 0, odd = 0, span = 0;
 
 	CHECK_EQ_I64(run_gen(&cs, "paged", 'b', NULL, 0, 8, 1, &e), 0);
 	CHECK_EQ_I64(cs.invalid, 0);
@@ -275,9 +296,12 @@ static void t_paged_boundaries(void)
 		}
 		if (bs == 7 || bs == 17)
 			odd = 1;
+		/* a short table mapping more than 2^31 tokens: its last one */
+		if (k->tn[0] == 2 && bs >= INT32_MAX && pos == 2 * bs - 1)
+			span = k->r.status == KVA_ROUTED;
 	}
 	CHECK(st[KVA_ROUTED] > 0 && st[KVA_UNMAPPED] > 0 && st[KVA_PADDING] > 0);
-	CHECK(at_len && past_len && last && odd);
+	CHECK(at_len && past_len && last && odd && span);
 	cases_free(&cs);
 }
 
@@ -285,7 +309,7 @@ static void t_ring_boundaries(void)
 {
 	cases cs;
 	kva_err e;
-	int wrap = 0, unmapped = 0;
+	int wrap = 0, unmapped = 0, span = 0;
 
 	CHECK_EQ_I64(run_gen(&cs, "paged-ring", 'b', NULL, 0, 8, 1, &e), 0);
 	CHECK_EQ_I64(cs.invalid, 0);
@@ -300,8 +324,14 @@ static void t_ring_boundaries(void)
 			wrap = 1;
 		}
 		unmapped += k->r.status == KVA_UNMAPPED;
+		/* a ring of 2 spanning more than 2^31 tokens, in its second
+		 * round: back in the first block */
+		if (w == 2 && bs >= INT32_MAX && pos == 2 * bs + 3) {
+			CHECK(k->r.status == KVA_ROUTED && k->r.out[0] == k->tv[0][0]);
+			span = 1;
+		}
 	}
-	CHECK(wrap && unmapped);
+	CHECK(wrap && unmapped && span);
 	cases_free(&cs);
 }
 
@@ -376,7 +406,7 @@ static void t_flashinfer_boundaries(void)
 	cases cs;
 	kva_err e;
 	int last_in = 0, at_end = 0, beyond = 0, empty = 0, batches = 0;
-	int mid_page = 0, not_last = 0, is_last = 0;
+	int mid_page = 0, not_last = 0, is_last = 0, long_in = 0, long_end = 0;
 
 	CHECK_EQ_I64(run_gen(&cs, "flashinfer", 'b', NULL, 0, 8, 1, &e), 0);
 	CHECK(cs.n > 100);
@@ -407,7 +437,14 @@ static void t_flashinfer_boundaries(void)
 			not_last = 1;
 		else
 			is_last = 1;
+		/* a request longer than 2^31 tokens: its last token, and
+		 * the first past its end */
+		if (seqlen > INT32_MAX && pos == seqlen - 1 && pos > INT32_MAX)
+			long_in = 1;
+		if (seqlen > INT32_MAX && pos == seqlen)
+			long_end = 1;
 	}
+	CHECK(long_in && long_end);
 	CHECK(last_in && at_end && beyond && empty);
 	CHECK(mid_page && not_last && is_last);
 	CHECK_EQ_I64(batches, 7);
@@ -596,7 +633,7 @@ static void t_boundaries_deterministic(void)
 static void t_emit_stops(void)
 {
 	cases cs;
-	kva_gen_opts opt = { 8, 1 };
+	kva_gen_opts opt = { 8, 1, 0 };
 	kva_err e;
 
 	memset(&cs, 0, sizeof cs);
@@ -629,7 +666,7 @@ static void t_user_formula(void)
 		"out off = (row mod tile) * tile + col mod tile\n";
 	struct kva_formula *f;
 	kva_oracle o;
-	kva_gen_opts opt = { 4, 9 };
+	kva_gen_opts opt = { 4, 9, 0 };
 	cases cs;
 	kva_err e;
 	int lanes = 0, tile7 = 0, bank3 = 0, st[3] = { 0 };
@@ -674,7 +711,7 @@ static void t_no_divmod(void)
 		"oracle plain\ninput a b\nrequire a >= 2\nout s = a + b\n";
 	struct kva_formula *f;
 	kva_oracle o;
-	kva_gen_opts opt = { 8, 1 };
+	kva_gen_opts opt = { 8, 1, 0 };
 	cases cs;
 	kva_err e;
 	int a2 = 0, a3 = 0;
@@ -699,7 +736,7 @@ static void t_mismatch(void)
 {
 	/* an oracle whose names disagree with its formula is refused */
 	kva_oracle o = *kva_oracle_find("radix-1d");
-	kva_gen_opts opt = { 8, 1 };
+	kva_gen_opts opt = { 8, 1, 0 };
 	cases cs;
 	kva_err e;
 
