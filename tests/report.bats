@@ -97,6 +97,27 @@ printed_code() {
 	cmp "$BATS_TEST_TMPDIR/results.csv" "$csv"
 }
 
+@test "report db: auto-heal --mutate --db puts the case set's and the model's unit test's kills side by side" {
+	run -0 sh "$ROOT/pipelines/auto-heal" --oracle radix-2d --mutate --db "$DB"
+	mline=${lines[${#lines[@]} - 1]}
+	[[ $mline == "[MUTATION] "* ]]
+	# the run grad-trap --mutate --db stored is the one the line reports
+	run -0 q "select compiled || ' ' || killed || ' ' || unit_test_killed || ' ' || survived from mutation_runs"
+	read -r c k u s <<< "$output"
+	assert_equal "$mline" "[MUTATION] $c mutants of the final candidate: the boundary set kills $k ($(( (200 * k / c + 1) / 2 ))%), the model's own unit test $u ($(( (200 * u / c + 1) / 2 ))%); $s survived"
+	[ "$u" -lt "$k" ]
+	run -0 --separate-stderr sh "$ROOT/pipelines/report" "$DB" --out "$BATS_TEST_TMPDIR"
+	assert_equal "$stderr" ""
+	# the heal table, a blank line (bats leaves it out of lines), the
+	# mutation table
+	assert_line --index 2 --regexp '^radix-2d +1 +1 +1 +0 *$'
+	[[ $output == *$'0         \n\nts '* ]]
+	assert_line --index 3 --regexp '^ts +oracle +compiled +case_set_killed +case_set_pct +unit_test_killed +unit_test_pct +survived +equivalent_likely *$'
+	pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", 100 * a / b }'; }
+	assert_line --index 5 --regexp "^[0-9T:-]+Z +radix-2d +$c +$k +$(pct "$k" "$c") +$u +$(pct "$u" "$c") +$s +0 *\$"
+	assert_equal "${#lines[@]}" 6
+}
+
 @test "report db: a run that passed at once is neither fired nor healed" {
 	export KVA_NOW=2024-05-01T12:00:00Z
 	two_runs
