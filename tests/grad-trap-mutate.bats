@@ -159,6 +159,20 @@ adds_up='(map(select(.type == "mutant"))) as $m | .[-1] as $s
 	assert_equal "$stderr" "grad-trap: --jobs, --minimize and --unit-test go with --mutate"
 }
 
+@test "--unit-test: a test that spins on a mutant is killed by --timeout, and the run goes on" {
+	# spin-test.c's test_route loops while the offset of (1, 4, 4) is
+	# not 1; the run must end (timeout(1) is the test's own guard)
+	run -0 --separate-stderr timeout 600 grad-trap --mutate --unit-test --candidate "$F/spin-test.c" \
+		--oracle radix-1d --boundaries --seed 1 --timeout 1
+	printf '%s\n' "$output" > "$BATS_TEST_TMPDIR/out"
+	jq -e -s "$adds_up" "$BATS_TEST_TMPDIR/out"
+	# % -> + on the offset: 5 + 4, the loop never ends; killed by the
+	# test all the same
+	run -0 jq -e -s '.[-1].unit_test_original == "passes"
+	  and (map(select(.type == "mutant" and (.patch | test("^[0-9]+:[0-9]+: % -> \\+$"))))
+	       | length == 1 and .[0].killed_by_unit_test == true)' "$BATS_TEST_TMPDIR/out"
+}
+
 @test "-j 1 and -j 3 give the same records" {
 	# exit 1: int64_t a narrowed to int32_t survives (no random case
 	# takes prefix_length_h + b_local_idx past 2^31)
