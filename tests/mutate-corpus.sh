@@ -40,13 +40,14 @@ for m in manifest.jsonl */manifest.jsonl; do
 	jq -r --arg d "$d" 'select(.verdict == "PASS" and (.file | endswith(".c"))
 	  and (.kind == "route" or .kind == "write" or .kind == "gather"))
 	  | [(if $d == "." or (.file | startswith($d + "/")) then .file else $d + "/" + .file end),
-	     .kind, .oracle, ((.layouts // []) | join(" ")), ((.args // []) | tojson)] | @tsv' "$m"
+	     .kind, .oracle, ((.layouts // []) | join(" ")), ((.args // []) | tojson)] | join("|")' "$m"
 done | sort -u > "$T/list"
 
 printf '%-48s %-7s %-10s %8s %7s %6s %5s %8s\n' candidate kind oracle compiled killed equiv surv score_ne
 : > "$T/rows"
 n=0
-while IFS=$'\t' read -r file kind oracle layouts args; do
+# '|': a tab is whitespace to read, which would fold an empty field
+while IFS='|' read -r file kind oracle layouts args; do
 	case $only in
 	route) [ "$kind" = route ] || continue ;;
 	kernel) [ "$kind" != route ] || continue ;;
