@@ -10,19 +10,22 @@
 # calls it so.  Prints one row a candidate and one an oracle, and exits 1
 # when any mutant survived, 2 on trouble.
 #
-#   tests/mutate-corpus.sh [--routes | --kernels] [--jobs N] [--timeout S]
+#   tests/mutate-corpus.sh [--routes | --kernels] [--match ERE] [--jobs N]
+#                          [--timeout S]
+#       (--match: only the candidates whose path matches ERE)
 #       (KVA_BUILD=build; the per-run records stay in $KVA_MUTATE_OUT if set)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN="$ROOT/${KVA_BUILD:-build}/bin"
-only="" jobs=$(getconf _NPROCESSORS_ONLN) timeout=2
+only="" match="" jobs=$(getconf _NPROCESSORS_ONLN) timeout=2
 while [ $# -gt 0 ]; do
 	case $1 in
 	--routes) only=route ;;
 	--kernels) only=kernel ;;
+	--match) match=$2; shift ;;
 	--jobs) jobs=$2; shift ;;
 	--timeout) timeout=$2; shift ;;
-	*) echo "usage: $0 [--routes | --kernels] [--jobs N] [--timeout S]" >&2; exit 2 ;;
+	*) echo "usage: $0 [--routes | --kernels] [--match ERE] [--jobs N] [--timeout S]" >&2; exit 2 ;;
 	esac
 	shift
 done
@@ -52,6 +55,7 @@ while IFS='|' read -r file kind oracle layouts args; do
 	route) [ "$kind" = route ] || continue ;;
 	kernel) [ "$kind" != route ] || continue ;;
 	esac
+	[ -z "$match" ] || grep -Eq -- "$match" <<< "$file" || continue
 	n=$((n + 1))
 	if [ "$kind" = route ]; then
 		set -- ""
