@@ -1063,6 +1063,24 @@ int kva_oracle_world(const kva_oracle *o, unsigned *mask, kva_err *e)
 
 /* ---- the three generators ------------------------------------------------ */
 
+/* A flashinfer query of request 0 at pos, page size P: kv_indptr
+ * {0, npages}, kv_indices pages[0..npages), kv_last_page_len {*last}. */
+static void fi_query(kva_args *a, int64_t pos, int64_t P, int64_t *indptr,
+		     int64_t *pages, size_t npages, int64_t *last)
+{
+	memset(a, 0, sizeof *a);
+	indptr[0] = 0;
+	indptr[1] = (int64_t)npages;
+	a->in[1] = pos;
+	a->in[2] = P;
+	a->tab[0].v = indptr;
+	a->tab[0].n = 2;
+	a->tab[1].v = pages;
+	a->tab[1].n = npages;
+	a->tab[2].v = last;
+	a->tab[2].n = 1;
+}
+
 /*
  * paged and paged-ring with a block size near 2^31 and 2^32 and a table of
  * two blocks: the tokens the table maps (table_len * block_size), the
@@ -1120,21 +1138,12 @@ static int flashinfer_long_cases(const kva_oracle *o, kva_emit_fn emit,
 			int64_t P = ps[i], L = full ? (P < INT32_MAX ? P : INT32_MAX) : 1;
 			/* P + L - 1 is P when L is 1 */
 			int64_t pos[] = { P - 1, P, P + L, P + L - 1 };
-			int64_t tab0[2] = { 0, 2 }, tab1[2] = { 5, 3 }, tab2[1] = { L };
+			int64_t indptr[2], pages[2] = { 5, 3 }, last[1] = { L };
 
 			for (size_t k = 0; k < (L > 1 ? 4u : 3u); k++) {
 				kva_args a;
 
-				memset(&a, 0, sizeof a);
-				a.in[0] = 0;
-				a.in[1] = pos[k];
-				a.in[2] = P;
-				a.tab[0].v = tab0;
-				a.tab[0].n = 2;
-				a.tab[1].v = tab1;
-				a.tab[1].n = 2;
-				a.tab[2].v = tab2;
-				a.tab[2].n = 1;
+				fi_query(&a, pos[k], P, indptr, pages, 2, last);
 				if (emit(ctx, o, &a))
 					return 1;
 			}
@@ -1179,20 +1188,10 @@ static int overflow_case(const kva_oracle *o, int kind, int64_t bs,
 		a.in[2] = split ? lo : hi;
 		a.in[3] = id + 1;
 		a.in[4] = bs;
-	} else if (kind == 'f') {
-		tab0[0] = 0;
-		tab0[1] = 1;
+	} else if (kind == 'f') {       /* one full page */
 		tab1[0] = id;
 		tab2[0] = bs;
-		a.in[0] = 0;
-		a.in[1] = off;
-		a.in[2] = bs;
-		a.tab[0].v = tab0;
-		a.tab[0].n = 2;
-		a.tab[1].v = tab1;
-		a.tab[1].n = 1;
-		a.tab[2].v = tab2;
-		a.tab[2].n = 1;
+		fi_query(&a, off, bs, tab0, tab1, 1, tab2);
 	} else {
 		/* the token in the table's second block (no entry equal to
 		 * its index, as elsewhere) */
