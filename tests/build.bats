@@ -54,6 +54,7 @@ mk() { env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS make --no-print-directory -s "$@"
 	cp "$ROOT"/tests/bench/*.sh "$T/tests/bench/"
 	cp "$ROOT"/tests/gpu/run.sh "$T/tests/gpu/"
 	cp "$ROOT"/tests/fuzz/run.sh "$T/tests/fuzz/"
+	cp "$ROOT"/tests/mutate-corpus.sh "$T/tests/"
 	cp "$ROOT"/tools/*.c "$T/tools/"
 	cp "$ROOT"/tests/*.bats "$T/tests/"
 	run -0 mk -C "$T" lint
