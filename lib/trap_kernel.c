@@ -1180,6 +1180,22 @@ static void kcall_free(struct kcall *kc)
  * token costs about 2 log2 n calls, not n. */
 static int kv_narrow(kva_trap *t, const size_t *ix, size_t n, int st, kva_err *e)
 {
+	/* stopping at the first divergence (--mutate): a first token that
+	 * hangs alone is the answer after one timeout, not one a halving;
+	 * one that does not costs a run without a timeout */
+	if (n > 1 && st == KVA_SBX_TIMEOUT && t->c.stop_first && !t->stop_why[0]) {
+		if (kv_call(t, ix, 1, e))
+			return -1;
+		if (t->stop_why[0]) {
+			for (size_t j = 1; j < n; j++)
+				kva_trap_skip(t, ix[j], ix[j] + 1);
+			return 0;
+		}
+		ix++;
+		n--;
+		if (n == 1)        /* not run alone yet: run it */
+			return kv_call(t, ix, 1, e);
+	}
 	if (n > 1) {
 		size_t h = n / 2;
 
