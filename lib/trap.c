@@ -34,6 +34,7 @@ const char *const kva_class_names[KVA_C_N] = {
 
 #define CMD_FSIZE ((size_t)64 << 20) /* a co-process's files, in its tmpfs */
 #define KERNEL_QUEUE 8             /* kernel calls' worth of cases queued */
+#define KERNEL_MAX_BS ((int64_t)1 << 24) /* tokens in a kernel cache block, at most */
 
 /* done() for reading the greeting: u32 layers, u32 length, the text. */
 static int greeting_done(kva_buf *b, void *ctx, uint64_t *units)
@@ -290,6 +291,13 @@ int kva_trap_add(kva_trap *t, const kva_args *a, const kva_route *expect,
 	if (t->stop_why[0] && !t->nq) {  /* the rest is not run */
 		t->cases++;
 		t->not_run++;
+		return 0;
+	}
+	/* a block (or page) of more than KERNEL_MAX_BS tokens is a route's
+	 * case only (route-oracle's block-size and long-request overflow
+	 * cases): no cache of it is built */
+	if (t->c.kind != KVA_KIND_ROUTE && kva_trap_inputs_bs(t, a->in) > KERNEL_MAX_BS) {
+		t->too_large++;
 		return 0;
 	}
 	/* a kernel is given only the block sizes it claims */
@@ -1249,8 +1257,9 @@ void kva_trap_summary(const kva_trap *t, kva_buf *b)
 	if (t->c.kind != KVA_KIND_ROUTE) {
 		kva_buf_puts(b, ",\"constraints\":");
 		put_constraints(t, b);
-		kva_buf_printf(b, ",\"unclaimed\":%llu,\"strided_calls\":%llu",
-			       (unsigned long long)t->unclaimed, (unsigned long long)t->scalls);
+		kva_buf_printf(b, ",\"unclaimed\":%llu,\"too_large\":%llu,\"strided_calls\":%llu",
+			       (unsigned long long)t->unclaimed, (unsigned long long)t->too_large,
+			       (unsigned long long)t->scalls);
 	}
 	if (t->c.kind == KVA_KIND_WRITE || t->c.kind == KVA_KIND_GATHER) {
 		kva_buf_printf(b, ",\"rows_calls\":%llu,\"paged_calls\":%llu,\"pair_calls\":%llu",
@@ -1278,6 +1287,10 @@ static void unclaimed_line(const kva_trap *t, kva_buf *b)
 		kva_buf_printf(b, "%llu cases not checked: outside what the kernel "
 			       "claims (kva_kernel_constraints)\n",
 			       (unsigned long long)t->unclaimed);
+	if (t->too_large)
+		kva_buf_printf(b, "%llu cases not checked: a block of more than %lld "
+			       "tokens, which no kernel cache holds (routes only)\n",
+			       (unsigned long long)t->too_large, (long long)KERNEL_MAX_BS);
 }
 
 void kva_trap_text(const kva_trap *t, kva_buf *b)

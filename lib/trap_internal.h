@@ -61,6 +61,7 @@ struct kva_trap {
 	int has_cons;
 	int spawned_once;            /* the first child greeted (cons read) */
 	uint64_t unclaimed;          /* cases outside the kernel's constraints */
+	uint64_t too_large;          /* kernel cases of a block no cache holds */
 	uint64_t scalls;             /* calls on a strided cache */
 	uint32_t abi;                /* GREET_ROWS: kva_write_kv_rows */
 	uint64_t rcalls;             /* calls with padding rows past the slots */

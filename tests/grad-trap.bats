@@ -156,6 +156,13 @@ setup() {
 	  and all(.[] | select(.type == "cells"); (.values | length) == 128 and .values[0] >= 1)' "$BATS_TEST_TMPDIR/d"
 	# kernels: cells are slots, rows are H*D floats
 	route-oracle --oracle paged --boundaries > "$BATS_TEST_TMPDIR/p"
+	# route-oracle's block sizes past 2^31 are routes' only: a kernel
+	# counts them too_large and checks the rest
+	run -0 grad-trap --kind write --candidate "$ROOT/fixtures/candidates/write/correct-index.c" "$BATS_TEST_TMPDIR/p"
+	big=$(jq -s 'map(select(.block_size > 16777216)) | length' "$BATS_TEST_TMPDIR/p")
+	[ "$big" -gt 0 ]
+	run -0 jq -e -s --argjson big "$big" --argjson n "$(wc -l < "$BATS_TEST_TMPDIR/p")" \
+		'.[-1] | .verdict == "PASS" and .too_large == $big and .cases == $n - $big' <<< "$output"
 	run -1 grad-trap --kind write --candidate "$ROOT/fixtures/candidates/write/swap-pairs.c" --dump "$BATS_TEST_TMPDIR/k" "$BATS_TEST_TMPDIR/p"
 	run -0 jq -e -s '.[0].layout == "slot,head_dim" and .[0].shape[1] == 32
 	  and ([.[] | select(.type == "cells" and .name == "grad.oracle") | .values]
