@@ -436,11 +436,23 @@ static int unit_test(const kva_mutation_conf *mc, const char *so, int *fails,
 
 /* ---- the build workers ------------------------------------------------------------ */
 
+/* What is asked of each compiled mutant besides the case set. */
+struct judge {
+	const kva_caseset *grid;     /* survivors on the grid, or NULL (the
+	                                original fails it) */
+	uint64_t far;                /* grid cases past int32 (routes) */
+	uint64_t ocalls;             /* the original's overflow calls (kernels) */
+	int unit;                    /* --unit-test */
+};
+
 struct bhdr {                    /* a worker's report on one mutant */
 	uint32_t i;                  /* the mutant's index */
-	int32_t st;                  /* kva_candidate_build_src's result */
+	int32_t st;                  /* kva_candidate_build_src's result, or
+	                                -1: trouble judging it */
 	uint32_t solen, msglen;      /* then the shared object's path (st 0)
 	                                or the message (st != 0) */
+	uint32_t judged;             /* 1: a struct mres follows (st 0, no
+	                                path): the worker judged it */
 };
 
 struct worker {
@@ -449,8 +461,19 @@ struct worker {
 	kva_buf in;
 };
 
-/* A worker's whole life: build mutants w, w + jobs, ... and report each. */
+static int judge_mutant(const kva_mutation_conf *mc, const kva_caseset *cs,
+			const kva_mutant *mu, const char *so, struct mres *mr,
+			struct gstore *gs, const struct judge *jd, kva_err *e);
+
+/*
+ * A worker's whole life: build mutants w, w + jobs, ... and report each;
+ * with jd (no --minimize) also trap and judge each and report the
+ * outcome, so that the traps run in parallel too.  A struct mres is sent
+ * as its bytes: the worker is a fork made after the case set, so its
+ * first_file points where the parent's would.
+ */
 static _Noreturn void worker_main(int fd, const kva_mutation_conf *mc,
+				  const kva_caseset *cs, const struct judge *jd,
 				  const kva_mutant *m, size_t n, size_t w,
 				  size_t jobs)
 {
@@ -459,18 +482,30 @@ static _Noreturn void worker_main(int fd, const kva_mutation_conf *mc,
 		kva_err e;
 		kva_buf b = { 0 };
 		struct bhdr h;
+		struct mres r;
 		int st;
 
 		memset(&e, 0, sizeof e);
+		memset(&h, 0, sizeof h);
 		st = kva_candidate_build_src(mc->path, m[i].src, m[i].len,
 					     mc->cache_dir, 1, &c, &e);
+		if (st == 0 && jd) {
+			memset(&r, 0, sizeof r);
+			r.unit = -1;
+			if (judge_mutant(mc, cs, &m[i], c.so, &r, NULL, jd, &e))
+				st = -1;
+			else
+				h.judged = 1;
+		}
 		h.i = (uint32_t)i;
 		h.st = st;
-		h.solen = st == 0 ? (uint32_t)strlen(c.so) : 0;
+		h.solen = st == 0 && !h.judged ? (uint32_t)strlen(c.so) : 0;
 		h.msglen = st != 0 ? (uint32_t)strlen(e.msg) : 0;
 		kva_buf_put(&b, &h, sizeof h);
 		kva_buf_put(&b, c.so, h.solen);
 		kva_buf_put(&b, e.msg, h.msglen);
+		if (h.judged)
+			kva_buf_put(&b, &r, sizeof r);
 		if (kva_sbx_write_full(fd, b.p, b.len))
 			_exit(1);
 		kva_buf_free(&b);
@@ -831,16 +866,41 @@ static int check_original(const kva_mutation_conf *mc, const kva_caseset *cs,
 			(unsigned long long)(f.cases + f.not_run));
 }
 
-/* What is asked of each compiled mutant besides the case set. */
-struct judge {
-	const kva_caseset *grid;     /* survivors on the grid, or NULL (the
-	                                original fails it) */
-	uint64_t far;                /* grid cases past int32 (routes) */
-	uint64_t ocalls;             /* the original's overflow calls (kernels) */
-	int unit;                    /* --unit-test */
-};
 
-/* Build the n mutants in mc->jobs workers and trap each as it arrives. */
+/* Trap the built mutant mu (shared object so) on cs and judge it into
+ * mr: killed or survived, then a survivor on the grid, then --unit-test.
+ * gs: --minimize's store (every case runs), or NULL.  Returns 0 or -1
+ * with e (trouble). */
+static int judge_mutant(const kva_mutation_conf *mc, const kva_caseset *cs,
+			const kva_mutant *mu, const char *so, struct mres *mr,
+			struct gstore *gs, const struct judge *jd, kva_err *e)
+{
+	char sha[65], name[4300];
+	struct tctx x;
+	kva_trap_facts f;
+	int verdict;
+
+	snprintf(name, sizeof name, "%s (mutant %u)", mc->path, mu->id);
+	kva_sha256_hex(mu->src, mu->len, sha);
+	x.cs = cs;
+	x.r = mr;
+	x.gs = gs;
+	x.all = gs != NULL;
+	if (trap_one(mc, cs, so, name, sha, &x, &verdict, &f, e))
+		return -1;
+	mr->status = verdict || f.not_run ? M_KILLED : M_SURVIVED;
+	if (mr->status == M_SURVIVED && jd->grid &&
+	    grid_judge(mc, jd->grid, mc->trap.kind == KVA_KIND_ROUTE ? jd->far :
+		       jd->ocalls, mu, so, name, sha, mr, e))
+		return -1;
+	if (jd->unit && unit_test(mc, so, &mr->unit, e) < 0)
+		return -1;
+	return 0;
+}
+
+/* Build the n mutants in mc->jobs workers and trap each as it arrives
+ * (in the workers themselves, but for --minimize, whose kill matrix the
+ * parent keeps). */
 static int build_and_trap(const kva_mutation_conf *mc, const kva_caseset *cs,
 			  const kva_mutant *m, size_t n, struct mres *res,
 			  struct gstore *gs, const struct judge *jd, kva_err *e)
@@ -874,7 +934,7 @@ static int build_and_trap(const kva_mutation_conf *mc, const kva_caseset *cs,
 			close(p[0]);
 			for (size_t k = 0; k < j; k++)
 				close(w[k].fd);
-			worker_main(p[1], mc, m, n, j, jobs);
+			worker_main(p[1], mc, cs, gs ? NULL : jd, m, n, j, jobs);
 		}
 		close(p[1]);
 		w[j].fd = p[0];
@@ -922,13 +982,12 @@ static int build_and_trap(const kva_mutation_conf *mc, const kva_caseset *cs,
 			while (!rc && w[j].in.len >= sizeof h) {
 				char so[4200];
 				struct mres *mr;
-				struct tctx x;
-				int verdict;
-				kva_trap_facts f;
-				char name[4300];
+				size_t len;
 
 				memcpy(&h, w[j].in.p, sizeof h);
-				if (w[j].in.len < sizeof h + h.solen + h.msglen)
+				len = sizeof h + h.solen + h.msglen +
+				      (h.judged ? sizeof *mr : 0);
+				if (w[j].in.len < len)
 					break;
 				if (h.i >= n || h.solen >= sizeof so || res[h.i].status != M_PENDING) {
 					rc = kva_errf(e, NULL, "build workers: a garbled report");
@@ -946,38 +1005,22 @@ static int build_and_trap(const kva_mutation_conf *mc, const kva_caseset *cs,
 				got++;
 				if (h.st > 0) {
 					mr->status = M_NOT_COMPILED;
-				} else {
-					char sha[65];
-
-					snprintf(name, sizeof name, "%s (mutant %u)", mc->path,
-						 m[h.i].id);
-					kva_sha256_hex(m[h.i].src, m[h.i].len, sha);
-					x.cs = cs;
-					x.r = mr;
-					x.gs = gs;
-					x.all = gs != NULL;
-					if (trap_one(mc, cs, so, name, sha, &x, &verdict, &f, e)) {
-						rc = -1;
+				} else if (h.judged) {
+					memcpy(mr, w[j].in.p + sizeof h, sizeof *mr);
+					mr->kills = NULL;
+					mr->nkills = mr->capkills = 0;
+					if (mr->status != M_KILLED && mr->status != M_SURVIVED &&
+					    mr->status != M_EQUIV) {
+						rc = kva_errf(e, NULL, "build workers: a garbled report");
 						break;
 					}
-					mr->status = verdict || f.not_run ? M_KILLED : M_SURVIVED;
-					if (mr->status == M_SURVIVED && jd->grid &&
-					    grid_judge(mc, jd->grid, mc->trap.kind ==
-						       KVA_KIND_ROUTE ? jd->far : jd->ocalls,
-						       &m[h.i], so,
-						       name, sha, mr, e)) {
-						rc = -1;
-						break;
-					}
-					if (jd->unit && unit_test(mc, so, &mr->unit, e) < 0) {
-						rc = -1;
-						break;
-					}
+				} else if (judge_mutant(mc, cs, &m[h.i], so, mr, gs, jd, e)) {
+					rc = -1;
+					break;
 				}
 				kva_progress_tick(&prog, got);
-				w[j].in.len -= sizeof h + h.solen + h.msglen;
-				memmove(w[j].in.p, w[j].in.p + sizeof h + h.solen + h.msglen,
-					w[j].in.len);
+				w[j].in.len -= len;
+				memmove(w[j].in.p, w[j].in.p + len, w[j].in.len);
 			}
 next:			;
 		}
