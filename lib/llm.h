@@ -92,7 +92,7 @@ int kva_llm_template(const char *dir, const char *name, kva_buf *out,
  * totals (records are capped by --max-map) and its "first" case; anything
  * else in the array is ignored.  Output, deterministic for a given array:
  *
- *   diverging cases: 2893 of 4263 (examples from 20 divergence records)
+ *   diverging cases: 2893 of 4155 (examples from 20 divergence records)
  *   out_of_bounds: 2893 cases
  *     b_local_idx=5 head_idx=0 ... → expected head=0 block=0 offset=1,
  *     got head=0 block=4 offset=1                (one line, up to 3)
