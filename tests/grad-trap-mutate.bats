@@ -292,8 +292,13 @@ $want"
 
 @test "every correct route of the corpus: the boundary set kills every mutant that is not equivalent_likely" {
 	# tests/mutate-corpus.sh --routes: 16 routes, about 2 minutes on 2
-	# cores; the kernels (once per layout) are make mutate-corpus's
-	run -0 --separate-stderr bash "$ROOT/tests/mutate-corpus.sh" --routes
+	# cores; the kernels (once per layout) are make mutate-corpus's.  A
+	# generous --timeout: on a loaded machine a trap that runs out of time
+	# would count a kill, or on the grid a survivor
+	run --separate-stderr bash "$ROOT/tests/mutate-corpus.sh" --routes --timeout 10
+	# shown when the test fails
+	printf '%s\n' "$output" "$stderr"
+	assert_equal "$status" 0
 	assert_equal "$stderr" ""
 	assert_line --regexp '^radix-2d/correct-divmod\.c +route +radix-2d +[0-9]+ +[0-9]+ +0 +0 +1$'
 	assert_line --regexp '^route flashinfer +3 +[0-9]+ +[0-9]+ +[0-9]+ +0 +1$'
