@@ -866,7 +866,6 @@ static int check_original(const kva_mutation_conf *mc, const kva_caseset *cs,
 			(unsigned long long)(f.cases + f.not_run));
 }
 
-
 /* Trap the built mutant mu (shared object so) on cs and judge it into
  * mr: killed or survived, then a survivor on the grid, then --unit-test.
  * gs: --minimize's store (every case runs), or NULL.  Returns 0 or -1
