@@ -293,17 +293,21 @@ int kva_trap_add(kva_trap *t, const kva_args *a, const kva_route *expect,
 		t->not_run++;
 		return 0;
 	}
-	/* a block (or page) of more than KERNEL_MAX_BS tokens is a route's
-	 * case only (route-oracle's block-size and long-request overflow
-	 * cases): no cache of it is built */
-	if (t->c.kind != KVA_KIND_ROUTE && kva_trap_inputs_bs(t, a->in) > KERNEL_MAX_BS) {
-		t->too_large++;
-		return 0;
-	}
-	/* a kernel is given only the block sizes it claims */
-	if (t->c.kind != KVA_KIND_ROUTE && !kva_trap_claims_bs(t, kva_trap_inputs_bs(t, a->in))) {
-		t->unclaimed++;
-		return 0;
+	if (t->c.kind != KVA_KIND_ROUTE) {
+		int64_t bs = kva_trap_inputs_bs(t, a->in);
+
+		/* a block (or page) of more than KERNEL_MAX_BS tokens is a
+		 * route's case only (route-oracle's block-size and
+		 * long-request overflow cases): no cache of it is built */
+		if (bs > KERNEL_MAX_BS) {
+			t->too_large++;
+			return 0;
+		}
+		/* a kernel is given only the block sizes it claims */
+		if (!kva_trap_claims_bs(t, bs)) {
+			t->unclaimed++;
+			return 0;
+		}
 	}
 	if (t->nq && file != t->file && kva_trap_flush(t, e))
 		return -1;
